@@ -1,0 +1,98 @@
+//! Open store orders that are not posted to the accounting side yet. Their products are
+//! `in-orders` (rule 3): the accounting quantity still counts the sold units.
+
+use crate::sku::SkuKey;
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One line of an open, unposted store order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The store the order was placed in.
+    pub store: CompactString,
+    /// The store's order number or id.
+    pub order: CompactString,
+    pub sku: CompactString,
+    pub quantity: i64,
+}
+
+/// What unposted orders hold, by SKU, across every store.
+#[derive(Debug, Clone, Default)]
+pub struct OrderBook {
+    by_sku: HashMap<SkuKey, Held, foldhash::fast::RandomState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Units in unposted orders (the `reserved` of rule 7).
+    pub quantity: i64,
+    /// `store:order` of every order that holds the SKU, deduplicated, in arrival order.
+    pub orders: Vec<CompactString>,
+}
+
+impl OrderBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, line: &OrderLine) {
+        let Some(key) = SkuKey::new(&line.sku) else { return };
+        let held = self.by_sku.entry(key).or_default();
+        held.quantity = held.quantity.saturating_add(line.quantity.max(0));
+        let label = CompactString::from(format!("{}:{}", line.store, line.order));
+        if !held.orders.contains(&label) {
+            held.orders.push(label);
+        }
+    }
+
+    pub fn from_lines<'a>(lines: impl IntoIterator<Item = &'a OrderLine>) -> Self {
+        let mut book = OrderBook::new();
+        for line in lines {
+            book.add(line);
+        }
+        book
+    }
+
+    pub fn held(&self, sku: &SkuKey) -> Option<&Held> {
+        self.by_sku.get(sku)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_sku.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_sku.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(store: &str, order: &str, sku: &str, quantity: i64) -> OrderLine {
+        OrderLine { store: store.into(), order: order.into(), sku: sku.into(), quantity }
+    }
+
+    #[test]
+    fn sums_quantities_across_orders_and_stores_by_normalised_sku() {
+        let book = OrderBook::from_lines(&[
+            line("shop", "1001", "MUG-1", 2),
+            line("shop", "1001", "mug-1 ", 1),
+            line("pos", "A7", "Mug-1", 3),
+            line("shop", "1002", "TEE", 1),
+            line("shop", "1003", "", 5),
+        ]);
+        let mug = book.held(&SkuKey::new("MUG-1").expect("sku")).expect("held");
+        assert_eq!(mug.quantity, 6);
+        assert_eq!(mug.orders, vec!["shop:1001", "pos:A7"]);
+        assert_eq!(book.len(), 2, "an order line without a SKU holds nothing");
+    }
+
+    #[test]
+    fn a_negative_line_reserves_nothing() {
+        let book = OrderBook::from_lines(&[line("shop", "1", "A", -4)]);
+        assert_eq!(book.held(&SkuKey::new("a").expect("sku")).map(|h| h.quantity), Some(0));
+    }
+}
