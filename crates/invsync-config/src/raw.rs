@@ -1,0 +1,87 @@
+//! The configuration as written: serde structs that mirror the TOML, with
+//! `deny_unknown_fields` everywhere so that a typo is an error, not a silently ignored key.
+
+use crate::secret::SecretSource;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub inventory: RawInventory,
+    /// Checked by kind in a second step, so errors name the kind-specific key.
+    pub accounting: Option<config::Value>,
+    #[serde(default)]
+    pub stores: BTreeMap<String, config::Value>,
+    #[serde(default)]
+    pub schedules: Vec<RawSchedule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub url: Option<SecretSource>,
+    pub max_connections: Option<u32>,
+    pub connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDaemon {
+    pub listen: Option<String>,
+    pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInventory {
+    pub master: Option<String>,
+    pub in_orders: Option<String>,
+}
+
+/// Only the `kind` of a connection table, read first to pick the kind's struct.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawKind {
+    pub kind: Option<String>,
+}
+
+/// `[accounting] kind = "file"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccountingFile {
+    #[allow(dead_code)] // consumed by RawKind
+    pub kind: String,
+    pub path: String,
+}
+
+/// `[stores.NAME] kind = "file"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStoreFile {
+    #[allow(dead_code)] // consumed by RawKind
+    pub kind: String,
+    pub path: String,
+    pub orders: Option<String>,
+    // Quantity rules every store kind takes (product.md rule 7). Listed per kind rather
+    // than flattened: serde cannot combine `flatten` with `deny_unknown_fields`.
+    pub buffer: Option<i64>,
+    pub max_quantity: Option<i64>,
+    pub share: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub name: Option<String>,
+    pub store: Option<String>,
+    pub every: Option<String>,
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub update: Option<String>,
+    pub fields: Option<Vec<String>>,
+}
