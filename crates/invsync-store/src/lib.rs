@@ -1,0 +1,55 @@
+//! invsync's database: run history (`sync_runs`, `sync_run_items`), manual mappings
+//! (`mappings`) and the migrations that create them, on **Postgres** (production; several
+//! daemons may share one) or **SQLite** (the embedded default, one file).
+//!
+//! Operators read these tables directly with `psql`/`sqlite3` (product.md, "Run-history
+//! contract"), so table and column names are part of the product, and both backends get
+//! the same names. Everything goes through [`Db`], which hides which backend is in use.
+//!
+//! Queries are runtime `sqlx::query` calls with bound parameters (not the `query!` macros,
+//! which would need a live database at compile time). Each query is written once per
+//! backend where SQL differs (clocks, bulk inserts) and once for both where it does not,
+//! and every one is tested against both real databases.
+//!
+//! Clocks: Postgres timestamps are `timestamptz` from the database's `now()`; SQLite
+//! timestamps are UTC text `YYYY-MM-DDTHH:MM:SS.sssZ`, which sorts as it reads. In fleet
+//! mode every daemon compares heartbeats against the one database clock, so skewed host
+//! clocks cannot make a live run look stale.
+
+/// Runs `$body` with `$pool` bound to the concrete pool of a [`Db`]. The body is compiled
+/// once per backend, so one piece of code serves both. The second form also binds `$sql`
+/// to the backend's variant of a statement.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.pool {
+            $crate::db::Pool::Postgres($pool) => $body,
+            $crate::db::Pool::Sqlite($pool) => $body,
+        }
+    };
+    ($db:expr, pg: $pg:expr, sqlite: $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match &$db.pool {
+            $crate::db::Pool::Postgres($pool) => {
+                let $sql = $pg;
+                $body
+            }
+            $crate::db::Pool::Sqlite($pool) => {
+                let $sql = $sqlite;
+                $body
+            }
+        }
+    };
+}
+
+mod db;
+mod error;
+mod mappings;
+mod process;
+mod redact;
+mod runs;
+
+pub use db::{Backend, Db, PoolOptions};
+pub use error::StoreError;
+pub use mappings::MappingRow;
+pub use process::ProcessIdentity;
+pub use redact::redact_url;
+pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};

@@ -1,0 +1,4 @@
+//! Helpers shared by invsync's tests. Test code only: nothing here is used by the daemon.
+
+pub mod catalog;
+pub mod pg;
