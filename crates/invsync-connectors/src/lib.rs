@@ -1,0 +1,132 @@
+//! Connections: how invsync reads catalogs and orders from, and writes changes to, the
+//! accounting system and the stores.
+//!
+//! Every kind implements [`Connection`]. The engine only talks to this trait, so adding a
+//! platform means adding a module here and a variant to
+//! [`invsync_config::ConnectionConfig`]. Vendor types stay private to their module; the
+//! trait speaks the domain types of `invsync-core`.
+
+pub mod file;
+
+use async_trait::async_trait;
+use compact_str::CompactString;
+use invsync_config::ConnectionConfig;
+use invsync_core::{Field, FieldValue, OrderLine, Record};
+use std::fmt;
+
+/// A catalog as read from a connection.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub records: Vec<Record>,
+    /// Products the connection returned but could not understand (bad API data). They fail
+    /// as items of the run; they never fail the whole run.
+    pub rejects: Vec<Reject>,
+}
+
+/// One product a connection could not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub sku: Option<String>,
+    /// The connection's id for it, when known.
+    pub id: Option<String>,
+    pub error: String,
+}
+
+/// One field of one record to write. `old` is the value read when planning: connections
+/// with compare-and-set semantics must only write when the current value still equals it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub id: CompactString,
+    pub sku: CompactString,
+    pub field: Field,
+    pub old: FieldValue,
+    pub new: FieldValue,
+    /// Stable across retries of this write and unique across writes: derived from the run
+    /// id and the item. Connections that support idempotency keys send it.
+    pub key: String,
+}
+
+/// What happened to one [`Write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    /// The platform refused this item; the message is the platform's, secrets removed.
+    Failed(String),
+    /// The current value no longer equals `old` (for example a sale landed between read and
+    /// write). Nothing was written; the next run plans the item again.
+    Stale(String),
+}
+
+/// What went wrong with a connection as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Input data is malformed (a file that cannot be parsed). Fix the data.
+    InvalidData,
+    /// The file or endpoint is not there or not readable.
+    NotFound,
+    /// Credentials were refused.
+    Auth,
+    /// Throttled, timed out or a server error: worth retrying later.
+    Unavailable,
+    /// The connection cannot do what was asked (e.g. a store without an orders source).
+    Unsupported,
+    Other,
+}
+
+/// A connection-level failure. The message never contains secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{connection}: {message}")]
+pub struct ConnectorError {
+    /// `accounting` or the store name.
+    pub connection: String,
+    pub kind: ErrorKind,
+    /// Whether retrying the same call later may succeed.
+    pub retryable: bool,
+    /// HTTP status, where there was one.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn new(connection: impl Into<String>, kind: ErrorKind, message: impl fmt::Display) -> Self {
+        ConnectorError {
+            connection: connection.into(),
+            kind,
+            retryable: kind == ErrorKind::Unavailable,
+            status: None,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The accounting system or one store.
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// `accounting` or the store's name, as in the config.
+    fn name(&self) -> &str;
+
+    /// The configured kind, e.g. `file`.
+    fn kind(&self) -> &'static str;
+
+    /// Reads every product.
+    async fn read_catalog(&self) -> Result<Catalog, ConnectorError>;
+
+    /// Reads the store's open orders that are not yet posted to the accounting side.
+    /// `Ok(None)` when this connection has no source of orders.
+    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError>;
+
+    /// The most writes one [`Connection::write`] call may carry.
+    fn write_batch_size(&self) -> usize;
+
+    /// Applies a batch of writes, at most [`Connection::write_batch_size`] of them, and
+    /// returns one outcome per write, in order. `Err` means the whole batch failed and
+    /// nothing in it was applied.
+    async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError>;
+}
+
+/// Opens a connection of the configured kind. `name` is `accounting` or the store name.
+pub fn open(name: &str, config: &ConnectionConfig) -> Result<Box<dyn Connection>, ConnectorError> {
+    match config {
+        ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
+    }
+}
