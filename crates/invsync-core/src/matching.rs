@@ -8,8 +8,10 @@
 //! Every record of both sides ends up in exactly one [`Pair`].
 
 use crate::model::{Mapping, Record};
-use crate::sku::SkuKey;
+use crate::sku::{SkuKey, sku_eq, with_normalized};
+use hashbrown::HashTable;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -96,7 +98,8 @@ impl Matching {
     pub fn store_of_accounting(&self, accounting_len: usize) -> Vec<Option<u32>> {
         let mut out = vec![None; accounting_len];
         for pair in &self.pairs {
-            if let (Some(a), Some(s), PairKind::Matched { .. }) = (pair.accounting, pair.store, pair.kind)
+            if let (Some(a), Some(s), PairKind::Matched { .. }) =
+                (pair.accounting, pair.store, pair.kind)
                 && let Some(slot) = out.get_mut(a as usize)
             {
                 *slot = Some(s);
@@ -106,6 +109,19 @@ impl Matching {
     }
 }
 
+/// The SKUs of one side, indexed for matching. The table holds record indexes only (4 bytes
+/// each), never keys: a million-product catalog indexes in a few MB, and candidates are
+/// compared against the records themselves (case-insensitively, without building keys).
+struct SideIndex<'a> {
+    records: &'a [Record],
+    table: HashTable<u32>,
+    /// `dup[i]`: record `i`'s SKU key appears more than once on this side.
+    dup: Vec<bool>,
+    /// The hash of each record's key (0 for none), kept when the caller reuses them.
+    hashes: Vec<u64>,
+    hasher: foldhash::fast::RandomState,
+}
+
 /// Where a SKU key was seen on one side: once (with the index) or more than once.
 #[derive(Clone, Copy)]
 enum Seen {
@@ -113,19 +129,75 @@ enum Seen {
     Many,
 }
 
-fn index(records: &[Record]) -> (Vec<Option<SkuKey>>, Map<SkuKey, Seen>) {
-    let mut keys = Vec::with_capacity(records.len());
-    let mut seen: Map<SkuKey, Seen> = Map::with_capacity_and_hasher(records.len(), Default::default());
-    for (i, record) in records.iter().enumerate() {
-        let key = SkuKey::new(&record.sku);
-        if let Some(key) = &key {
-            seen.entry(key.clone())
-                .and_modify(|s| *s = Seen::Many)
-                .or_insert(Seen::Once(as_index(i)));
+impl<'a> SideIndex<'a> {
+    fn build(
+        records: &'a [Record],
+        keep_hashes: bool,
+        hasher: foldhash::fast::RandomState,
+    ) -> SideIndex<'a> {
+        let mut table: HashTable<u32> = HashTable::with_capacity(records.len());
+        let mut dup = vec![false; records.len()];
+        let mut hashes = Vec::with_capacity(if keep_hashes { records.len() } else { 0 });
+        for (i, record) in records.iter().enumerate() {
+            let Some(hash) = with_normalized(&record.sku, |key| hasher.hash_one(key)) else {
+                if keep_hashes {
+                    hashes.push(0);
+                }
+                continue;
+            };
+            if keep_hashes {
+                hashes.push(hash);
+            }
+            match table.entry(
+                hash,
+                |j| same_key(records, *j, &record.sku),
+                |j| rehash(&hasher, records, *j),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(seen) => {
+                    let j = *seen.get() as usize;
+                    dup[i] = true;
+                    if let Some(d) = dup.get_mut(j) {
+                        *d = true;
+                    }
+                }
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(as_index(i));
+                }
+            }
         }
-        keys.push(key);
+        SideIndex {
+            records,
+            table,
+            dup,
+            hashes,
+            hasher,
+        }
     }
-    (keys, seen)
+
+    /// The record whose key matches `sku` (raw or normalised), hashed as `hash`.
+    fn seen(&self, hash: u64, sku: &str) -> Option<Seen> {
+        let j = *self.table.find(hash, |j| same_key(self.records, *j, sku))?;
+        Some(if self.is_dup(j as usize) {
+            Seen::Many
+        } else {
+            Seen::Once(j)
+        })
+    }
+
+    fn is_dup(&self, i: usize) -> bool {
+        self.dup.get(i).copied().unwrap_or(false)
+    }
+}
+
+fn same_key(records: &[Record], i: u32, sku: &str) -> bool {
+    records.get(i as usize).is_some_and(|r| sku_eq(&r.sku, sku))
+}
+
+fn rehash(hasher: &foldhash::fast::RandomState, records: &[Record], i: u32) -> u64 {
+    records
+        .get(i as usize)
+        .and_then(|r| with_normalized(&r.sku, |k| hasher.hash_one(k)))
+        .unwrap_or(0)
 }
 
 /// Record indexes are `u32` to keep per-product bookkeeping small; catalogs are far below
@@ -140,8 +212,10 @@ const CLAIMED_TWICE: u32 = u32::MAX - 1;
 /// Matches a store's listings to the accounting items. `mappings` are this store's manual
 /// mappings.
 pub fn match_catalogs(accounting: &[Record], store: &[Record], mappings: &[Mapping]) -> Matching {
-    let (acct_keys, acct_seen) = index(accounting);
-    let (store_keys, store_seen) = index(store);
+    // One hasher for both sides: the store side's hashes are looked up in the accounting index.
+    let hasher = foldhash::fast::RandomState::default();
+    let acct = SideIndex::build(accounting, false, hasher.clone());
+    let listings = SideIndex::build(store, true, hasher);
     let manual: Map<SkuKey, Option<SkuKey>> = mappings
         .iter()
         .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, SkuKey::new(&m.accounting_sku))))
@@ -150,19 +224,29 @@ pub fn match_catalogs(accounting: &[Record], store: &[Record], mappings: &[Mappi
     // First pass: which accounting item each listing points at.
     let mut target: Vec<Result<(u32, bool), PairKind>> = Vec::with_capacity(store.len());
     let mut claimed = vec![UNCLAIMED; accounting.len()];
-    for (j, key) in store_keys.iter().enumerate() {
+    for (j, listing) in store.iter().enumerate() {
         let outcome = (|| {
-            let key = key.as_ref().ok_or(PairKind::Unmapped(UnmappedReason::NoSku))?;
-            if matches!(store_seen.get(key), Some(Seen::Many)) {
+            if listing.sku.trim().is_empty() {
+                return Err(PairKind::Unmapped(UnmappedReason::NoSku));
+            }
+            if listings.is_dup(j) {
                 return Err(PairKind::Conflict(ConflictReason::DuplicateStoreSku));
             }
-            let (wanted, is_manual) = match manual.get(key) {
-                Some(Some(mapped)) => (mapped, true),
-                Some(None) => return Err(PairKind::Unmapped(UnmappedReason::MappedItemMissing)),
-                None => (key, false),
+            let mapped = if manual.is_empty() {
+                None
+            } else {
+                SkuKey::new(&listing.sku).and_then(|k| manual.get(&k))
             };
-            match acct_seen.get(wanted) {
-                Some(Seen::Once(i)) => Ok((*i, is_manual)),
+            let found = match mapped {
+                Some(Some(target)) => {
+                    acct.seen(acct.hasher.hash_one(target.as_str()), target.as_str())
+                }
+                Some(None) => return Err(PairKind::Unmapped(UnmappedReason::MappedItemMissing)),
+                None => acct.seen(listings.hashes.get(j).copied().unwrap_or(0), &listing.sku),
+            };
+            let is_manual = mapped.is_some();
+            match found {
+                Some(Seen::Once(i)) => Ok((i, is_manual)),
                 Some(Seen::Many) => Err(PairKind::Conflict(ConflictReason::MatchesDuplicateItem)),
                 None if is_manual => Err(PairKind::Unmapped(UnmappedReason::MappedItemMissing)),
                 None => Err(PairKind::Unmapped(UnmappedReason::NoItem)),
@@ -171,26 +255,34 @@ pub fn match_catalogs(accounting: &[Record], store: &[Record], mappings: &[Mappi
         if let Ok((i, _)) = outcome
             && let Some(slot) = claimed.get_mut(i as usize)
         {
-            *slot = if *slot == UNCLAIMED { as_index(j) } else { CLAIMED_TWICE };
+            *slot = if *slot == UNCLAIMED {
+                as_index(j)
+            } else {
+                CLAIMED_TWICE
+            };
         }
         target.push(outcome);
     }
 
     let mut pairs = Vec::with_capacity(accounting.len() + store.len() / 8);
-    for (i, key) in acct_keys.iter().enumerate() {
-        let kind_alone = match key {
-            None => Some(PairKind::Unmapped(UnmappedReason::NoSku)),
-            Some(k) if matches!(acct_seen.get(k), Some(Seen::Many)) => {
-                Some(PairKind::Conflict(ConflictReason::DuplicateAccountingSku))
-            }
-            Some(_) => match claimed[i] {
+    for (i, item) in accounting.iter().enumerate() {
+        let kind_alone = if item.sku.trim().is_empty() {
+            Some(PairKind::Unmapped(UnmappedReason::NoSku))
+        } else if acct.is_dup(i) {
+            Some(PairKind::Conflict(ConflictReason::DuplicateAccountingSku))
+        } else {
+            match claimed[i] {
                 UNCLAIMED => Some(PairKind::Unmapped(UnmappedReason::NoListing)),
                 CLAIMED_TWICE => Some(PairKind::Conflict(ConflictReason::ItemClaimedTwice)),
                 _ => None,
-            },
+            }
         };
         match kind_alone {
-            Some(kind) => pairs.push(Pair { accounting: Some(as_index(i)), store: None, kind }),
+            Some(kind) => pairs.push(Pair {
+                accounting: Some(as_index(i)),
+                store: None,
+                kind,
+            }),
             None => {
                 let j = claimed[i];
                 let manual = matches!(target.get(j as usize), Some(Ok((_, true))));
@@ -210,7 +302,11 @@ pub fn match_catalogs(accounting: &[Record], store: &[Record], mappings: &[Mappi
             }
             Ok(_) => continue, // emitted with its accounting item above
         };
-        pairs.push(Pair { accounting: None, store: Some(as_index(j)), kind });
+        pairs.push(Pair {
+            accounting: None,
+            store: Some(as_index(j)),
+            kind,
+        });
     }
     Matching { pairs }
 }
@@ -233,7 +329,10 @@ mod tests {
     }
 
     fn map(store_sku: &str, accounting_sku: &str) -> Mapping {
-        Mapping { store_sku: store_sku.into(), accounting_sku: accounting_sku.into() }
+        Mapping {
+            store_sku: store_sku.into(),
+            accounting_sku: accounting_sku.into(),
+        }
     }
 
     /// Renders pairs as `acct-sku|store-sku:kind` for readable table tests.
@@ -241,8 +340,14 @@ mod tests {
         m.pairs
             .iter()
             .map(|p| {
-                let a = p.accounting.map(|i| acct[i as usize].sku.as_str()).unwrap_or("-");
-                let s = p.store.map(|j| store[j as usize].sku.as_str()).unwrap_or("-");
+                let a = p
+                    .accounting
+                    .map(|i| acct[i as usize].sku.as_str())
+                    .unwrap_or("-");
+                let s = p
+                    .store
+                    .map(|j| store[j as usize].sku.as_str())
+                    .unwrap_or("-");
                 let k = match p.kind {
                     PairKind::Matched { manual: false } => "auto".to_string(),
                     PairKind::Matched { manual: true } => "manual".to_string(),
@@ -256,27 +361,65 @@ mod tests {
 
     #[test]
     fn table() {
-        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+        type Case<'a> = (
+            &'a str,
+            &'a [&'a str],
+            &'a [&'a str],
+            &'a [(&'a str, &'a str)],
+            &'a [&'a str],
+        );
         let cases: &[Case] = &[
             ("exact SKU", &["A"], &["A"], &[], &["A|A:auto"]),
-            ("case and whitespace are ignored", &["mug-1"], &[" MUG-1 "], &[], &["mug-1| MUG-1 :auto"]),
-            ("unmatched on both sides", &["A"], &["B"], &[], &["A|-:unmapped(NoListing)", "-|B:unmapped(NoItem)"]),
-            ("no SKU", &[""], &["  "], &[], &["|-:unmapped(NoSku)", "-|  :unmapped(NoSku)"]),
+            (
+                "case and whitespace are ignored",
+                &["mug-1"],
+                &[" MUG-1 "],
+                &[],
+                &["mug-1| MUG-1 :auto"],
+            ),
+            (
+                "unmatched on both sides",
+                &["A"],
+                &["B"],
+                &[],
+                &["A|-:unmapped(NoListing)", "-|B:unmapped(NoItem)"],
+            ),
+            (
+                "no SKU",
+                &[""],
+                &["  "],
+                &[],
+                &["|-:unmapped(NoSku)", "-|  :unmapped(NoSku)"],
+            ),
             (
                 "duplicate accounting SKU",
                 &["A", "a"],
                 &["A"],
                 &[],
-                &["A|-:conflict(DuplicateAccountingSku)", "a|-:conflict(DuplicateAccountingSku)", "-|A:conflict(MatchesDuplicateItem)"],
+                &[
+                    "A|-:conflict(DuplicateAccountingSku)",
+                    "a|-:conflict(DuplicateAccountingSku)",
+                    "-|A:conflict(MatchesDuplicateItem)",
+                ],
             ),
             (
                 "duplicate store SKU",
                 &["A"],
                 &["A", "A "],
                 &[],
-                &["A|-:unmapped(NoListing)", "-|A:conflict(DuplicateStoreSku)", "-|A :conflict(DuplicateStoreSku)"],
+                &[
+                    "A|-:unmapped(NoListing)",
+                    "-|A:conflict(DuplicateStoreSku)",
+                    "-|A :conflict(DuplicateStoreSku)",
+                ],
             ),
-            ("manual mapping", &["ACC-1"], &["WEB-1"], &[("web-1", "acc-1")], &["ACC-1|WEB-1:manual"]),
+            (
+                "manual mapping",
+                &["ACC-1"],
+                &["WEB-1"],
+                &[("web-1", "acc-1")],
+                &["ACC-1|WEB-1:manual"],
+            ),
             (
                 "manual mapping overrides the automatic match",
                 &["A", "B"],
@@ -296,7 +439,11 @@ mod tests {
                 &["A"],
                 &["A", "X"],
                 &[("X", "A")],
-                &["A|-:conflict(ItemClaimedTwice)", "-|A:conflict(ItemClaimedTwice)", "-|X:conflict(ItemClaimedTwice)"],
+                &[
+                    "A|-:conflict(ItemClaimedTwice)",
+                    "-|A:conflict(ItemClaimedTwice)",
+                    "-|X:conflict(ItemClaimedTwice)",
+                ],
             ),
         ];
         for (why, acct, store, maps, want) in cases {

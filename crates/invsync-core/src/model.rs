@@ -35,7 +35,9 @@ impl FromStr for Side {
         match s {
             "accounting" => Ok(Side::Accounting),
             "store" => Ok(Side::Store),
-            other => Err(format!("`{other}` is not a side: use `store` or `accounting`")),
+            other => Err(format!(
+                "`{other}` is not a side: use `store` or `accounting`"
+            )),
         }
     }
 }
@@ -69,7 +71,9 @@ impl FromStr for Field {
         match s.trim() {
             "price" => Ok(Field::Price),
             "quantity" => Ok(Field::Quantity),
-            other => Err(format!("`{other}` is not a field: use `price` and/or `quantity`")),
+            other => Err(format!(
+                "`{other}` is not a field: use `price` and/or `quantity`"
+            )),
         }
     }
 }
@@ -82,9 +86,18 @@ pub struct FieldSet {
 }
 
 impl FieldSet {
-    pub const PRICE: FieldSet = FieldSet { price: true, quantity: false };
-    pub const QUANTITY: FieldSet = FieldSet { price: false, quantity: true };
-    pub const BOTH: FieldSet = FieldSet { price: true, quantity: true };
+    pub const PRICE: FieldSet = FieldSet {
+        price: true,
+        quantity: false,
+    };
+    pub const QUANTITY: FieldSet = FieldSet {
+        price: false,
+        quantity: true,
+    };
+    pub const BOTH: FieldSet = FieldSet {
+        price: true,
+        quantity: true,
+    };
 
     pub fn contains(self, field: Field) -> bool {
         match field {

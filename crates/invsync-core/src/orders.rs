@@ -37,7 +37,9 @@ impl OrderBook {
     }
 
     pub fn add(&mut self, line: &OrderLine) {
-        let Some(key) = SkuKey::new(&line.sku) else { return };
+        let Some(key) = SkuKey::new(&line.sku) else {
+            return;
+        };
         let held = self.by_sku.entry(key).or_default();
         held.quantity = held.quantity.saturating_add(line.quantity.max(0));
         let label = CompactString::from(format!("{}:{}", line.store, line.order));
@@ -72,7 +74,12 @@ mod tests {
     use super::*;
 
     fn line(store: &str, order: &str, sku: &str, quantity: i64) -> OrderLine {
-        OrderLine { store: store.into(), order: order.into(), sku: sku.into(), quantity }
+        OrderLine {
+            store: store.into(),
+            order: order.into(),
+            sku: sku.into(),
+            quantity,
+        }
     }
 
     #[test]
@@ -84,7 +91,9 @@ mod tests {
             line("shop", "1002", "TEE", 1),
             line("shop", "1003", "", 5),
         ]);
-        let mug = book.held(&SkuKey::new("MUG-1").expect("sku")).expect("held");
+        let mug = book
+            .held(&SkuKey::new("MUG-1").expect("sku"))
+            .expect("held");
         assert_eq!(mug.quantity, 6);
         assert_eq!(mug.orders, vec!["shop:1001", "pos:A7"]);
         assert_eq!(book.len(), 2, "an order line without a SKU holds nothing");
@@ -93,6 +102,10 @@ mod tests {
     #[test]
     fn a_negative_line_reserves_nothing() {
         let book = OrderBook::from_lines(&[line("shop", "1", "A", -4)]);
-        assert_eq!(book.held(&SkuKey::new("a").expect("sku")).map(|h| h.quantity), Some(0));
+        assert_eq!(
+            book.held(&SkuKey::new("a").expect("sku"))
+                .map(|h| h.quantity),
+            Some(0)
+        );
     }
 }

@@ -61,12 +61,15 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s.trim()).ok_or_else(|| {
-            format!(
-                "`{s}` is not a status: use one of {}",
-                Status::ALL.map(Status::as_str).join(", ")
-            )
-        })
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not a status: use one of {}",
+                    Status::ALL.map(Status::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -130,14 +133,16 @@ pub struct PlanRequest {
 pub enum PlanError {
     #[error("no fields to update: choose price, quantity or both")]
     NoFields,
-    #[error(
-        "an accounting-side update carries exactly one field (price or quantity), not {0}"
-    )]
+    #[error("an accounting-side update carries exactly one field (price or quantity), not {0}")]
     AccountingNeedsOneField(String),
     #[error(
         "quantity only flows out of the master inventory location; updating the {side} side's quantity from {from} would write it into {master}"
     )]
-    QuantityIntoMaster { side: Side, from: &'static str, master: &'static str },
+    QuantityIntoMaster {
+        side: Side,
+        from: &'static str,
+        master: &'static str,
+    },
 }
 
 /// One product in a plan.
@@ -218,7 +223,10 @@ impl Plan {
 
 /// Checks a request against the rules before anything is read: fields present, one field
 /// on the accounting side, and quantity never flowing into the master.
-pub fn validate_request(master: MasterQuantities<'_>, request: &PlanRequest) -> Result<(), PlanError> {
+pub fn validate_request(
+    master: MasterQuantities<'_>,
+    request: &PlanRequest,
+) -> Result<(), PlanError> {
     if request.fields.is_empty() {
         return Err(PlanError::NoFields);
     }
@@ -262,11 +270,22 @@ pub fn plan(input: &PlanInput<'_>, request: &PlanRequest) -> Result<Plan, PlanEr
         products: Vec::with_capacity(input.matching.pairs.len()),
         ..Plan::default()
     };
+    // SKU keys are only needed to filter by SKU or to look up orders; skipping them saves a
+    // large share of the time on big catalogs.
+    let need_keys = matches!(request.selection, Selection::Skus(_)) || !input.orders.is_empty();
     for pair in &input.matching.pairs {
-        let acct = pair.accounting.and_then(|i| input.accounting.get(i as usize));
+        let acct = pair
+            .accounting
+            .and_then(|i| input.accounting.get(i as usize));
         let listing = pair.store.and_then(|j| input.store.get(j as usize));
-        let acct_key = acct.and_then(|r| SkuKey::new(&r.sku));
-        let store_key = listing.and_then(|r| SkuKey::new(&r.sku));
+        let (acct_key, store_key) = if need_keys {
+            (
+                acct.and_then(|r| SkuKey::new(&r.sku)),
+                listing.and_then(|r| SkuKey::new(&r.sku)),
+            )
+        } else {
+            (None, None)
+        };
         if let Selection::Skus(skus) = &request.selection {
             let hit = |k: &Option<SkuKey>| k.as_ref().is_some_and(|k| skus.contains(k));
             if !hit(&acct_key) && !hit(&store_key) {
@@ -274,43 +293,56 @@ pub fn plan(input: &PlanInput<'_>, request: &PlanRequest) -> Result<Plan, PlanEr
             }
         }
         let product = u32::try_from(plan.products.len()).unwrap_or(u32::MAX);
-        let (status, mut changes, mut skipped) = match (pair.kind, pair.accounting, acct, listing) {
-            (PairKind::Conflict(_), ..) => (Status::Conflict, Vec::new(), Vec::new()),
-            (PairKind::Unmapped(_), ..) => (Status::Unmapped, Vec::new(), Vec::new()),
+        let (changes_from, skipped_from) = (plan.changes.len(), plan.skipped.len());
+        let status = match (pair.kind, pair.accounting, acct, listing) {
+            (PairKind::Conflict(_), ..) => Status::Conflict,
+            (PairKind::Unmapped(_), ..) => Status::Unmapped,
             (PairKind::Matched { .. }, Some(i), Some(acct), Some(listing)) => {
                 if acct.kind == ItemKind::Base || listing.kind == ItemKind::Base {
-                    (Status::Base, Vec::new(), Vec::new())
+                    Status::Base
                 } else {
                     let held = acct_key
                         .as_ref()
                         .and_then(|k| input.orders.held(k))
                         .or_else(|| store_key.as_ref().and_then(|k| input.orders.held(k)));
-                    let ctx = ProductCtx { input, request, product, acct_index: i, acct, listing, pair_store: pair.store, reserved: held.map_or(0, |h| h.quantity), in_orders: held.is_some() };
-                    ctx.diff()
+                    let ctx = ProductCtx {
+                        input,
+                        request,
+                        product,
+                        acct_index: i,
+                        acct,
+                        listing,
+                        pair_store: pair.store,
+                        reserved: held.map_or(0, |h| h.quantity),
+                        in_orders: held.is_some(),
+                    };
+                    ctx.diff(&mut plan.changes, &mut plan.skipped)
                 }
             }
             // A matched pair always carries both records; anything else is unmapped.
-            (PairKind::Matched { .. }, ..) => (Status::Unmapped, Vec::new(), Vec::new()),
+            (PairKind::Matched { .. }, ..) => Status::Unmapped,
         };
         if let Selection::Statuses(wanted) = &request.selection
             && !wanted.contains(&status)
         {
+            plan.changes.truncate(changes_from);
+            plan.skipped.truncate(skipped_from);
             continue;
         }
-        let price_differs = changes.iter().any(|c| c.field == Field::Price)
-            || skipped.iter().any(|s| s.field == Field::Price);
-        let quantity_differs = changes.iter().any(|c| c.field == Field::Quantity)
-            || skipped.iter().any(|s| s.field == Field::Quantity);
+        let new_changes = &plan.changes[changes_from..];
+        let new_skips = &plan.skipped[skipped_from..];
+        let differs = |field| {
+            new_changes.iter().any(|c| c.field == field)
+                || new_skips.iter().any(|s| s.field == field)
+        };
         plan.products.push(ProductPlan {
             accounting: pair.accounting,
             store: pair.store,
             status,
             pair: pair.kind,
-            price_differs,
-            quantity_differs,
+            price_differs: differs(Field::Price),
+            quantity_differs: differs(Field::Quantity),
         });
-        plan.changes.append(&mut changes);
-        plan.skipped.append(&mut skipped);
     }
     Ok(plan)
 }
@@ -336,9 +368,10 @@ impl ProductCtx<'_, '_> {
             (Side::Accounting, Field::Price) => from(Side::Store, self.listing),
             (Side::Store, Field::Quantity) => {
                 let master = match self.input.master {
-                    MasterQuantities::Accounting => {
-                        self.acct.quantity.ok_or(SkipReason::MissingValue(Side::Accounting))?
-                    }
+                    MasterQuantities::Accounting => self
+                        .acct
+                        .quantity
+                        .ok_or(SkipReason::MissingValue(Side::Accounting))?,
                     MasterQuantities::OtherStore(q) => q
                         .get(self.acct_index as usize)
                         .copied()
@@ -351,23 +384,33 @@ impl ProductCtx<'_, '_> {
                     InOrdersMode::Reserve => self.reserved,
                     InOrdersMode::Skip => 0,
                 };
-                Ok(FieldValue::Quantity(offered_quantity(master, reserved, self.input.rules)))
+                Ok(FieldValue::Quantity(offered_quantity(
+                    master,
+                    reserved,
+                    self.input.rules,
+                )))
             }
             // The store is the master (validate_request guarantees it): its quantity is the truth.
             (Side::Accounting, Field::Quantity) => from(Side::Store, self.listing),
         }
     }
 
-    fn diff(&self) -> (Status, Vec<PlannedChange>, Vec<SkippedChange>) {
+    /// Appends this product's changes and held-back differences; returns its status.
+    fn diff(&self, changes: &mut Vec<PlannedChange>, skipped: &mut Vec<SkippedChange>) -> Status {
+        let (changes_from, skipped_from) = (changes.len(), skipped.len());
         let (target, target_index) = match self.request.update {
             Side::Store => (self.listing, self.pair_store.unwrap_or(u32::MAX)),
             Side::Accounting => (self.acct, self.acct_index),
         };
-        let mut changes = Vec::new();
-        let mut skipped = Vec::new();
         for field in self.request.fields.iter() {
             let old = target.value(field);
-            let skip = |reason, new| SkippedChange { product: self.product, field, old, new, reason };
+            let skip = |reason, new| SkippedChange {
+                product: self.product,
+                field,
+                old,
+                new,
+                reason,
+            };
             let new = match self.wanted(field) {
                 Ok(new) => new,
                 Err(reason) => {
@@ -378,7 +421,10 @@ impl ProductCtx<'_, '_> {
                 }
             };
             let Some(old_value) = old else {
-                skipped.push(skip(SkipReason::MissingValue(self.request.update), Some(new)));
+                skipped.push(skip(
+                    SkipReason::MissingValue(self.request.update),
+                    Some(new),
+                ));
                 continue;
             };
             if old_value == new {
@@ -390,7 +436,8 @@ impl ProductCtx<'_, '_> {
             // write from the master store would still count the sale twice once posted.
             let held_back = field == Field::Quantity
                 && self.in_orders
-                && (self.input.in_orders == InOrdersMode::Skip || self.request.update == Side::Accounting);
+                && (self.input.in_orders == InOrdersMode::Skip
+                    || self.request.update == Side::Accounting);
             if held_back {
                 skipped.push(skip(SkipReason::InOrders, Some(new)));
             } else {
@@ -404,14 +451,13 @@ impl ProductCtx<'_, '_> {
                 });
             }
         }
-        let status = if self.in_orders {
+        if self.in_orders {
             Status::InOrders
-        } else if changes.is_empty() && skipped.is_empty() {
+        } else if changes.len() == changes_from && skipped.len() == skipped_from {
             Status::InSync
         } else {
             Status::OutOfSync
-        };
-        (status, changes, skipped)
+        }
     }
 }
 

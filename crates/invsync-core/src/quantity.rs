@@ -17,7 +17,11 @@ pub struct QuantityRules {
 
 impl Default for QuantityRules {
     fn default() -> Self {
-        QuantityRules { buffer: 0, max_quantity: None, share: 100 }
+        QuantityRules {
+            buffer: 0,
+            max_quantity: None,
+            share: 100,
+        }
     }
 }
 
@@ -49,31 +53,101 @@ mod tests {
     use proptest::prelude::*;
 
     fn rules(buffer: u32, max_quantity: Option<u32>, share: u8) -> QuantityRules {
-        QuantityRules { buffer, max_quantity, share }
+        QuantityRules {
+            buffer,
+            max_quantity,
+            share,
+        }
     }
 
     #[test]
     fn table() {
         // (master, reserved, rules, offered, why)
         let cases = [
-            (10, 0, rules(0, None, 100), 10, "defaults pass the master quantity through"),
+            (
+                10,
+                0,
+                rules(0, None, 100),
+                10,
+                "defaults pass the master quantity through",
+            ),
             (0, 0, rules(0, None, 100), 0, "nothing in stock"),
-            (-3, 0, rules(0, None, 100), 0, "a negative master never goes below 0"),
+            (
+                -3,
+                0,
+                rules(0, None, 100),
+                0,
+                "a negative master never goes below 0",
+            ),
             (10, 4, rules(0, None, 100), 6, "reserved stock is held back"),
-            (10, 12, rules(0, None, 100), 0, "over-reserved never goes below 0"),
+            (
+                10,
+                12,
+                rules(0, None, 100),
+                0,
+                "over-reserved never goes below 0",
+            ),
             (10, 0, rules(2, None, 100), 8, "buffer is safety stock"),
-            (1, 0, rules(2, None, 100), 0, "buffer larger than stock gives 0"),
+            (
+                1,
+                0,
+                rules(2, None, 100),
+                0,
+                "buffer larger than stock gives 0",
+            ),
             (10, 0, rules(0, Some(5), 100), 5, "max_quantity caps"),
-            (3, 0, rules(0, Some(5), 100), 3, "cap above stock changes nothing"),
+            (
+                3,
+                0,
+                rules(0, Some(5), 100),
+                3,
+                "cap above stock changes nothing",
+            ),
             (10, 0, rules(0, None, 50), 5, "share takes a percent"),
             (5, 0, rules(0, None, 50), 2, "share rounds down"),
-            (-5, 0, rules(0, None, 50), 0, "share of a negative is 0, floored"),
+            (
+                -5,
+                0,
+                rules(0, None, 50),
+                0,
+                "share of a negative is 0, floored",
+            ),
             (10, 0, rules(0, None, 0), 0, "share 0 offers nothing"),
-            (100, 10, rules(5, Some(40), 50), 40, "all rules: min(40, floor(90*0.5)-5=40)"),
-            (100, 10, rules(6, Some(50), 50), 39, "all rules: floor(45)-6=39"),
-            (10, -4, rules(0, None, 100), 10, "a negative reservation is ignored"),
-            (i64::MAX, 0, rules(0, None, 100), i64::MAX, "no overflow at the top"),
-            (i64::MIN, i64::MAX, rules(u32::MAX, Some(u32::MAX), 100), 0, "no overflow at the bottom"),
+            (
+                100,
+                10,
+                rules(5, Some(40), 50),
+                40,
+                "all rules: min(40, floor(90*0.5)-5=40)",
+            ),
+            (
+                100,
+                10,
+                rules(6, Some(50), 50),
+                39,
+                "all rules: floor(45)-6=39",
+            ),
+            (
+                10,
+                -4,
+                rules(0, None, 100),
+                10,
+                "a negative reservation is ignored",
+            ),
+            (
+                i64::MAX,
+                0,
+                rules(0, None, 100),
+                i64::MAX,
+                "no overflow at the top",
+            ),
+            (
+                i64::MIN,
+                i64::MAX,
+                rules(u32::MAX, Some(u32::MAX), 100),
+                0,
+                "no overflow at the bottom",
+            ),
         ];
         for (master, reserved, r, want, why) in cases {
             assert_eq!(offered_quantity(master, reserved, r), want, "{why}");

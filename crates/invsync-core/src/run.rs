@@ -190,7 +190,10 @@ impl RunCounts {
                 s.held_back = true;
             }
         }
-        let mut c = RunCounts { checked: plan.products.len() as i64, ..RunCounts::default() };
+        let mut c = RunCounts {
+            checked: plan.products.len() as i64,
+            ..RunCounts::default()
+        };
         for (product, s) in plan.products.iter().zip(&seen) {
             let bucket = match product.status {
                 Status::Conflict => &mut c.conflicts,

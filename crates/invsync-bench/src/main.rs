@@ -1,0 +1,262 @@
+//! `invsync-bench`: the project's benchmark harness. Each subcommand measures one target
+//! of docs/benchmarks.md and prints the numbers to copy there. Build it in release mode:
+//!
+//! ```text
+//! cargo run --release -p invsync-bench -- plan --products 1000000
+//! cargo run --release -p invsync-bench -- dry-run --products 1000000
+//! cargo run --release -p invsync-bench -- record-items --items 100000
+//! ```
+//!
+//! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use invsync_core::{
+    FieldSet, InOrdersMode, ItemOutcome, MasterQuantities, OrderBook, PlanInput, PlanRequest,
+    QuantityRules, Selection, Side, Trigger, match_catalogs, plan,
+};
+use invsync_test_support::catalog::{self, Shape};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "invsync benchmarks (see docs/benchmarks.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Match + classify + plan N products in memory, on one thread; time and peak RSS
+    Plan {
+        #[arg(long, default_value_t = 1_000_000)]
+        products: usize,
+        /// Repetitions; the best and the median are reported
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// `invsync sync --dry-run` over two generated CSV files of N rows; wall time
+    DryRun {
+        #[arg(long, default_value_t = 1_000_000)]
+        products: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// The invsync binary to run [default: next to this one]
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Record N run items in Postgres (a fresh database on the test server, or --database-url)
+    RecordItems {
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Any run-history database URL [default: a fresh database on $INVSYNC_TEST_POSTGRES_URL's server]
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Bench::Plan { products, repeat } => bench_plan(products, repeat),
+        Bench::DryRun {
+            products,
+            repeat,
+            binary,
+        } => bench_dry_run(products, repeat, binary),
+        Bench::RecordItems {
+            items,
+            repeat,
+            database_url,
+        } => bench_record_items(items, repeat, database_url),
+    }
+}
+
+fn report(what: &str, times: &mut [Duration]) {
+    times.sort();
+    let best = times.first().copied().unwrap_or_default();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    println!(
+        "{what}: best {:.3} s, median {:.3} s over {} runs",
+        best.as_secs_f64(),
+        median.as_secs_f64(),
+        times.len()
+    );
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn bench_plan(products: usize, repeat: usize) -> anyhow::Result<()> {
+    let (accounting, store) = catalog::generate(Shape::new(products));
+    println!(
+        "generated {products} accounting items and {products} listings; RSS so far {:.0} MB",
+        peak_rss_mb().unwrap_or(0.0)
+    );
+    let orders = OrderBook::new();
+    let request = PlanRequest {
+        update: Side::Store,
+        fields: FieldSet::BOTH,
+        selection: Selection::All,
+    };
+    let mut times = Vec::with_capacity(repeat);
+    let mut changes = 0;
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        let matching = match_catalogs(&accounting, &store, &[]);
+        let input = PlanInput {
+            accounting: &accounting,
+            store: &store,
+            matching: &matching,
+            master: MasterQuantities::Accounting,
+            orders: &orders,
+            in_orders: InOrdersMode::Skip,
+            rules: QuantityRules::default(),
+        };
+        let plan = plan(&input, &request)?;
+        times.push(start.elapsed());
+        changes = plan.changes.len();
+        drop(plan);
+    }
+    println!("{changes} planned changes");
+    report(
+        &format!("match + classify + plan {products} products (1 thread)"),
+        &mut times,
+    );
+    println!("peak RSS: {:.0} MB", peak_rss_mb().unwrap_or(0.0));
+    Ok(())
+}
+
+fn bench_dry_run(products: usize, repeat: usize, binary: Option<PathBuf>) -> anyhow::Result<()> {
+    let binary = match binary {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("invsync"),
+    };
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it first (cargo build --release)",
+            binary.display()
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let (accounting, store) = catalog::generate(Shape::new(products));
+    catalog::write_csv(&dir.path().join("accounting.csv"), &accounting)?;
+    catalog::write_csv(&dir.path().join("shop.csv"), &store)?;
+    std::fs::write(
+        dir.path().join("invsync.toml"),
+        "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
+    )?;
+    println!(
+        "wrote two {products}-row CSV files to {}",
+        dir.path().display()
+    );
+    let mut times = Vec::with_capacity(repeat);
+    let mut lines = 0;
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        let out = std::process::Command::new(&binary)
+            .arg("--config")
+            .arg(dir.path().join("invsync.toml"))
+            .args([
+                "sync",
+                "--store",
+                "shop",
+                "--update",
+                "store",
+                "--fields",
+                "price,quantity",
+                "--dry-run",
+            ])
+            .output()
+            .context("running invsync")?;
+        times.push(start.elapsed());
+        if !out.status.success() {
+            bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        lines = out.stdout.iter().filter(|b| **b == b'\n').count();
+    }
+    println!("dry run printed {lines} lines (every planned change)");
+    report(
+        &format!("invsync sync --dry-run over two {products}-row CSV files (wall)"),
+        &mut times,
+    );
+    Ok(())
+}
+
+fn bench_record_items(items: usize, repeat: usize, url: Option<String>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let fresh;
+        let url = match url {
+            Some(u) => u,
+            None => {
+                fresh = invsync_test_support::pg::fresh_database().await;
+                fresh.url().to_owned()
+            }
+        };
+        let db = invsync_store::Db::connect(
+            &url,
+            &invsync_store::PoolOptions {
+                max_connections: 4,
+                connect_timeout: Duration::from_secs(10),
+            },
+        )
+        .await?;
+        db.migrate().await?;
+        println!(
+            "database: {} ({})",
+            db.redacted_url(),
+            db.backend().as_str()
+        );
+        let rows: Vec<invsync_store::NewRunItem> = (0..items)
+            .map(|i| invsync_store::NewRunItem {
+                sku: format!("SKU-{i:08}"),
+                field: if i % 2 == 0 {
+                    invsync_core::Field::Price
+                } else {
+                    invsync_core::Field::Quantity
+                },
+                old_value: Some("12.50".into()),
+                new_value: Some("13.00".into()),
+                outcome: ItemOutcome::Updated,
+                error: None,
+            })
+            .collect();
+        let mut times = Vec::with_capacity(repeat);
+        for _ in 0..repeat.max(1) {
+            let run = db
+                .start_run(&invsync_store::NewRun {
+                    schedule: None,
+                    store: format!("bench-{}", times.len()),
+                    trigger: Trigger::Manual,
+                    update_side: Side::Store,
+                    fields: FieldSet::BOTH,
+                    owner: invsync_store::ProcessIdentity::current(),
+                })
+                .await?;
+            let start = Instant::now();
+            // The engine records in batches of 5,000 as writes complete; do the same.
+            for chunk in rows.chunks(5_000) {
+                db.record_items(run, chunk).await?;
+            }
+            times.push(start.elapsed());
+        }
+        report(
+            &format!(
+                "record {items} run items ({} backend)",
+                db.backend().as_str()
+            ),
+            &mut times,
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,675 @@
+//! The engine: turns a sync request into a recorded run.
+//!
+//! One run, end to end ([`Engine::sync`]):
+//! 1. open the connections it needs (the store, the accounting side, the master store if
+//!    that is another store, and every store with an orders source when quantity is synced);
+//! 2. write the `sync_runs` row (`running`) — before anything is read, so even a failed
+//!    read is on record — and keep its heartbeat fresh while the run lasts;
+//! 3. read catalogs and open orders concurrently, load manual mappings;
+//! 4. match, classify and plan with `invsync-core` (pure, off the async threads);
+//! 5. write the planned changes through the connection in batches of its size, recording
+//!    each batch's item outcomes as it completes;
+//! 6. finalise the row with counts and status.
+//!
+//! A dry run does steps 1, 3 and 4 only and records nothing.
+
+mod progress;
+mod snapshot;
+mod status;
+
+pub use progress::{NoProgress, Progress};
+pub use status::{StatusReport, StatusRow};
+
+use compact_str::CompactString;
+use futures::FutureExt as _;
+use invsync_config::{Config, ConnectionConfig};
+use invsync_connectors::{Connection, ConnectorError, ErrorKind, Write, WriteOutcome};
+use invsync_core::{
+    ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, RunCounts,
+    RunStatus, Selection, Side, SkipReason, Trigger,
+};
+use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError};
+use snapshot::{Snapshot, SnapshotNeeds};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How often a running run refreshes `heartbeat_at`.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// A `running` run whose heartbeat is older than this is taken to be dead.
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+/// Item rows are written to the database in groups of at most this many.
+const ITEM_BATCH: usize = 5_000;
+
+/// A manual or scheduled sync of one store.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub store: String,
+    /// The side that is wrong and gets updated.
+    pub update: Side,
+    pub fields: FieldSet,
+    pub selection: Selection,
+    /// Plan and report, write nothing, record nothing.
+    pub dry_run: bool,
+    pub trigger: Trigger,
+    /// The schedule's name for scheduled runs.
+    pub schedule: Option<String>,
+}
+
+/// Why a run could not be done at all (as opposed to a run that had failures).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("`{0}` is not a configured store")]
+    UnknownStore(String),
+    #[error(transparent)]
+    Plan(#[from] invsync_core::PlanError),
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error("run history")]
+    Store(#[from] StoreError),
+    #[error("interrupted before it finished")]
+    Interrupted,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// True when the operator's input (config, request, data files) is at fault rather
+    /// than a platform or the database.
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            EngineError::UnknownStore(_) | EngineError::Plan(_) => true,
+            EngineError::Connector(e) => {
+                matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound)
+            }
+            EngineError::Store(_) | EngineError::Interrupted | EngineError::Internal(_) => false,
+        }
+    }
+}
+
+/// One planned change and what became of it.
+#[derive(Debug, Clone)]
+pub struct ReportedChange {
+    pub sku: CompactString,
+    pub name: CompactString,
+    pub field: Field,
+    pub old: FieldValue,
+    pub new: FieldValue,
+    pub result: ChangeResult,
+    pub error: Option<String>,
+}
+
+/// A difference that was deliberately not written.
+#[derive(Debug, Clone)]
+pub struct ReportedSkip {
+    pub sku: CompactString,
+    pub field: Field,
+    pub old: Option<FieldValue>,
+    pub new: Option<FieldValue>,
+    pub reason: String,
+}
+
+/// The result of [`Engine::sync`].
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// `None` for a dry run.
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    pub status: RunStatus,
+    pub counts: RunCounts,
+    pub changes: Vec<ReportedChange>,
+    pub skipped: Vec<ReportedSkip>,
+    /// The run-level error, when the run failed as a whole.
+    pub error: Option<String>,
+    /// Set when that error is the operator's input (a malformed file, a missing file).
+    pub input_error: bool,
+}
+
+/// Opens a connection by name and config. The default is [`invsync_connectors::open`];
+/// tests substitute connections that fail, stall or panic on purpose.
+pub type Opener = Arc<
+    dyn Fn(&str, &ConnectionConfig) -> Result<Box<dyn Connection>, ConnectorError> + Send + Sync,
+>;
+
+/// Runs syncs against one configuration and one run-history database.
+pub struct Engine {
+    config: Arc<Config>,
+    db: Db,
+    me: ProcessIdentity,
+    opener: Opener,
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>, db: Db) -> Engine {
+        Engine {
+            config,
+            db,
+            me: ProcessIdentity::current(),
+            opener: Arc::new(invsync_connectors::open),
+        }
+    }
+
+    /// Replaces how connections are opened (fault injection in tests).
+    pub fn with_opener(mut self, opener: Opener) -> Engine {
+        self.opener = opener;
+        self
+    }
+
+    pub(crate) fn opener(&self) -> &Opener {
+        &self.opener
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Marks runs left `running` by dead processes as `interrupted`.
+    pub async fn recover(&self) -> Result<Vec<i64>, EngineError> {
+        let ids = self.db.recover_interrupted(&self.me, STALE_AFTER).await?;
+        for id in &ids {
+            warn!(
+                run.id = id,
+                "marked a run left running by a process that is gone as interrupted"
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Runs one sync. `cancel` stops it between write batches; the run then ends
+    /// `interrupted`. Errors that happen once the run row exists are recorded in it and
+    /// returned inside the report, not as `Err`.
+    pub async fn sync(
+        &self,
+        request: &SyncRequest,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, EngineError> {
+        if !self.config.stores.contains_key(&request.store) {
+            return Err(EngineError::UnknownStore(request.store.clone()));
+        }
+        let plan_request = PlanRequest {
+            update: request.update,
+            fields: request.fields,
+            selection: request.selection.clone(),
+        };
+        let needs = SnapshotNeeds::for_request(
+            &self.config,
+            &request.store,
+            request.update,
+            request.fields,
+        );
+        // Refuse a request the rules forbid before anything is recorded.
+        invsync_core::validate_request(needs.master_quantities(), &plan_request)?;
+
+        if request.dry_run {
+            progress.phase("reading");
+            let read_and_plan = async {
+                let snapshot =
+                    Snapshot::read(&self.config, &self.db, &self.opener, &request.store, &needs)
+                        .await?;
+                progress.phase("planning");
+                plan_off_thread(snapshot, plan_request).await
+            };
+            let (plan, snapshot) = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(EngineError::Interrupted),
+                result = read_and_plan => result?,
+            };
+            let changes = report_changes(
+                &plan,
+                &snapshot,
+                &vec![ChangeResult::Pending; plan.changes.len()],
+                &[],
+            );
+            let skipped = report_skips(&plan, &snapshot);
+            let mut counts =
+                RunCounts::tally(&plan, &vec![ChangeResult::Pending; plan.changes.len()]);
+            counts.failed += snapshot.rejects.len() as i64;
+            counts.checked += snapshot.rejects.len() as i64;
+            progress.finish();
+            return Ok(RunReport {
+                run_id: None,
+                dry_run: true,
+                status: RunStatus::Succeeded,
+                counts,
+                changes,
+                skipped,
+                error: None,
+                input_error: false,
+            });
+        }
+
+        self.recover().await?;
+        let run_id = self
+            .db
+            .start_run(&NewRun {
+                schedule: request.schedule.clone(),
+                store: request.store.clone(),
+                trigger: request.trigger,
+                update_side: request.update,
+                fields: request.fields,
+                owner: self.me.clone(),
+            })
+            .await?;
+        info!(run.id = run_id, store = %request.store, update = %request.update, fields = %request.fields, "run started");
+
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            self.db.clone(),
+            run_id,
+            heartbeat_stop.clone(),
+        ));
+        // A panic inside the run must still finalise the row: catch it and record it.
+        let outcome = std::panic::AssertUnwindSafe(self.run(
+            run_id,
+            request,
+            &needs,
+            plan_request,
+            progress,
+            cancel,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(RunFailure::new(
+                format!("internal error (panic): {what}"),
+                false,
+            ))
+        });
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+
+        let report = match outcome {
+            Ok(mut report) => {
+                report.run_id = Some(run_id);
+                report
+            }
+            Err(failure) => RunReport {
+                run_id: Some(run_id),
+                dry_run: false,
+                status: failure.status,
+                counts: RunCounts::default(),
+                changes: Vec::new(),
+                skipped: Vec::new(),
+                error: Some(failure.message),
+                input_error: failure.input_error,
+            },
+        };
+        self.db
+            .finish_run(
+                run_id,
+                report.status,
+                &report.counts,
+                report.error.as_deref(),
+            )
+            .await?;
+        match &report.error {
+            Some(e) => warn!(run.id = run_id, status = %report.status, error = %e, "run finished"),
+            None => {
+                info!(run.id = run_id, status = %report.status, updated = report.counts.updated, failed = report.counts.failed, "run finished")
+            }
+        }
+        progress.finish();
+        Ok(report)
+    }
+
+    async fn run(
+        &self,
+        run_id: i64,
+        request: &SyncRequest,
+        needs: &SnapshotNeeds,
+        plan_request: PlanRequest,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, RunFailure> {
+        progress.phase("reading");
+        // Reading and planning can take long (big catalogs, slow platforms); a stop request
+        // ends the run right away, as nothing has been written yet.
+        let read_and_plan = async {
+            let snapshot =
+                Snapshot::read(&self.config, &self.db, &self.opener, &request.store, needs).await?;
+            progress.phase("planning");
+            plan_off_thread(snapshot, plan_request).await
+        };
+        let (plan, snapshot) = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(RunFailure::interrupted("interrupted while reading, before anything was written")),
+            result = read_and_plan => result.map_err(RunFailure::from_engine)?,
+        };
+
+        // Differences held back and products that could not be read go on record first.
+        let mut pre_items: Vec<NewRunItem> = report_skips(&plan, &snapshot)
+            .into_iter()
+            .map(|s| NewRunItem {
+                sku: s.sku.to_string(),
+                field: s.field,
+                old_value: s.old.map(|v| v.to_string()),
+                new_value: s.new.map(|v| v.to_string()),
+                outcome: ItemOutcome::Skipped,
+                error: Some(s.reason),
+            })
+            .collect();
+        for reject in &snapshot.rejects {
+            for field in request.fields.iter() {
+                pre_items.push(NewRunItem {
+                    sku: reject.sku.clone().unwrap_or_default(),
+                    field,
+                    old_value: None,
+                    new_value: None,
+                    outcome: ItemOutcome::Failed,
+                    error: Some(format!("{}: {}", reject.connection, reject.error)),
+                });
+            }
+        }
+        for chunk in pre_items.chunks(ITEM_BATCH) {
+            self.db
+                .record_items(run_id, chunk)
+                .await
+                .map_err(RunFailure::from_store)?;
+        }
+
+        let target: &dyn Connection = match request.update {
+            Side::Store => snapshot.store_connection.as_ref(),
+            Side::Accounting => snapshot.accounting_connection.as_ref(),
+        };
+        let mut results = vec![ChangeResult::Pending; plan.changes.len()];
+        let mut errors: Vec<Option<String>> = vec![None; plan.changes.len()];
+        let batch_size = target.write_batch_size().max(1);
+        progress.start_writes(plan.changes.len() as u64);
+        let mut run_error: Option<(String, bool)> = None;
+        let mut interrupted = false;
+        let mut start = 0;
+        while start < plan.changes.len() {
+            if cancel.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+            let end = (start + batch_size).min(plan.changes.len());
+            let writes: Vec<Write> = plan.changes[start..end]
+                .iter()
+                .enumerate()
+                .map(|(offset, ch)| {
+                    let record = snapshot.record(ch.side, ch.record);
+                    Write {
+                        id: record.map(|r| r.id.clone()).unwrap_or_default(),
+                        sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
+                        field: ch.field,
+                        old: ch.old,
+                        new: ch.new,
+                        key: format!("invsync-run-{run_id}-change-{}", start + offset),
+                    }
+                })
+                .collect();
+            match target.write(&writes).await {
+                Ok(outcomes) => {
+                    for (i, outcome) in (start..end).zip(
+                        outcomes
+                            .into_iter()
+                            .map(Some)
+                            .chain(std::iter::repeat(None)),
+                    ) {
+                        let (result, error) = match outcome {
+                            Some(WriteOutcome::Applied) => (ChangeResult::Applied, None),
+                            Some(WriteOutcome::Failed(m)) => (ChangeResult::Failed, Some(m)),
+                            Some(WriteOutcome::Stale(m)) => (ChangeResult::Stale, Some(m)),
+                            None => (
+                                ChangeResult::Failed,
+                                Some("the connection returned no outcome for this item".to_owned()),
+                            ),
+                        };
+                        results[i] = result;
+                        errors[i] = error;
+                    }
+                }
+                Err(e) => {
+                    let fatal = matches!(
+                        e.kind,
+                        ErrorKind::Auth
+                            | ErrorKind::NotFound
+                            | ErrorKind::InvalidData
+                            | ErrorKind::Unsupported
+                    );
+                    let message = e.to_string();
+                    for i in start..end {
+                        results[i] = ChangeResult::Failed;
+                        errors[i] = Some(message.clone());
+                    }
+                    if fatal {
+                        // Every further batch would fail the same way: record the cause once.
+                        for i in end..plan.changes.len() {
+                            results[i] = ChangeResult::Failed;
+                            errors[i] = Some(format!("not attempted: {message}"));
+                        }
+                        run_error = Some((
+                            message,
+                            matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound),
+                        ));
+                    }
+                }
+            }
+            let finished_to = if run_error.is_some() {
+                plan.changes.len()
+            } else {
+                end
+            };
+            let items: Vec<NewRunItem> = (start..finished_to)
+                .map(|i| change_item(&plan, &snapshot, i, results[i], errors[i].clone()))
+                .collect();
+            for chunk in items.chunks(ITEM_BATCH) {
+                self.db
+                    .record_items(run_id, chunk)
+                    .await
+                    .map_err(RunFailure::from_store)?;
+            }
+            progress.advance((finished_to - start) as u64);
+            start = finished_to;
+        }
+
+        let mut counts = RunCounts::tally(&plan, &results);
+        counts.failed += snapshot.rejects.len() as i64;
+        counts.checked += snapshot.rejects.len() as i64;
+        let (status, error, input_error) = match (&run_error, interrupted) {
+            (_, true) => (
+                RunStatus::Interrupted,
+                Some("interrupted: stopped before all changes were written".to_owned()),
+                false,
+            ),
+            (Some((e, input)), false) => (RunStatus::Failed, Some(e.clone()), *input),
+            (None, false) => (RunStatus::from_counts(&counts), None, false),
+        };
+        let changes = report_changes(&plan, &snapshot, &results, &errors);
+        let skipped = report_skips(&plan, &snapshot);
+        Ok(RunReport {
+            run_id: Some(run_id),
+            dry_run: false,
+            status,
+            counts,
+            changes,
+            skipped,
+            error,
+            input_error,
+        })
+    }
+
+    /// The per-product status table of one store (`invsync status`).
+    pub async fn status(&self, store: &str) -> Result<StatusReport, EngineError> {
+        status::status(self, store).await
+    }
+}
+
+/// A run that failed (or was stopped) as a whole after its row was written.
+struct RunFailure {
+    status: RunStatus,
+    message: String,
+    input_error: bool,
+}
+
+impl RunFailure {
+    fn new(message: String, input_error: bool) -> Self {
+        RunFailure {
+            status: RunStatus::Failed,
+            message,
+            input_error,
+        }
+    }
+
+    fn interrupted(message: &str) -> Self {
+        RunFailure {
+            status: RunStatus::Interrupted,
+            message: message.to_owned(),
+            input_error: false,
+        }
+    }
+
+    fn from_engine(e: EngineError) -> Self {
+        let input = e.is_input_error();
+        RunFailure::new(error_chain(&e), input)
+    }
+
+    fn from_store(e: StoreError) -> Self {
+        RunFailure::new(format!("run history: {}", error_chain(&e)), false)
+    }
+}
+
+/// An error and its causes on one line, `outer: inner: root`, as stored in `sync_runs.error`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // Transparent wrappers repeat their inner message; say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+async fn heartbeat_loop(db: Db, run_id: i64, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; start_run already set the heartbeat
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = db.heartbeat(run_id).await {
+                    warn!(run.id = run_id, error = %e, "could not refresh the run's heartbeat");
+                }
+            }
+        }
+    }
+}
+
+/// Planning a million products takes a noticeable fraction of a second: keep it off the
+/// async worker threads so heartbeats and signals stay responsive.
+async fn plan_off_thread(
+    snapshot: Snapshot,
+    request: PlanRequest,
+) -> Result<(Plan, Snapshot), EngineError> {
+    tokio::task::spawn_blocking(move || {
+        let plan = snapshot.plan(&request);
+        plan.map(|p| (p, snapshot))
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("planning task failed: {e}")))?
+    .map_err(EngineError::from)
+}
+
+fn change_item(
+    plan: &Plan,
+    snapshot: &Snapshot,
+    i: usize,
+    result: ChangeResult,
+    error: Option<String>,
+) -> NewRunItem {
+    let ch = &plan.changes[i];
+    let sku = snapshot
+        .record(ch.side, ch.record)
+        .map(|r| r.sku.to_string())
+        .unwrap_or_default();
+    NewRunItem {
+        sku,
+        field: ch.field,
+        old_value: Some(ch.old.to_string()),
+        new_value: Some(ch.new.to_string()),
+        outcome: match result {
+            ChangeResult::Applied => ItemOutcome::Updated,
+            ChangeResult::Failed => ItemOutcome::Failed,
+            ChangeResult::Stale | ChangeResult::Pending => ItemOutcome::Skipped,
+        },
+        error,
+    }
+}
+
+fn report_changes(
+    plan: &Plan,
+    snapshot: &Snapshot,
+    results: &[ChangeResult],
+    errors: &[Option<String>],
+) -> Vec<ReportedChange> {
+    plan.changes
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| {
+            let record = snapshot.record(ch.side, ch.record);
+            ReportedChange {
+                sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
+                name: record.map(|r| r.name.clone()).unwrap_or_default(),
+                field: ch.field,
+                old: ch.old,
+                new: ch.new,
+                result: results.get(i).copied().unwrap_or(ChangeResult::Pending),
+                error: errors.get(i).cloned().flatten(),
+            }
+        })
+        .collect()
+}
+
+fn report_skips(plan: &Plan, snapshot: &Snapshot) -> Vec<ReportedSkip> {
+    plan.skipped
+        .iter()
+        .map(|s| {
+            let product = plan.products.get(s.product as usize);
+            let sku = product
+                .and_then(|p| p.store.and_then(|j| snapshot.store.get(j as usize)))
+                .or_else(|| {
+                    product.and_then(|p| {
+                        p.accounting
+                            .and_then(|i| snapshot.accounting.get(i as usize))
+                    })
+                })
+                .map(|r| r.sku.clone())
+                .unwrap_or_default();
+            let reason = match s.reason {
+                SkipReason::InOrders => {
+                    let orders = product
+                        .and_then(|p| snapshot.orders_of(p))
+                        .map(|o| format!(" ({})", o.join(", ")))
+                        .unwrap_or_default();
+                    format!("{}{orders}", s.reason)
+                }
+                other => other.to_string(),
+            };
+            ReportedSkip {
+                sku,
+                field: s.field,
+                old: s.old,
+                new: s.new,
+                reason,
+            }
+        })
+        .collect()
+}

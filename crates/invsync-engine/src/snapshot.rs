@@ -1,0 +1,289 @@
+//! What one run reads: the catalogs, the open orders and the manual mappings, plus the
+//! connections to write through afterwards.
+
+use crate::{EngineError, Opener};
+use compact_str::CompactString;
+use invsync_config::{Config, Master};
+use invsync_connectors::Connection;
+use invsync_core::{
+    FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, OrderLine,
+    PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record, Side,
+    SkuKey, match_catalogs,
+};
+use invsync_store::Db;
+use std::collections::HashMap;
+
+/// Where the master quantity comes from for this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MasterSource {
+    Accounting,
+    ThisStore,
+    OtherStore(String),
+}
+
+/// What a request needs read, beyond the two catalogs.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotNeeds {
+    pub master: MasterSource,
+    /// Quantity is synced, so the master's quantities and every store's open orders matter.
+    pub quantity: bool,
+}
+
+impl SnapshotNeeds {
+    pub fn for_request(config: &Config, store: &str, _update: Side, fields: FieldSet) -> Self {
+        let master = match &config.inventory.master {
+            Master::Accounting => MasterSource::Accounting,
+            Master::Store(m) if m == store => MasterSource::ThisStore,
+            Master::Store(m) => MasterSource::OtherStore(m.clone()),
+        };
+        SnapshotNeeds {
+            master,
+            quantity: fields.quantity,
+        }
+    }
+
+    pub fn master_quantities(&self) -> MasterQuantities<'static> {
+        match self.master {
+            MasterSource::Accounting => MasterQuantities::Accounting,
+            MasterSource::ThisStore => MasterQuantities::ThisStore,
+            MasterSource::OtherStore(_) => MasterQuantities::OtherStore(&[]),
+        }
+    }
+}
+
+/// A product that a connection returned but could not understand.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotReject {
+    pub connection: String,
+    pub sku: Option<String>,
+    pub error: String,
+}
+
+pub(crate) struct Snapshot {
+    pub accounting_connection: Box<dyn Connection>,
+    pub store_connection: Box<dyn Connection>,
+    pub accounting: Vec<Record>,
+    pub store: Vec<Record>,
+    pub rejects: Vec<SnapshotReject>,
+    pub matching: Matching,
+    master: MasterSource,
+    /// By accounting index, when another store is the master.
+    master_quantities: Vec<Option<i64>>,
+    pub orders: OrderBook,
+    pub in_orders: InOrdersMode,
+    pub rules: QuantityRules,
+}
+
+impl Snapshot {
+    /// Opens the connections and reads everything the request needs, concurrently.
+    pub async fn read(
+        config: &Config,
+        db: &Db,
+        open: &Opener,
+        store: &str,
+        needs: &SnapshotNeeds,
+    ) -> Result<Snapshot, EngineError> {
+        let store_config = config
+            .stores
+            .get(store)
+            .ok_or_else(|| EngineError::UnknownStore(store.to_owned()))?;
+        let accounting_connection = open("accounting", &config.accounting)?;
+        let store_connection = open(store, &store_config.connection)?;
+        let master_connection = match &needs.master {
+            MasterSource::OtherStore(m) if needs.quantity => {
+                let m_config = config
+                    .stores
+                    .get(m)
+                    .ok_or_else(|| EngineError::UnknownStore(m.clone()))?;
+                Some((m.clone(), open(m, &m_config.connection)?))
+            }
+            _ => None,
+        };
+        // Every store's unposted orders hold stock back, not only this store's (rule 3):
+        // the accounting quantity still counts units sold anywhere.
+        let order_connections: Vec<(String, Box<dyn Connection>)> = if needs.quantity {
+            config
+                .stores
+                .iter()
+                .map(|(name, s)| open(name, &s.connection).map(|c| (name.clone(), c)))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+
+        let read_orders = async {
+            let reads = order_connections.iter().map(|(name, c)| async move {
+                let lines = c.read_open_orders().await?;
+                Ok::<_, EngineError>((name.clone(), lines))
+            });
+            futures::future::try_join_all(reads).await
+        };
+        let read_master = async {
+            match &master_connection {
+                Some((name, c)) => {
+                    let catalog = c.read_catalog().await?;
+                    let mappings = mappings(db, name).await?;
+                    Ok::<_, EngineError>(Some((catalog, mappings)))
+                }
+                None => Ok(None),
+            }
+        };
+        let (accounting, listings, store_mappings, orders, master) = tokio::try_join!(
+            async {
+                accounting_connection
+                    .read_catalog()
+                    .await
+                    .map_err(EngineError::from)
+            },
+            async {
+                store_connection
+                    .read_catalog()
+                    .await
+                    .map_err(EngineError::from)
+            },
+            mappings(db, store),
+            read_orders,
+            read_master,
+        )?;
+
+        let mut rejects = Vec::new();
+        for (connection, catalog) in [("accounting", &accounting), (store, &listings)] {
+            rejects.extend(catalog.rejects.iter().map(|r| SnapshotReject {
+                connection: connection.to_owned(),
+                sku: r.sku.clone(),
+                error: r.error.clone(),
+            }));
+        }
+
+        let mut book = OrderBook::new();
+        for (name, lines) in orders {
+            let Some(lines) = lines else { continue };
+            // Order lines carry store SKUs: translate manually mapped ones to the
+            // accounting SKU they belong to.
+            let store_maps = if name == store {
+                store_mappings.clone()
+            } else {
+                mappings(db, &name).await?
+            };
+            let by_store_sku: HashMap<SkuKey, String> = store_maps
+                .iter()
+                .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
+                .collect();
+            for line in lines {
+                let translated = SkuKey::new(&line.sku)
+                    .and_then(|k| by_store_sku.get(&k))
+                    .map(|a| OrderLine {
+                        sku: CompactString::from(a.as_str()),
+                        ..line.clone()
+                    });
+                book.add(translated.as_ref().unwrap_or(&line));
+            }
+        }
+
+        let matching = match_catalogs(&accounting.records, &listings.records, &store_mappings);
+        let master_quantities = match master {
+            Some((catalog, maps)) => {
+                rejects.extend(catalog.rejects.iter().map(|r| {
+                    SnapshotReject {
+                        connection: master_connection
+                            .as_ref()
+                            .map(|(n, _)| n.clone())
+                            .unwrap_or_default(),
+                        sku: r.sku.clone(),
+                        error: r.error.clone(),
+                    }
+                }));
+                quantities_from_master(&accounting.records, &catalog.records, &maps)
+            }
+            None => Vec::new(),
+        };
+
+        Ok(Snapshot {
+            accounting_connection,
+            store_connection,
+            accounting: accounting.records,
+            store: listings.records,
+            rejects,
+            matching,
+            master: needs.master.clone(),
+            master_quantities,
+            orders: book,
+            in_orders: config.inventory.in_orders,
+            rules: store_config.rules,
+        })
+    }
+
+    pub fn input(&self) -> PlanInput<'_> {
+        PlanInput {
+            accounting: &self.accounting,
+            store: &self.store,
+            matching: &self.matching,
+            master: match self.master {
+                MasterSource::Accounting => MasterQuantities::Accounting,
+                MasterSource::ThisStore => MasterQuantities::ThisStore,
+                MasterSource::OtherStore(_) => {
+                    MasterQuantities::OtherStore(&self.master_quantities)
+                }
+            },
+            orders: &self.orders,
+            in_orders: self.in_orders,
+            rules: self.rules,
+        }
+    }
+
+    pub fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
+        invsync_core::plan(&self.input(), request)
+    }
+
+    pub fn record(&self, side: Side, index: u32) -> Option<&Record> {
+        match side {
+            Side::Accounting => self.accounting.get(index as usize),
+            Side::Store => self.store.get(index as usize),
+        }
+    }
+
+    /// The unposted orders (`store:order`) that hold a product.
+    pub fn orders_of(&self, product: &ProductPlan) -> Option<Vec<String>> {
+        let key = product
+            .accounting
+            .and_then(|i| self.accounting.get(i as usize))
+            .or_else(|| product.store.and_then(|j| self.store.get(j as usize)))
+            .and_then(|r| SkuKey::new(&r.sku))?;
+        let held = self.orders.held(&key)?;
+        Some(held.orders.iter().map(|o| o.to_string()).collect())
+    }
+}
+
+async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {
+    Ok(db
+        .list_mappings(Some(store))
+        .await?
+        .into_iter()
+        .map(|m| Mapping {
+            store_sku: m.store_sku,
+            accounting_sku: m.accounting_sku,
+        })
+        .collect())
+}
+
+/// The master store's quantity for each accounting item: from its matched listing, when
+/// that listing is tracked inventory.
+fn quantities_from_master(
+    accounting: &[Record],
+    master: &[Record],
+    maps: &[Mapping],
+) -> Vec<Option<i64>> {
+    let matching = match_catalogs(accounting, master, maps);
+    let mut out = vec![None; accounting.len()];
+    for pair in &matching.pairs {
+        if let (Some(i), Some(j), PairKind::Matched { .. }) =
+            (pair.accounting, pair.store, pair.kind)
+            && let Some(listing) = master.get(j as usize)
+            && listing.kind == ItemKind::Inventory
+            && let Some(slot) = out.get_mut(i as usize)
+        {
+            *slot = listing.quantity;
+        }
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! `invsync status`: every product of one store with its status, both sides' values and
+//! why it is (not) synced.
+
+use crate::snapshot::{Snapshot, SnapshotNeeds};
+use crate::{Engine, EngineError};
+use invsync_core::{Field, FieldSet, FieldValue, PlanRequest, Selection, Side, SkipReason, Status};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// One product of a store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRow {
+    /// The accounting SKU, or the store SKU for a listing without an accounting item.
+    pub sku: String,
+    /// The listing's SKU when it differs from `sku` (manual mappings, case).
+    pub store_sku: Option<String>,
+    pub name: String,
+    pub status: Status,
+    /// The fields that differ.
+    pub differs: Vec<Field>,
+    pub accounting_price: Option<Decimal>,
+    pub store_price: Option<Decimal>,
+    pub accounting_quantity: Option<i64>,
+    pub store_quantity: Option<i64>,
+    /// The quantity this store should show under the master and the store's rules.
+    pub offered_quantity: Option<i64>,
+    /// Unposted orders (`store:order`) holding the product.
+    pub orders: Vec<String>,
+    /// Why: how it was matched or not, and any difference that is held back.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub store: String,
+    pub rows: Vec<StatusRow>,
+}
+
+impl StatusReport {
+    pub fn count(&self, status: Status) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport, EngineError> {
+    let config = engine.config();
+    if !config.stores.contains_key(store) {
+        return Err(EngineError::UnknownStore(store.to_owned()));
+    }
+    let needs = SnapshotNeeds::for_request(config, store, Side::Store, FieldSet::BOTH);
+    let this_store_is_master = matches!(needs.master, crate::snapshot::MasterSource::ThisStore);
+    let snapshot = Snapshot::read(config, engine.db(), engine.opener(), store, &needs).await?;
+    // Store direction for price (and quantity, unless this store is the master); when it
+    // is, quantity is compared in the direction it flows: store → accounting.
+    let store_fields = if this_store_is_master {
+        FieldSet::PRICE
+    } else {
+        FieldSet::BOTH
+    };
+    let main = snapshot.plan(&PlanRequest {
+        update: Side::Store,
+        fields: store_fields,
+        selection: Selection::All,
+    })?;
+    let to_accounting = if this_store_is_master {
+        Some(snapshot.plan(&PlanRequest {
+            update: Side::Accounting,
+            fields: FieldSet::QUANTITY,
+            selection: Selection::All,
+        })?)
+    } else {
+        None
+    };
+
+    let mut rows = Vec::with_capacity(main.products.len());
+    for (index, product) in main.products.iter().enumerate() {
+        let acct = product
+            .accounting
+            .and_then(|i| snapshot.accounting.get(i as usize));
+        let listing = product.store.and_then(|j| snapshot.store.get(j as usize));
+        let mut status = product.status;
+        let mut differs = Vec::new();
+        let mut notes = vec![product.pair.describe().to_owned()];
+        let mut offered = None;
+        let plans = std::iter::once(&main).chain(to_accounting.as_ref());
+        for plan in plans {
+            let Some(p) = plan.products.get(index) else {
+                continue;
+            };
+            status = merge(status, p.status);
+            for ch in plan.changes.iter().filter(|c| c.product as usize == index) {
+                differs.push(ch.field);
+                if let (Side::Store, FieldValue::Quantity(q)) = (ch.side, ch.new) {
+                    offered = Some(q);
+                }
+            }
+            for s in plan.skipped.iter().filter(|s| s.product as usize == index) {
+                if s.old != s.new {
+                    differs.push(s.field);
+                }
+                if s.reason != SkipReason::InOrders {
+                    notes.push(format!("{}: {}", s.field, s.reason));
+                } else if let Some(FieldValue::Quantity(q)) = s.new {
+                    notes.push(format!(
+                        "quantity not written (would be {q}) until the orders are posted"
+                    ));
+                    offered = Some(q);
+                }
+            }
+        }
+        differs.sort();
+        differs.dedup();
+        if offered.is_none() && status == Status::InSync && !this_store_is_master {
+            offered = listing.and_then(|l| l.quantity);
+        }
+        let orders = snapshot.orders_of(product).unwrap_or_default();
+        let sku = acct
+            .or(listing)
+            .map(|r| r.sku.to_string())
+            .unwrap_or_default();
+        let store_sku = match (acct, listing) {
+            (Some(a), Some(l)) if a.sku != l.sku => Some(l.sku.to_string()),
+            _ => None,
+        };
+        rows.push(StatusRow {
+            sku,
+            store_sku,
+            name: acct
+                .or(listing)
+                .map(|r| r.name.to_string())
+                .unwrap_or_default(),
+            status,
+            differs,
+            accounting_price: acct.and_then(|a| a.price),
+            store_price: listing.and_then(|l| l.price),
+            accounting_quantity: acct.and_then(|a| a.quantity),
+            store_quantity: listing.and_then(|l| l.quantity),
+            offered_quantity: offered,
+            orders,
+            detail: notes.join("; "),
+        });
+    }
+    Ok(StatusReport {
+        store: store.to_owned(),
+        rows,
+    })
+}
+
+/// The status shown when two plans (store-direction price, accounting-direction quantity)
+/// judge the same product.
+fn merge(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::InSync => 0,
+        Status::OutOfSync => 1,
+        Status::InOrders => 2,
+        Status::Base | Status::Unmapped | Status::Conflict => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test (unit and property tests,
+# store tests on real Postgres and SQLite, connector tests, end-to-end tests of the built
+# binary). Starts the local Postgres first (idempotent); tests that need Postgres fail —
+# never skip — when it is not reachable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/start-postgres.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,158 @@
+//! `invsync config check`: validate the config and show when each schedule runs next.
+
+use crate::CmdResult;
+use crate::cli::Format;
+use crate::output::{self, Table};
+use chrono::{DateTime, Utc};
+use invsync_config::{Cadence, Config, ConnectionConfig};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// How many upcoming run times to show per schedule.
+const NEXT_RUNS: usize = 3;
+
+pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
+    let config = super::load_config(config)?;
+    let now = Utc::now();
+    let warnings = warnings(&config);
+    let schedules: Vec<(String, Vec<DateTime<Utc>>)> = config
+        .schedules
+        .iter()
+        .map(|s| (s.name.clone(), next_runs(&s.cadence, now)))
+        .collect();
+    match format {
+        Format::Json => output::json(&json!({
+            "config": config.source,
+            "valid": true,
+            "warnings": warnings,
+            "stores": config.stores.iter().map(|(name, s)| json!({
+                "name": name,
+                "kind": s.connection.kind(),
+                "buffer": s.rules.buffer,
+                "max_quantity": s.rules.max_quantity,
+                "share": s.rules.share,
+            })).collect::<Vec<_>>(),
+            "schedules": config.schedules.iter().zip(&schedules).map(|(s, (_, next))| json!({
+                "name": s.name,
+                "store": s.store,
+                "update": s.update,
+                "fields": s.fields.to_list(),
+                "cadence": s.cadence.describe(),
+                "next_runs": next,
+            })).collect::<Vec<_>>(),
+        }))?,
+        Format::Table => {
+            let mut table = Table::new(&[
+                "SCHEDULE",
+                "STORE",
+                "UPDATE",
+                "FIELDS",
+                "CADENCE",
+                "NEXT RUNS (UTC)",
+            ]);
+            for (s, (_, next)) in config.schedules.iter().zip(&schedules) {
+                let mut times: Vec<String> = next.iter().map(|t| output::time(*t)).collect();
+                if matches!(s.cadence, Cadence::Every(_)) && !times.is_empty() {
+                    times[0] = "at daemon start".to_owned();
+                }
+                table.row(vec![
+                    s.name.clone(),
+                    s.store.clone(),
+                    s.update.to_string(),
+                    s.fields.to_list(),
+                    s.cadence.describe(),
+                    times.join(", "),
+                ]);
+            }
+            output::stdout(|out| {
+                writeln!(out, "{}: OK", config.source.display())?;
+                writeln!(
+                    out,
+                    "accounting: {}; master inventory location: {}; in-orders: {:?}",
+                    config.accounting.kind(),
+                    master(&config),
+                    config.inventory.in_orders
+                )?;
+                writeln!(
+                    out,
+                    "stores: {}",
+                    config.stores.keys().cloned().collect::<Vec<_>>().join(", ")
+                )?;
+                writeln!(out)?;
+                if table.is_empty() {
+                    writeln!(
+                        out,
+                        "no schedules: the daemon would have nothing to do (manual `invsync sync` still works)"
+                    )?;
+                } else {
+                    table.write_to(out)?;
+                    writeln!(
+                        out,
+                        "\n`every` schedules that have never run are due when the daemon starts; afterwards their next run is kept in the database."
+                    )?;
+                }
+                for w in &warnings {
+                    writeln!(out, "warning: {w}")?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn master(config: &Config) -> String {
+    match &config.inventory.master {
+        invsync_config::Master::Accounting => "accounting".into(),
+        invsync_config::Master::Store(s) => format!("store `{s}`"),
+    }
+}
+
+/// Upcoming run times if the daemon started now and the schedule had never run.
+fn next_runs(cadence: &Cadence, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::with_capacity(NEXT_RUNS);
+    let mut t = match cadence {
+        Cadence::Every(_) => now,
+        Cadence::Cron { .. } => match cadence.next_after(now) {
+            Some(t) => t,
+            None => return out,
+        },
+    };
+    out.push(t);
+    while out.len() < NEXT_RUNS {
+        match cadence.next_after(t) {
+            Some(next) => {
+                out.push(next);
+                t = next;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Things that are valid but probably not intended: data files that do not exist yet.
+fn warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: String, c: &ConnectionConfig| match c {
+        ConnectionConfig::File(f) => {
+            if !f.path.exists() {
+                out.push(format!("{what}: {} does not exist (yet)", f.path.display()));
+            }
+            if let Some(o) = &f.orders
+                && !o.exists()
+            {
+                out.push(format!(
+                    "{what}: orders file {} does not exist (yet)",
+                    o.display()
+                ));
+            }
+        }
+    };
+    check("accounting".into(), &config.accounting);
+    for (name, s) in &config.stores {
+        check(format!("stores.{name}"), &s.connection);
+    }
+    out
+}

@@ -1,0 +1,162 @@
+//! `invsync runs` and `invsync runs show ID`: run history.
+
+use crate::cli::{Format, RunsArgs, RunsCommand};
+use crate::output::{self, Table};
+use crate::{CliError, CmdResult};
+use invsync_engine::Engine;
+use invsync_store::{RunFilter, RunRow};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdResult {
+    let config = super::load_config(config)?;
+    if let Some(store) = &args.store {
+        super::check_store(&config, store)?;
+    }
+    let db = super::open_db(&config).await?;
+    let engine = Engine::new(config, db);
+    // Runs left `running` by a process that is gone show as what they are: interrupted.
+    engine.recover().await.map_err(CliError::failed)?;
+    let db = engine.db();
+    match args.show {
+        Some(RunsCommand::Show { id }) => {
+            let run = db
+                .get_run(id)
+                .await
+                .map_err(CliError::failed)?
+                .ok_or_else(|| {
+                    CliError::usage(anyhow::anyhow!("there is no run {id} (see `invsync runs`)"))
+                })?;
+            let items = db.run_items(id).await.map_err(CliError::failed)?;
+            match format {
+                Format::Json => output::json(&json!({ "run": run, "items": items }))?,
+                Format::Table => {
+                    let mut table = Table::new(&["SKU", "FIELD", "OLD", "NEW", "OUTCOME", "ERROR"]);
+                    for i in &items {
+                        table.row(vec![
+                            i.sku.clone(),
+                            i.field.to_string(),
+                            output::opt(i.old_value.as_deref()),
+                            output::opt(i.new_value.as_deref()),
+                            i.outcome.as_str().to_owned(),
+                            i.error.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    output::stdout(|out| {
+                        print_run(out, &run)?;
+                        writeln!(out)?;
+                        if table.is_empty() {
+                            writeln!(out, "no items: nothing was changed, failed or skipped")
+                        } else {
+                            table.write_to(out)
+                        }
+                    })?;
+                }
+            }
+        }
+        None => {
+            let runs = db
+                .list_runs(&RunFilter {
+                    store: args.store.clone(),
+                    limit: args.limit,
+                })
+                .await
+                .map_err(CliError::failed)?;
+            match format {
+                Format::Json => output::json(&runs)?,
+                Format::Table => {
+                    let mut table = Table::new(&[
+                        "ID", "STARTED", "STORE", "SCHEDULE", "UPDATE", "FIELDS", "STATUS",
+                        "CHECKED", "IN SYNC", "UPDATED", "FAILED", "SKIPPED", "TOOK",
+                    ]);
+                    for r in &runs {
+                        let c = &r.counts;
+                        table.row(vec![
+                            r.id.to_string(),
+                            output::time(r.started_at),
+                            r.store.clone(),
+                            r.schedule.clone().unwrap_or_else(|| "(manual)".to_owned()),
+                            r.update_side.to_string(),
+                            r.fields.clone(),
+                            r.status.to_string(),
+                            c.checked.to_string(),
+                            c.in_sync.to_string(),
+                            c.updated.to_string(),
+                            c.failed.to_string(),
+                            (c.skipped_in_orders
+                                + c.skipped_base
+                                + c.unmapped
+                                + c.conflicts
+                                + c.skipped_other)
+                                .to_string(),
+                            took(r),
+                        ]);
+                    }
+                    output::stdout(|out| {
+                        if table.is_empty() {
+                            writeln!(out, "no runs recorded yet")
+                        } else {
+                            table.write_to(out)
+                        }
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn took(r: &RunRow) -> String {
+    match r.finished_at {
+        Some(end) => {
+            let ms = (end - r.started_at).num_milliseconds().max(0);
+            if ms < 10_000 {
+                format!("{:.1}s", ms as f64 / 1000.0)
+            } else {
+                format!("{}s", ms / 1000)
+            }
+        }
+        None => "-".to_owned(),
+    }
+}
+
+fn print_run(out: &mut dyn std::io::Write, r: &RunRow) -> std::io::Result<()> {
+    let c = &r.counts;
+    writeln!(out, "run        {}", r.id)?;
+    writeln!(out, "store      {}", r.store)?;
+    writeln!(
+        out,
+        "schedule   {}",
+        r.schedule.as_deref().unwrap_or("(manual)")
+    )?;
+    writeln!(out, "trigger    {}", r.trigger.as_str())?;
+    writeln!(out, "update     {} side, {}", r.update_side, r.fields)?;
+    writeln!(out, "status     {}", r.status)?;
+    writeln!(out, "started    {}", output::time(r.started_at))?;
+    writeln!(
+        out,
+        "finished   {} (took {})",
+        r.finished_at
+            .map(output::time)
+            .unwrap_or_else(|| "-".into()),
+        took(r)
+    )?;
+    writeln!(
+        out,
+        "counts     checked {}, in sync {}, updated {}, failed {}, in orders {}, base {}, unmapped {}, conflict {}, other skipped {}",
+        c.checked,
+        c.in_sync,
+        c.updated,
+        c.failed,
+        c.skipped_in_orders,
+        c.skipped_base,
+        c.unmapped,
+        c.conflicts,
+        c.skipped_other
+    )?;
+    if let Some(e) = &r.error {
+        writeln!(out, "error      {e}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! `invsync status`: the per-product status table of one store.
+
+use crate::cli::{Format, StatusArgs};
+use crate::output::{self, Table};
+use crate::{CliError, CmdResult};
+use invsync_core::Status;
+use invsync_engine::Engine;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> CmdResult {
+    let config = super::load_config(config)?;
+    super::check_store(&config, &args.store)?;
+    let db = super::open_db(&config).await?;
+    let engine = Engine::new(config, db);
+    let mut report = engine.status(&args.store).await.map_err(|e| {
+        let input = e.is_input_error();
+        let e = anyhow::Error::new(e);
+        if input {
+            CliError::usage(e)
+        } else {
+            CliError::failed(e)
+        }
+    })?;
+    let wanted: Vec<Status> = args.status.iter().map(|s| (*s).into()).collect();
+    if !wanted.is_empty() {
+        report.rows.retain(|r| wanted.contains(&r.status));
+    }
+    match format {
+        Format::Json => output::json(&report)?,
+        Format::Table => {
+            let mut table = Table::new(&[
+                "SKU",
+                "NAME",
+                "STATUS",
+                "DIFFERS",
+                "PRICE (ACCT/STORE)",
+                "QTY (ACCT/STORE→OFFER)",
+                "ORDERS",
+                "DETAIL",
+            ]);
+            for r in &report.rows {
+                let differs: Vec<&str> = r.differs.iter().map(|f| f.as_str()).collect();
+                let sku = match &r.store_sku {
+                    Some(s) => format!("{} (store: {s})", r.sku),
+                    None => r.sku.clone(),
+                };
+                table.row(vec![
+                    sku,
+                    r.name.clone(),
+                    r.status.to_string(),
+                    differs.join(","),
+                    format!(
+                        "{}/{}",
+                        output::opt(r.accounting_price),
+                        output::opt(r.store_price)
+                    ),
+                    format!(
+                        "{}/{}→{}",
+                        output::opt(r.accounting_quantity),
+                        output::opt(r.store_quantity),
+                        output::opt(r.offered_quantity)
+                    ),
+                    r.orders.join(","),
+                    r.detail.clone(),
+                ]);
+            }
+            output::stdout(|out| {
+                table.write_to(out)?;
+                let counts: Vec<String> = Status::ALL
+                    .iter()
+                    .map(|s| (s, report.count(*s)))
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(s, n)| format!("{n} {s}"))
+                    .collect();
+                writeln!(
+                    out,
+                    "\n{} product(s) in `{}`: {}",
+                    report.rows.len(),
+                    report.store,
+                    counts.join(", ")
+                )
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

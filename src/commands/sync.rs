@@ -1,0 +1,249 @@
+//! `invsync sync`: a manual (bulk) run.
+
+use crate::cli::{Format, SyncArgs};
+use crate::output::{self, Table};
+use crate::progress::Bar;
+use crate::{CliError, CmdResult};
+use invsync_core::{ChangeResult, Field, FieldSet, RunStatus, Selection, Side, SkuKey, Trigger};
+use invsync_engine::{Engine, RunReport, SyncRequest};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdResult {
+    let config = super::load_config(config)?;
+    super::check_store(&config, &args.store)?;
+    let request = request(&args);
+    let db = super::open_db(&config).await?;
+    let engine = Engine::new(config, db);
+
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(cancel.clone()));
+    let bar = Bar::new();
+    let result = engine.sync(&request, &bar, &cancel).await;
+    signals.abort();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            let input = e.is_input_error();
+            let e = anyhow::Error::new(e);
+            return Err(if input {
+                CliError::usage(e)
+            } else {
+                CliError::failed(e)
+            });
+        }
+    };
+    match format {
+        Format::Json => output::json(&report_json(&report))?,
+        Format::Table => print_table(&request, &report)?,
+    }
+    if let Some(error) = &report.error {
+        eprintln!("error: {error}");
+    }
+    Ok(exit_code(&report))
+}
+
+fn request(args: &SyncArgs) -> SyncRequest {
+    let selection = if !args.sku.is_empty() {
+        Selection::Skus(args.sku.iter().filter_map(|s| SkuKey::new(s)).collect())
+    } else if !args.status.is_empty() {
+        Selection::Statuses(args.status.iter().map(|s| (*s).into()).collect())
+    } else {
+        Selection::All
+    };
+    SyncRequest {
+        store: args.store.clone(),
+        update: args.update.into(),
+        fields: args
+            .fields
+            .iter()
+            .map(|f| Field::from(*f))
+            .collect::<FieldSet>(),
+        selection,
+        dry_run: args.dry_run,
+        trigger: Trigger::Manual,
+        schedule: None,
+    }
+}
+
+/// 0 when everything planned was done, 1 when the run had failures or was cut short, 2
+/// when the operator's input (a data file) was at fault.
+fn exit_code(report: &RunReport) -> ExitCode {
+    if report.input_error {
+        return ExitCode::from(2);
+    }
+    match report.status {
+        RunStatus::Succeeded | RunStatus::Skipped => ExitCode::SUCCESS,
+        RunStatus::Partial | RunStatus::Failed | RunStatus::Interrupted | RunStatus::Running => {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The first SIGINT/SIGTERM stops the run between write batches (it is recorded as
+/// `interrupted`); a second one exits at once.
+async fn stop_on_signal(cancel: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!(
+        "stopping after the current batch (signal again to quit now; the run would then be marked interrupted by the next invsync command)"
+    );
+    cancel.cancel();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    std::process::exit(130);
+}
+
+fn outcome(result: ChangeResult, dry_run: bool) -> &'static str {
+    match (result, dry_run) {
+        (_, true) => "would update",
+        (ChangeResult::Applied, _) => "updated",
+        (ChangeResult::Failed, _) => "failed",
+        (ChangeResult::Stale, _) => "skipped",
+        (ChangeResult::Pending, _) => "not attempted",
+    }
+}
+
+fn print_table(request: &SyncRequest, report: &RunReport) -> Result<(), CliError> {
+    let any_error = report.changes.iter().any(|c| c.error.is_some());
+    let headers: &[&'static str] = match (report.dry_run, any_error) {
+        (true, _) => &["SKU", "NAME", "FIELD", "FROM", "TO"],
+        (false, false) => &["SKU", "NAME", "FIELD", "FROM", "TO", "OUTCOME"],
+        (false, true) => &["SKU", "NAME", "FIELD", "FROM", "TO", "OUTCOME", "ERROR"],
+    };
+    let mut changes = Table::new(headers);
+    for c in &report.changes {
+        let mut row = vec![
+            c.sku.to_string(),
+            c.name.to_string(),
+            c.field.to_string(),
+            c.old.to_string(),
+            c.new.to_string(),
+        ];
+        if !report.dry_run {
+            row.push(outcome(c.result, false).to_owned());
+        }
+        if any_error {
+            row.push(c.error.clone().unwrap_or_default());
+        }
+        changes.row(row);
+    }
+    let mut skipped = Table::new(&["SKU", "FIELD", "FROM", "TO", "WHY"]);
+    for s in &report.skipped {
+        skipped.row(vec![
+            s.sku.to_string(),
+            s.field.to_string(),
+            output::opt(s.old),
+            output::opt(s.new),
+            s.reason.clone(),
+        ]);
+    }
+    let side = match request.update {
+        Side::Store => format!("store `{}`", request.store),
+        Side::Accounting => format!("the accounting side (from store `{}`)", request.store),
+    };
+    output::stdout(|out| {
+        if report.dry_run {
+            writeln!(
+                out,
+                "Dry run: {} change(s) would be written to {side}. Nothing was written.",
+                report.changes.len()
+            )?;
+        } else if let Some(id) = report.run_id {
+            writeln!(
+                out,
+                "Run {id} {}: {} change(s) to {side}.",
+                report.status,
+                report.changes.len()
+            )?;
+        }
+        if !changes.is_empty() {
+            writeln!(out)?;
+            changes.write_to(out)?;
+        }
+        if !skipped.is_empty() {
+            writeln!(out, "\nNot written ({}):", report.skipped.len())?;
+            skipped.write_to(out)?;
+        }
+        let c = &report.counts;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "checked {}: {} in sync, {} {}, {} failed, {} in orders, {} base, {} unmapped, {} conflict, {} other skipped",
+            c.checked,
+            c.in_sync,
+            if report.dry_run {
+                report.changes_products() as i64
+            } else {
+                c.updated
+            },
+            if report.dry_run {
+                "to update"
+            } else {
+                "updated"
+            },
+            c.failed,
+            c.skipped_in_orders,
+            c.skipped_base,
+            c.unmapped,
+            c.conflicts,
+            c.skipped_other,
+        )?;
+        if !report.dry_run
+            && let Some(id) = report.run_id
+        {
+            writeln!(out, "Details: invsync runs show {id}")?;
+        }
+        Ok(())
+    })
+}
+
+trait ReportExt {
+    fn changes_products(&self) -> usize;
+}
+
+impl ReportExt for RunReport {
+    /// Products with at least one planned change (a dry run's "to update").
+    fn changes_products(&self) -> usize {
+        let mut skus: Vec<&str> = self.changes.iter().map(|c| c.sku.as_str()).collect();
+        skus.sort_unstable();
+        skus.dedup();
+        skus.len()
+    }
+}
+
+fn report_json(report: &RunReport) -> serde_json::Value {
+    json!({
+        "run_id": report.run_id,
+        "dry_run": report.dry_run,
+        "status": report.status,
+        "counts": report.counts,
+        "error": report.error,
+        "changes": report.changes.iter().map(|c| json!({
+            "sku": c.sku,
+            "name": c.name,
+            "field": c.field,
+            "old": c.old.to_string(),
+            "new": c.new.to_string(),
+            "outcome": outcome(c.result, report.dry_run),
+            "error": c.error,
+        })).collect::<Vec<_>>(),
+        "skipped": report.skipped.iter().map(|s| json!({
+            "sku": s.sku,
+            "field": s.field,
+            "old": s.old.map(|v| v.to_string()),
+            "new": s.new.map(|v| v.to_string()),
+            "reason": s.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
