@@ -76,7 +76,10 @@ pub fn parse_cron(expr: &str, timezone: Tz, from: DateTime<Utc>) -> Result<Caden
     if !fired {
         return Err(format!("`{expr}` does not run within the next year"));
     }
-    Ok(Cadence::Cron { expr: expr.to_owned(), timezone })
+    Ok(Cadence::Cron {
+        expr: expr.to_owned(),
+        timezone,
+    })
 }
 
 impl Cadence {
@@ -133,7 +136,9 @@ mod tests {
     }
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid time")
     }
 
     #[test]
@@ -166,15 +171,27 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().expect("tz");
         let daily = parse_cron("0 0 3 * * *", berlin, at(2026, 1, 1, 0, 0)).expect("valid");
         // Winter: 03:00 CET is 02:00 UTC; summer (after 2026-03-29): 03:00 CEST is 01:00 UTC.
-        assert_eq!(daily.next_after(at(2026, 3, 27, 12, 0)), Some(at(2026, 3, 28, 2, 0)));
-        assert_eq!(daily.next_after(at(2026, 3, 28, 12, 0)), Some(at(2026, 3, 29, 1, 0)));
-        assert_eq!(daily.next_after(at(2026, 10, 24, 12, 0)), Some(at(2026, 10, 25, 2, 0)));
+        assert_eq!(
+            daily.next_after(at(2026, 3, 27, 12, 0)),
+            Some(at(2026, 3, 28, 2, 0))
+        );
+        assert_eq!(
+            daily.next_after(at(2026, 3, 28, 12, 0)),
+            Some(at(2026, 3, 29, 1, 0))
+        );
+        assert_eq!(
+            daily.next_after(at(2026, 10, 24, 12, 0)),
+            Some(at(2026, 10, 25, 2, 0))
+        );
     }
 
     #[test]
     fn every_next_is_one_interval_later() {
         let c = Cadence::Every(Duration::from_secs(900));
-        assert_eq!(c.next_after(at(2026, 1, 1, 0, 0)), Some(at(2026, 1, 1, 0, 15)));
+        assert_eq!(
+            c.next_after(at(2026, 1, 1, 0, 0)),
+            Some(at(2026, 1, 1, 0, 15))
+        );
         assert_eq!(c.describe(), "every 15m");
     }
 }

@@ -98,7 +98,11 @@ pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Config, ConfigErr
         .build()
         .map_err(|e| whole_file(describe_config_error(&e)))?;
 
-    let mut v = Validator { file: source.clone(), options, errors: Vec::new() };
+    let mut v = Validator {
+        file: source.clone(),
+        options,
+        errors: Vec::new(),
+    };
     let raw: RawConfig = match v.deserialize("", merged) {
         Some(raw) => raw,
         None => return Err(ConfigErrors(v.errors)),
@@ -126,7 +130,11 @@ pub fn resolve_path(given: Option<&Path>) -> PathBuf {
 fn describe_config_error(e: &config::ConfigError) -> String {
     match e {
         config::ConfigError::FileParse { cause, .. } => format!("not valid TOML: {cause}"),
-        config::ConfigError::Type { unexpected, expected, .. } => {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            ..
+        } => {
             format!("expected {expected}, found {unexpected}")
         }
         config::ConfigError::At { error, .. } => describe_config_error(error),
@@ -146,7 +154,10 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn base_dir(&self) -> PathBuf {
-        self.file.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// The override variable that would set `key`, if it is set.
@@ -156,7 +167,10 @@ impl Validator<'_> {
         }
         let name = format!(
             "{ENV_PREFIX}{ENV_SEPARATOR}{}",
-            key.split('.').map(str::to_uppercase).collect::<Vec<_>>().join(ENV_SEPARATOR)
+            key.split('.')
+                .map(str::to_uppercase)
+                .collect::<Vec<_>>()
+                .join(ENV_SEPARATOR)
         );
         self.options.var(&name).map(|_| name)
     }
@@ -202,7 +216,10 @@ impl Validator<'_> {
         let accounting = match raw.accounting {
             Some(value) => self.accounting(value, &base),
             None => {
-                self.error("accounting", "missing: every config needs an [accounting] section");
+                self.error(
+                    "accounting",
+                    "missing: every config needs an [accounting] section",
+                );
                 None
             }
         };
@@ -220,7 +237,10 @@ impl Validator<'_> {
                 continue;
             }
             if name == "accounting" {
-                self.error(&key, "`accounting` is reserved for the accounting side; pick another store name");
+                self.error(
+                    &key,
+                    "`accounting` is reserved for the accounting side; pick another store name",
+                );
                 continue;
             }
             if let Some(store) = self.store(&key, &name, value, &base) {
@@ -285,7 +305,11 @@ impl Validator<'_> {
             None => Duration::from_secs(10),
             Some(t) => self.duration("database.connect_timeout", t)?,
         };
-        Some(DatabaseConfig { url, max_connections: max_connections.max(1), connect_timeout })
+        Some(DatabaseConfig {
+            url,
+            max_connections: max_connections.max(1),
+            connect_timeout,
+        })
     }
 
     fn duration(&mut self, key: &str, text: &str) -> Option<Duration> {
@@ -296,7 +320,10 @@ impl Validator<'_> {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(key, format!("`{text}` is not a duration ({e}); write it like \"30s\""));
+                self.error(
+                    key,
+                    format!("`{text}` is not a duration ({e}); write it like \"30s\""),
+                );
                 None
             }
         }
@@ -312,7 +339,9 @@ impl Validator<'_> {
                     Err(_) => {
                         self.error(
                             "daemon.listen",
-                            format!("`{text}` is not an address like \"127.0.0.1:9187\" (or \"off\")"),
+                            format!(
+                                "`{text}` is not an address like \"127.0.0.1:9187\" (or \"off\")"
+                            ),
                         );
                         return None;
                     }
@@ -323,25 +352,41 @@ impl Validator<'_> {
             None => DEFAULT_SHUTDOWN_GRACE,
             Some(t) => self.duration("daemon.shutdown_grace", t)?,
         };
-        Some(DaemonConfig { listen, shutdown_grace })
+        Some(DaemonConfig {
+            listen,
+            shutdown_grace,
+        })
     }
 
     fn kind(&mut self, key: &str, value: &config::Value, supported: &[&str]) -> Option<String> {
         let kind: RawKind = self.deserialize(key, value.clone())?;
         match kind.kind {
             None => {
-                self.error(&format!("{key}.kind"), format!("missing; one of: {}", supported.join(", ")));
+                self.error(
+                    &format!("{key}.kind"),
+                    format!("missing; one of: {}", supported.join(", ")),
+                );
                 None
             }
             Some(k) if supported.contains(&k.as_str()) => Some(k),
             Some(k) => {
-                let later = ["shopify", "woocommerce", "bigcommerce", "quickbooks-online", "xero", "quickbooks-desktop"];
+                let later = [
+                    "shopify",
+                    "woocommerce",
+                    "bigcommerce",
+                    "quickbooks-online",
+                    "xero",
+                    "quickbooks-desktop",
+                ];
                 let why = if later.contains(&k.as_str()) {
                     format!("`{k}` is not available in this version of invsync")
                 } else {
                     format!("`{k}` is not a kind of connection")
                 };
-                self.error(&format!("{key}.kind"), format!("{why}; supported: {}", supported.join(", ")));
+                self.error(
+                    &format!("{key}.kind"),
+                    format!("{why}; supported: {}", supported.join(", ")),
+                );
                 None
             }
         }
@@ -352,13 +397,22 @@ impl Validator<'_> {
             "file" => {
                 let raw: RawAccountingFile = self.deserialize("accounting", value)?;
                 let path = self.data_path("accounting.path", &raw.path, base)?;
-                Some(ConnectionConfig::File(FileConnectionConfig { path, orders: None }))
+                Some(ConnectionConfig::File(FileConnectionConfig {
+                    path,
+                    orders: None,
+                }))
             }
             _ => None,
         }
     }
 
-    fn store(&mut self, key: &str, _name: &str, value: config::Value, base: &Path) -> Option<StoreConfig> {
+    fn store(
+        &mut self,
+        key: &str,
+        _name: &str,
+        value: config::Value,
+        base: &Path,
+    ) -> Option<StoreConfig> {
         match self.kind(key, &value, &["file"])?.as_str() {
             "file" => {
                 let raw: RawStoreFile = self.deserialize(key, value)?;
@@ -369,7 +423,10 @@ impl Validator<'_> {
                 };
                 let rules = self.rules(key, raw.buffer, raw.max_quantity, raw.share);
                 Some(StoreConfig {
-                    connection: ConnectionConfig::File(FileConnectionConfig { path: path?, orders: orders? }),
+                    connection: ConnectionConfig::File(FileConnectionConfig {
+                        path: path?,
+                        orders: orders?,
+                    }),
                     rules: rules?,
                 })
             }
@@ -377,11 +434,20 @@ impl Validator<'_> {
         }
     }
 
-    fn rules(&mut self, key: &str, buffer: Option<i64>, max: Option<i64>, share: Option<i64>) -> Option<QuantityRules> {
+    fn rules(
+        &mut self,
+        key: &str,
+        buffer: Option<i64>,
+        max: Option<i64>,
+        share: Option<i64>,
+    ) -> Option<QuantityRules> {
         let mut ok = true;
         let mut int = |v: &mut Self, field: &str, value: i64, max: i64| -> u32 {
             if !(0..=max).contains(&value) {
-                v.error(&format!("{key}.{field}"), format!("{value} is out of range 0..={max}"));
+                v.error(
+                    &format!("{key}.{field}"),
+                    format!("{value} is out of range 0..={max}"),
+                );
                 ok = false;
                 return 0;
             }
@@ -390,7 +456,9 @@ impl Validator<'_> {
         let rules = QuantityRules {
             buffer: buffer.map_or(0, |b| int(self, "buffer", b, i64::from(u32::MAX))),
             max_quantity: max.map(|m| int(self, "max_quantity", m, i64::from(u32::MAX))),
-            share: share.map_or(100, |s| u8::try_from(int(self, "share", s, 100)).unwrap_or(100)),
+            share: share.map_or(100, |s| {
+                u8::try_from(int(self, "share", s, 100)).unwrap_or(100)
+            }),
         };
         ok.then_some(rules)
     }
@@ -403,14 +471,21 @@ impl Validator<'_> {
         Some(base.join(text))
     }
 
-    fn inventory(&mut self, raw: &raw::RawInventory, stores: &BTreeMap<String, StoreConfig>) -> Option<InventoryConfig> {
+    fn inventory(
+        &mut self,
+        raw: &raw::RawInventory,
+        stores: &BTreeMap<String, StoreConfig>,
+    ) -> Option<InventoryConfig> {
         let master = match raw.master.as_deref().map(str::trim) {
             None | Some("accounting") => Master::Accounting,
             Some(name) if stores.contains_key(name) => Master::Store(name.to_owned()),
             Some(name) => {
                 self.error(
                     "inventory.master",
-                    format!("`{name}` is neither \"accounting\" nor a store ({})", list(stores.keys())),
+                    format!(
+                        "`{name}` is neither \"accounting\" nor a store ({})",
+                        list(stores.keys())
+                    ),
                 );
                 return None;
             }
@@ -419,7 +494,10 @@ impl Validator<'_> {
             None | Some("skip") => InOrdersMode::Skip,
             Some("reserve") => InOrdersMode::Reserve,
             Some(other) => {
-                self.error("inventory.in_orders", format!("`{other}` is not a mode: use \"skip\" or \"reserve\""));
+                self.error(
+                    "inventory.in_orders",
+                    format!("`{other}` is not a mode: use \"skip\" or \"reserve\""),
+                );
                 return None;
             }
         };
@@ -436,27 +514,42 @@ impl Validator<'_> {
         let errors_before = self.errors.len();
         let store = match raw.store.as_deref() {
             None => {
-                self.error(&format!("{key}.store"), "missing: which store does this schedule sync?");
+                self.error(
+                    &format!("{key}.store"),
+                    "missing: which store does this schedule sync?",
+                );
                 None
             }
             Some(s) if stores.contains_key(s) => Some(s.to_owned()),
             Some(s) => {
-                self.error(&format!("{key}.store"), format!("`{s}` is not a configured store ({})", list(stores.keys())));
+                self.error(
+                    &format!("{key}.store"),
+                    format!("`{s}` is not a configured store ({})", list(stores.keys())),
+                );
                 None
             }
         };
         let cadence = match (&raw.every, &raw.cron) {
             (Some(_), Some(_)) => {
-                self.error(&format!("{key}.cron"), "give either `every` or `cron`, not both");
+                self.error(
+                    &format!("{key}.cron"),
+                    "give either `every` or `cron`, not both",
+                );
                 None
             }
             (None, None) => {
-                self.error(key, "missing `every` (e.g. \"15m\") or `cron` (e.g. \"0 0 3 * * *\")");
+                self.error(
+                    key,
+                    "missing `every` (e.g. \"15m\") or `cron` (e.g. \"0 0 3 * * *\")",
+                );
                 None
             }
             (Some(every), None) => {
                 if raw.timezone.is_some() {
-                    self.error(&format!("{key}.timezone"), "only applies to `cron` schedules");
+                    self.error(
+                        &format!("{key}.timezone"),
+                        "only applies to `cron` schedules",
+                    );
                 }
                 match parse_every(every) {
                     Ok(d) => Some(Cadence::Every(d)),
@@ -472,7 +565,10 @@ impl Validator<'_> {
                     Some(name) => match name.parse::<Tz>() {
                         Ok(tz) => Some(tz),
                         Err(_) => {
-                            self.error(&format!("{key}.timezone"), format!("`{name}` is not an IANA time zone like \"Europe/Berlin\""));
+                            self.error(
+                                &format!("{key}.timezone"),
+                                format!("`{name}` is not an IANA time zone like \"Europe/Berlin\""),
+                            );
                             None
                         }
                     },
@@ -491,7 +587,10 @@ impl Validator<'_> {
         };
         let update = match raw.update.as_deref() {
             None => {
-                self.error(&format!("{key}.update"), "missing: \"store\" or \"accounting\" (the side that is updated)");
+                self.error(
+                    &format!("{key}.update"),
+                    "missing: \"store\" or \"accounting\" (the side that is updated)",
+                );
                 None
             }
             Some(u) => match u.parse::<Side>() {
@@ -542,12 +641,21 @@ impl Validator<'_> {
             Some(n) => n.clone(),
             None => format!("{store}-{update}"),
         };
-        Some(ScheduleConfig { name, store, cadence, update, fields })
+        Some(ScheduleConfig {
+            name,
+            store,
+            cadence,
+            update,
+            fields,
+        })
     }
 
     fn fields(&mut self, key: &str, raw: Option<&[String]>) -> Option<FieldSet> {
         let Some(raw) = raw else {
-            self.error(key, "missing: [\"price\"], [\"quantity\"] or [\"price\", \"quantity\"]");
+            self.error(
+                key,
+                "missing: [\"price\"], [\"quantity\"] or [\"price\", \"quantity\"]",
+            );
             return None;
         };
         if raw.is_empty() {
@@ -608,7 +716,12 @@ fn refine_field_error(key: String, message: String) -> (String, String) {
     if let Some(f) = field("unknown field `") {
         let expected = message
             .split_once(", expected ")
-            .map(|(_, e)| format!(" (expected {})", e.replace("`kind`, ", "").replace(", `kind`", "")))
+            .map(|(_, e)| {
+                format!(
+                    " (expected {})",
+                    e.replace("`kind`, ", "").replace(", `kind`", "")
+                )
+            })
             .unwrap_or_default();
         return (join(&f), format!("unknown key{expected}"));
     }
@@ -649,12 +762,19 @@ fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.is_empty() { "no stores are configured".into() } else { format!("stores: {}", names.join(", ")) }
+    if names.is_empty() {
+        "no stores are configured".into()
+    } else {
+        format!("stores: {}", names.join(", "))
+    }
 }
 
 #[cfg(test)]

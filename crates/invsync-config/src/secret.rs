@@ -69,7 +69,8 @@ impl<'de> de::Deserialize<'de> for SecretSource {
                     }
                     found = Some(source);
                 }
-                found.ok_or_else(|| de::Error::custom(format!("empty secret; expected {EXPECTING}")))
+                found
+                    .ok_or_else(|| de::Error::custom(format!("empty secret; expected {EXPECTING}")))
             }
         }
         deserializer.deserialize_any(SecretVisitor)

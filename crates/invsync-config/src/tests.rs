@@ -46,11 +46,18 @@ fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     path
 }
 
-fn load_text(text: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, Result<Config, ConfigErrors>) {
+fn load_text(
+    text: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, Result<Config, ConfigErrors>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(&dir, text);
     let options = LoadOptions {
-        env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        env: Some(
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         now: None,
     };
     let result = load_with(&path, &options);
@@ -66,68 +73,267 @@ fn loads_a_valid_config() {
         config.database.url.expose_secret(),
         format!("sqlite://{}", base.join("var/test.db").display())
     );
-    assert_eq!(config.daemon.listen, Some("127.0.0.1:9187".parse().expect("addr")));
+    assert_eq!(
+        config.daemon.listen,
+        Some("127.0.0.1:9187".parse().expect("addr"))
+    );
     assert_eq!(config.daemon.shutdown_grace, Duration::from_secs(30));
     assert_eq!(config.inventory.master, Master::Accounting);
     let shop = &config.stores["shop"];
-    assert_eq!(shop.rules, QuantityRules { buffer: 2, max_quantity: Some(50), share: 80 });
+    assert_eq!(
+        shop.rules,
+        QuantityRules {
+            buffer: 2,
+            max_quantity: Some(50),
+            share: 80
+        }
+    );
     let ConnectionConfig::File(f) = &shop.connection;
     assert_eq!(f.path, base.join("data/shop.csv"));
     assert_eq!(f.orders, Some(base.join("data/shop-orders.csv")));
     assert_eq!(config.stores["pos"].rules, QuantityRules::default());
     assert_eq!(config.schedules.len(), 2);
     assert_eq!(config.schedules[0].name, "shop-store");
-    assert_eq!(config.schedules[0].cadence, Cadence::Every(Duration::from_secs(900)));
+    assert_eq!(
+        config.schedules[0].cadence,
+        Cadence::Every(Duration::from_secs(900))
+    );
     assert_eq!(config.schedules[0].fields, FieldSet::BOTH);
     assert_eq!(config.schedules[1].name, "nightly-prices");
     assert!(matches!(config.schedules[1].cadence, Cadence::Cron { .. }));
 }
 
+/// `(why, config text, [(key, part of the message)])`.
+type KeyCase<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+
 /// Each broken config gives exactly the listed errors (key, and a part of the message).
 #[test]
 fn errors_name_the_key() {
     let replace = |from: &str, to: &str| VALID.replacen(from, to, 1);
-    let cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
-        ("interval too short", replace("every = \"15m\"", "every = \"5m\""), vec![("schedules[0].every", "outside the allowed range")]),
-        ("interval too long", replace("every = \"15m\"", "every = \"25h\""), vec![("schedules[0].every", "outside the allowed range")]),
-        ("not a duration", replace("every = \"15m\"", "every = \"often\""), vec![("schedules[0].every", "is not a duration")]),
-        ("cron too frequent", replace("cron = \"0 0 3 * * *\"", "cron = \"0 */5 * * * *\""), vec![("schedules[1].cron", "at least 15m")]),
-        ("bad time zone", replace("Europe/Berlin", "Mars/Olympus"), vec![("schedules[1].timezone", "not an IANA time zone")]),
-        ("both every and cron", replace("every = \"15m\"", "every = \"15m\"\ncron = \"0 0 3 * * *\""), vec![("schedules[0].cron", "either `every` or `cron`")]),
-        ("accounting side with two fields", replace("fields = [\"price\"]", "fields = [\"price\", \"quantity\"]"), vec![("schedules[1].fields", "exactly one field")]),
-        ("accounting quantity from a non-master store", replace("fields = [\"price\"]", "fields = [\"quantity\"]"), vec![("schedules[1].fields", "master inventory location")]),
-        ("unknown store", replace("store = \"shop\"", "store = \"shopp\""), vec![("schedules[0].store", "`shopp` is not a configured store (stores: pos, shop)")]),
-        ("unknown field name", replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\", \"qty\"]"), vec![("schedules[0].fields[1]", "`qty` is not a field")]),
-        ("field twice", replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\", \"price\"]"), vec![("schedules[0].fields[1]", "listed twice")]),
-        ("empty fields", replace("fields = [\"price\", \"quantity\"]", "fields = []"), vec![("schedules[0].fields", "is empty")]),
-        ("bad update side", replace("update = \"store\"", "update = \"shop\""), vec![("schedules[0].update", "is not a side")]),
-        ("unknown top-level key", format!("colour = \"blue\"\n{VALID}"), vec![("colour", "unknown key")]),
-        ("unknown key in a section", replace("master = \"accounting\"", "master = \"accounting\"\nmastr = 1"), vec![("inventory.mastr", "unknown key")]),
-        ("unknown key in a store", replace("share = 80", "share = 80\nshare_pct = 3"), vec![("stores.shop.share_pct", "unknown key")]),
-        ("unknown key in a schedule", replace("every = \"15m\"", "every = \"15m\"\nevry = \"1h\""), vec![("schedules[0].evry", "unknown key")]),
-        ("missing store path", replace("path = \"data/pos.json\"", ""), vec![("stores.pos.path", "missing")]),
-        ("share above 100", replace("share = 80", "share = 120"), vec![("stores.shop.share", "out of range 0..=100")]),
-        ("negative buffer", replace("buffer = 2", "buffer = -1"), vec![("stores.shop.buffer", "out of range")]),
-        ("wrong type", replace("buffer = 2", "buffer = \"two\""), vec![("stores.shop.buffer", "two")]),
-        ("kind not available yet", replace("kind = \"file\"\npath = \"data/pos.json\"", "kind = \"shopify\""), vec![("stores.pos.kind", "not available in this version")]),
-        ("kind unknown", replace("kind = \"file\"\npath = \"data/pos.json\"", "kind = \"ftp\""), vec![("stores.pos.kind", "not a kind of connection")]),
-        ("no accounting", VALID.replace("[accounting]\nkind = \"file\"\npath = \"data/accounting.csv\"\n", ""), vec![("accounting", "missing")]),
-        ("unknown master", replace("master = \"accounting\"", "master = \"web\""), vec![("inventory.master", "neither \"accounting\" nor a store")]),
-        ("master store written from accounting", replace("master = \"accounting\"", "master = \"shop\""), vec![("schedules[0].fields", "is the master inventory location")]),
-        ("accounting quantity from a store that is not the master", replace("master = \"accounting\"", "master = \"shop\"").replace("fields = [\"price\"]", "fields = [\"quantity\"]").replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\"]"), vec![("schedules[1].fields", "only be updated from the master store `shop`")]),
-        ("bad in_orders", replace("master = \"accounting\"", "master = \"accounting\"\nin_orders = \"hold\""), vec![("inventory.in_orders", "not a mode")]),
-        ("duplicate schedule names", replace("name = \"nightly-prices\"", "name = \"shop-store\""), vec![("schedules[1].name", "names two schedules")]),
-        ("bad listen", format!("[daemon]\nlisten = \"everywhere\"\n{VALID}"), vec![("daemon.listen", "not an address")]),
-        ("bad grace", format!("[daemon]\nshutdown_grace = \"0s\"\n{VALID}"), vec![("daemon.shutdown_grace", "longer than 0s")]),
-        ("bad database scheme", replace("sqlite://var/test.db", "mysql://u:hunter2@db/x"), vec![("database.url", "unsupported database `mysql:`")]),
-        ("reserved store name", replace("[stores.pos]", "[stores.accounting]"), vec![("stores.accounting", "reserved"), ("schedules[1].store", "`pos` is not a configured store")]),
-        ("missing env secret", replace("url = \"sqlite://var/test.db\"", "url = { env = \"INVSYNC_TEST_NOPE\" }"), vec![("database.url", "environment variable INVSYNC_TEST_NOPE is not set")]),
-        ("bad secret shape", replace("url = \"sqlite://var/test.db\"", "url = { vault = \"x\" }"), vec![("database.url", "unknown key `vault` in a secret")]),
+    let cases: Vec<KeyCase> = vec![
+        (
+            "interval too short",
+            replace("every = \"15m\"", "every = \"5m\""),
+            vec![("schedules[0].every", "outside the allowed range")],
+        ),
+        (
+            "interval too long",
+            replace("every = \"15m\"", "every = \"25h\""),
+            vec![("schedules[0].every", "outside the allowed range")],
+        ),
+        (
+            "not a duration",
+            replace("every = \"15m\"", "every = \"often\""),
+            vec![("schedules[0].every", "is not a duration")],
+        ),
+        (
+            "cron too frequent",
+            replace("cron = \"0 0 3 * * *\"", "cron = \"0 */5 * * * *\""),
+            vec![("schedules[1].cron", "at least 15m")],
+        ),
+        (
+            "bad time zone",
+            replace("Europe/Berlin", "Mars/Olympus"),
+            vec![("schedules[1].timezone", "not an IANA time zone")],
+        ),
+        (
+            "both every and cron",
+            replace("every = \"15m\"", "every = \"15m\"\ncron = \"0 0 3 * * *\""),
+            vec![("schedules[0].cron", "either `every` or `cron`")],
+        ),
+        (
+            "accounting side with two fields",
+            replace("fields = [\"price\"]", "fields = [\"price\", \"quantity\"]"),
+            vec![("schedules[1].fields", "exactly one field")],
+        ),
+        (
+            "accounting quantity from a non-master store",
+            replace("fields = [\"price\"]", "fields = [\"quantity\"]"),
+            vec![("schedules[1].fields", "master inventory location")],
+        ),
+        (
+            "unknown store",
+            replace("store = \"shop\"", "store = \"shopp\""),
+            vec![(
+                "schedules[0].store",
+                "`shopp` is not a configured store (stores: pos, shop)",
+            )],
+        ),
+        (
+            "unknown field name",
+            replace(
+                "fields = [\"price\", \"quantity\"]",
+                "fields = [\"price\", \"qty\"]",
+            ),
+            vec![("schedules[0].fields[1]", "`qty` is not a field")],
+        ),
+        (
+            "field twice",
+            replace(
+                "fields = [\"price\", \"quantity\"]",
+                "fields = [\"price\", \"price\"]",
+            ),
+            vec![("schedules[0].fields[1]", "listed twice")],
+        ),
+        (
+            "empty fields",
+            replace("fields = [\"price\", \"quantity\"]", "fields = []"),
+            vec![("schedules[0].fields", "is empty")],
+        ),
+        (
+            "bad update side",
+            replace("update = \"store\"", "update = \"shop\""),
+            vec![("schedules[0].update", "is not a side")],
+        ),
+        (
+            "unknown top-level key",
+            format!("colour = \"blue\"\n{VALID}"),
+            vec![("colour", "unknown key")],
+        ),
+        (
+            "unknown key in a section",
+            replace(
+                "master = \"accounting\"",
+                "master = \"accounting\"\nmastr = 1",
+            ),
+            vec![("inventory.mastr", "unknown key")],
+        ),
+        (
+            "unknown key in a store",
+            replace("share = 80", "share = 80\nshare_pct = 3"),
+            vec![("stores.shop.share_pct", "unknown key")],
+        ),
+        (
+            "unknown key in a schedule",
+            replace("every = \"15m\"", "every = \"15m\"\nevry = \"1h\""),
+            vec![("schedules[0].evry", "unknown key")],
+        ),
+        (
+            "missing store path",
+            replace("path = \"data/pos.json\"", ""),
+            vec![("stores.pos.path", "missing")],
+        ),
+        (
+            "share above 100",
+            replace("share = 80", "share = 120"),
+            vec![("stores.shop.share", "out of range 0..=100")],
+        ),
+        (
+            "negative buffer",
+            replace("buffer = 2", "buffer = -1"),
+            vec![("stores.shop.buffer", "out of range")],
+        ),
+        (
+            "wrong type",
+            replace("buffer = 2", "buffer = \"two\""),
+            vec![("stores.shop.buffer", "two")],
+        ),
+        (
+            "kind not available yet",
+            replace(
+                "kind = \"file\"\npath = \"data/pos.json\"",
+                "kind = \"shopify\"",
+            ),
+            vec![("stores.pos.kind", "not available in this version")],
+        ),
+        (
+            "kind unknown",
+            replace(
+                "kind = \"file\"\npath = \"data/pos.json\"",
+                "kind = \"ftp\"",
+            ),
+            vec![("stores.pos.kind", "not a kind of connection")],
+        ),
+        (
+            "no accounting",
+            VALID.replace(
+                "[accounting]\nkind = \"file\"\npath = \"data/accounting.csv\"\n",
+                "",
+            ),
+            vec![("accounting", "missing")],
+        ),
+        (
+            "unknown master",
+            replace("master = \"accounting\"", "master = \"web\""),
+            vec![("inventory.master", "neither \"accounting\" nor a store")],
+        ),
+        (
+            "master store written from accounting",
+            replace("master = \"accounting\"", "master = \"shop\""),
+            vec![("schedules[0].fields", "is the master inventory location")],
+        ),
+        (
+            "accounting quantity from a store that is not the master",
+            replace("master = \"accounting\"", "master = \"shop\"")
+                .replace("fields = [\"price\"]", "fields = [\"quantity\"]")
+                .replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\"]"),
+            vec![(
+                "schedules[1].fields",
+                "only be updated from the master store `shop`",
+            )],
+        ),
+        (
+            "bad in_orders",
+            replace(
+                "master = \"accounting\"",
+                "master = \"accounting\"\nin_orders = \"hold\"",
+            ),
+            vec![("inventory.in_orders", "not a mode")],
+        ),
+        (
+            "duplicate schedule names",
+            replace("name = \"nightly-prices\"", "name = \"shop-store\""),
+            vec![("schedules[1].name", "names two schedules")],
+        ),
+        (
+            "bad listen",
+            format!("[daemon]\nlisten = \"everywhere\"\n{VALID}"),
+            vec![("daemon.listen", "not an address")],
+        ),
+        (
+            "bad grace",
+            format!("[daemon]\nshutdown_grace = \"0s\"\n{VALID}"),
+            vec![("daemon.shutdown_grace", "longer than 0s")],
+        ),
+        (
+            "bad database scheme",
+            replace("sqlite://var/test.db", "mysql://u:hunter2@db/x"),
+            vec![("database.url", "unsupported database `mysql:`")],
+        ),
+        (
+            "reserved store name",
+            replace("[stores.pos]", "[stores.accounting]"),
+            vec![
+                ("stores.accounting", "reserved"),
+                ("schedules[1].store", "`pos` is not a configured store"),
+            ],
+        ),
+        (
+            "missing env secret",
+            replace(
+                "url = \"sqlite://var/test.db\"",
+                "url = { env = \"INVSYNC_TEST_NOPE\" }",
+            ),
+            vec![(
+                "database.url",
+                "environment variable INVSYNC_TEST_NOPE is not set",
+            )],
+        ),
+        (
+            "bad secret shape",
+            replace("url = \"sqlite://var/test.db\"", "url = { vault = \"x\" }"),
+            vec![("database.url", "unknown key `vault` in a secret")],
+        ),
     ];
     for (why, text, want) in cases {
         let (dir, result) = load_text(&text, &[]);
-        let errors = result.err().unwrap_or_else(|| panic!("{why}: expected errors"));
-        let got: Vec<(Option<String>, String)> = errors.iter().map(|e| (e.key.clone(), e.message.clone())).collect();
+        let errors = result
+            .err()
+            .unwrap_or_else(|| panic!("{why}: expected errors"));
+        let got: Vec<(Option<String>, String)> = errors
+            .iter()
+            .map(|e| (e.key.clone(), e.message.clone()))
+            .collect();
         assert_eq!(got.len(), want.len(), "{why}: {got:#?}");
         for ((key, message), (want_key, part)) in got.iter().zip(&want) {
             assert_eq!(key.as_deref(), Some(*want_key), "{why}: {message}");
@@ -135,9 +341,15 @@ fn errors_name_the_key() {
         }
         let file = dir.path().join("invsync.toml");
         for e in errors.iter() {
-            assert!(e.to_string().contains(&file.display().to_string()), "{why}: {e} names the file");
+            assert!(
+                e.to_string().contains(&file.display().to_string()),
+                "{why}: {e} names the file"
+            );
         }
-        assert!(!errors.to_string().contains("hunter2"), "{why}: a password leaked");
+        assert!(
+            !errors.to_string().contains("hunter2"),
+            "{why}: a password leaked"
+        );
     }
 }
 
@@ -151,8 +363,13 @@ fn toml_syntax_errors_give_line_and_column() {
 
 #[test]
 fn missing_file_is_an_error_naming_it() {
-    let e = load(Path::new("/nonexistent/invsync.toml")).expect_err("missing").to_string();
-    assert!(e.starts_with("/nonexistent/invsync.toml: config file not found"), "{e}");
+    let e = load(Path::new("/nonexistent/invsync.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        e.starts_with("/nonexistent/invsync.toml: config file not found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -162,7 +379,10 @@ fn environment_overrides_are_applied_last() {
         &[
             ("INVSYNC__STORES__SHOP__BUFFER", "7"),
             ("INVSYNC__INVENTORY__IN_ORDERS", "reserve"),
-            ("INVSYNC__DATABASE__URL", "postgres://invsync@db.example/invsync"),
+            (
+                "INVSYNC__DATABASE__URL",
+                "postgres://invsync@db.example/invsync",
+            ),
             ("INVSYNC__DAEMON__LISTEN", "off"),
             ("INVSYNC_CONFIG", "/ignored/not/an/override.toml"),
         ],
@@ -170,16 +390,31 @@ fn environment_overrides_are_applied_last() {
     let config = config.expect("valid");
     assert_eq!(config.stores["shop"].rules.buffer, 7);
     assert_eq!(config.inventory.in_orders, InOrdersMode::Reserve);
-    assert_eq!(config.database.url.expose_secret(), "postgres://invsync@db.example/invsync");
+    assert_eq!(
+        config.database.url.expose_secret(),
+        "postgres://invsync@db.example/invsync"
+    );
     assert_eq!(config.daemon.listen, None);
 }
 
 #[test]
 fn errors_from_environment_overrides_name_the_variable() {
     let cases = [
-        ("INVSYNC__STORES__SHOP__SHARE", "250", "stores.shop.share (set by environment variable INVSYNC__STORES__SHOP__SHARE): 250 is out of range"),
-        ("INVSYNC__DAEMON__COLOUR", "x", "daemon.colour (set by environment variable INVSYNC__DAEMON__COLOUR): unknown key"),
-        ("INVSYNC__STORES__SHOP__BUFFER", "lots", "stores.shop.buffer (set by environment variable INVSYNC__STORES__SHOP__BUFFER): "),
+        (
+            "INVSYNC__STORES__SHOP__SHARE",
+            "250",
+            "stores.shop.share (set by environment variable INVSYNC__STORES__SHOP__SHARE): 250 is out of range",
+        ),
+        (
+            "INVSYNC__DAEMON__COLOUR",
+            "x",
+            "daemon.colour (set by environment variable INVSYNC__DAEMON__COLOUR): unknown key",
+        ),
+        (
+            "INVSYNC__STORES__SHOP__BUFFER",
+            "lots",
+            "stores.shop.buffer (set by environment variable INVSYNC__STORES__SHOP__BUFFER): ",
+        ),
     ];
     for (var, value, want) in cases {
         let (_dir, result) = load_text(VALID, &[(var, value)]);
@@ -192,22 +427,42 @@ fn errors_from_environment_overrides_name_the_variable() {
 fn secrets_resolve_from_env_file_or_literal_and_never_show_in_debug() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("db-url"), "postgres://u:s3cret-file@h/db\n").expect("write");
-    let with = |url: &str| VALID.replacen("url = \"sqlite://var/test.db\"", &format!("url = {url}"), 1);
+    let with =
+        |url: &str| VALID.replacen("url = \"sqlite://var/test.db\"", &format!("url = {url}"), 1);
     let options = |env: &[(&str, &str)]| LoadOptions {
-        env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        env: Some(
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         now: None,
     };
     let path = write(&dir, &with("{ file = \"db-url\" }"));
     let config = load_with(&path, &options(&[])).expect("file secret");
-    assert_eq!(config.database.url.expose_secret(), "postgres://u:s3cret-file@h/db");
-    assert!(!format!("{config:?}").contains("s3cret"), "Debug shows no secret");
+    assert_eq!(
+        config.database.url.expose_secret(),
+        "postgres://u:s3cret-file@h/db"
+    );
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "Debug shows no secret"
+    );
 
     let path = write(&dir, &with("{ env = \"DB_URL\" }"));
-    let config = load_with(&path, &options(&[("DB_URL", "postgres://u:s3cret-env@h/db")])).expect("env secret");
-    assert_eq!(config.database.url.expose_secret(), "postgres://u:s3cret-env@h/db");
+    let config = load_with(
+        &path,
+        &options(&[("DB_URL", "postgres://u:s3cret-env@h/db")]),
+    )
+    .expect("env secret");
+    assert_eq!(
+        config.database.url.expose_secret(),
+        "postgres://u:s3cret-env@h/db"
+    );
 
     let path = write(&dir, &with("{ file = \"missing\" }"));
-    let e = load_with(&path, &options(&[])).expect_err("missing file").to_string();
+    let e = load_with(&path, &options(&[]))
+        .expect_err("missing file")
+        .to_string();
     assert!(e.contains("database.url: cannot read secret file"), "{e}");
 }
 
@@ -232,7 +487,13 @@ fn base_urls_are_https_or_loopback_http() {
 fn the_example_config_documents_a_valid_config() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/invsync.example.toml");
     let options = LoadOptions {
-        env: Some([("SHOP_DATABASE_URL".to_string(), "postgres://invsync@localhost/invsync".to_string())].into()),
+        env: Some(
+            [(
+                "SHOP_DATABASE_URL".to_string(),
+                "postgres://invsync@localhost/invsync".to_string(),
+            )]
+            .into(),
+        ),
         now: None,
     };
     let config = load_with(&example, &options).unwrap_or_else(|e| panic!("{e}"));
@@ -242,6 +503,13 @@ fn the_example_config_documents_a_valid_config() {
 #[test]
 fn the_demo_config_is_valid() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo.toml");
-    let config = load_with(&demo, &LoadOptions { env: Some(HashMap::new()), now: None }).unwrap_or_else(|e| panic!("{e}"));
+    let config = load_with(
+        &demo,
+        &LoadOptions {
+            env: Some(HashMap::new()),
+            now: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.stores.is_empty());
 }
