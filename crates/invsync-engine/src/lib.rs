@@ -394,7 +394,7 @@ impl Engine {
                 interrupted = true;
                 break;
             }
-            let end = (start + batch_size).min(plan.changes.len());
+            let end = start.saturating_add(batch_size).min(plan.changes.len());
             let writes: Vec<Write> = plan.changes[start..end]
                 .iter()
                 .enumerate()

@@ -1,0 +1,541 @@
+//! Engine tests: real file connections (optionally wrapped to fail, stall or panic on
+//! purpose) and a real run-history database — every scenario on SQLite and on Postgres.
+
+use async_trait::async_trait;
+use invsync_config::{Config, ConnectionConfig, LoadOptions};
+use invsync_connectors::{
+    Catalog, Connection, ConnectorError, ErrorKind, Reject, Write, WriteOutcome,
+};
+use invsync_core::{FieldSet, OrderLine, RunStatus, Selection, Side, Trigger};
+use invsync_engine::{Engine, EngineError, NoProgress, Opener, RunReport, SyncRequest};
+use invsync_store::{Db, PoolOptions};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+const ACCOUNTING: &str = "sku,name,price,quantity\nA,A,1.00,1\nB,B,2.00,2\nC,C,3.00,3\nD,D,4.00,4\nE,E,5.00,5\nF,F,6.00,6\n";
+/// Every product but F differs in quantity; A and B also in price.
+const SHOP: &str = "sku,name,price,quantity\nA,A,1.50,0\nB,B,2.50,0\nC,C,3.00,0\nD,D,4.00,0\nE,E,5.00,0\nF,F,6.00,6\n";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: Arc<Config>,
+    db: Db,
+    _pg: Option<invsync_test_support::pg::TestDatabase>,
+}
+
+impl Setup {
+    async fn new(backend: Backend) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("write");
+        std::fs::write(dir.path().join("shop.csv"), SHOP).expect("write");
+        let pg = match backend {
+            Backend::Postgres => Some(invsync_test_support::pg::fresh_database().await),
+            Backend::Sqlite => None,
+        };
+        let url = match &pg {
+            Some(pg) => pg.url().to_owned(),
+            None => "sqlite://invsync.db".to_owned(),
+        };
+        std::fs::write(
+            dir.path().join("invsync.toml"),
+            format!("[database]\nurl = \"{url}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n"),
+        )
+        .expect("config");
+        let config = invsync_config::load_with(
+            &dir.path().join("invsync.toml"),
+            &LoadOptions {
+                env: Some(Default::default()),
+                now: None,
+            },
+        )
+        .expect("valid config");
+        use secrecy::ExposeSecret as _;
+        let db = Db::connect(
+            config.database.url.expose_secret(),
+            &PoolOptions {
+                max_connections: 4,
+                connect_timeout: std::time::Duration::from_secs(10),
+            },
+        )
+        .await
+        .expect("db");
+        db.migrate().await.expect("migrate");
+        Setup {
+            dir,
+            config: Arc::new(config),
+            db,
+            _pg: pg,
+        }
+    }
+
+    fn engine(&self, fault: Option<Arc<Fault>>) -> Engine {
+        let engine = Engine::new(self.config.clone(), self.db.clone());
+        match fault {
+            None => engine,
+            Some(fault) => {
+                let opener: Opener = Arc::new(move |name: &str, config: &ConnectionConfig| {
+                    let inner = invsync_connectors::open(name, config)?;
+                    if name == "shop" {
+                        Ok(Box::new(Faulty {
+                            inner,
+                            fault: fault.clone(),
+                        }) as Box<dyn Connection>)
+                    } else {
+                        Ok(inner)
+                    }
+                });
+                engine.with_opener(opener)
+            }
+        }
+    }
+
+    fn shop(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("shop.csv")).expect("read")
+    }
+}
+
+fn request(fields: FieldSet) -> SyncRequest {
+    SyncRequest {
+        store: "shop".into(),
+        update: Side::Store,
+        fields,
+        selection: Selection::All,
+        dry_run: false,
+        trigger: Trigger::Manual,
+        schedule: None,
+    }
+}
+
+/// What the wrapped store connection does wrong.
+#[derive(Default)]
+struct Fault {
+    batch_size: Option<usize>,
+    /// Fail the nth write call (0-based) as a whole with this kind.
+    fail_call: Option<(usize, ErrorKind)>,
+    /// Report every write of these SKUs as stale.
+    stale_skus: Vec<&'static str>,
+    panic_on_write: bool,
+    /// Cancel this token after the first write call.
+    cancel_after_first: Option<CancellationToken>,
+    /// Add a product that could not be read.
+    reject: bool,
+    calls: AtomicUsize,
+    sizes: Mutex<Vec<usize>>,
+}
+
+struct Faulty {
+    inner: Box<dyn Connection>,
+    fault: Arc<Fault>,
+}
+
+#[async_trait]
+impl Connection for Faulty {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn kind(&self) -> &'static str {
+        "faulty"
+    }
+    async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
+        let mut catalog = self.inner.read_catalog().await?;
+        if self.fault.reject {
+            catalog.rejects.push(Reject {
+                sku: Some("BROKEN-1".into()),
+                id: Some("42".into()),
+                error: "price is not a number".into(),
+            });
+        }
+        Ok(catalog)
+    }
+    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        self.inner.read_open_orders().await
+    }
+    fn write_batch_size(&self) -> usize {
+        self.fault
+            .batch_size
+            .unwrap_or_else(|| self.inner.write_batch_size())
+    }
+    async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let call = self.fault.calls.fetch_add(1, Ordering::SeqCst);
+        self.fault.sizes.lock().expect("lock").push(writes.len());
+        if let Some(token) = &self.fault.cancel_after_first {
+            token.cancel();
+        }
+        assert!(!self.fault.panic_on_write, "the platform client blew up");
+        if let Some((n, kind)) = self.fault.fail_call
+            && n == call
+        {
+            return Err(ConnectorError::new(
+                "shop",
+                kind,
+                "HTTP 503: upstream unavailable",
+            ));
+        }
+        let (stale, rest): (Vec<&Write>, Vec<&Write>) = writes
+            .iter()
+            .partition(|w| self.fault.stale_skus.contains(&w.sku.as_str()));
+        let rest: Vec<Write> = rest.into_iter().cloned().collect();
+        let mut applied = self.inner.write(&rest).await?.into_iter();
+        Ok(writes
+            .iter()
+            .map(|w| {
+                if stale.iter().any(|s| s.sku == w.sku && s.field == w.field) {
+                    WriteOutcome::Stale("changed since it was read (now 7); not overwritten".into())
+                } else {
+                    applied
+                        .next()
+                        .unwrap_or(WriteOutcome::Failed("missing outcome".into()))
+                }
+            })
+            .collect())
+    }
+}
+
+async fn sync(
+    setup: &Setup,
+    fault: Option<Arc<Fault>>,
+    fields: FieldSet,
+    cancel: &CancellationToken,
+) -> RunReport {
+    setup
+        .engine(fault)
+        .sync(&request(fields), &NoProgress, cancel)
+        .await
+        .expect("sync")
+}
+
+async fn items(setup: &Setup, run: i64) -> Vec<(String, String, String)> {
+    setup
+        .db
+        .run_items(run)
+        .await
+        .expect("items")
+        .into_iter()
+        .map(|i| (i.sku, i.field.to_string(), i.outcome.as_str().to_owned()))
+        .collect()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+    };
+}
+
+on_both_backends!(
+    writes_in_batches_and_records_every_item,
+    a_failed_batch_fails_its_items_and_the_run_is_partial,
+    an_auth_failure_stops_the_run_at_once,
+    stale_items_are_skipped_not_overwritten,
+    a_panic_is_recorded_as_a_failed_run,
+    a_stop_request_between_batches_ends_the_run_interrupted,
+    one_run_per_store_at_a_time,
+    unreadable_products_fail_as_items_not_the_run,
+    a_dry_run_records_and_writes_nothing,
+);
+
+async fn writes_in_batches_and_records_every_item(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault.clone()),
+        FieldSet::BOTH,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(
+        *fault.sizes.lock().expect("lock"),
+        vec![2, 2, 2, 1],
+        "7 changes in batches of 2"
+    );
+    assert_eq!(
+        (
+            report.counts.checked,
+            report.counts.updated,
+            report.counts.in_sync
+        ),
+        (6, 5, 1)
+    );
+    let run = report.run_id.expect("recorded");
+    assert_eq!(items(&setup, run).await.len(), 7);
+    let row = setup.db.get_run(run).await.expect("get").expect("row");
+    assert_eq!(row.status, RunStatus::Succeeded);
+    assert_eq!(row.counts, report.counts);
+    assert!(setup.shop().contains("A,A,1.00,1\n"));
+    // Planning again finds nothing to do.
+    let again = sync(&setup, None, FieldSet::BOTH, &CancellationToken::new()).await;
+    assert!(again.changes.is_empty());
+    assert_eq!(again.counts.in_sync, 6);
+}
+
+async fn a_failed_batch_fails_its_items_and_the_run_is_partial(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        fail_call: Some((1, ErrorKind::Unavailable)),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault),
+        FieldSet::QUANTITY,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Partial);
+    assert_eq!(
+        (report.counts.updated, report.counts.failed),
+        (3, 2),
+        "{:?}",
+        report.counts
+    );
+    let items = items(&setup, report.run_id.expect("run")).await;
+    let failed: Vec<&str> = items
+        .iter()
+        .filter(|i| i.2 == "failed")
+        .map(|i| i.0.as_str())
+        .collect();
+    assert_eq!(failed, ["C", "D"]);
+    let row = setup
+        .db
+        .run_items(report.run_id.expect("run"))
+        .await
+        .expect("items");
+    assert!(
+        row.iter()
+            .any(|i| i.error.as_deref().is_some_and(|e| e.contains("HTTP 503")))
+    );
+    assert!(
+        setup.shop().contains("C,C,3.00,0\n"),
+        "the failed batch wrote nothing"
+    );
+    assert!(
+        setup.shop().contains("E,E,5.00,5\n"),
+        "later batches still ran"
+    );
+}
+
+async fn an_auth_failure_stops_the_run_at_once(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        fail_call: Some((0, ErrorKind::Auth)),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault.clone()),
+        FieldSet::QUANTITY,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        fault.calls.load(Ordering::SeqCst),
+        1,
+        "no further calls after credentials were refused"
+    );
+    assert_eq!(report.counts.failed, 5);
+    let row = setup
+        .db
+        .get_run(report.run_id.expect("run"))
+        .await
+        .expect("get")
+        .expect("row");
+    assert!(row.error.is_some_and(|e| e.contains("HTTP 503")));
+    assert_eq!(
+        items(&setup, report.run_id.expect("run")).await.len(),
+        5,
+        "every change is on record"
+    );
+    assert_eq!(setup.shop(), SHOP);
+}
+
+async fn stale_items_are_skipped_not_overwritten(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        stale_skus: vec!["B"],
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault),
+        FieldSet::QUANTITY,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        report.status,
+        RunStatus::Succeeded,
+        "a concurrent change is not a failure"
+    );
+    assert_eq!((report.counts.updated, report.counts.skipped_other), (4, 1));
+    let items = items(&setup, report.run_id.expect("run")).await;
+    assert!(items.contains(&("B".into(), "quantity".into(), "skipped".into())));
+    assert!(setup.shop().contains("B,B,2.50,0\n"));
+}
+
+async fn a_panic_is_recorded_as_a_failed_run(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        panic_on_write: true,
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault),
+        FieldSet::QUANTITY,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Failed);
+    let row = setup
+        .db
+        .get_run(report.run_id.expect("run"))
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(row.status, RunStatus::Failed);
+    assert!(
+        row.error
+            .is_some_and(|e| e.contains("panic") && e.contains("the platform client blew up"))
+    );
+    // The store is free again: the next run starts.
+    let next = sync(&setup, None, FieldSet::QUANTITY, &CancellationToken::new()).await;
+    assert_eq!(next.status, RunStatus::Succeeded);
+}
+
+async fn a_stop_request_between_batches_ends_the_run_interrupted(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let cancel = CancellationToken::new();
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        cancel_after_first: Some(cancel.clone()),
+        ..Fault::default()
+    });
+    let report = sync(&setup, Some(fault.clone()), FieldSet::QUANTITY, &cancel).await;
+    assert_eq!(report.status, RunStatus::Interrupted);
+    assert_eq!(
+        fault.calls.load(Ordering::SeqCst),
+        1,
+        "the batch in flight finished; no new one started"
+    );
+    assert_eq!(report.counts.updated, 2);
+    let run = report.run_id.expect("run");
+    assert_eq!(
+        items(&setup, run).await.len(),
+        2,
+        "what was written is on record"
+    );
+    let row = setup.db.get_run(run).await.expect("get").expect("row");
+    assert_eq!(row.status, RunStatus::Interrupted);
+    assert!(row.finished_at.is_some());
+}
+
+async fn one_run_per_store_at_a_time(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let other = setup
+        .db
+        .start_run(&invsync_store::NewRun {
+            schedule: None,
+            store: "shop".into(),
+            trigger: Trigger::Manual,
+            update_side: Side::Store,
+            fields: FieldSet::BOTH,
+            owner: invsync_store::ProcessIdentity::current(),
+        })
+        .await
+        .expect("start");
+    let err = setup
+        .engine(None)
+        .sync(
+            &request(FieldSet::BOTH),
+            &NoProgress,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect_err("busy");
+    let text = invsync_engine::error_chain(&err);
+    assert!(matches!(err, EngineError::Store(_)), "{text}");
+    assert!(
+        text.contains(&format!("already has a run in progress (run {other})")),
+        "{text}"
+    );
+    assert_eq!(setup.shop(), SHOP, "nothing written");
+}
+
+async fn unreadable_products_fail_as_items_not_the_run(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        reject: true,
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault),
+        FieldSet::PRICE,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        report.status,
+        RunStatus::Partial,
+        "the rest of the run went ahead"
+    );
+    assert_eq!(
+        (
+            report.counts.updated,
+            report.counts.failed,
+            report.counts.checked
+        ),
+        (2, 1, 7)
+    );
+    let rows = setup
+        .db
+        .run_items(report.run_id.expect("run"))
+        .await
+        .expect("items");
+    let broken = rows
+        .iter()
+        .find(|i| i.sku == "BROKEN-1")
+        .expect("reject recorded");
+    assert_eq!(broken.error.as_deref(), Some("shop: price is not a number"));
+}
+
+async fn a_dry_run_records_and_writes_nothing(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let mut req = request(FieldSet::BOTH);
+    req.dry_run = true;
+    let report = setup
+        .engine(None)
+        .sync(&req, &NoProgress, &CancellationToken::new())
+        .await
+        .expect("dry run");
+    assert_eq!(report.run_id, None);
+    assert_eq!(report.changes.len(), 7);
+    assert_eq!(setup.shop(), SHOP);
+    assert!(
+        setup
+            .db
+            .list_runs(&invsync_store::RunFilter::default())
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+}
