@@ -7,6 +7,7 @@
 
 mod cadence;
 mod error;
+mod kinds;
 mod model;
 mod raw;
 mod secret;
@@ -19,7 +20,7 @@ pub use secret::SecretSource;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use invsync_core::{Field, FieldSet, InOrdersMode, QuantityRules, Side};
-use raw::{RawAccountingFile, RawConfig, RawKind, RawSchedule, RawStoreFile};
+use raw::{RawConfig, RawKind, RawSchedule};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -146,7 +147,7 @@ fn describe_config_error(e: &config::ConfigError) -> String {
     }
 }
 
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     file: PathBuf,
     options: &'a LoadOptions,
     errors: Vec<ConfigError>,
@@ -175,7 +176,7 @@ impl Validator<'_> {
         self.options.var(&name).map(|_| name)
     }
 
-    fn error(&mut self, key: &str, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, key: &str, message: impl Into<String>) {
         let env = self.env_for(key);
         self.errors.push(ConfigError {
             file: self.file.clone(),
@@ -186,7 +187,7 @@ impl Validator<'_> {
     }
 
     /// Deserializes `value` into `T`, reporting errors at `prefix` + the failing path.
-    fn deserialize<T, D>(&mut self, prefix: &str, value: D) -> Option<T>
+    pub(crate) fn deserialize<T, D>(&mut self, prefix: &str, value: D) -> Option<T>
     where
         T: DeserializeOwned,
         D: for<'de> serde::Deserializer<'de, Error = config::ConfigError>,
@@ -243,7 +244,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if let Some(store) = self.store(&key, &name, value, &base) {
+            if let Some(store) = self.store(&key, value, &base) {
                 stores.insert(name, store);
             }
         }
@@ -282,13 +283,7 @@ impl Validator<'_> {
     fn database(&mut self, raw: &RawConfig, base: &Path) -> Option<DatabaseConfig> {
         let url = match &raw.database.url {
             None => SecretString::from(DEFAULT_DATABASE_URL.to_owned()),
-            Some(source) => match source.resolve_with(base, self.options) {
-                Ok(url) => url,
-                Err(e) => {
-                    self.error("database.url", e);
-                    return None;
-                }
-            },
+            Some(source) => self.secret("database.url", source, base)?,
         };
         let url = match normalise_database_url(url.expose_secret(), base) {
             Ok(url) => SecretString::from(url),
@@ -370,14 +365,7 @@ impl Validator<'_> {
             }
             Some(k) if supported.contains(&k.as_str()) => Some(k),
             Some(k) => {
-                let later = [
-                    "shopify",
-                    "woocommerce",
-                    "bigcommerce",
-                    "quickbooks-online",
-                    "xero",
-                    "quickbooks-desktop",
-                ];
+                let later = kinds::PLANNED_KINDS;
                 let why = if later.contains(&k.as_str()) {
                     format!("`{k}` is not available in this version of invsync")
                 } else {
@@ -393,48 +381,44 @@ impl Validator<'_> {
     }
 
     fn accounting(&mut self, value: config::Value, base: &Path) -> Option<ConnectionConfig> {
-        match self.kind("accounting", &value, &["file"])?.as_str() {
-            "file" => {
-                let raw: RawAccountingFile = self.deserialize("accounting", value)?;
-                let path = self.data_path("accounting.path", &raw.path, base)?;
-                Some(ConnectionConfig::File(FileConnectionConfig {
-                    path,
-                    orders: None,
-                }))
-            }
-            _ => None,
-        }
+        let kind = self.kind("accounting", &value, kinds::ACCOUNTING_KINDS)?;
+        kinds::accounting(self, &kind, value, base)
     }
 
-    fn store(
+    fn store(&mut self, key: &str, value: config::Value, base: &Path) -> Option<StoreConfig> {
+        let kind = self.kind(key, &value, kinds::STORE_KINDS)?;
+        kinds::store(self, key, &kind, value, base)
+    }
+
+    /// Resolves a secret at `key`; the error says where it should have come from.
+    pub(crate) fn secret(
         &mut self,
         key: &str,
-        _name: &str,
-        value: config::Value,
+        source: &SecretSource,
         base: &Path,
-    ) -> Option<StoreConfig> {
-        match self.kind(key, &value, &["file"])?.as_str() {
-            "file" => {
-                let raw: RawStoreFile = self.deserialize(key, value)?;
-                let path = self.data_path(&format!("{key}.path"), &raw.path, base);
-                let orders = match &raw.orders {
-                    None => Some(None),
-                    Some(o) => self.data_path(&format!("{key}.orders"), o, base).map(Some),
-                };
-                let rules = self.rules(key, raw.buffer, raw.max_quantity, raw.share);
-                Some(StoreConfig {
-                    connection: ConnectionConfig::File(FileConnectionConfig {
-                        path: path?,
-                        orders: orders?,
-                    }),
-                    rules: rules?,
-                })
+    ) -> Option<SecretString> {
+        match source.resolve_with(base, self.options) {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                self.error(key, e);
+                None
             }
-            _ => None,
         }
     }
 
-    fn rules(
+    /// Checks an endpoint override at `key` (see [`validate_base_url`]).
+    #[allow(dead_code)] // for the platform kinds (base_url overrides)
+    pub(crate) fn base_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
+        match validate_base_url(text) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                self.error(key, e);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn rules(
         &mut self,
         key: &str,
         buffer: Option<i64>,
@@ -463,7 +447,7 @@ impl Validator<'_> {
         ok.then_some(rules)
     }
 
-    fn data_path(&mut self, key: &str, text: &str, base: &Path) -> Option<PathBuf> {
+    pub(crate) fn data_path(&mut self, key: &str, text: &str, base: &Path) -> Option<PathBuf> {
         if text.trim().is_empty() {
             self.error(key, "must not be empty");
             return None;

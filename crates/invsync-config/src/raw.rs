@@ -50,30 +50,6 @@ pub(crate) struct RawKind {
     pub kind: Option<String>,
 }
 
-/// `[accounting] kind = "file"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAccountingFile {
-    #[allow(dead_code)] // consumed by RawKind
-    pub kind: String,
-    pub path: String,
-}
-
-/// `[stores.NAME] kind = "file"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawStoreFile {
-    #[allow(dead_code)] // consumed by RawKind
-    pub kind: String,
-    pub path: String,
-    pub orders: Option<String>,
-    // Quantity rules every store kind takes (product.md rule 7). Listed per kind rather
-    // than flattened: serde cannot combine `flatten` with `deny_unknown_fields`.
-    pub buffer: Option<i64>,
-    pub max_quantity: Option<i64>,
-    pub share: Option<i64>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSchedule {

@@ -7,6 +7,7 @@
 //! trait speaks the domain types of `invsync-core`.
 
 pub mod file;
+pub mod http;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -44,6 +45,13 @@ pub struct Write {
     /// Stable across retries of this write and unique across writes: derived from the run
     /// id and the item. Connections that support idempotency keys send it.
     pub key: String,
+}
+
+/// A record to read again: the `id` and `sku` its catalog read gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub id: CompactString,
+    pub sku: CompactString,
 }
 
 /// What happened to one [`Write`].
@@ -118,14 +126,42 @@ pub trait Connection: Send + Sync {
     /// The most writes one [`Connection::write`] call may carry.
     fn write_batch_size(&self) -> usize;
 
+    /// Reads the current state of some records again (by the `id` and `sku` the catalog
+    /// gave them), after a write came back [`WriteOutcome::Stale`]: the engine re-plans those
+    /// products from fresh values instead of overwriting a concurrent change. `Ok(None)`
+    /// when the connection cannot read single records; the stale writes are then left for
+    /// the next run.
+    async fn read_records(
+        &self,
+        _records: &[RecordRef],
+    ) -> Result<Option<Vec<Record>>, ConnectorError> {
+        Ok(None)
+    }
+
     /// Applies a batch of writes, at most [`Connection::write_batch_size`] of them, and
     /// returns one outcome per write, in order. `Err` means the whole batch failed and
     /// nothing in it was applied.
     async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError>;
 }
 
+/// What connections may need beyond their own config, provided by the engine. Kinds with
+/// state that outlives a process (rotating OAuth tokens) get their store through here.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct OpenContext {}
+
+impl OpenContext {
+    pub fn new() -> Self {
+        OpenContext::default()
+    }
+}
+
 /// Opens a connection of the configured kind. `name` is `accounting` or the store name.
-pub fn open(name: &str, config: &ConnectionConfig) -> Result<Box<dyn Connection>, ConnectorError> {
+pub fn open(
+    name: &str,
+    config: &ConnectionConfig,
+    _ctx: &OpenContext,
+) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
     }

@@ -23,7 +23,7 @@ pub use status::{StatusReport, StatusRow};
 use compact_str::CompactString;
 use futures::FutureExt as _;
 use invsync_config::{Config, ConnectionConfig};
-use invsync_connectors::{Connection, ConnectorError, ErrorKind, Write, WriteOutcome};
+use invsync_connectors::{Connection, ConnectorError, ErrorKind, OpenContext, Write, WriteOutcome};
 use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, RunCounts,
     RunStatus, Selection, Side, SkipReason, Trigger,
@@ -129,7 +129,9 @@ pub struct RunReport {
 /// Opens a connection by name and config. The default is [`invsync_connectors::open`];
 /// tests substitute connections that fail, stall or panic on purpose.
 pub type Opener = Arc<
-    dyn Fn(&str, &ConnectionConfig) -> Result<Box<dyn Connection>, ConnectorError> + Send + Sync,
+    dyn Fn(&str, &ConnectionConfig, &OpenContext) -> Result<Box<dyn Connection>, ConnectorError>
+        + Send
+        + Sync,
 >;
 
 /// Runs syncs against one configuration and one run-history database.
@@ -138,6 +140,7 @@ pub struct Engine {
     db: Db,
     me: ProcessIdentity,
     opener: Opener,
+    open_context: OpenContext,
 }
 
 impl Engine {
@@ -147,6 +150,7 @@ impl Engine {
             db,
             me: ProcessIdentity::current(),
             opener: Arc::new(invsync_connectors::open),
+            open_context: OpenContext::new(),
         }
     }
 
@@ -156,8 +160,13 @@ impl Engine {
         self
     }
 
-    pub(crate) fn opener(&self) -> &Opener {
-        &self.opener
+    /// Opens a connection the way this engine does (its opener, its context).
+    pub(crate) fn open(
+        &self,
+        name: &str,
+        config: &ConnectionConfig,
+    ) -> Result<Box<dyn Connection>, ConnectorError> {
+        (self.opener)(name, config, &self.open_context)
     }
 
     pub fn config(&self) -> &Config {
@@ -209,9 +218,7 @@ impl Engine {
         if request.dry_run {
             progress.phase("reading");
             let read_and_plan = async {
-                let snapshot =
-                    Snapshot::read(&self.config, &self.db, &self.opener, &request.store, &needs)
-                        .await?;
+                let snapshot = Snapshot::read(self, &request.store, &needs).await?;
                 progress.phase("planning");
                 plan_off_thread(snapshot, plan_request).await
             };
@@ -336,8 +343,7 @@ impl Engine {
         // Reading and planning can take long (big catalogs, slow platforms); a stop request
         // ends the run right away, as nothing has been written yet.
         let read_and_plan = async {
-            let snapshot =
-                Snapshot::read(&self.config, &self.db, &self.opener, &request.store, needs).await?;
+            let snapshot = Snapshot::read(self, &request.store, needs).await?;
             progress.phase("planning");
             plan_off_thread(snapshot, plan_request).await
         };

@@ -1,7 +1,7 @@
 //! What one run reads: the catalogs, the open orders and the manual mappings, plus the
 //! connections to write through afterwards.
 
-use crate::{EngineError, Opener};
+use crate::{Engine, EngineError};
 use compact_str::CompactString;
 use invsync_config::{Config, Master};
 use invsync_connectors::Connection;
@@ -77,12 +77,12 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Opens the connections and reads everything the request needs, concurrently.
     pub async fn read(
-        config: &Config,
-        db: &Db,
-        open: &Opener,
+        engine: &Engine,
         store: &str,
         needs: &SnapshotNeeds,
     ) -> Result<Snapshot, EngineError> {
+        let (config, db) = (engine.config(), engine.db());
+        let open = |name: &str, c: &invsync_config::ConnectionConfig| engine.open(name, c);
         let store_config = config
             .stores
             .get(store)

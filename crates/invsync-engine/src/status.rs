@@ -49,7 +49,7 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
     }
     let needs = SnapshotNeeds::for_request(config, store, Side::Store, FieldSet::BOTH);
     let this_store_is_master = matches!(needs.master, crate::snapshot::MasterSource::ThisStore);
-    let snapshot = Snapshot::read(config, engine.db(), engine.opener(), store, &needs).await?;
+    let snapshot = Snapshot::read(engine, store, &needs).await?;
     // Store direction for price (and quantity, unless this store is the master); when it
     // is, quantity is compared in the direction it flows: store → accounting.
     let store_fields = if this_store_is_master {

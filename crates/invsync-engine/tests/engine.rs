@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use invsync_config::{Config, ConnectionConfig, LoadOptions};
 use invsync_connectors::{
-    Catalog, Connection, ConnectorError, ErrorKind, Reject, Write, WriteOutcome,
+    Catalog, Connection, ConnectorError, ErrorKind, OpenContext, Reject, Write, WriteOutcome,
 };
 use invsync_core::{FieldSet, OrderLine, RunStatus, Selection, Side, Trigger};
 use invsync_engine::{Engine, EngineError, NoProgress, Opener, RunReport, SyncRequest};
@@ -80,17 +80,19 @@ impl Setup {
         match fault {
             None => engine,
             Some(fault) => {
-                let opener: Opener = Arc::new(move |name: &str, config: &ConnectionConfig| {
-                    let inner = invsync_connectors::open(name, config)?;
-                    if name == "shop" {
-                        Ok(Box::new(Faulty {
-                            inner,
-                            fault: fault.clone(),
-                        }) as Box<dyn Connection>)
-                    } else {
-                        Ok(inner)
-                    }
-                });
+                let opener: Opener = Arc::new(
+                    move |name: &str, config: &ConnectionConfig, ctx: &OpenContext| {
+                        let inner = invsync_connectors::open(name, config, ctx)?;
+                        if name == "shop" {
+                            Ok(Box::new(Faulty {
+                                inner,
+                                fault: fault.clone(),
+                            }) as Box<dyn Connection>)
+                        } else {
+                            Ok(inner)
+                        }
+                    },
+                );
                 engine.with_opener(opener)
             }
         }
