@@ -3,3 +3,4 @@
 pub mod catalog;
 pub mod fake;
 pub mod pg;
+pub mod specs;
