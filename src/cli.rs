@@ -60,6 +60,15 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the schedules of the config until SIGTERM (the systemd service)
+    ///
+    /// Every [[schedules]] entry runs on its cadence through the same engine as `sync`.
+    /// Due times live in the database, so restarts keep them and several daemons on one
+    /// Postgres run each slot once. SIGHUP reloads the config; SIGTERM lets runs in flight
+    /// finish within [daemon] shutdown_grace. /healthz and /metrics are served on
+    /// [daemon] listen.
+    Daemon,
+
     /// Sync one store now, in bulk (a manual run)
     ///
     /// Pick the side that is wrong and gets updated (`--update store` copies the accounting

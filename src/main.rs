@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> CmdResult {
             commands::config_check::run(cli.config.as_deref(), format).await
         }
         Command::Migrate => commands::migrate::run(cli.config.as_deref()).await,
+        Command::Daemon => commands::daemon::run(cli.config.as_deref()).await,
         Command::Sync(args) => commands::sync::run(cli.config.as_deref(), format, args).await,
         Command::Status(args) => commands::status::run(cli.config.as_deref(), format, args).await,
         Command::Runs(args) => commands::runs::run(cli.config.as_deref(), format, args).await,
@@ -81,16 +82,24 @@ async fn run(cli: Cli) -> CmdResult {
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|e| {
+    // A service logs its runs; a one-shot command only warnings, unless asked.
+    let level = match (&cli.command, cli.log.as_str()) {
+        (Command::Daemon, "warn") if std::env::var_os("INVSYNC_LOG").is_none() => "info",
+        (_, level) => level,
+    };
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|e| {
         eprintln!(
             "warning: --log/INVSYNC_LOG `{}` is not a valid filter ({e}); using `warn`",
             cli.log
         );
         EnvFilter::new("warn")
     });
+    use std::io::IsTerminal as _;
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if cli.log_json {
         builder.json().init();
     } else {

@@ -2,6 +2,7 @@
 //! database.
 
 pub mod config_check;
+pub mod daemon;
 pub mod map;
 pub mod migrate;
 pub mod runs;

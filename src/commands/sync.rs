@@ -23,7 +23,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     let bar = Bar::new();
     let result = engine.sync(&request, &bar, &cancel).await;
     signals.abort();
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(e) => {
             let input = e.is_input_error();
@@ -35,6 +35,9 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
             });
         }
     };
+    if let Some(mut pending) = report.unrecorded.take() {
+        record_or_give_up(&engine, &mut pending).await?;
+    }
     match format {
         Format::Json => output::json(&report_json(&report))?,
         Format::Table => print_table(&request, &report)?,
@@ -43,6 +46,35 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
         eprintln!("error: {error}");
     }
     Ok(exit_code(&report))
+}
+
+/// The database went away during the run: keep trying for a minute, then say exactly what
+/// was not recorded (the run row will show as `interrupted` once the database is back).
+async fn record_or_give_up(
+    engine: &Engine,
+    pending: &mut invsync_engine::PendingRecord,
+) -> Result<(), CliError> {
+    eprintln!(
+        "warning: the run history database is unreachable; retrying to record run {} for up to 60 s",
+        pending.run_id
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match engine.record_late(pending).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(CliError::failed(anyhow::Error::new(e).context(format!(
+                    "run {} ended {} (updated {}, failed {}) but its outcome and {} item row(s) could not be recorded",
+                    pending.run_id,
+                    pending.status,
+                    pending.counts.updated,
+                    pending.counts.failed,
+                    pending.items.len()
+                ))));
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
 }
 
 fn request(args: &SyncArgs) -> SyncRequest {
@@ -65,6 +97,7 @@ fn request(args: &SyncArgs) -> SyncRequest {
         dry_run: args.dry_run,
         trigger: Trigger::Manual,
         schedule: None,
+        scheduled_for: None,
     }
 }
 

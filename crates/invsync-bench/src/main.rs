@@ -241,6 +241,7 @@ fn bench_record_items(items: usize, repeat: usize, url: Option<String>) -> anyho
                     update_side: Side::Store,
                     fields: FieldSet::BOTH,
                     owner: invsync_store::ProcessIdentity::current(),
+                    scheduled_for: None,
                 })
                 .await?;
             let start = Instant::now();

@@ -38,6 +38,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "invsync.toml";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/invsync.db";
 /// `[daemon] listen` when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
+/// `[daemon] poll` when none is given.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(15);
 /// `[daemon] shutdown_grace` when none is given.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -347,9 +349,21 @@ impl Validator<'_> {
             None => DEFAULT_SHUTDOWN_GRACE,
             Some(t) => self.duration("daemon.shutdown_grace", t)?,
         };
+        let poll = match &raw.daemon.poll {
+            None => DEFAULT_POLL,
+            Some(t) => self.duration("daemon.poll", t)?,
+        };
+        if poll > Duration::from_secs(60) {
+            self.error(
+                "daemon.poll",
+                "must be at most 60s (the watchdog needs the loop to wake up)",
+            );
+            return None;
+        }
         Some(DaemonConfig {
             listen,
             shutdown_grace,
+            poll,
         })
     }
 

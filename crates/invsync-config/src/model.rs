@@ -40,6 +40,9 @@ pub struct DaemonConfig {
     pub listen: Option<SocketAddr>,
     /// How long in-flight runs may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// The longest the scheduling loop sleeps before looking at due times again (it also
+    /// wakes exactly when the next slot is due).
+    pub poll: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

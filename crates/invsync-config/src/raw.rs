@@ -35,6 +35,7 @@ pub(crate) struct RawDatabase {
 pub(crate) struct RawDaemon {
     pub listen: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub poll: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -41,6 +41,8 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
 /// Item rows are written to the database in groups of at most this many.
 const ITEM_BATCH: usize = 5_000;
+/// Quick retries of a run's final record before it is handed back as unrecorded.
+const FINISH_RETRIES: u32 = 3;
 
 /// A manual or scheduled sync of one store.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct SyncRequest {
     pub trigger: Trigger,
     /// The schedule's name for scheduled runs.
     pub schedule: Option<String>,
+    /// The slot a scheduled run was due at.
+    pub scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why a run could not be done at all (as opposed to a run that had failures).
@@ -124,6 +128,65 @@ pub struct RunReport {
     pub error: Option<String>,
     /// Set when that error is the operator's input (a malformed file, a missing file).
     pub input_error: bool,
+    /// The run's outcome when it could not be written to the run history (the database
+    /// was unreachable at the end). Retry with [`Engine::record_late`]; until then the row
+    /// stays `running` and, once its heartbeat is stale, becomes `interrupted`.
+    pub unrecorded: Option<PendingRecord>,
+}
+
+/// A run outcome waiting for the database.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub run_id: i64,
+    /// Item rows not written yet.
+    pub items: Vec<NewRunItem>,
+    pub status: RunStatus,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+}
+
+/// Writes a run's item rows in batches as they come; rows the database refuses (it is
+/// unreachable) are kept and written with the next batch or at the end, so a database
+/// outage never stops platform writes half-way.
+struct Recorder {
+    db: Db,
+    run_id: i64,
+    pending: Vec<NewRunItem>,
+    warned: bool,
+}
+
+impl Recorder {
+    fn new(db: Db, run_id: i64) -> Self {
+        Recorder {
+            db,
+            run_id,
+            pending: Vec::new(),
+            warned: false,
+        }
+    }
+
+    async fn record(&mut self, items: Vec<NewRunItem>) {
+        self.pending.extend(items);
+        if let Err(e) = flush(&self.db, self.run_id, &mut self.pending).await
+            && !self.warned
+        {
+            self.warned = true;
+            warn!(run.id = self.run_id, error = %error_chain(&e), "cannot record items; keeping them and going on with the run");
+        }
+    }
+
+    fn take(&mut self) -> Vec<NewRunItem> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+async fn flush(db: &Db, run_id: i64, pending: &mut Vec<NewRunItem>) -> Result<(), StoreError> {
+    while !pending.is_empty() {
+        let n = pending.len().min(ITEM_BATCH);
+        db.record_items(run_id, &pending[..n]).await?;
+        pending.drain(..n);
+    }
+    Ok(())
 }
 
 /// Opens a connection by name and config. The default is [`invsync_connectors::open`];
@@ -248,6 +311,7 @@ impl Engine {
                 skipped,
                 error: None,
                 input_error: false,
+                unrecorded: None,
             });
         }
 
@@ -261,6 +325,7 @@ impl Engine {
                 update_side: request.update,
                 fields: request.fields,
                 owner: self.me.clone(),
+                scheduled_for: request.scheduled_for,
             })
             .await?;
         info!(run.id = run_id, store = %request.store, update = %request.update, fields = %request.fields, "run started");
@@ -271,14 +336,16 @@ impl Engine {
             run_id,
             heartbeat_stop.clone(),
         ));
+        // Item rows that could not be written yet (database unreachable) wait here.
+        let mut recorder = Recorder::new(self.db.clone(), run_id);
         // A panic inside the run must still finalise the row: catch it and record it.
         let outcome = std::panic::AssertUnwindSafe(self.run(
-            run_id,
             request,
             &needs,
             plan_request,
             progress,
             cancel,
+            &mut recorder,
         ))
         .catch_unwind()
         .await
@@ -296,7 +363,7 @@ impl Engine {
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
 
-        let report = match outcome {
+        let mut report = match outcome {
             Ok(mut report) => {
                 report.run_id = Some(run_id);
                 report
@@ -310,16 +377,33 @@ impl Engine {
                 skipped: Vec::new(),
                 error: Some(failure.message),
                 input_error: failure.input_error,
+                unrecorded: None,
             },
         };
-        self.db
-            .finish_run(
-                run_id,
-                report.status,
-                &report.counts,
-                report.error.as_deref(),
-            )
-            .await?;
+        let mut pending = PendingRecord {
+            run_id,
+            items: recorder.take(),
+            status: report.status,
+            counts: report.counts,
+            error: report.error.clone(),
+        };
+        // A database that is briefly away gets a few seconds; a longer outage leaves the
+        // record with the caller (the daemon retries it until the database is back).
+        let mut attempt = 0;
+        loop {
+            match self.record_late(&mut pending).await {
+                Ok(()) => break,
+                Err(e) if attempt >= FINISH_RETRIES => {
+                    warn!(run.id = run_id, error = %error_chain(&e), "the run's outcome could not be recorded; keeping it to retry");
+                    report.unrecorded = Some(pending);
+                    break;
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
         match &report.error {
             Some(e) => warn!(run.id = run_id, status = %report.status, error = %e, "run finished"),
             None => {
@@ -332,13 +416,14 @@ impl Engine {
 
     async fn run(
         &self,
-        run_id: i64,
         request: &SyncRequest,
         needs: &SnapshotNeeds,
         plan_request: PlanRequest,
         progress: &dyn Progress,
         cancel: &CancellationToken,
+        recorder: &mut Recorder,
     ) -> Result<RunReport, RunFailure> {
+        let run_id = recorder.run_id;
         progress.phase("reading");
         // Reading and planning can take long (big catalogs, slow platforms); a stop request
         // ends the run right away, as nothing has been written yet.
@@ -377,12 +462,7 @@ impl Engine {
                 });
             }
         }
-        for chunk in pre_items.chunks(ITEM_BATCH) {
-            self.db
-                .record_items(run_id, chunk)
-                .await
-                .map_err(RunFailure::from_store)?;
-        }
+        recorder.record(pre_items).await;
 
         let target: &dyn Connection = match request.update {
             Side::Store => snapshot.store_connection.as_ref(),
@@ -471,12 +551,7 @@ impl Engine {
             let items: Vec<NewRunItem> = (start..finished_to)
                 .map(|i| change_item(&plan, &snapshot, i, results[i], errors[i].clone()))
                 .collect();
-            for chunk in items.chunks(ITEM_BATCH) {
-                self.db
-                    .record_items(run_id, chunk)
-                    .await
-                    .map_err(RunFailure::from_store)?;
-            }
+            recorder.record(items).await;
             progress.advance((finished_to - start) as u64);
             start = finished_to;
         }
@@ -504,7 +579,41 @@ impl Engine {
             skipped,
             error,
             input_error,
+            unrecorded: None,
         })
+    }
+
+    /// Writes a run's outcome (and any item rows still waiting) to the run history. Used
+    /// at the end of every run, and by callers retrying an [`RunReport::unrecorded`]
+    /// record once the database is back. A run that a rescuer marked `interrupted` while
+    /// the database was away gets its real outcome.
+    pub async fn record_late(&self, pending: &mut PendingRecord) -> Result<(), EngineError> {
+        flush(&self.db, pending.run_id, &mut pending.items).await?;
+        let done = self
+            .db
+            .finish_run(
+                pending.run_id,
+                pending.status,
+                &pending.counts,
+                pending.error.as_deref(),
+            )
+            .await?;
+        if !done {
+            let note = "(recorded after the run had been marked interrupted: the database was unreachable when it ended)";
+            let error = Some(match &pending.error {
+                Some(e) => format!("{e} {note}"),
+                None => note.to_owned(),
+            });
+            self.db
+                .finish_run_late(
+                    pending.run_id,
+                    pending.status,
+                    &pending.counts,
+                    error.as_deref(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The per-product status table of one store (`invsync status`).
@@ -540,10 +649,6 @@ impl RunFailure {
     fn from_engine(e: EngineError) -> Self {
         let input = e.is_input_error();
         RunFailure::new(error_chain(&e), input)
-    }
-
-    fn from_store(e: StoreError) -> Self {
-        RunFailure::new(format!("run history: {}", error_chain(&e)), false)
     }
 }
 

@@ -112,6 +112,7 @@ fn request(fields: FieldSet) -> SyncRequest {
         dry_run: false,
         trigger: Trigger::Manual,
         schedule: None,
+        scheduled_for: None,
     }
 }
 
@@ -461,6 +462,7 @@ async fn one_run_per_store_at_a_time(backend: Backend) {
             update_side: Side::Store,
             fields: FieldSet::BOTH,
             owner: invsync_store::ProcessIdentity::current(),
+            scheduled_for: None,
         })
         .await
         .expect("start");

@@ -46,6 +46,7 @@ mod mappings;
 mod process;
 mod redact;
 mod runs;
+mod schedules;
 
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
@@ -53,3 +54,4 @@ pub use mappings::MappingRow;
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
+pub use schedules::{ScheduleRow, truncate as truncate_timestamp};

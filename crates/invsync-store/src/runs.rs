@@ -28,6 +28,8 @@ pub struct NewRun {
     pub fields: FieldSet,
     /// The process running it, so a crash can be told from a long run.
     pub owner: ProcessIdentity,
+    /// The slot a scheduled run was due at; `None` for manual runs.
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// One change a run made, failed to make, or skipped.
@@ -81,6 +83,8 @@ pub struct RunRow {
     pub heartbeat_at: DateTime<Utc>,
     pub owner_host: Option<String>,
     pub owner_pid: Option<u32>,
+    /// The slot a scheduled run was due at; `None` for manual runs.
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// A `sync_run_items` row. Serialised as the JSON of `invsync runs show ID`.
@@ -114,7 +118,7 @@ macro_rules! run_columns {
     () => {
         "id, schedule, store, trigger, update_side, fields, started_at, finished_at, status, \
          checked, in_sync, updated, skipped_in_orders, skipped_base, unmapped, failed, \
-         conflicts, skipped_other, error, heartbeat_at, owner_host, owner_pid"
+         conflicts, skipped_other, error, heartbeat_at, owner_host, owner_pid, scheduled_for"
     };
 }
 
@@ -143,6 +147,7 @@ struct RawRun {
     heartbeat_at: DateTime<Utc>,
     owner_host: Option<String>,
     owner_pid: Option<i64>,
+    scheduled_for: Option<DateTime<Utc>>,
 }
 
 impl RawRun {
@@ -179,6 +184,7 @@ impl RawRun {
             heartbeat_at: self.heartbeat_at,
             owner_host: self.owner_host,
             owner_pid,
+            scheduled_for: self.scheduled_for,
         })
     }
 }
@@ -249,23 +255,42 @@ impl Db {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let inserted: Result<i64, sqlx::Error> = on_pool!(self, |pool| {
-                sqlx::query_scalar(
-                    "INSERT INTO sync_runs \
-                       (schedule, store, trigger, update_side, fields, owner_host, owner_pid, owner_start) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(run.schedule.as_deref())
-                .bind(&run.store)
-                .bind(run.trigger.as_str())
-                .bind(run.update_side.as_str())
-                .bind(run.fields.to_list())
-                .bind(&run.owner.host)
-                .bind(i64::from(run.owner.pid))
-                .bind(&run.owner.start_marker)
-                .fetch_one(pool)
-                .await
-            });
+            // The slot time is bound as each backend stores timestamps.
+            let slot = run.scheduled_for.map(crate::schedules::truncate);
+            let slot_text = slot.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            const SQL: &str = "INSERT INTO sync_runs \
+                   (schedule, store, trigger, update_side, fields, owner_host, owner_pid, owner_start, scheduled_for) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+            let inserted: Result<i64, sqlx::Error> = match &self.pool {
+                Pool::Postgres(pool) => {
+                    sqlx::query_scalar(SQL)
+                        .bind(run.schedule.as_deref())
+                        .bind(&run.store)
+                        .bind(run.trigger.as_str())
+                        .bind(run.update_side.as_str())
+                        .bind(run.fields.to_list())
+                        .bind(&run.owner.host)
+                        .bind(i64::from(run.owner.pid))
+                        .bind(&run.owner.start_marker)
+                        .bind(slot)
+                        .fetch_one(pool)
+                        .await
+                }
+                Pool::Sqlite(pool) => {
+                    sqlx::query_scalar(SQL)
+                        .bind(run.schedule.as_deref())
+                        .bind(&run.store)
+                        .bind(run.trigger.as_str())
+                        .bind(run.update_side.as_str())
+                        .bind(run.fields.to_list())
+                        .bind(&run.owner.host)
+                        .bind(i64::from(run.owner.pid))
+                        .bind(&run.owner.start_marker)
+                        .bind(slot_text)
+                        .fetch_one(pool)
+                        .await
+                }
+            };
             let error = match inserted {
                 Ok(id) => return Ok(id),
                 Err(e) => e,
@@ -325,6 +350,79 @@ impl Db {
             }
             other => other.context("record run items"),
         }
+    }
+
+    /// Marks every run this process still has `running` as `interrupted` with `reason`
+    /// (a daemon whose shutdown grace ran out). Returns the ids marked.
+    pub async fn interrupt_runs_of(
+        &self,
+        me: &ProcessIdentity,
+        reason: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<Marked> = on_pool!(self,
+            pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), error = $4 \
+                 WHERE status = 'running' AND owner_host = $1 AND owner_pid = $2 AND owner_start = $3 \
+                 RETURNING id, store",
+            sqlite: "UPDATE sync_runs SET status = 'interrupted', \
+                   finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = $4 \
+                 WHERE status = 'running' AND owner_host = $1 AND owner_pid = $2 AND owner_start = $3 \
+                 RETURNING id, store",
+            |pool, sql| sqlx::query_as(sql)
+                .bind(&me.host)
+                .bind(i64::from(me.pid))
+                .bind(&me.start_marker)
+                .bind(reason)
+                .fetch_all(pool)
+                .await
+        )
+        .context("mark this process's runs as interrupted")?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Writes the outcome of a run whose end could not be recorded in time (the database
+    /// was unreachable when it finished). Unlike [`Db::finish_run`] this also replaces an
+    /// `interrupted` status a rescuer set meanwhile — the real outcome is now known — and
+    /// keeps the original finish time if one was set. Returns whether a row was updated.
+    pub async fn finish_run_late(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !status.is_terminal() {
+            return Err(StoreError::NotFinal { status });
+        }
+        let affected = on_pool!(self,
+            pg: "UPDATE sync_runs SET finished_at = COALESCE(finished_at, now()), status = $2, \
+                   checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
+                   skipped_other = $11, error = $12 \
+                 WHERE id = $1 AND status IN ('running', 'interrupted')",
+            sqlite: "UPDATE sync_runs SET finished_at = COALESCE(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+                   status = $2, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
+                   skipped_other = $11, error = $12 \
+                 WHERE id = $1 AND status IN ('running', 'interrupted')",
+            |pool, sql| sqlx::query(sql)
+                .bind(run_id)
+                .bind(status.as_str())
+                .bind(counts.checked)
+                .bind(counts.in_sync)
+                .bind(counts.updated)
+                .bind(counts.skipped_in_orders)
+                .bind(counts.skipped_base)
+                .bind(counts.unmapped)
+                .bind(counts.failed)
+                .bind(counts.conflicts)
+                .bind(counts.skipped_other)
+                .bind(error)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        )
+        .context("record a run's outcome late")?;
+        Ok(affected > 0)
     }
 
     /// Finalises a run: status, counts, error and `finished_at`. Only a `running` row is

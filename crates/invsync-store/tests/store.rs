@@ -95,6 +95,7 @@ fn new_run(store: &str, owner: ProcessIdentity) -> NewRun {
         update_side: Side::Store,
         fields: FieldSet::BOTH,
         owner,
+        scheduled_for: None,
     }
 }
 
