@@ -686,6 +686,12 @@ impl SecretSource {
                 Some(_) => Err(format!("environment variable {var} is empty")),
                 None => Err(format!("environment variable {var} is not set")),
             },
+            SecretSource::Credential(name) => match options.var("CREDENTIALS_DIRECTORY") {
+                Some(dir) => SecretSource::File(PathBuf::from(dir).join(name)).resolve(base),
+                None => Err(format!(
+                    "credential `{name}`: $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential={name}:/path, or use {{ file = \"/path\" }})"
+                )),
+            },
             other => other.resolve(base),
         }
     }

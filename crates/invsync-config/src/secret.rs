@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+    /// A systemd credential (`LoadCredential=NAME:…`): `$CREDENTIALS_DIRECTORY/NAME`.
+    Credential(String),
     Literal(SecretString),
 }
 
@@ -20,12 +22,13 @@ impl fmt::Debug for SecretSource {
         match self {
             SecretSource::Env(var) => write!(f, "Env({var})"),
             SecretSource::File(path) => write!(f, "File({})", path.display()),
+            SecretSource::Credential(name) => write!(f, "Credential({name})"),
             SecretSource::Literal(_) => f.write_str("Literal([redacted])"),
         }
     }
 }
 
-const EXPECTING: &str = "a string, { env = \"VARIABLE\" } or { file = \"/path/to/file\" }";
+const EXPECTING: &str = "a string, { env = \"VARIABLE\" }, { file = \"/path/to/file\" } or { credential = \"NAME\" }";
 
 impl<'de> de::Deserialize<'de> for SecretSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -56,6 +59,7 @@ impl<'de> de::Deserialize<'de> for SecretSource {
                     let source = match key.as_str() {
                         "env" => SecretSource::Env(map.next_value::<String>()?),
                         "file" => SecretSource::File(PathBuf::from(map.next_value::<String>()?)),
+                        "credential" => SecretSource::Credential(map.next_value::<String>()?),
                         other => {
                             return Err(de::Error::custom(format!(
                                 "unknown key `{other}` in a secret; expected {EXPECTING}"
@@ -64,7 +68,7 @@ impl<'de> de::Deserialize<'de> for SecretSource {
                     };
                     if found.is_some() {
                         return Err(de::Error::custom(format!(
-                            "a secret takes exactly one of `env` or `file`; expected {EXPECTING}"
+                            "a secret takes exactly one of `env`, `file` or `credential`; expected {EXPECTING}"
                         )));
                     }
                     found = Some(source);
@@ -93,6 +97,14 @@ impl SecretSource {
                     Err(format!("environment variable {var} is not valid UTF-8"))
                 }
             },
+            SecretSource::Credential(name) => {
+                let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+                    return Err(format!(
+                        "credential `{name}`: $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential={name}:/path, or use {{ file = \"/path\" }})"
+                    ));
+                };
+                SecretSource::File(PathBuf::from(dir).join(name)).resolve(base)
+            }
             SecretSource::File(path) => {
                 let path = base.join(path);
                 let text = std::fs::read_to_string(&path)

@@ -188,9 +188,11 @@ impl Db {
              WHERE name = $1 AND next_due_at = $2 AND next_due_at <= $5 \
                AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $5)";
         let affected = match &self.pool {
+            // `seen_due` as read, not truncated: a due time set outside invsync (say,
+            // `now()` from psql) carries microseconds and must still compare equal.
             Pool::Postgres(p) => sqlx::query(SQL)
                 .bind(name)
-                .bind(truncate(seen_due))
+                .bind(seen_due)
                 .bind(truncate(next_due_at))
                 .bind(owner)
                 .bind(truncate(now))
