@@ -16,7 +16,15 @@ fn the_unit_rates_2_0_or_lower_in_systemd_analyze_security() {
         .output()
         .expect("systemd-analyze (Debian package `systemd`) must be installed; scripts/test.sh installs it");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("no rating in:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no rating in:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let score: f64 = line
         .split(':')
         .nth(1)
@@ -29,8 +37,18 @@ fn the_unit_rates_2_0_or_lower_in_systemd_analyze_security() {
 #[test]
 fn the_unit_has_what_the_daemon_relies_on() {
     let text = std::fs::read_to_string(unit()).expect("read the unit");
-    for line in ["Type=notify", "WatchdogSec=", "LoadCredential=", "ExecReload=/bin/kill -HUP $MAINPID", "TimeoutStopSec=45s", "KillSignal=SIGTERM"] {
-        assert!(text.lines().any(|l| l.starts_with(line)), "`{line}` missing from deploy/invsync.service");
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "LoadCredential=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "TimeoutStopSec=45s",
+        "KillSignal=SIGTERM",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "`{line}` missing from deploy/invsync.service"
+        );
     }
     // The daemon's default shutdown grace must fit in the stop timeout.
     assert!(invsync_config::DEFAULT_SHUTDOWN_GRACE < std::time::Duration::from_secs(45));

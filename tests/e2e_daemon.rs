@@ -17,12 +17,20 @@ impl Daemon {
     fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = config.with_extension(format!("{}.log", std::process::id() ^ rand_suffix()));
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.arg("--config").arg(config).arg("daemon").env_remove("INVSYNC_LOG").env("INVSYNC_LOG", "info");
+        cmd.arg("--config")
+            .arg(config)
+            .arg("daemon")
+            .env_remove("INVSYNC_LOG")
+            .env("INVSYNC_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let file = std::fs::File::create(&log).expect("log file");
-        let child = cmd.stdout(Stdio::null()).stderr(file).spawn().expect("spawn the daemon");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn the daemon");
         Daemon { child, log }
     }
 
@@ -31,7 +39,12 @@ impl Daemon {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok, "kill -{sig}");
     }
 
@@ -42,7 +55,11 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status.code();
             }
-            assert!(Instant::now() < deadline, "the daemon did not exit; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -56,11 +73,18 @@ impl Drop for Daemon {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
@@ -78,22 +102,44 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
         Err(_) => return (0, String::new()),
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// A temp dir with a file accounting export and `stores` file stores.
 fn setup(stores: usize, schedules: &str, extra: &str, database: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("accounting.csv"), "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n").expect("write");
-    let mut config = format!("[database]\nurl = \"{database}\"\n{extra}\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+    )
+    .expect("write");
+    let mut config = format!(
+        "[database]\nurl = \"{database}\"\n{extra}\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n"
+    );
     for i in 0..stores {
-        std::fs::write(dir.path().join(format!("s{i}.csv")), "sku,name,price,quantity\nA,A,1.50,0\nB,B,2.00,3\n").expect("write");
-        config.push_str(&format!("[stores.s{i}]\nkind = \"file\"\npath = \"s{i}.csv\"\n"));
+        std::fs::write(
+            dir.path().join(format!("s{i}.csv")),
+            "sku,name,price,quantity\nA,A,1.50,0\nB,B,2.00,3\n",
+        )
+        .expect("write");
+        config.push_str(&format!(
+            "[stores.s{i}]\nkind = \"file\"\npath = \"s{i}.csv\"\n"
+        ));
     }
     config.push_str(schedules);
     std::fs::write(dir.path().join("invsync.toml"), config).expect("config");
@@ -101,7 +147,9 @@ fn setup(stores: usize, schedules: &str, extra: &str, database: &str) -> tempfil
 }
 
 fn schedule(name: &str, store: &str) -> String {
-    format!("[[schedules]]\nname = \"{name}\"\nstore = \"{store}\"\nevery = \"15m\"\nupdate = \"store\"\nfields = [\"price\", \"quantity\"]\n")
+    format!(
+        "[[schedules]]\nname = \"{name}\"\nstore = \"{store}\"\nevery = \"15m\"\nupdate = \"store\"\nfields = [\"price\", \"quantity\"]\n"
+    )
 }
 
 fn runs(config: &Path) -> Value {
@@ -111,12 +159,18 @@ fn runs(config: &Path) -> Value {
         .args(["runs", "--format", "json", "--limit", "1000"])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
 fn count(runs: &Value, pred: impl Fn(&Value) -> bool) -> usize {
-    runs.as_array().map(|a| a.iter().filter(|r| pred(r)).count()).unwrap_or(0)
+    runs.as_array()
+        .map(|a| a.iter().filter(|r| pred(r)).count())
+        .unwrap_or(0)
 }
 
 /// Messages the daemon sent to the notify socket so far.
@@ -130,13 +184,21 @@ fn drain(socket: &UnixDatagram, into: &mut Vec<String>) {
 #[test]
 fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
     let port = free_port();
-    let dir = setup(1, &schedule("s0-store", "s0"), &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"), "sqlite://invsync.db");
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "sqlite://invsync.db",
+    );
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
     socket.set_nonblocking(true).expect("nonblocking");
     let mut daemon = Daemon::start(
         &dir.path().join("invsync.toml"),
-        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8")), ("WATCHDOG_USEC", "1000000")],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8")),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
     );
     let mut messages = Vec::new();
     wait_for("READY=1", Duration::from_secs(30), || {
@@ -144,8 +206,13 @@ fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
         messages.iter().any(|m| m.lines().any(|l| l == "READY=1"))
     });
     let config = dir.path().join("invsync.toml");
-    wait_for("the start-up run", Duration::from_secs(30), || count(&runs(&config), |r| r["status"] == "succeeded") == 1);
-    assert_eq!(std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"), "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n");
+    wait_for("the start-up run", Duration::from_secs(30), || {
+        count(&runs(&config), |r| r["status"] == "succeeded") == 1
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n"
+    );
     let r = runs(&config);
     assert_eq!(r[0]["trigger"], "schedule");
     assert_eq!(r[0]["schedule"], "s0-store");
@@ -154,9 +221,17 @@ fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
     // The watchdog is fed at least twice per WATCHDOG_USEC.
     std::thread::sleep(Duration::from_millis(1500));
     drain(&socket, &mut messages);
-    let pings = messages.iter().filter(|m| m.lines().any(|l| l == "WATCHDOG=1")).count();
+    let pings = messages
+        .iter()
+        .filter(|m| m.lines().any(|l| l == "WATCHDOG=1"))
+        .count();
     assert!(pings >= 2, "watchdog pings: {pings}; {messages:?}");
-    assert!(messages.iter().any(|m| m.starts_with("STATUS=") || m.contains("\nSTATUS=")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("STATUS=") || m.contains("\nSTATUS=")),
+        "{messages:?}"
+    );
 
     let (status, body) = http_get(port, "/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
@@ -168,30 +243,71 @@ fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
         "invsync_run_duration_seconds_count{store=\"s0\"} 1",
         "invsync_schedule_next_due_timestamp_seconds{schedule=\"s0-store\"}",
     ] {
-        assert!(metrics.contains(want), "`{want}` missing from /metrics:\n{metrics}");
+        assert!(
+            metrics.contains(want),
+            "`{want}` missing from /metrics:\n{metrics}"
+        );
     }
 
     daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(30)), Some(0), "log:\n{}", daemon.log());
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "log:\n{}",
+        daemon.log()
+    );
     drain(&socket, &mut messages);
-    assert!(messages.iter().any(|m| m.lines().any(|l| l == "STOPPING=1")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.lines().any(|l| l == "STOPPING=1")),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
-    let dir = setup(0, "", "[daemon]\nlisten = \"off\"\nshutdown_grace = \"1s\"\npoll = \"200ms\"\n", "sqlite://invsync.db");
+    let dir = setup(
+        0,
+        "",
+        "[daemon]\nlisten = \"off\"\nshutdown_grace = \"1s\"\npoll = \"200ms\"\n",
+        "sqlite://invsync.db",
+    );
     // The store's catalog is a FIFO: reading it blocks, holding the run in flight.
     let fifo = dir.path().join("slow.csv");
-    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
     let config = dir.path().join("invsync.toml");
     let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(&config, format!("{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}", schedule("slow-store", "slow"))).expect("write");
+    std::fs::write(
+        &config,
+        format!(
+            "{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}",
+            schedule("slow-store", "slow")
+        ),
+    )
+    .expect("write");
     let mut daemon = Daemon::start(&config, &[]);
-    wait_for("the run to start", Duration::from_secs(30), || daemon.log().contains("run started"));
+    wait_for("the run to start", Duration::from_secs(30), || {
+        daemon.log().contains("run started")
+    });
     let started = Instant::now();
     daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(30)), Some(0), "log:\n{}", daemon.log());
-    assert!(started.elapsed() >= Duration::from_millis(900), "runs in flight get the grace");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "runs in flight get the grace"
+    );
     let r = runs(&config);
     assert_eq!(r[0]["status"], "interrupted", "{r}");
     assert!(r[0]["finished_at"].is_string());
@@ -199,79 +315,167 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
 
 #[test]
 fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
-    let dir = setup(1, &schedule("s0-store", "s0"), "[daemon]\nlisten = \"off\"\npoll = \"200ms\"\n", "sqlite://invsync.db");
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        "[daemon]\nlisten = \"off\"\npoll = \"200ms\"\n",
+        "sqlite://invsync.db",
+    );
     let fifo = dir.path().join("slow.csv");
-    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
     let config = dir.path().join("invsync.toml");
     let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(&config, format!("{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}", schedule("slow-store", "slow"))).expect("write");
+    std::fs::write(
+        &config,
+        format!(
+            "{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}",
+            schedule("slow-store", "slow")
+        ),
+    )
+    .expect("write");
     let mut daemon = Daemon::start(&config, &[]);
-    wait_for("both runs to start", Duration::from_secs(30), || daemon.log().matches("run started").count() >= 2);
+    wait_for("both runs to start", Duration::from_secs(30), || {
+        daemon.log().matches("run started").count() >= 2
+    });
     daemon.signal("KILL");
     daemon.wait_exit(Duration::from_secs(10));
     // Restart without the blocking store: the dead run is recovered, the schedules go on.
-    std::fs::write(&config, text.replace("poll = \"200ms\"", "poll = \"200ms\"")).expect("write");
+    std::fs::write(&config, text.clone()).expect("write");
     let _daemon = Daemon::start(&config, &[]);
     wait_for("recovery", Duration::from_secs(30), || {
         let r = runs(&config);
-        count(&r, |r| r["store"] == "slow" && r["status"] == "interrupted") == 1 && count(&r, |r| r["status"] == "running") == 0
+        count(&r, |r| r["store"] == "slow" && r["status"] == "interrupted") == 1
+            && count(&r, |r| r["status"] == "running") == 0
     });
     let r = runs(&config);
-    let slow = r.as_array().and_then(|a| a.iter().find(|r| r["store"] == "slow")).expect("the slow run");
-    assert!(slow["error"].as_str().is_some_and(|e| e.contains("no longer running")), "{slow}");
+    let slow = r
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["store"] == "slow"))
+        .expect("the slow run");
+    assert!(
+        slow["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer running")),
+        "{slow}"
+    );
 }
 
 #[test]
 fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
     let port = free_port();
-    let dir = setup(2, &schedule("s0-store", "s0"), &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"), "sqlite://invsync.db");
+    let dir = setup(
+        2,
+        &schedule("s0-store", "s0"),
+        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "sqlite://invsync.db",
+    );
     let config = dir.path().join("invsync.toml");
     let good = std::fs::read_to_string(&config).expect("read");
     let daemon = Daemon::start(&config, &[]);
-    wait_for("the first run", Duration::from_secs(30), || count(&runs(&config), |r| r["status"] == "succeeded") == 1);
+    wait_for("the first run", Duration::from_secs(30), || {
+        count(&runs(&config), |r| r["status"] == "succeeded") == 1
+    });
 
-    std::fs::write(&config, format!("{good}{}", schedule("bad", "s1").replace("15m", "5m"))).expect("write");
+    std::fs::write(
+        &config,
+        format!("{good}{}", schedule("bad", "s1").replace("15m", "5m")),
+    )
+    .expect("write");
     daemon.signal("HUP");
-    wait_for("the rejection in the log", Duration::from_secs(30), || daemon.log().contains("config reload rejected"));
-    assert!(daemon.log().contains("schedules[1].every"), "every error is logged:\n{}", daemon.log());
+    wait_for("the rejection in the log", Duration::from_secs(30), || {
+        daemon.log().contains("config reload rejected")
+    });
+    assert!(
+        daemon.log().contains("schedules[1].every"),
+        "every error is logged:\n{}",
+        daemon.log()
+    );
     let (status, body) = http_get(port, "/healthz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("the last config reload failed"), "{body}");
 
     std::fs::write(&config, format!("{good}{}", schedule("s1-store", "s1"))).expect("write");
     daemon.signal("HUP");
-    wait_for("the added schedule to run", Duration::from_secs(30), || count(&runs(&config), |r| r["schedule"] == "s1-store") == 1);
-    assert_eq!(count(&runs(&config), |r| r["schedule"] == "s0-store"), 1, "the old schedule was not disturbed");
-    wait_for("healthy again", Duration::from_secs(10), || http_get(port, "/healthz").0 == 200);
+    wait_for("the added schedule to run", Duration::from_secs(30), || {
+        count(&runs(&config), |r| r["schedule"] == "s1-store") == 1
+    });
+    assert_eq!(
+        count(&runs(&config), |r| r["schedule"] == "s0-store"),
+        1,
+        "the old schedule was not disturbed"
+    );
+    wait_for("healthy again", Duration::from_secs(10), || {
+        http_get(port, "/healthz").0 == 200
+    });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_daemons_on_one_postgres_run_each_slot_once() {
     let pg = invsync_test_support::pg::fresh_database().await;
     let n = 20;
-    let schedules: String = (0..n).map(|i| schedule(&format!("s{i}-store"), &format!("s{i}"))).collect();
-    let dir = setup(n, &schedules, "[daemon]\nlisten = \"off\"\npoll = \"100ms\"\n", pg.url());
+    let schedules: String = (0..n)
+        .map(|i| schedule(&format!("s{i}-store"), &format!("s{i}")))
+        .collect();
+    let dir = setup(
+        n,
+        &schedules,
+        "[daemon]\nlisten = \"off\"\npoll = \"100ms\"\n",
+        pg.url(),
+    );
     let config = dir.path().join("invsync.toml");
     let a = Daemon::start(&config, &[]);
     let b = Daemon::start(&config, &[]);
     let config1 = config.clone();
-    tokio::task::spawn_blocking(move || wait_for("the first slots", Duration::from_secs(60), move || count(&runs(&config1), |r| r["status"] == "succeeded") == n))
-        .await
-        .expect("wait");
+    tokio::task::spawn_blocking(move || {
+        wait_for("the first slots", Duration::from_secs(60), move || {
+            count(&runs(&config1), |r| r["status"] == "succeeded") == n
+        })
+    })
+    .await
+    .expect("wait");
     // The next slot of every schedule falls due at once, while both daemons watch.
     let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
-    sqlx::query("UPDATE sync_schedules SET next_due_at = now()").execute(&pool).await.expect("due now");
-    let config2 = config.clone();
-    tokio::task::spawn_blocking(move || wait_for("the second slots", Duration::from_secs(60), move || count(&runs(&config2), |r| r["status"] == "succeeded") == 2 * n))
+    sqlx::query("UPDATE sync_schedules SET next_due_at = now()")
+        .execute(&pool)
         .await
-        .expect("wait");
+        .expect("due now");
+    let config2 = config.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the second slots", Duration::from_secs(60), move || {
+            count(&runs(&config2), |r| r["status"] == "succeeded") == 2 * n
+        })
+    })
+    .await
+    .expect("wait");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let r = runs(&config);
     for i in 0..n {
-        assert_eq!(count(&r, |run| run["schedule"] == format!("s{i}-store").as_str()), 2, "s{i}: exactly one run per slot\n{r}");
+        assert_eq!(
+            count(&r, |run| run["schedule"] == format!("s{i}-store").as_str()),
+            2,
+            "s{i}: exactly one run per slot\n{r}"
+        );
     }
-    let owners: std::collections::HashSet<String> = r.as_array().expect("runs").iter().filter_map(|run| run["owner_pid"].as_u64()).map(|p| p.to_string()).collect();
-    assert_eq!(owners.len(), 2, "both daemons took slots: {owners:?}\nA:\n{}\nB:\n{}", a.log(), b.log());
+    let owners: std::collections::HashSet<String> = r
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|run| run["owner_pid"].as_u64())
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        owners.len(),
+        2,
+        "both daemons took slots: {owners:?}\nA:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
     pool.close().await;
 }
 
@@ -281,21 +485,40 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
     let name = format!("invsync_away_{}_{}", std::process::id(), rand_suffix());
     let url = admin.replacen("/postgres", &format!("/{name}"), 1);
     let port = free_port();
-    let dir = setup(1, &schedule("s0-store", "s0"), &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"), &url);
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        &url,
+    );
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
     socket.set_nonblocking(true).expect("nonblocking");
-    let mut daemon = Daemon::start(&dir.path().join("invsync.toml"), &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))]);
+    let mut daemon = Daemon::start(
+        &dir.path().join("invsync.toml"),
+        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
+    );
     let mut messages = Vec::new();
     let log_has = |d: &Daemon, s: &str| d.log().contains(s);
     tokio::time::sleep(Duration::from_secs(2)).await;
     drain(&socket, &mut messages);
-    assert!(!messages.iter().any(|m| m.contains("READY=1")), "no READY without a database: {messages:?}");
-    assert!(messages.iter().any(|m| m.contains("STATUS=waiting for the database")), "{messages:?}");
+    assert!(
+        !messages.iter().any(|m| m.contains("READY=1")),
+        "no READY without a database: {messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("STATUS=waiting for the database")),
+        "{messages:?}"
+    );
     assert!(log_has(&daemon, "database not ready"), "{}", daemon.log());
 
     let pool = sqlx::PgPool::connect(&admin).await.expect("admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&pool).await.expect("create");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&pool)
+        .await
+        .expect("create");
     let socket_ref = &socket;
     let mut ready = false;
     for _ in 0..300 {
@@ -306,10 +529,18 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "READY once the database is there: {messages:?}\n{}", daemon.log());
+    assert!(
+        ready,
+        "READY once the database is there: {messages:?}\n{}",
+        daemon.log()
+    );
     let mut healthy = false;
     for _ in 0..100 {
-        if tokio::task::spawn_blocking(move || http_get(port, "/healthz").0).await.expect("get") == 200 {
+        if tokio::task::spawn_blocking(move || http_get(port, "/healthz").0)
+            .await
+            .expect("get")
+            == 200
+        {
             healthy = true;
             break;
         }
@@ -318,11 +549,23 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
     assert!(healthy);
 
     // The database goes away under the running daemon.
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))).execute(&pool).await.expect("drop");
-    let (status, body) = tokio::task::spawn_blocking(move || http_get(port, "/healthz")).await.expect("get");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(port, "/healthz"))
+        .await
+        .expect("get");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("database unreachable"), "{body}");
     daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(30)), Some(0), "{}", daemon.log());
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
     pool.close().await;
 }

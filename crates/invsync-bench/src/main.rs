@@ -46,6 +46,21 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// `invsync daemon` holding N schedules: delay from due time to run start (p50/p99/max),
+    /// then idle CPU and RSS once every schedule has run
+    Daemon {
+        #[arg(long, default_value_t = 1000)]
+        schedules: usize,
+        /// Due times are spread evenly over this many seconds after the daemon is ready
+        #[arg(long, default_value_t = 60)]
+        spread: u64,
+        /// How long to measure idle CPU afterwards, in seconds
+        #[arg(long, default_value_t = 60)]
+        idle: u64,
+        /// The invsync binary to run [default: next to this one]
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     /// Record N run items in Postgres (a fresh database on the test server, or --database-url)
     RecordItems {
         #[arg(long, default_value_t = 100_000)]
@@ -71,6 +86,12 @@ fn main() -> anyhow::Result<()> {
             repeat,
             database_url,
         } => bench_record_items(items, repeat, database_url),
+        Bench::Daemon {
+            schedules,
+            spread,
+            idle,
+            binary,
+        } => bench_daemon(schedules, spread, idle, binary),
     }
 }
 
@@ -260,4 +281,154 @@ fn bench_record_items(items: usize, repeat: usize, url: Option<String>) -> anyho
         );
         Ok(())
     })
+}
+
+fn proc_field(pid: u32, file: &str, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the state (field 3).
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn bench_daemon(
+    schedules: usize,
+    spread: u64,
+    idle: u64,
+    binary: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let binary = match binary {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("invsync"),
+    };
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it first (cargo build --release)",
+            binary.display()
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+    )?;
+    let mut config = String::from(
+        "[database]\nurl = \"sqlite://invsync.db\"\n[daemon]\nlisten = \"off\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n",
+    );
+    for i in 0..schedules {
+        std::fs::write(
+            dir.path().join(format!("s{i}.csv")),
+            "sku,name,price,quantity\nA,A,1.50,0\nB,B,2.00,3\n",
+        )?;
+        config.push_str(&format!("[stores.s{i}]\nkind = \"file\"\npath = \"s{i}.csv\"\n[[schedules]]\nname = \"s{i}\"\nstore = \"s{i}\"\nevery = \"15m\"\nupdate = \"store\"\nfields = [\"price\", \"quantity\"]\n"));
+    }
+    let config_path = dir.path().join("invsync.toml");
+    std::fs::write(&config_path, config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let url = format!("sqlite://{}/invsync.db", dir.path().display());
+    // Seed the schedules with due times spread over the next `spread` seconds (plus a few
+    // seconds for the daemon to start), so the daemon must wake for each one on time.
+    let start_at = runtime.block_on(async {
+        let db = invsync_store::Db::connect(&url, &invsync_store::PoolOptions::default()).await?;
+        db.migrate().await?;
+        let now = db.now().await?;
+        let first = now + chrono::TimeDelta::seconds(5);
+        for i in 0..schedules {
+            let offset = chrono::TimeDelta::milliseconds(
+                (spread * 1000 * i as u64 / schedules.max(1) as u64) as i64,
+            );
+            db.insert_schedule(
+                &format!("s{i}"),
+                &format!("s{i}"),
+                "every 15m",
+                first + offset,
+            )
+            .await?;
+        }
+        db.close().await;
+        Ok::<_, anyhow::Error>(first)
+    })?;
+    let mut child = std::process::Command::new(&binary)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("daemon")
+        .env("INVSYNC_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting the daemon")?;
+    let pid = child.id();
+    println!(
+        "daemon pid {pid} with {schedules} schedules; first due {start_at}, spread over {spread}s"
+    );
+    let deadline = Instant::now() + Duration::from_secs(spread + 120);
+    let delays = runtime.block_on(async {
+        let db = invsync_store::Db::connect(&url, &invsync_store::PoolOptions::default()).await?;
+        loop {
+            let runs = db
+                .list_runs(&invsync_store::RunFilter {
+                    store: None,
+                    limit: (schedules * 2) as i64,
+                })
+                .await?;
+            let finished = runs.iter().filter(|r| r.status.is_terminal()).count();
+            if finished >= schedules {
+                let mut delays: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| {
+                        r.scheduled_for.map(|due| {
+                            (r.started_at - due).num_microseconds().unwrap_or(0) as f64 / 1e6
+                        })
+                    })
+                    .collect();
+                delays.sort_by(|a, b| a.total_cmp(b));
+                db.close().await;
+                return Ok::<_, anyhow::Error>(delays);
+            }
+            if Instant::now() > deadline {
+                bail!("only {finished} of {schedules} runs finished in time");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })?;
+    println!(
+        "start delay (started_at - scheduled_for) over {} runs: p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        delays.len(),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.last().copied().unwrap_or(0.0)
+    );
+    // Idle: every schedule ran; the next slots are 15 minutes away.
+    std::thread::sleep(Duration::from_secs(2));
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let before = cpu_ticks(pid).unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(idle));
+    let after = cpu_ticks(pid).unwrap_or(0);
+    let cpu = (after - before) as f64 / ticks_per_sec / idle as f64 * 100.0;
+    let rss = proc_field(pid, "status", "VmRSS:").unwrap_or(0.0) / 1024.0;
+    let hwm = proc_field(pid, "status", "VmHWM:").unwrap_or(0.0) / 1024.0;
+    println!("idle over {idle} s: CPU {cpu:.2}% of one core; RSS {rss:.1} MB (peak {hwm:.1} MB)");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait();
+    Ok(())
 }

@@ -28,7 +28,8 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-const EXPECTING: &str = "a string, { env = \"VARIABLE\" }, { file = \"/path/to/file\" } or { credential = \"NAME\" }";
+const EXPECTING: &str =
+    "a string, { env = \"VARIABLE\" }, { file = \"/path/to/file\" } or { credential = \"NAME\" }";
 
 impl<'de> de::Deserialize<'de> for SecretSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -460,12 +460,25 @@ fn secrets_resolve_from_env_file_or_literal_and_never_show_in_debug() {
     );
 
     std::fs::create_dir(dir.path().join("creds")).expect("mkdir");
-    std::fs::write(dir.path().join("creds/db-url"), "postgres://u:s3cret-cred@h/db").expect("write");
+    std::fs::write(
+        dir.path().join("creds/db-url"),
+        "postgres://u:s3cret-cred@h/db",
+    )
+    .expect("write");
     let path = write(&dir, &with("{ credential = \"db-url\" }"));
     let creds = dir.path().join("creds").display().to_string();
-    let config = load_with(&path, &options(&[("CREDENTIALS_DIRECTORY", creds.as_str())])).expect("credential secret");
-    assert_eq!(config.database.url.expose_secret(), "postgres://u:s3cret-cred@h/db");
-    let e = load_with(&path, &options(&[])).expect_err("no credentials directory").to_string();
+    let config = load_with(
+        &path,
+        &options(&[("CREDENTIALS_DIRECTORY", creds.as_str())]),
+    )
+    .expect("credential secret");
+    assert_eq!(
+        config.database.url.expose_secret(),
+        "postgres://u:s3cret-cred@h/db"
+    );
+    let e = load_with(&path, &options(&[]))
+        .expect_err("no credentials directory")
+        .to_string();
     assert!(e.contains("$CREDENTIALS_DIRECTORY is not set"), "{e}");
 
     let path = write(&dir, &with("{ file = \"missing\" }"));

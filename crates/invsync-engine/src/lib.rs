@@ -23,10 +23,12 @@ pub use status::{StatusReport, StatusRow};
 use compact_str::CompactString;
 use futures::FutureExt as _;
 use invsync_config::{Config, ConnectionConfig};
-use invsync_connectors::{Connection, ConnectorError, ErrorKind, OpenContext, Write, WriteOutcome};
+use invsync_connectors::{
+    Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
+};
 use invsync_core::{
-    ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, RunCounts,
-    RunStatus, Selection, Side, SkipReason, Trigger,
+    ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
+    ProductPlan, RunCounts, RunStatus, Selection, Side, SkipReason, SkuKey, Trigger,
 };
 use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError};
 use snapshot::{Snapshot, SnapshotNeeds};
@@ -468,92 +470,55 @@ impl Engine {
             Side::Store => snapshot.store_connection.as_ref(),
             Side::Accounting => snapshot.accounting_connection.as_ref(),
         };
-        let mut results = vec![ChangeResult::Pending; plan.changes.len()];
-        let mut errors: Vec<Option<String>> = vec![None; plan.changes.len()];
-        let batch_size = target.write_batch_size().max(1);
         progress.start_writes(plan.changes.len() as u64);
-        let mut run_error: Option<(String, bool)> = None;
-        let mut interrupted = false;
-        let mut start = 0;
-        while start < plan.changes.len() {
-            if cancel.is_cancelled() {
-                interrupted = true;
-                break;
-            }
-            let end = start.saturating_add(batch_size).min(plan.changes.len());
-            let writes: Vec<Write> = plan.changes[start..end]
-                .iter()
-                .enumerate()
-                .map(|(offset, ch)| {
-                    let record = snapshot.record(ch.side, ch.record);
-                    Write {
-                        id: record.map(|r| r.id.clone()).unwrap_or_default(),
-                        sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
-                        field: ch.field,
-                        old: ch.old,
-                        new: ch.new,
-                        key: format!("invsync-run-{run_id}-change-{}", start + offset),
-                    }
-                })
-                .collect();
-            match target.write(&writes).await {
-                Ok(outcomes) => {
-                    for (i, outcome) in (start..end).zip(
-                        outcomes
-                            .into_iter()
-                            .map(Some)
-                            .chain(std::iter::repeat(None)),
-                    ) {
-                        let (result, error) = match outcome {
-                            Some(WriteOutcome::Applied) => (ChangeResult::Applied, None),
-                            Some(WriteOutcome::Failed(m)) => (ChangeResult::Failed, Some(m)),
-                            Some(WriteOutcome::Stale(m)) => (ChangeResult::Stale, Some(m)),
-                            None => (
-                                ChangeResult::Failed,
-                                Some("the connection returned no outcome for this item".to_owned()),
-                            ),
-                        };
-                        results[i] = result;
-                        errors[i] = error;
-                    }
-                }
-                Err(e) => {
-                    let fatal = matches!(
-                        e.kind,
-                        ErrorKind::Auth
-                            | ErrorKind::NotFound
-                            | ErrorKind::InvalidData
-                            | ErrorKind::Unsupported
-                    );
-                    let message = e.to_string();
-                    for i in start..end {
-                        results[i] = ChangeResult::Failed;
-                        errors[i] = Some(message.clone());
-                    }
-                    if fatal {
-                        // Every further batch would fail the same way: record the cause once.
-                        for i in end..plan.changes.len() {
-                            results[i] = ChangeResult::Failed;
-                            errors[i] = Some(format!("not attempted: {message}"));
-                        }
-                        run_error = Some((
-                            message,
-                            matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound),
-                        ));
-                    }
-                }
-            }
-            let finished_to = if run_error.is_some() {
-                plan.changes.len()
-            } else {
-                end
+        let key = |n: usize| format!("invsync-run-{run_id}-change-{n}");
+        let written = write_changes(
+            target,
+            &plan.changes,
+            &snapshot,
+            &key,
+            recorder,
+            progress,
+            cancel,
+        )
+        .await;
+        let Written {
+            mut results,
+            mut errors,
+            run_error,
+            interrupted,
+        } = written;
+
+        // Writes that found their target changed since it was read (a sale landed in
+        // between) are never forced: re-read those records and the open orders, plan the
+        // products again from fresh values, and write what is still wanted — once.
+        let stale: Vec<usize> = (0..results.len())
+            .filter(|&i| results[i] == ChangeResult::Stale)
+            .collect();
+        let (mut plan, mut snapshot) = (plan, snapshot);
+        if !stale.is_empty() && run_error.is_none() && !interrupted {
+            let mut state = Replan {
+                plan: &mut plan,
+                results: &mut results,
+                errors: &mut errors,
+                snapshot: &mut snapshot,
             };
-            let items: Vec<NewRunItem> = (start..finished_to)
-                .map(|i| change_item(&plan, &snapshot, i, results[i], errors[i].clone()))
-                .collect();
-            recorder.record(items).await;
-            progress.advance((finished_to - start) as u64);
-            start = finished_to;
+            match self
+                .replan_stale(
+                    run_id, request, &mut state, &stale, recorder, progress, cancel,
+                )
+                .await
+            {
+                Ok(n) => info!(
+                    run.id = run_id,
+                    stale = stale.len(),
+                    replanned = n,
+                    "re-planned writes whose target changed since it was read"
+                ),
+                Err(e) => {
+                    warn!(run.id = run_id, error = %error_chain(&e), "could not re-read stale records; they are left for the next run")
+                }
+            }
         }
 
         let mut counts = RunCounts::tally(&plan, &results);
@@ -581,6 +546,125 @@ impl Engine {
             input_error,
             unrecorded: None,
         })
+    }
+
+    /// Re-reads the records whose writes came back stale, refreshes the open orders (when
+    /// quantity is synced), plans those products again and writes what is still wanted.
+    /// The merged plan replaces the stale changes with the new ones, so counts reflect what
+    /// finally happened. Returns how many changes the second round planned.
+    #[allow(clippy::too_many_arguments)]
+    async fn replan_stale(
+        &self,
+        run_id: i64,
+        request: &SyncRequest,
+        state: &mut Replan<'_>,
+        stale: &[usize],
+        recorder: &mut Recorder,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<usize, EngineError> {
+        let side = request.update;
+        let mut refs: Vec<RecordRef> = Vec::new();
+        let mut indexes: Vec<u32> = Vec::new();
+        for &i in stale {
+            let ch = state.plan.changes[i];
+            if let Some(r) = state.snapshot.record(ch.side, ch.record)
+                && !indexes.contains(&ch.record)
+            {
+                indexes.push(ch.record);
+                refs.push(RecordRef {
+                    id: r.id.clone(),
+                    sku: r.sku.clone(),
+                });
+            }
+        }
+        let fresh = match side {
+            Side::Store => state.snapshot.store_connection.read_records(&refs).await?,
+            Side::Accounting => {
+                state
+                    .snapshot
+                    .accounting_connection
+                    .read_records(&refs)
+                    .await?
+            }
+        };
+        let Some(fresh) = fresh else {
+            return Ok(0);
+        };
+        for record in fresh {
+            // Match by the connection's id where it has one, else by SKU.
+            let slot = indexes.iter().copied().find(|&i| {
+                state.snapshot.record(side, i).is_some_and(|r| {
+                    if r.id.is_empty() {
+                        SkuKey::new(&r.sku) == SkuKey::new(&record.sku)
+                    } else {
+                        r.id == record.id
+                    }
+                })
+            });
+            if let Some(i) = slot {
+                state.snapshot.set_record(side, i, record);
+            }
+        }
+        if request.fields.quantity {
+            state.snapshot.refresh_orders(self, &request.store).await?;
+        }
+        let keys: std::collections::HashSet<SkuKey> = stale
+            .iter()
+            .filter_map(|&i| {
+                let product = state
+                    .plan
+                    .products
+                    .get(state.plan.changes[i].product as usize)?;
+                let record = product
+                    .accounting
+                    .and_then(|a| state.snapshot.accounting.get(a as usize))
+                    .or_else(|| {
+                        product
+                            .store
+                            .and_then(|s| state.snapshot.store.get(s as usize))
+                    })?;
+                SkuKey::new(&record.sku)
+            })
+            .collect();
+        let again = state.snapshot.plan(&PlanRequest {
+            update: side,
+            fields: request.fields,
+            selection: Selection::Skus(keys),
+        })?;
+        // Held-back differences of the second round (e.g. the sale made it in-orders).
+        let skips: Vec<NewRunItem> = report_skips(&again, state.snapshot)
+            .into_iter()
+            .map(|s| NewRunItem {
+                sku: s.sku.to_string(),
+                field: s.field,
+                old_value: s.old.map(|v| v.to_string()),
+                new_value: s.new.map(|v| v.to_string()),
+                outcome: ItemOutcome::Skipped,
+                error: Some(s.reason),
+            })
+            .collect();
+        recorder.record(skips).await;
+        let key = |n: usize| format!("invsync-run-{run_id}-replan-{n}");
+        progress.start_writes(again.changes.len() as u64);
+        let snapshot: &Snapshot = state.snapshot;
+        let target: &dyn Connection = match side {
+            Side::Store => snapshot.store_connection.as_ref(),
+            Side::Accounting => snapshot.accounting_connection.as_ref(),
+        };
+        let written = write_changes(
+            target,
+            &again.changes,
+            snapshot,
+            &key,
+            recorder,
+            progress,
+            cancel,
+        )
+        .await;
+        let planned = again.changes.len();
+        merge_replan(state, stale, again, written);
+        Ok(planned)
     }
 
     /// Writes a run's outcome (and any item rows still waiting) to the run history. Used
@@ -699,14 +783,192 @@ async fn plan_off_thread(
     .map_err(EngineError::from)
 }
 
-fn change_item(
-    plan: &Plan,
+/// The first round's plan and outcomes, updated in place by a re-plan.
+struct Replan<'a> {
+    plan: &'a mut Plan,
+    results: &'a mut Vec<ChangeResult>,
+    errors: &'a mut Vec<Option<String>>,
+    snapshot: &'a mut Snapshot,
+}
+
+/// Replaces the stale changes of the first round with the second round's plan: products are
+/// matched by their (accounting, store) records; their status becomes the fresh one.
+fn merge_replan(state: &mut Replan<'_>, stale: &[usize], again: Plan, written: Written) {
+    let keep: Vec<bool> = (0..state.plan.changes.len())
+        .map(|i| !stale.contains(&i))
+        .collect();
+    let mut changes = Vec::with_capacity(state.plan.changes.len());
+    let mut results = Vec::with_capacity(state.plan.changes.len());
+    let mut errors = Vec::with_capacity(state.plan.changes.len());
+    for (i, ch) in state.plan.changes.iter().enumerate() {
+        if keep[i] {
+            changes.push(*ch);
+            results.push(state.results[i]);
+            errors.push(state.errors[i].clone());
+        }
+    }
+    let product_of = |p: &ProductPlan| {
+        state
+            .plan
+            .products
+            .iter()
+            .position(|q| q.accounting == p.accounting && q.store == p.store)
+    };
+    let mut remap = Vec::with_capacity(again.products.len());
+    for p in &again.products {
+        remap.push(product_of(p));
+    }
+    for (p, target) in again.products.iter().zip(&remap) {
+        if let Some(t) = target
+            && let Some(q) = state.plan.products.get_mut(*t)
+        {
+            q.status = p.status;
+        }
+    }
+    for ((ch, result), error) in again
+        .changes
+        .into_iter()
+        .zip(written.results)
+        .zip(written.errors)
+    {
+        if let Some(Some(t)) = remap.get(ch.product as usize) {
+            changes.push(PlannedChange {
+                product: u32::try_from(*t).unwrap_or(u32::MAX),
+                ..ch
+            });
+            results.push(result);
+            errors.push(error);
+        }
+    }
+    for skip in again.skipped {
+        if let Some(Some(t)) = remap.get(skip.product as usize) {
+            state.plan.skipped.push(invsync_core::SkippedChange {
+                product: u32::try_from(*t).unwrap_or(u32::MAX),
+                ..skip
+            });
+        }
+    }
+    state.plan.changes = changes;
+    *state.results = results;
+    *state.errors = errors;
+}
+
+/// What [`write_changes`] did: one result and error per change, whether a connection-wide
+/// error ended it (`(message, is input error)`), and whether a stop request did.
+struct Written {
+    results: Vec<ChangeResult>,
+    errors: Vec<Option<String>>,
+    run_error: Option<(String, bool)>,
+    interrupted: bool,
+}
+
+/// Writes `changes` through `target` in batches of its size, recording each batch's items
+/// as it completes. `key(n)` is the idempotency key of change `n`.
+async fn write_changes(
+    target: &dyn Connection,
+    changes: &[PlannedChange],
     snapshot: &Snapshot,
-    i: usize,
+    key: &(dyn Fn(usize) -> String + Sync),
+    recorder: &mut Recorder,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Written {
+    let mut results = vec![ChangeResult::Pending; changes.len()];
+    let mut errors: Vec<Option<String>> = vec![None; changes.len()];
+    let batch_size = target.write_batch_size().max(1);
+    let mut run_error: Option<(String, bool)> = None;
+    let mut interrupted = false;
+    let mut start = 0;
+    while start < changes.len() {
+        if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        let end = start.saturating_add(batch_size).min(changes.len());
+        let writes: Vec<Write> = changes[start..end]
+            .iter()
+            .enumerate()
+            .map(|(offset, ch)| {
+                let record = snapshot.record(ch.side, ch.record);
+                Write {
+                    id: record.map(|r| r.id.clone()).unwrap_or_default(),
+                    sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
+                    field: ch.field,
+                    old: ch.old,
+                    new: ch.new,
+                    key: key(start + offset),
+                }
+            })
+            .collect();
+        match target.write(&writes).await {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for i in start..end {
+                    let (result, error) = match outcomes.next() {
+                        Some(WriteOutcome::Applied) => (ChangeResult::Applied, None),
+                        Some(WriteOutcome::Failed(m)) => (ChangeResult::Failed, Some(m)),
+                        Some(WriteOutcome::Stale(m)) => (ChangeResult::Stale, Some(m)),
+                        None => (
+                            ChangeResult::Failed,
+                            Some("the connection returned no outcome for this item".to_owned()),
+                        ),
+                    };
+                    results[i] = result;
+                    errors[i] = error;
+                }
+            }
+            Err(e) => {
+                let fatal = matches!(
+                    e.kind,
+                    ErrorKind::Auth
+                        | ErrorKind::NotFound
+                        | ErrorKind::InvalidData
+                        | ErrorKind::Unsupported
+                );
+                let message = e.to_string();
+                for i in start..end {
+                    results[i] = ChangeResult::Failed;
+                    errors[i] = Some(message.clone());
+                }
+                if fatal {
+                    // Every further batch would fail the same way: record the cause once.
+                    for i in end..changes.len() {
+                        results[i] = ChangeResult::Failed;
+                        errors[i] = Some(format!("not attempted: {message}"));
+                    }
+                    run_error = Some((
+                        message,
+                        matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound),
+                    ));
+                }
+            }
+        }
+        let finished_to = if run_error.is_some() {
+            changes.len()
+        } else {
+            end
+        };
+        let items: Vec<NewRunItem> = (start..finished_to)
+            .map(|i| change_item(&changes[i], snapshot, results[i], errors[i].clone()))
+            .collect();
+        recorder.record(items).await;
+        progress.advance((finished_to - start) as u64);
+        start = finished_to;
+    }
+    Written {
+        results,
+        errors,
+        run_error,
+        interrupted,
+    }
+}
+
+fn change_item(
+    ch: &PlannedChange,
+    snapshot: &Snapshot,
     result: ChangeResult,
     error: Option<String>,
 ) -> NewRunItem {
-    let ch = &plan.changes[i];
     let sku = snapshot
         .record(ch.side, ch.record)
         .map(|r| r.sku.to_string())

@@ -99,24 +99,12 @@ impl Snapshot {
             }
             _ => None,
         };
-        // Every store's unposted orders hold stock back, not only this store's (rule 3):
-        // the accounting quantity still counts units sold anywhere.
-        let order_connections: Vec<(String, Box<dyn Connection>)> = if needs.quantity {
-            config
-                .stores
-                .iter()
-                .map(|(name, s)| open(name, &s.connection).map(|c| (name.clone(), c)))
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
-
         let read_orders = async {
-            let reads = order_connections.iter().map(|(name, c)| async move {
-                let lines = c.read_open_orders().await?;
-                Ok::<_, EngineError>((name.clone(), lines))
-            });
-            futures::future::try_join_all(reads).await
+            if needs.quantity {
+                order_book(engine).await
+            } else {
+                Ok(OrderBook::new())
+            }
         };
         let read_master = async {
             match &master_connection {
@@ -128,7 +116,7 @@ impl Snapshot {
                 None => Ok(None),
             }
         };
-        let (accounting, listings, store_mappings, orders, master) = tokio::try_join!(
+        let (accounting, listings, store_mappings, book, master) = tokio::try_join!(
             async {
                 accounting_connection
                     .read_catalog()
@@ -153,31 +141,6 @@ impl Snapshot {
                 sku: r.sku.clone(),
                 error: r.error.clone(),
             }));
-        }
-
-        let mut book = OrderBook::new();
-        for (name, lines) in orders {
-            let Some(lines) = lines else { continue };
-            // Order lines carry store SKUs: translate manually mapped ones to the
-            // accounting SKU they belong to.
-            let store_maps = if name == store {
-                store_mappings.clone()
-            } else {
-                mappings(db, &name).await?
-            };
-            let by_store_sku: HashMap<SkuKey, String> = store_maps
-                .iter()
-                .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
-                .collect();
-            for line in lines {
-                let translated = SkuKey::new(&line.sku)
-                    .and_then(|k| by_store_sku.get(&k))
-                    .map(|a| OrderLine {
-                        sku: CompactString::from(a.as_str()),
-                        ..line.clone()
-                    });
-                book.add(translated.as_ref().unwrap_or(&line));
-            }
         }
 
         let matching = match_catalogs(&accounting.records, &listings.records, &store_mappings);
@@ -211,6 +174,27 @@ impl Snapshot {
             in_orders: config.inventory.in_orders,
             rules: store_config.rules,
         })
+    }
+
+    /// Replaces a record with a fresh read of it (after a stale write).
+    pub fn set_record(&mut self, side: Side, index: u32, record: Record) {
+        let records = match side {
+            Side::Accounting => &mut self.accounting,
+            Side::Store => &mut self.store,
+        };
+        if let Some(slot) = records.get_mut(index as usize) {
+            *slot = record;
+        }
+    }
+
+    /// Reads every store's open orders again (a sale may have landed since the first read).
+    pub async fn refresh_orders(
+        &mut self,
+        engine: &Engine,
+        _store: &str,
+    ) -> Result<(), EngineError> {
+        self.orders = order_book(engine).await?;
+        Ok(())
     }
 
     pub fn input(&self) -> PlanInput<'_> {
@@ -252,6 +236,43 @@ impl Snapshot {
         let held = self.orders.held(&key)?;
         Some(held.orders.iter().map(|o| o.to_string()).collect())
     }
+}
+
+/// Every store's unposted orders, keyed by accounting SKU. Every store's orders hold stock
+/// back, not only the synced store's (rule 3): the accounting quantity still counts units
+/// sold anywhere. Order lines carry store SKUs; manually mapped ones are translated to the
+/// accounting SKU they belong to.
+async fn order_book(engine: &Engine) -> Result<OrderBook, EngineError> {
+    let (config, db) = (engine.config(), engine.db());
+    let connections: Vec<(String, Box<dyn Connection>)> = config
+        .stores
+        .iter()
+        .map(|(name, s)| engine.open(name, &s.connection).map(|c| (name.clone(), c)))
+        .collect::<Result<_, _>>()?;
+    let reads = connections.iter().map(|(name, c)| async move {
+        let lines = c.read_open_orders().await?;
+        Ok::<_, EngineError>((name.clone(), lines))
+    });
+    let orders = futures::future::try_join_all(reads).await?;
+    let mut book = OrderBook::new();
+    for (name, lines) in orders {
+        let Some(lines) = lines else { continue };
+        let by_store_sku: HashMap<SkuKey, String> = mappings(db, &name)
+            .await?
+            .iter()
+            .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
+            .collect();
+        for line in lines {
+            let translated = SkuKey::new(&line.sku)
+                .and_then(|k| by_store_sku.get(&k))
+                .map(|a| OrderLine {
+                    sku: CompactString::from(a.as_str()),
+                    ..line.clone()
+                });
+            book.add(translated.as_ref().unwrap_or(&line));
+        }
+    }
+    Ok(book)
 }
 
 async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {

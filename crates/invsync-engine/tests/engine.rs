@@ -35,6 +35,7 @@ impl Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("write");
         std::fs::write(dir.path().join("shop.csv"), SHOP).expect("write");
+        std::fs::write(dir.path().join("orders.csv"), "order,sku,quantity\n").expect("write");
         let pg = match backend {
             Backend::Postgres => Some(invsync_test_support::pg::fresh_database().await),
             Backend::Sqlite => None,
@@ -45,7 +46,7 @@ impl Setup {
         };
         std::fs::write(
             dir.path().join("invsync.toml"),
-            format!("[database]\nurl = \"{url}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n"),
+            format!("[database]\nurl = \"{url}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\norders = \"orders.csv\"\n"),
         )
         .expect("config");
         let config = invsync_config::load_with(
@@ -122,8 +123,12 @@ struct Fault {
     batch_size: Option<usize>,
     /// Fail the nth write call (0-based) as a whole with this kind.
     fail_call: Option<(usize, ErrorKind)>,
-    /// Report every write of these SKUs as stale.
+    /// Report the first write of these SKUs as stale.
     stale_skus: Vec<&'static str>,
+    /// Before reporting a stale write, record a sale of that SKU in the store file and an
+    /// open order for it (what a real concurrent sale looks like).
+    sale_on_stale: Option<std::path::PathBuf>,
+    staled: Mutex<Vec<String>>,
     panic_on_write: bool,
     /// Cancel this token after the first write call.
     cancel_after_first: Option<CancellationToken>,
@@ -160,6 +165,12 @@ impl Connection for Faulty {
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
         self.inner.read_open_orders().await
     }
+    async fn read_records(
+        &self,
+        records: &[invsync_connectors::RecordRef],
+    ) -> Result<Option<Vec<invsync_core::Record>>, ConnectorError> {
+        self.inner.read_records(records).await
+    }
     fn write_batch_size(&self) -> usize {
         self.fault
             .batch_size
@@ -181,9 +192,30 @@ impl Connection for Faulty {
                 "HTTP 503: upstream unavailable",
             ));
         }
-        let (stale, rest): (Vec<&Write>, Vec<&Write>) = writes
-            .iter()
-            .partition(|w| self.fault.stale_skus.contains(&w.sku.as_str()));
+        let (stale, rest): (Vec<&Write>, Vec<&Write>) = writes.iter().partition(|w| {
+            let mut staled = self.fault.staled.lock().expect("lock");
+            let first = self.fault.stale_skus.contains(&w.sku.as_str())
+                && !staled.contains(&w.sku.to_string());
+            if first {
+                staled.push(w.sku.to_string());
+            }
+            first
+        });
+        if let Some(dir) = &self.fault.sale_on_stale {
+            for w in &stale {
+                let shop = dir.join("shop.csv");
+                let text = std::fs::read_to_string(&shop).expect("read");
+                let sold = text.replace(
+                    &format!("{},{},2.50,0", w.sku, w.sku),
+                    &format!("{},{},2.50,-1", w.sku, w.sku),
+                );
+                std::fs::write(&shop, sold).expect("sale");
+                let orders = dir.join("orders.csv");
+                let mut text = std::fs::read_to_string(&orders).expect("read");
+                text.push_str(&format!("#77,{},1\n", w.sku));
+                std::fs::write(&orders, text).expect("order");
+            }
+        }
         let rest: Vec<Write> = rest.into_iter().cloned().collect();
         let mut applied = self.inner.write(&rest).await?.into_iter();
         Ok(writes
@@ -240,7 +272,8 @@ on_both_backends!(
     writes_in_batches_and_records_every_item,
     a_failed_batch_fails_its_items_and_the_run_is_partial,
     an_auth_failure_stops_the_run_at_once,
-    stale_items_are_skipped_not_overwritten,
+    stale_items_are_re_read_re_planned_and_written_once,
+    a_sale_between_read_and_write_is_never_overwritten,
     a_panic_is_recorded_as_a_failed_run,
     a_stop_request_between_batches_ends_the_run_interrupted,
     one_run_per_store_at_a_time,
@@ -370,7 +403,7 @@ async fn an_auth_failure_stops_the_run_at_once(backend: Backend) {
     assert_eq!(setup.shop(), SHOP);
 }
 
-async fn stale_items_are_skipped_not_overwritten(backend: Backend) {
+async fn stale_items_are_re_read_re_planned_and_written_once(backend: Backend) {
     let setup = Setup::new(backend).await;
     let fault = Arc::new(Fault {
         stale_skus: vec!["B"],
@@ -388,10 +421,62 @@ async fn stale_items_are_skipped_not_overwritten(backend: Backend) {
         RunStatus::Succeeded,
         "a concurrent change is not a failure"
     );
-    assert_eq!((report.counts.updated, report.counts.skipped_other), (4, 1));
+    assert_eq!(
+        (report.counts.updated, report.counts.skipped_other),
+        (5, 0),
+        "{:?}",
+        report.counts
+    );
     let items = items(&setup, report.run_id.expect("run")).await;
-    assert!(items.contains(&("B".into(), "quantity".into(), "skipped".into())));
-    assert!(setup.shop().contains("B,B,2.50,0\n"));
+    assert!(
+        items.contains(&("B".into(), "quantity".into(), "skipped".into())),
+        "the stale write is on record: {items:?}"
+    );
+    assert!(
+        items.contains(&("B".into(), "quantity".into(), "updated".into())),
+        "and its re-planned write: {items:?}"
+    );
+    assert!(setup.shop().contains("B,B,2.50,2\n"));
+}
+
+async fn a_sale_between_read_and_write_is_never_overwritten(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        stale_skus: vec!["B"],
+        sale_on_stale: Some(setup.dir.path().to_path_buf()),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault),
+        FieldSet::QUANTITY,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(
+        (report.counts.updated, report.counts.skipped_in_orders),
+        (4, 1),
+        "{:?}",
+        report.counts
+    );
+    assert!(
+        setup.shop().contains("B,B,2.50,-1\n"),
+        "the sale stands: {}",
+        setup.shop()
+    );
+    let rows = setup
+        .db
+        .run_items(report.run_id.expect("run"))
+        .await
+        .expect("items");
+    assert!(
+        rows.iter().any(|i| i.sku == "B"
+            && i.error
+                .as_deref()
+                .is_some_and(|e| e.contains("in-orders") && e.contains("#77"))),
+        "{rows:?}"
+    );
 }
 
 async fn a_panic_is_recorded_as_a_failed_run(backend: Backend) {

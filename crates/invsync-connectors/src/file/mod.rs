@@ -130,6 +130,34 @@ impl Connection for FileConnection {
         self.blocking(|inner| inner.read_orders().map(Some)).await
     }
 
+    /// Reads the file again and returns the current rows of these SKUs (a file has no
+    /// cheaper way to read a few rows). SKUs that are gone or now duplicated are left out.
+    async fn read_records(
+        &self,
+        records: &[crate::RecordRef],
+    ) -> Result<Option<Vec<Record>>, ConnectorError> {
+        let wanted: std::collections::HashSet<invsync_core::SkuKey> = records
+            .iter()
+            .filter_map(|r| invsync_core::SkuKey::new(&r.sku))
+            .collect();
+        let all = self.blocking(|inner| inner.read_catalog()).await?;
+        let mut seen: std::collections::HashMap<invsync_core::SkuKey, usize> =
+            std::collections::HashMap::new();
+        for r in &all {
+            if let Some(k) = invsync_core::SkuKey::new(&r.sku) {
+                *seen.entry(k).or_default() += 1;
+            }
+        }
+        Ok(Some(
+            all.into_iter()
+                .filter(|r| {
+                    invsync_core::SkuKey::new(&r.sku)
+                        .is_some_and(|k| wanted.contains(&k) && seen.get(&k) == Some(&1))
+                })
+                .collect(),
+        ))
+    }
+
     /// Every change of a run goes into one atomic rewrite: the file is rewritten whole
     /// anyway, so splitting a run into batches would only rewrite it more often.
     fn write_batch_size(&self) -> usize {
