@@ -569,3 +569,142 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
     );
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
+    let pg = invsync_test_support::pg::fresh_database().await;
+    let port = free_port();
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        pg.url(),
+    );
+    // The accounting export is a FIFO: the run waits in its read while the database goes
+    // away, then goes on when the test feeds it.
+    let fifo = dir.path().join("accounting.csv");
+    std::fs::remove_file(&fifo).expect("rm");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let config = dir.path().join("invsync.toml");
+    let mut daemon = Daemon::start(&config, &[]);
+    let started = {
+        let log = daemon.log.clone();
+        move || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("run started")
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        wait_for("the run to start", Duration::from_secs(30), started)
+    })
+    .await
+    .expect("wait");
+
+    // The database stops taking connections, and the daemon's are cut.
+    let admin = sqlx::PgPool::connect(&invsync_test_support::pg::admin_url())
+        .await
+        .expect("admin");
+    let name = pg.name().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    )))
+    .execute(&admin)
+    .await
+    .expect("block");
+    // Connections being set up while we block are cut too.
+    for _ in 0..5 {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+            .bind(&name)
+            .execute(&admin)
+            .await
+            .expect("terminate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The run goes on: it reads the catalog and writes the store file.
+    let fifo2 = fifo.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::write(&fifo2, "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n")
+    })
+    .await
+    .expect("join")
+    .expect("feed the FIFO");
+    tokio::task::spawn_blocking(move || {
+        wait_for(
+            "the health endpoint to report the outage",
+            Duration::from_secs(60),
+            || {
+                let (status, body) = http_get(port, "/healthz");
+                status == 503
+                    && body.contains("database unreachable")
+                    && body.contains("wait for the database to be recorded")
+            },
+        )
+    })
+    .await
+    .expect("wait");
+
+    // The database returns: the daemon writes the run's record.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"
+    )))
+    .execute(&admin)
+    .await
+    .expect("unblock");
+    let config2 = config.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            let r = runs(&config2);
+            if count(&r, |run| run["store"] == "s0" && run["status"] != "running") == 1 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    })
+    .await
+    .expect("wait");
+    assert!(
+        recorded,
+        "the run's record was not written; runs: {}\nlog:\n{}",
+        runs(&config),
+        daemon.log()
+    );
+    let r = runs(&config);
+    let run = r
+        .as_array()
+        .and_then(|a| a.iter().find(|run| run["store"] == "s0"))
+        .cloned()
+        .expect("the run");
+    assert_eq!(
+        run["status"], "succeeded",
+        "the real outcome, recorded late: {run}"
+    );
+    assert_eq!(run["counts"]["updated"], 1, "{run}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+        "the platform write went ahead"
+    );
+    assert!(
+        daemon.log().contains("database"),
+        "the log says what happened:\n{}",
+        daemon.log()
+    );
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    admin.close().await;
+}
