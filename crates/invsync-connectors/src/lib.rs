@@ -164,5 +164,10 @@ pub fn open(
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
+        other => Err(ConnectorError::new(
+            name,
+            ErrorKind::Unsupported,
+            format!("`{}` connections are not built yet", other.kind()),
+        )),
     }
 }
