@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod http;
+pub mod woocommerce;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -164,6 +165,9 @@ pub fn open(
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
+        ConnectionConfig::WooCommerce(woo) => Ok(Box::new(
+            woocommerce::WooCommerceConnection::new(name, woo)?,
+        )),
         other => Err(ConnectorError::new(
             name,
             ErrorKind::Unsupported,

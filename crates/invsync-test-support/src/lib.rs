@@ -4,3 +4,4 @@ pub mod catalog;
 pub mod fake;
 pub mod pg;
 pub mod specs;
+pub mod woocommerce;
