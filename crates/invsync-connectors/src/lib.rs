@@ -6,6 +6,7 @@
 //! [`invsync_config::ConnectionConfig`]. Vendor types stay private to their module; the
 //! trait speaks the domain types of `invsync-core`.
 
+pub mod bigcommerce;
 pub mod file;
 pub mod http;
 pub mod woocommerce;
@@ -168,10 +169,8 @@ pub fn open(
         ConnectionConfig::WooCommerce(woo) => Ok(Box::new(
             woocommerce::WooCommerceConnection::new(name, woo)?,
         )),
-        other => Err(ConnectorError::new(
-            name,
-            ErrorKind::Unsupported,
-            format!("`{}` connections are not built yet", other.kind()),
+        ConnectionConfig::BigCommerce(big) => Ok(Box::new(
+            bigcommerce::BigCommerceConnection::new(name, big)?,
         )),
     }
 }
