@@ -145,6 +145,8 @@ pub struct BigState {
     /// Absolute adjustments accepted but not applied yet: (due, location, item, quantity).
     pending: Vec<(Instant, u64, Item, i64)>,
     next_transaction: u64,
+    /// Variant id → product id, for products added with [`BigFake::insert`].
+    variant_owner: HashMap<u64, u64>,
 }
 
 impl BigState {
@@ -169,6 +171,21 @@ impl BigState {
     /// The quantity at a location (0 when never set).
     pub fn quantity(&self, location: u64, item: Item) -> i64 {
         self.stock.get(&(location, item)).copied().unwrap_or(0)
+    }
+
+    /// The product a variant belongs to.
+    fn owner(&self, variant: u64) -> Option<&BigProduct> {
+        if let Some(p) = self
+            .variant_owner
+            .get(&variant)
+            .and_then(|p| self.products.get(p))
+            && p.variants.iter().any(|v| v.id == variant)
+        {
+            return Some(p);
+        }
+        self.products
+            .values()
+            .find(|p| p.variants.iter().any(|v| v.id == variant))
     }
 
     /// Adjustments still on their way.
@@ -278,6 +295,9 @@ impl BigFake {
                 }
             }
             _ => {}
+        }
+        for v in &product.variants {
+            state.variant_owner.insert(v.id, product.id);
         }
         state.products.insert(product.id, product);
     }
@@ -472,12 +492,17 @@ fn number(d: Decimal) -> Value {
 
 fn envelope(items: Vec<Value>, page: usize, limit: usize) -> Value {
     let total = items.len();
-    let total_pages = total.div_ceil(limit);
     let data: Vec<Value> = items
         .into_iter()
         .skip((page - 1) * limit)
         .take(limit)
         .collect();
+    envelope_of(total, data, page, limit)
+}
+
+/// The envelope of one page already cut out of `total` items.
+fn envelope_of(total: usize, data: Vec<Value>, page: usize, limit: usize) -> Value {
+    let total_pages = total.div_ceil(limit);
     json!({
         "data": data,
         "meta": {"pagination": {
@@ -523,10 +548,17 @@ fn products_inner(fake: &BigFake, q: &HashMap<String, String>) -> Response {
         .is_some_and(|i| i.split(',').any(|s| s == "variants"));
     let ids = id_list(q, "id:in");
     let state = fake.state();
+    let total = match &ids {
+        Some(ids) => state.products.keys().filter(|id| ids.contains(id)).count(),
+        None => state.products.len(),
+    };
+    // Only the requested page is turned into JSON: benchmarks list 100,000 products.
     let items: Vec<Value> = state
         .products
         .values()
         .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
+        .skip((page - 1) * limit)
+        .take(limit)
         .map(|p| {
             // The catalog shows the default location's stock (inventory.v3.yml).
             let product_level = state.quantity(1, Item::Product(p.id));
@@ -570,7 +602,7 @@ fn products_inner(fake: &BigFake, q: &HashMap<String, String>) -> Response {
             product
         })
         .collect();
-    Json(envelope(items, page, limit)).into_response()
+    Json(envelope_of(total, items, page, limit)).into_response()
 }
 
 async fn put_variants(
@@ -643,11 +675,7 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
         })
         .collect();
     for (id, _) in &ids {
-        if !state
-            .products
-            .values()
-            .any(|p| p.variants.iter().any(|v| v.id == *id))
-        {
+        if state.owner(*id).is_none() {
             unknown.push(*id);
         }
     }
@@ -662,7 +690,10 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
     }
     let mut data = Vec::new();
     for (id, price) in ids {
-        for p in state.products.values_mut() {
+        let Some(owner) = state.owner(id).map(|p| p.id) else {
+            continue;
+        };
+        if let Some(p) = state.products.get_mut(&owner) {
             if let Some(v) = p.variants.iter_mut().find(|v| v.id == id) {
                 if price.is_some() {
                     v.price = price;
@@ -723,11 +754,7 @@ fn put_absolute_inner(fake: &BigFake, body: &Value) -> Response {
         let location = item.get("location_id").and_then(Value::as_u64).unwrap_or(1);
         let quantity = item.get("quantity").and_then(Value::as_i64).unwrap_or(0);
         let target = if let Some(vid) = item.get("variant_id").and_then(Value::as_u64) {
-            let Some(p) = state
-                .products
-                .values()
-                .find(|p| p.variants.iter().any(|v| v.id == vid))
-            else {
+            let Some(p) = state.owner(vid) else {
                 return problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &format!("[Item with variant_id {vid} does not exist]"),
