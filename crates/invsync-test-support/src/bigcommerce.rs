@@ -693,13 +693,13 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
         let Some(owner) = state.owner(id).map(|p| p.id) else {
             continue;
         };
-        if let Some(p) = state.products.get_mut(&owner) {
-            if let Some(v) = p.variants.iter_mut().find(|v| v.id == id) {
-                if price.is_some() {
-                    v.price = price;
-                }
-                data.push(json!({"id": v.id, "product_id": p.id, "sku": v.sku, "price": v.price.map_or(Value::Null, number)}));
+        if let Some(p) = state.products.get_mut(&owner)
+            && let Some(v) = p.variants.iter_mut().find(|v| v.id == id)
+        {
+            if price.is_some() {
+                v.price = price;
             }
+            data.push(json!({"id": v.id, "product_id": owner, "sku": v.sku, "price": v.price.map_or(Value::Null, number)}));
         }
     }
     Json(json!({"data": data, "meta": {}})).into_response()

@@ -886,12 +886,16 @@ impl Connection for BigCommerceConnection {
         let quantities: Vec<usize> = (0..writes.len())
             .filter(|&i| writes[i].field == Field::Quantity)
             .collect();
-        self.write_prices(writes, &prices, &mut outcomes).await?;
-        self.write_quantities(writes, &quantities, &mut outcomes)
-            .await?;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| WriteOutcome::Failed("not written".into())))
-            .collect())
+        let mut error = self
+            .write_prices(writes, &prices, &mut outcomes)
+            .await
+            .err();
+        if error.is_none() {
+            error = self
+                .write_quantities(writes, &quantities, &mut outcomes)
+                .await
+                .err();
+        }
+        crate::batch_outcomes(outcomes, error)
     }
 }

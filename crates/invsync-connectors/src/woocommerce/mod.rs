@@ -482,17 +482,20 @@ impl Connection for WooCommerceConnection {
                 .or_default()
                 .push(i);
         }
-        for group in groups.values() {
+        let mut error = None;
+        'groups: for group in groups.values() {
             let targets: Vec<(&u64, &Vec<usize>)> = group.items.iter().collect();
             for chunk in targets.chunks(BATCH_LIMIT) {
-                self.write_chunk(group.parent, chunk, writes, &mut outcomes)
-                    .await?;
+                if let Err(e) = self
+                    .write_chunk(group.parent, chunk, writes, &mut outcomes)
+                    .await
+                {
+                    error = Some(e);
+                    break 'groups;
+                }
             }
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| WriteOutcome::Failed("not written".into())))
-            .collect())
+        crate::batch_outcomes(outcomes, error)
     }
 }
 
