@@ -140,6 +140,18 @@ pub fn woocommerce(products: usize, binary: Option<PathBuf>) -> anyhow::Result<(
         calls.len() as f64 / minimum as f64,
         wall.as_secs_f64()
     );
+    if std::env::var_os("INVSYNC_BENCH_TRACE").is_some() {
+        for c in &calls {
+            println!(
+                "{:>9.3} s {} {} {:?} {}",
+                c.at.as_secs_f64(),
+                c.method,
+                c.path,
+                c.query.get("page"),
+                c.status
+            );
+        }
+    }
     runtime.block_on(server.stop());
     Ok(())
 }
