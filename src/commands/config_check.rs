@@ -149,6 +149,7 @@ fn warnings(config: &Config) -> Vec<String> {
                 ));
             }
         }
+        ConnectionConfig::WooCommerce(_) | ConnectionConfig::BigCommerce(_) => {}
     };
     check("accounting".into(), &config.accounting);
     for (name, s) in &config.stores {

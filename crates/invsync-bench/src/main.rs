@@ -5,9 +5,13 @@
 //! cargo run --release -p invsync-bench -- plan --products 1000000
 //! cargo run --release -p invsync-bench -- dry-run --products 1000000
 //! cargo run --release -p invsync-bench -- record-items --items 100000
+//! cargo run --release -p invsync-bench -- woocommerce --products 100000
+//! cargo run --release -p invsync-bench -- bigcommerce --products 100000
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
+
+mod platforms;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -71,6 +75,32 @@ enum Bench {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// `invsync sync` of N products (~10% of them different) into the WooCommerce fake:
+    /// API calls against the minimum the batch limits allow
+    Woocommerce {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// `invsync sync` of N products (~10% of them different) into the BigCommerce fake:
+    /// API calls against the minimum, wall time against what the rate limit allows
+    Bigcommerce {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Requests per window (BigCommerce Standard/Plus: 150)
+        #[arg(long, default_value_t = 150)]
+        quota: u32,
+        /// The rate-limit window in ms (BigCommerce: 30000; shorter keeps the run short,
+        /// the bound scales with it)
+        #[arg(long, default_value_t = 3000)]
+        window_ms: u64,
+        /// How long the fake's inventory takes to show an adjustment
+        #[arg(long, default_value_t = 200)]
+        inventory_delay_ms: u64,
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +122,20 @@ fn main() -> anyhow::Result<()> {
             idle,
             binary,
         } => bench_daemon(schedules, spread, idle, binary),
+        Bench::Woocommerce { products, binary } => platforms::woocommerce(products, binary),
+        Bench::Bigcommerce {
+            products,
+            quota,
+            window_ms,
+            inventory_delay_ms,
+            binary,
+        } => platforms::bigcommerce(
+            products,
+            quota,
+            Duration::from_millis(window_ms),
+            Duration::from_millis(inventory_delay_ms),
+            binary,
+        ),
     }
 }
 

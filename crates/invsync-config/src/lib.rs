@@ -421,7 +421,6 @@ impl Validator<'_> {
     }
 
     /// Checks an endpoint override at `key` (see [`validate_base_url`]).
-    #[allow(dead_code)] // for the platform kinds (base_url overrides)
     pub(crate) fn base_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
         match validate_base_url(text) {
             Ok(url) => Some(url),

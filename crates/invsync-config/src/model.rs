@@ -61,14 +61,40 @@ pub struct InventoryConfig {
 #[derive(Debug, Clone)]
 pub enum ConnectionConfig {
     File(FileConnectionConfig),
+    WooCommerce(WooCommerceConfig),
+    BigCommerce(BigCommerceConfig),
 }
 
 impl ConnectionConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectionConfig::File(_) => "file",
+            ConnectionConfig::WooCommerce(_) => "woocommerce",
+            ConnectionConfig::BigCommerce(_) => "bigcommerce",
         }
     }
+}
+
+/// `kind = "woocommerce"` (stores only): the WooCommerce REST API v3 of one site.
+#[derive(Debug, Clone)]
+pub struct WooCommerceConfig {
+    /// The site, e.g. `https://shop.example.com`; the API is `{url}/wp-json/wc/v3`.
+    /// `https://`, or `http://` to loopback only (credentials travel as HTTP Basic).
+    pub url: url::Url,
+    pub consumer_key: SecretString,
+    pub consumer_secret: SecretString,
+}
+
+/// `kind = "bigcommerce"` (stores only): one BigCommerce store's REST APIs.
+#[derive(Debug, Clone)]
+pub struct BigCommerceConfig {
+    pub store_hash: String,
+    pub access_token: SecretString,
+    /// The inventory location quantities are written to (and read back from). Default 1.
+    pub location_id: u64,
+    /// `https://api.bigcommerce.com/stores/{store_hash}` unless overridden; the APIs are
+    /// `{base_url}/v3/…` and `{base_url}/v2/…`.
+    pub base_url: url::Url,
 }
 
 /// `kind = "file"`: a CSV or JSON export (product.md, "File connections").

@@ -88,7 +88,9 @@ fn loads_a_valid_config() {
             share: 80
         }
     );
-    let ConnectionConfig::File(f) = &shop.connection;
+    let ConnectionConfig::File(f) = &shop.connection else {
+        panic!("shop is a file store")
+    };
     assert_eq!(f.path, base.join("data/shop.csv"));
     assert_eq!(f.orders, Some(base.join("data/shop-orders.csv")));
     assert_eq!(config.stores["pos"].rules, QuantityRules::default());
@@ -510,10 +512,18 @@ fn the_example_config_documents_a_valid_config() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/invsync.example.toml");
     let options = LoadOptions {
         env: Some(
-            [(
-                "SHOP_DATABASE_URL".to_string(),
-                "postgres://invsync@localhost/invsync".to_string(),
-            )]
+            [
+                (
+                    "SHOP_DATABASE_URL".to_string(),
+                    "postgres://invsync@localhost/invsync".to_string(),
+                ),
+                ("WOO_CONSUMER_KEY".to_string(), "ck_example".to_string()),
+                ("WOO_CONSUMER_SECRET".to_string(), "cs_example".to_string()),
+                (
+                    "BIGCOMMERCE_ACCESS_TOKEN".to_string(),
+                    "example-token".to_string(),
+                ),
+            ]
             .into(),
         ),
         now: None,
@@ -534,4 +544,140 @@ fn the_demo_config_is_valid() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!config.stores.is_empty());
+}
+
+const PLATFORM_STORES: &str = r#"
+[accounting]
+kind = "file"
+path = "data/accounting.csv"
+
+[stores.woo]
+kind = "woocommerce"
+url = "https://shop.example.com"
+consumer_key = { env = "WOO_KEY" }
+consumer_secret = { env = "WOO_SECRET" }
+buffer = 1
+
+[stores.big]
+kind = "bigcommerce"
+store_hash = "abc123"
+access_token = { env = "BC_TOKEN" }
+"#;
+
+#[test]
+fn woocommerce_and_bigcommerce_stores_load_with_defaults() {
+    let env = [
+        ("WOO_KEY", "ck_sentinel-key"),
+        ("WOO_SECRET", "cs_sentinel-secret"),
+        ("BC_TOKEN", "sentinel-token"),
+    ];
+    let (_dir, result) = load_text(PLATFORM_STORES, &env);
+    let config = result.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::WooCommerce(woo) = &config.stores["woo"].connection else {
+        panic!("woo is a WooCommerce store")
+    };
+    assert_eq!(woo.url.as_str(), "https://shop.example.com/");
+    assert_eq!(woo.consumer_key.expose_secret(), "ck_sentinel-key");
+    assert_eq!(woo.consumer_secret.expose_secret(), "cs_sentinel-secret");
+    assert_eq!(config.stores["woo"].rules.buffer, 1);
+    let ConnectionConfig::BigCommerce(big) = &config.stores["big"].connection else {
+        panic!("big is a BigCommerce store")
+    };
+    assert_eq!(big.store_hash, "abc123");
+    assert_eq!(big.location_id, 1);
+    assert_eq!(
+        big.base_url.as_str(),
+        "https://api.bigcommerce.com/stores/abc123"
+    );
+    assert_eq!(config.stores["big"].connection.kind(), "bigcommerce");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("sentinel"),
+        "Debug shows no secret: {debug}"
+    );
+}
+
+#[test]
+fn woocommerce_and_bigcommerce_errors_name_the_key() {
+    let env = [("WOO_KEY", "k"), ("WOO_SECRET", "s"), ("BC_TOKEN", "t")];
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "plain http to a remote site",
+            PLATFORM_STORES.replace("https://shop.example.com", "http://shop.example.com"),
+            "stores.woo.url",
+            "https://",
+        ),
+        (
+            "missing secret",
+            PLATFORM_STORES.replace("consumer_secret = { env = \"WOO_SECRET\" }\n", ""),
+            "stores.woo",
+            "consumer_secret",
+        ),
+        (
+            "unset variable",
+            PLATFORM_STORES.replace("WOO_KEY", "NOT_SET_ANYWHERE"),
+            "stores.woo.consumer_key",
+            "NOT_SET_ANYWHERE",
+        ),
+        (
+            "unknown key",
+            PLATFORM_STORES.replace("buffer = 1", "bufer = 1"),
+            "stores.woo",
+            "bufer",
+        ),
+        (
+            "bad store hash",
+            PLATFORM_STORES.replace("abc123", "abc/123"),
+            "stores.big.store_hash",
+            "not a store hash",
+        ),
+        (
+            "bad location",
+            PLATFORM_STORES.replace(
+                "store_hash = \"abc123\"",
+                "store_hash = \"abc123\"\nlocation_id = 0",
+            ),
+            "stores.big.location_id",
+            "positive",
+        ),
+        (
+            "bad base_url",
+            PLATFORM_STORES.replace(
+                "store_hash = \"abc123\"",
+                "store_hash = \"abc123\"\nbase_url = \"http://api.example.com\"",
+            ),
+            "stores.big.base_url",
+            "https://",
+        ),
+        (
+            "missing token",
+            PLATFORM_STORES.replace("access_token = { env = \"BC_TOKEN\" }\n", ""),
+            "stores.big",
+            "access_token",
+        ),
+    ];
+    for (what, text, key, needle) in cases {
+        let (_dir, result) = load_text(&text, &env);
+        let e = match result {
+            Ok(_) => panic!("{what}: loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(key) && e.contains(needle), "{what}: {e}");
+    }
+}
+
+#[test]
+fn bigcommerce_takes_a_loopback_base_url_and_a_location() {
+    let text = PLATFORM_STORES.replace(
+        "store_hash = \"abc123\"",
+        "store_hash = \"abc123\"\nlocation_id = 7\nbase_url = \"http://127.0.0.1:9/stores/abc123\"",
+    );
+    let env = [("WOO_KEY", "k"), ("WOO_SECRET", "s"), ("BC_TOKEN", "t")];
+    let (_dir, result) = load_text(&text, &env);
+    let config = result.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::BigCommerce(big) = &config.stores["big"].connection else {
+        panic!("big is a BigCommerce store")
+    };
+    assert_eq!(big.location_id, 7);
+    assert_eq!(big.base_url.as_str(), "http://127.0.0.1:9/stores/abc123");
 }

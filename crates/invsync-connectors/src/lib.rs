@@ -6,8 +6,10 @@
 //! [`invsync_config::ConnectionConfig`]. Vendor types stay private to their module; the
 //! trait speaks the domain types of `invsync-core`.
 
+pub mod bigcommerce;
 pub mod file;
 pub mod http;
+pub mod woocommerce;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -144,6 +146,28 @@ pub trait Connection: Send + Sync {
     async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError>;
 }
 
+/// The outcomes of a batch a connection sent in several requests, one of which may have
+/// failed as a whole (`error`). `Err` only when nothing was applied (the trait's contract
+/// for `Err`); once something was, the writes without an outcome fail with the error and
+/// the applied ones stay recorded as applied.
+pub(crate) fn batch_outcomes(
+    outcomes: Vec<Option<WriteOutcome>>,
+    error: Option<ConnectorError>,
+) -> Result<Vec<WriteOutcome>, ConnectorError> {
+    let applied = outcomes
+        .iter()
+        .any(|o| matches!(o, Some(WriteOutcome::Applied)));
+    let missing = match error {
+        Some(e) if !applied => return Err(e),
+        Some(e) => format!("not written: {e}"),
+        None => "the connection returned no outcome for this item".to_owned(),
+    };
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| WriteOutcome::Failed(missing.clone())))
+        .collect())
+}
+
 /// What connections may need beyond their own config, provided by the engine. Kinds with
 /// state that outlives a process (rotating OAuth tokens) get their store through here.
 #[derive(Clone, Default)]
@@ -164,5 +188,37 @@ pub fn open(
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
+        ConnectionConfig::WooCommerce(woo) => Ok(Box::new(
+            woocommerce::WooCommerceConnection::new(name, woo)?,
+        )),
+        ConnectionConfig::BigCommerce(big) => Ok(Box::new(
+            bigcommerce::BigCommerceConnection::new(name, big)?,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_request_after_applied_ones_fails_only_the_unwritten_items() {
+        let e = ConnectorError::new("shop", ErrorKind::Unavailable, "HTTP 503: server error");
+        let outcomes = batch_outcomes(
+            vec![
+                Some(WriteOutcome::Applied),
+                Some(WriteOutcome::Stale("changed".into())),
+                None,
+            ],
+            Some(e.clone()),
+        )
+        .expect("something was applied: per-item outcomes");
+        assert_eq!(outcomes[0], WriteOutcome::Applied);
+        assert!(matches!(&outcomes[2], WriteOutcome::Failed(m) if m.contains("503")));
+        let nothing = batch_outcomes(vec![None, Some(WriteOutcome::Stale("x".into()))], Some(e));
+        assert!(
+            nothing.is_err(),
+            "nothing applied: the batch failed as a whole"
+        );
     }
 }

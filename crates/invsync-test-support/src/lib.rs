@@ -1,6 +1,9 @@
 //! Helpers shared by invsync's tests. Test code only: nothing here is used by the daemon.
 
+pub mod bigcommerce;
 pub mod catalog;
 pub mod fake;
+pub mod openapi;
 pub mod pg;
 pub mod specs;
+pub mod woocommerce;

@@ -3,7 +3,9 @@
 //! that validates them into a [`ConnectionConfig`]. Adding a kind: a module here, its
 //! names in the lists below, an arm in each `match`, and a [`ConnectionConfig`] variant.
 
+mod bigcommerce;
 mod file;
+mod woocommerce;
 
 use crate::{ConnectionConfig, StoreConfig, Validator};
 use std::path::Path;
@@ -11,17 +13,11 @@ use std::path::Path;
 /// Kinds the `[accounting]` section takes in this version.
 pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file"];
 /// Kinds a `[stores.NAME]` section takes in this version.
-pub(crate) const STORE_KINDS: &[&str] = &["file"];
+pub(crate) const STORE_KINDS: &[&str] = &["file", "woocommerce", "bigcommerce"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
-pub(crate) const PLANNED_KINDS: &[&str] = &[
-    "shopify",
-    "woocommerce",
-    "bigcommerce",
-    "quickbooks-online",
-    "xero",
-    "quickbooks-desktop",
-];
+pub(crate) const PLANNED_KINDS: &[&str] =
+    &["shopify", "quickbooks-online", "xero", "quickbooks-desktop"];
 
 pub(crate) fn accounting(
     v: &mut Validator<'_>,
@@ -44,6 +40,8 @@ pub(crate) fn store(
 ) -> Option<StoreConfig> {
     match kind {
         "file" => file::store(v, key, value, base),
+        "woocommerce" => woocommerce::store(v, key, value, base),
+        "bigcommerce" => bigcommerce::store(v, key, value, base),
         _ => None,
     }
 }

@@ -1,0 +1,626 @@
+//! WooCommerce stores (`kind = "woocommerce"`): the REST API v3 at `{url}/wp-json/wc/v3`
+//! (shared/docs/platform-apis.md §2, from woocommerce/woocommerce-rest-api-docs).
+//!
+//! * **Reads** page through `/products` (`per_page=100`; `X-WP-TotalPages` says how many
+//!   pages) and `/products/{id}/variations` of every variable product. Records: a product is
+//!   `"{id}"`, a variation `"{parent}/{id}"`, and a variation that uses its parent's stock
+//!   `"{parent}/{id}/parent-stock"` (its quantity is the parent's, and so are its quantity
+//!   writes). Variable parents, grouped and external products, unknown product types and
+//!   anything with `manage_stock: false` are `base` (ADR 0020).
+//! * **Prices** are JSON strings on this API ("Any decimal monetary amount … will be
+//!   returned as strings", _introduction.md): parsed into `Decimal`, written as strings.
+//!   invsync syncs `regular_price`; a running sale (`sale_price`) is left alone.
+//! * **Writes** go through `POST /products/batch` and `/products/{id}/variations/batch`,
+//!   at most 100 items a call (413 past it), a product's price and quantity in one item;
+//!   per-item errors inside the 200 become item failures. WooCommerce has no
+//!   compare-and-set (last write wins), so each group of ≤100 items is re-read just before
+//!   its batch is sent, and writes whose value changed since planning come back `Stale`
+//!   (ADR 0021 describes the race that remains).
+//! * **Open orders**: `/orders?status=processing,on-hold`, their line items' SKUs.
+//! * **Throttling**: core WooCommerce does not rate-limit, but hosts and firewalls answer
+//!   429 with `Retry-After`, which [`crate::http::send`] honours; 5xx and timeouts are
+//!   retried with backoff (every request here is idempotent: reads and absolute sets).
+
+mod vendor;
+
+#[cfg(test)]
+mod tests;
+
+use crate::http::{self, Backoff, Timeouts};
+use crate::{
+    Catalog, Connection, ConnectorError, ErrorKind, RecordRef, Reject, Write, WriteOutcome,
+};
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use invsync_config::WooCommerceConfig;
+use invsync_core::{Field, FieldValue, OrderLine, Record};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use vendor::{ProductTarget, RecordId, WooProduct, WooVariation};
+
+/// WordPress' largest `per_page`.
+const PAGE_SIZE: usize = 100;
+/// `woocommerce_rest_batch_items_limit`'s default: create + update + delete per call.
+const BATCH_LIMIT: usize = 100;
+/// Writes per [`Connection::write`] call. The engine plans one write per field per product
+/// (both fields of a product adjacent), and each call can only fill its last batch request
+/// partly; 2,000 writes is 10 to 20 full requests, so the partial ones stay a few percent.
+const WRITE_BATCH: usize = 2_000;
+/// Requests in flight while reading. WordPress sites are often small; keep it modest.
+const READ_CONCURRENCY: usize = 4;
+
+const AUTH_HINT: &str = "Check consumer_key and consumer_secret of this store: create a key \
+     with Read/Write permission in WooCommerce > Settings > Advanced > REST API. If the key is \
+     right, the web server may be stripping the Authorization header (see WooCommerce's REST \
+     API authentication docs)";
+
+/// A WooCommerce store.
+pub struct WooCommerceConnection {
+    name: String,
+    /// `{url}/wp-json/wc/v3/`, with the trailing slash.
+    api: url::Url,
+    key: SecretString,
+    secret: SecretString,
+    client: reqwest::Client,
+    backoff: Backoff,
+}
+
+impl WooCommerceConnection {
+    pub fn new(name: &str, config: &WooCommerceConfig) -> Result<Self, ConnectorError> {
+        Self::with_policy(name, config, Timeouts::default(), Backoff::default())
+    }
+
+    /// With explicit timeouts and backoff (tests use short ones).
+    pub fn with_policy(
+        name: &str,
+        config: &WooCommerceConfig,
+        timeouts: Timeouts,
+        backoff: Backoff,
+    ) -> Result<Self, ConnectorError> {
+        let mut site = config.url.clone();
+        if !site.path().ends_with('/') {
+            let path = format!("{}/", site.path());
+            site.set_path(&path);
+        }
+        let api = site.join("wp-json/wc/v3/").map_err(|e| {
+            ConnectorError::new(name, ErrorKind::Other, format!("bad site url: {e}"))
+        })?;
+        Ok(WooCommerceConnection {
+            name: name.to_owned(),
+            api,
+            key: config.consumer_key.clone(),
+            secret: config.consumer_secret.clone(),
+            client: http::client(name, timeouts)?,
+            backoff,
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, ConnectorError> {
+        self.api.join(path).map_err(|e| {
+            ConnectorError::new(&self.name, ErrorKind::Other, format!("bad API path: {e}"))
+        })
+    }
+
+    /// Sends one request (retried per the shared policy; all of ours are idempotent) and
+    /// returns the body and the total pages header, or the platform's error.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(Value, Option<usize>), ConnectorError> {
+        let url = self.url(path)?;
+        let response = http::send(&self.name, self.backoff, true, || {
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .basic_auth(self.key.expose_secret(), Some(self.secret.expose_secret()))
+                .query(query);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            request
+        })
+        .await?;
+        let status = response.status();
+        let pages = response
+            .headers()
+            .get("x-wp-totalpages")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| http::transport_error(&self.name, e))?;
+        if !status.is_success() {
+            // {"code": "...", "message": "...", "data": {"status": 401}}
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .map(|v| {
+                    format!(
+                        "{}: {}",
+                        v.get("code").and_then(Value::as_str).unwrap_or(""),
+                        v.get("message").and_then(Value::as_str).unwrap_or("")
+                    )
+                })
+                .unwrap_or_default();
+            let hint = if status.as_u16() == 413 {
+                "The site accepts fewer batch items than WooCommerce's default of 100 \
+                 (filter woocommerce_rest_batch_items_limit)"
+            } else {
+                AUTH_HINT
+            };
+            let mut e = http::status_error(&self.name, status, &detail, hint);
+            if status.as_u16() == 413 {
+                e.message = format!("{}. {hint}", e.message);
+            }
+            return Err(e);
+        }
+        let value = serde_json::from_str(&text).map_err(|e| {
+            ConnectorError::new(
+                &self.name,
+                ErrorKind::InvalidData,
+                format!("{path}: the response is not the JSON WooCommerce sends ({e}); is `url` the WordPress site?"),
+            )
+        })?;
+        Ok((value, pages))
+    }
+
+    /// Every item of a paged list: page 1 first (it says how many pages there are), then
+    /// the others concurrently, in page order.
+    async fn list_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let page = |n: usize| {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("per_page", PAGE_SIZE.to_string()));
+            q.push(("page", n.to_string()));
+            async move {
+                let (body, pages) = self.call(Method::GET, path, &q, None).await?;
+                match body {
+                    Value::Array(items) => Ok((items, pages)),
+                    _ => Err(ConnectorError::new(
+                        &self.name,
+                        ErrorKind::InvalidData,
+                        format!("{path}: expected a JSON array"),
+                    )),
+                }
+            }
+        };
+        let (mut items, pages) = page(1).await?;
+        let pages = pages.unwrap_or(1);
+        let rest: Vec<Vec<Value>> = stream::iter(2..=pages)
+            .map(|n| {
+                let fetch = page(n);
+                async move { fetch.await.map(|(items, _)| items) }
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for more in rest {
+            items.extend(more);
+        }
+        Ok(items)
+    }
+
+    /// Products by id (≤ 100 per request), parsed; unparseable ones are left out.
+    async fn products_by_id(
+        &self,
+        ids: &[u64],
+    ) -> Result<HashMap<u64, WooProduct>, ConnectorError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(PAGE_SIZE) {
+            let include = join_ids(chunk);
+            let items = self.list_all("products", &[("include", include)]).await?;
+            for item in items {
+                if let Ok(p) = serde_json::from_value::<WooProduct>(item) {
+                    out.insert(p.id, p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Variations of one parent by id (≤ 100 per request), or all of them.
+    async fn variations(
+        &self,
+        parent: u64,
+        ids: Option<&[u64]>,
+    ) -> Result<Vec<Result<WooVariation, (Value, String)>>, ConnectorError> {
+        let path = format!("products/{parent}/variations");
+        let items = match ids {
+            None => self.list_all(&path, &[]).await?,
+            Some(ids) => {
+                let mut items = Vec::new();
+                for chunk in ids.chunks(PAGE_SIZE) {
+                    items.extend(
+                        self.list_all(&path, &[("include", join_ids(chunk))])
+                            .await?,
+                    );
+                }
+                items
+            }
+        };
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                serde_json::from_value::<WooVariation>(item.clone())
+                    .map_err(|e| (item, e.to_string()))
+            })
+            .collect())
+    }
+
+    /// Records for the given ids, read fresh.
+    async fn fresh_records(
+        &self,
+        ids: &[RecordId],
+    ) -> Result<HashMap<RecordId, Record>, ConnectorError> {
+        let mut product_ids: Vec<u64> = Vec::new();
+        let mut by_parent: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for id in ids {
+            match *id {
+                RecordId::Product(p) => product_ids.push(p),
+                RecordId::Variation {
+                    parent,
+                    id,
+                    parent_stock,
+                } => {
+                    by_parent.entry(parent).or_default().push(id);
+                    if parent_stock {
+                        product_ids.push(parent);
+                    }
+                }
+            }
+        }
+        product_ids.sort_unstable();
+        product_ids.dedup();
+        let products = self.products_by_id(&product_ids).await?;
+        let mut out = HashMap::new();
+        for id in ids {
+            if let RecordId::Product(p) = *id
+                && let Some(product) = products.get(&p)
+                && let Ok(record) = product.record()
+            {
+                out.insert(*id, record);
+            }
+        }
+        for (parent, vids) in by_parent {
+            let parent_stock = products.get(&parent).and_then(|p| p.stock_quantity);
+            for v in self
+                .variations(parent, Some(&vids))
+                .await?
+                .into_iter()
+                .flatten()
+            {
+                if let Ok(record) = v.record(parent, parent_stock, "") {
+                    let id: RecordId = record.id.parse().unwrap_or(RecordId::Product(0));
+                    out.insert(id, record);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn reject(item: &Value, error: String) -> Reject {
+    Reject {
+        sku: item.get("sku").and_then(Value::as_str).map(str::to_owned),
+        id: item.get("id").map(Value::to_string),
+        error,
+    }
+}
+
+/// One batch request's worth of work: the endpoint, and per item the writes it carries.
+struct Group {
+    /// `None`: `/products/batch`; `Some(parent)`: its variations.
+    parent: Option<u64>,
+    /// Target id → indexes into the writes.
+    items: BTreeMap<u64, Vec<usize>>,
+}
+
+#[async_trait]
+impl Connection for WooCommerceConnection {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "woocommerce"
+    }
+
+    async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
+        let items = self.list_all("products", &[]).await?;
+        let mut catalog = Catalog::default();
+        let mut variable: Vec<(usize, WooProduct)> = Vec::new();
+        for item in items {
+            let product = match serde_json::from_value::<WooProduct>(item.clone()) {
+                Ok(p) => p,
+                Err(e) => {
+                    catalog
+                        .rejects
+                        .push(reject(&item, format!("unreadable product: {e}")));
+                    continue;
+                }
+            };
+            match product.record() {
+                Ok(record) => catalog.records.push(record),
+                Err(e) => {
+                    catalog.rejects.push(reject(&item, e));
+                    continue;
+                }
+            }
+            if product.is_variable() {
+                variable.push((catalog.records.len(), product));
+            }
+        }
+        // Variations follow their parent in the catalog.
+        let fetched: Vec<(
+            usize,
+            u64,
+            Option<i64>,
+            String,
+            Vec<Result<WooVariation, (Value, String)>>,
+        )> = stream::iter(variable)
+            .map(|(at, p)| async move {
+                let vs = self.variations(p.id, None).await?;
+                Ok::<_, ConnectorError>((at, p.id, p.stock_quantity, p.name.clone(), vs))
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut records = Vec::with_capacity(catalog.records.len());
+        let mut parents = fetched.into_iter().peekable();
+        for (i, record) in std::mem::take(&mut catalog.records).into_iter().enumerate() {
+            records.push(record);
+            while let Some((at, ..)) = parents.peek()
+                && *at == i + 1
+            {
+                let Some((_, parent, parent_stock, name, vs)) = parents.next() else {
+                    break;
+                };
+                for v in vs {
+                    match v
+                        .map_err(|(item, e)| (item, format!("unreadable variation: {e}")))
+                        .and_then(|v| {
+                            v.record(parent, parent_stock, &name)
+                                .map_err(|e| (json!({"id": v.id, "sku": v.sku}), e))
+                        }) {
+                        Ok(r) => records.push(r),
+                        Err((item, e)) => catalog.rejects.push(reject(&item, e)),
+                    }
+                }
+            }
+        }
+        catalog.records = records;
+        Ok(catalog)
+    }
+
+    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        // Paid but not completed, or awaiting payment confirmation (_orders.md).
+        let orders = self
+            .list_all("orders", &[("status", "processing,on-hold".to_owned())])
+            .await?;
+        let mut lines = Vec::new();
+        for order in orders {
+            let number = order
+                .get("number")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| order.get("id").map(Value::to_string))
+                .unwrap_or_default();
+            for line in order
+                .get("line_items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
+                let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+                // A line without a SKU cannot hold back a product matched by SKU.
+                if sku.is_empty() || quantity <= 0 {
+                    continue;
+                }
+                lines.push(OrderLine {
+                    store: self.name.as_str().into(),
+                    order: number.as_str().into(),
+                    sku: sku.into(),
+                    quantity,
+                });
+            }
+        }
+        Ok(Some(lines))
+    }
+
+    fn write_batch_size(&self) -> usize {
+        WRITE_BATCH
+    }
+
+    async fn read_records(
+        &self,
+        records: &[RecordRef],
+    ) -> Result<Option<Vec<Record>>, ConnectorError> {
+        let ids: Vec<RecordId> = records.iter().filter_map(|r| r.id.parse().ok()).collect();
+        let fresh = self.fresh_records(&ids).await?;
+        Ok(Some(
+            ids.iter().filter_map(|id| fresh.get(id).cloned()).collect(),
+        ))
+    }
+
+    async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
+        // Group by endpoint and target item.
+        let mut groups: BTreeMap<Option<u64>, Group> = BTreeMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            let id: RecordId = match w.id.parse() {
+                Ok(id) => id,
+                Err(e) => {
+                    outcomes[i] = Some(WriteOutcome::Failed(e));
+                    continue;
+                }
+            };
+            let (parent, target) = match id.target(w.field) {
+                ProductTarget::Product(p) => (None, p),
+                ProductTarget::Variation { parent, id } => (Some(parent), id),
+            };
+            groups
+                .entry(parent)
+                .or_insert_with(|| Group {
+                    parent,
+                    items: BTreeMap::new(),
+                })
+                .items
+                .entry(target)
+                .or_default()
+                .push(i);
+        }
+        let mut error = None;
+        'groups: for group in groups.values() {
+            let targets: Vec<(&u64, &Vec<usize>)> = group.items.iter().collect();
+            for chunk in targets.chunks(BATCH_LIMIT) {
+                if let Err(e) = self
+                    .write_chunk(group.parent, chunk, writes, &mut outcomes)
+                    .await
+                {
+                    error = Some(e);
+                    break 'groups;
+                }
+            }
+        }
+        crate::batch_outcomes(outcomes, error)
+    }
+}
+
+impl WooCommerceConnection {
+    /// Re-reads ≤ 100 items of one endpoint, drops what changed since planning, and sends
+    /// the rest as one batch request.
+    async fn write_chunk(
+        &self,
+        parent: Option<u64>,
+        chunk: &[(&u64, &Vec<usize>)],
+        writes: &[Write],
+        outcomes: &mut [Option<WriteOutcome>],
+    ) -> Result<(), ConnectorError> {
+        let ids: Vec<u64> = chunk.iter().map(|(id, _)| **id).collect();
+        // Current values per target: (price, quantity, quantity managed here).
+        let mut current: HashMap<u64, (Option<rust_decimal::Decimal>, Option<i64>)> =
+            HashMap::new();
+        match parent {
+            None => {
+                for (id, p) in self.products_by_id(&ids).await? {
+                    current.insert(id, (p.price().ok().flatten(), p.managed_quantity()));
+                }
+            }
+            Some(parent) => {
+                for v in self
+                    .variations(parent, Some(&ids))
+                    .await?
+                    .into_iter()
+                    .flatten()
+                {
+                    current.insert(v.id, (v.price().ok().flatten(), v.own_quantity()));
+                }
+            }
+        }
+        let mut body = Vec::new();
+        let mut sent: Vec<Vec<usize>> = Vec::new();
+        for (target, indexes) in chunk {
+            let Some((price, quantity)) = current.get(target) else {
+                for &i in indexes.iter() {
+                    outcomes[i] = Some(WriteOutcome::Failed(
+                        "no longer in WooCommerce (deleted since it was read?)".into(),
+                    ));
+                }
+                continue;
+            };
+            let mut item = serde_json::Map::new();
+            item.insert("id".into(), json!(target));
+            let mut carried = Vec::new();
+            let mut seen: HashMap<Field, FieldValue> = HashMap::new();
+            for &i in indexes.iter() {
+                let w = &writes[i];
+                let now = match w.field {
+                    Field::Price => price.map(FieldValue::Price),
+                    Field::Quantity => quantity.map(FieldValue::Quantity),
+                };
+                if now != Some(w.old) {
+                    let now = now.map_or_else(|| "not tracked".to_owned(), |v| v.to_string());
+                    outcomes[i] = Some(WriteOutcome::Stale(format!(
+                        "{} changed in WooCommerce since it was read ({} → {now}); not overwritten, it is planned again",
+                        w.field, w.old
+                    )));
+                    continue;
+                }
+                // Two variations sharing their parent's stock, told different quantities.
+                if let Some(other) = seen.get(&w.field)
+                    && *other != w.new
+                {
+                    outcomes[i] = Some(WriteOutcome::Failed(format!(
+                        "shares its {} with another listing of this batch that gets {other}; fix the mapping so one accounting item owns the shared stock",
+                        w.field
+                    )));
+                    continue;
+                }
+                seen.insert(w.field, w.new);
+                match w.new {
+                    FieldValue::Price(p) => {
+                        item.insert("regular_price".into(), json!(vendor::price_string(p)));
+                    }
+                    FieldValue::Quantity(q) => {
+                        item.insert("stock_quantity".into(), json!(q));
+                    }
+                }
+                carried.push(i);
+            }
+            if !carried.is_empty() {
+                body.push(Value::Object(item));
+                sent.push(carried);
+            }
+        }
+        if body.is_empty() {
+            return Ok(());
+        }
+        let path = match parent {
+            None => "products/batch".to_owned(),
+            Some(p) => format!("products/{p}/variations/batch"),
+        };
+        let (response, _) = self
+            .call(Method::POST, &path, &[], Some(&json!({ "update": body })))
+            .await?;
+        let results = response
+            .get("update")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // Items come back in request order (class-wc-rest-controller.php batch_items).
+        for (k, carried) in sent.iter().enumerate() {
+            let outcome = match results.get(k) {
+                Some(r) => match r.get("error") {
+                    Some(e) => WriteOutcome::Failed(format!(
+                        "WooCommerce refused it: {} ({})",
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no message"),
+                        e.get("code").and_then(Value::as_str).unwrap_or("no code"),
+                    )),
+                    None => WriteOutcome::Applied,
+                },
+                None => WriteOutcome::Failed(
+                    "WooCommerce's batch response has no result for this item".into(),
+                ),
+            };
+            for &i in carried {
+                outcomes[i] = Some(outcome.clone());
+            }
+        }
+        Ok(())
+    }
+}

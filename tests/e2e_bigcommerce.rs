@@ -1,0 +1,209 @@
+//! End to end: the built `invsync` binary syncs a BigCommerce store (the fake, in this
+//! process, over loopback HTTP) from a file accounting master, and records the run.
+
+use assert_cmd::Command;
+use invsync_test_support::bigcommerce::{
+    BigFake, BigOptions, BigOrder, BigOrderLine, BigProduct, BigVariant, Item,
+};
+use invsync_test_support::fake;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const TOKEN: &str = "bc-SENTINEL-e2e-token";
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("decimal")
+}
+
+fn setup(dir: &Path, base_url: &str) {
+    std::fs::write(
+        dir.join("accounting.csv"),
+        "sku,name,price,quantity,kind\n\
+         SKU-1,Mug,10.00,5,inventory\n\
+         SKU-2,Plate,20.50,8,inventory\n\
+         SKU-3,Bowl,7.00,9,inventory\n\
+         SHIRT-S,Shirt S,25.00,3,inventory\n\
+         GIFT,Gift card,50.00,0,inventory\n",
+    )
+    .expect("accounting");
+    std::fs::write(
+        dir.join("invsync.toml"),
+        format!(
+            r#"
+[database]
+url = "sqlite://invsync.db"
+
+[accounting]
+kind = "file"
+path = "accounting.csv"
+
+[stores.big]
+kind = "bigcommerce"
+store_hash = "abc123"
+access_token = {{ env = "E2E_BC_TOKEN" }}
+base_url = "{base_url}"
+"#
+        ),
+    )
+    .expect("config");
+}
+
+fn fake_store() -> BigFake {
+    let fake = BigFake::new(BigOptions {
+        access_token: TOKEN.into(),
+        inventory_delay: Duration::from_millis(300),
+        ..BigOptions::default()
+    });
+    fake.insert(BigProduct::simple(1, "SKU-1", dec("9")), 1, 5);
+    fake.insert(BigProduct::simple(2, "sku-2", dec("20.5")), 1, 2);
+    fake.insert(BigProduct::simple(3, "SKU-3", dec("7")), 1, 1);
+    fake.insert(
+        BigProduct {
+            id: 10,
+            name: "Shirt".into(),
+            sku: "SHIRT".into(),
+            price: dec("24"),
+            inventory_tracking: "variant".into(),
+            variants: vec![BigVariant {
+                id: 101,
+                sku: "SHIRT-S".into(),
+                price: None,
+                option_values: vec!["S".into()],
+            }],
+        },
+        1,
+        1,
+    );
+    let mut gift = BigProduct::simple(20, "GIFT", dec("50"));
+    gift.inventory_tracking = "none".into();
+    fake.insert(gift, 1, 0);
+    fake.state().orders.push(BigOrder {
+        id: 900,
+        status_id: 11,
+        lines: vec![BigOrderLine {
+            product_id: 3,
+            variant_id: 30,
+            sku: "SKU-3".into(),
+            quantity: 1,
+            quantity_shipped: 0,
+        }],
+    });
+    fake
+}
+
+async fn run(dir: &Path, token: &str, args: &[&str]) -> std::process::Output {
+    let (dir, token) = (dir.to_owned(), token.to_owned());
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        cmd.env_remove("INVSYNC_CONFIG")
+            .env_remove("INVSYNC_LOG")
+            .env("E2E_BC_TOKEN", &token)
+            .arg("--config")
+            .arg(dir.join("invsync.toml"))
+            .args(&args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("INVSYNC__") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.output().expect("run invsync")
+    })
+    .await
+    .expect("join")
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+const SYNC: &[&str] = &[
+    "sync",
+    "--store",
+    "big",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+    "--format",
+    "json",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_a_bigcommerce_store_from_a_file_master_and_records_the_run() {
+    let fake = fake_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &fake.base_url(&server));
+
+    let out = run(dir.path(), TOKEN, SYNC).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["status"], "succeeded");
+    // The run was recorded after the adjustments showed: nothing is pending any more.
+    {
+        let state = fake.state();
+        assert_eq!(state.pending(), 0);
+        assert_eq!(state.products[&1].variants[0].price, Some(dec("10")));
+        assert_eq!(state.quantity(1, Item::Product(2)), 8);
+        assert_eq!(
+            state.quantity(1, Item::Product(3)),
+            1,
+            "in an open order: held back"
+        );
+        assert_eq!(state.quantity(1, Item::Variant(101)), 3);
+        assert_eq!(state.products[&10].variants[0].price, Some(dec("25")));
+        assert_eq!(
+            state.products[&20].variants[0].price, None,
+            "base: never written"
+        );
+    }
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+
+    let runs = json(&run(dir.path(), TOKEN, &["runs", "--format", "json"]).await);
+    let first = &runs[0];
+    assert_eq!(first["status"], "succeeded");
+    let count = |key: &str| first["counts"][key].as_i64().expect(key);
+    assert_eq!(count("updated"), 3, "SKU-1, sku-2, SHIRT-S");
+    assert_eq!(count("skipped_in_orders"), 1);
+    assert_eq!(count("skipped_base"), 1, "the untracked gift card");
+    assert_eq!(count("failed"), 0);
+
+    let again = json(&run(dir.path(), TOKEN, SYNC).await);
+    assert_eq!(again["changes"], Value::Array(vec![]), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_fails_the_run_with_a_clear_message_and_no_secret() {
+    let fake = fake_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &fake.base_url(&server));
+    let wrong = "bc-wrong-SENTINEL";
+    let out = run(dir.path(), wrong, SYNC).await;
+    assert_eq!(out.status.code(), Some(1));
+    let runs = json(&run(dir.path(), wrong, &["runs", "--format", "json"]).await);
+    assert_eq!(runs[0]["status"], "failed");
+    let error = runs[0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("401") && error.contains("access_token"),
+        "{error}"
+    );
+    let all = format!(
+        "{}{}{runs}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("SENTINEL"), "{all}");
+}

@@ -1,0 +1,253 @@
+//! End to end: the built `invsync` binary syncs a WooCommerce store (the fake, in this
+//! process, over loopback HTTP) from a file accounting master, and records the run.
+
+use assert_cmd::Command;
+use invsync_test_support::fake;
+use invsync_test_support::woocommerce::{
+    VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooVariation,
+};
+use serde_json::Value;
+use std::path::Path;
+
+const SECRET: &str = "cs_SENTINEL-e2e-secret";
+
+fn setup(dir: &Path, base_url: &str) {
+    std::fs::write(
+        dir.join("accounting.csv"),
+        "sku,name,price,quantity,kind\n\
+         SKU-1,Mug,10.00,5,inventory\n\
+         SKU-2,Plate,20.50,8,inventory\n\
+         SKU-3,Bowl,7.00,9,inventory\n\
+         SHIRT-S,Shirt S,25.00,3,inventory\n\
+         SHIRT-L,Shirt L,27.00,12,inventory\n\
+         GROUP,Set,30.00,1,inventory\n",
+    )
+    .expect("accounting");
+    std::fs::write(
+        dir.join("invsync.toml"),
+        format!(
+            r#"
+[database]
+url = "sqlite://invsync.db"
+
+[accounting]
+kind = "file"
+path = "accounting.csv"
+
+[stores.woo]
+kind = "woocommerce"
+url = "{base_url}"
+consumer_key = {{ env = "E2E_WOO_KEY" }}
+consumer_secret = {{ env = "E2E_WOO_SECRET" }}
+"#
+        ),
+    )
+    .expect("config");
+}
+
+fn fake_store() -> WooFake {
+    let fake = WooFake::new(WooOptions {
+        consumer_key: "ck_e2e".into(),
+        consumer_secret: SECRET.into(),
+        ..WooOptions::default()
+    });
+    fake.insert(WooProduct::simple(1, "SKU-1", "9.00", 5));
+    fake.insert(WooProduct::simple(2, "sku-2", "20.50", 2));
+    fake.insert(WooProduct::simple(3, "SKU-3", "7.00", 1));
+    fake.insert(WooProduct {
+        id: 10,
+        kind: "variable".into(),
+        sku: "SHIRT".into(),
+        name: "Shirt".into(),
+        regular_price: String::new(),
+        manage_stock: true,
+        stock_quantity: Some(4),
+        variations: vec![
+            WooVariation {
+                id: 11,
+                sku: "SHIRT-S".into(),
+                regular_price: "24.00".into(),
+                stock: VariationStock::Own,
+                stock_quantity: Some(3),
+            },
+            WooVariation {
+                id: 12,
+                sku: "SHIRT-L".into(),
+                regular_price: "27.00".into(),
+                stock: VariationStock::Parent,
+                stock_quantity: None,
+            },
+        ],
+    });
+    let mut group = WooProduct::simple(20, "GROUP", "35.00", 0);
+    group.kind = "grouped".into();
+    group.manage_stock = false;
+    fake.insert(group);
+    fake.state().orders.push(WooOrder {
+        id: 500,
+        status: "processing".into(),
+        lines: vec![WooOrderLine {
+            sku: "SKU-3".into(),
+            product_id: 3,
+            variation_id: 0,
+            quantity: 1,
+        }],
+    });
+    fake
+}
+
+fn invsync(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::cargo_bin("invsync").expect("binary");
+    cmd.env_remove("INVSYNC_CONFIG")
+        .env_remove("INVSYNC_LOG")
+        .env("E2E_WOO_KEY", "ck_e2e")
+        .env("E2E_WOO_SECRET", secret)
+        .arg("--config")
+        .arg(dir.join("invsync.toml"))
+        .args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INVSYNC__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("run invsync")
+}
+
+async fn run(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
+    let (dir, secret) = (dir.to_owned(), secret.to_owned());
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        invsync(&dir, &secret, &args)
+    })
+    .await
+    .expect("join")
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+const SYNC: &[&str] = &[
+    "sync",
+    "--store",
+    "woo",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+    "--format",
+    "json",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_a_woocommerce_store_from_a_file_master_and_records_the_run() {
+    let fake = fake_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &server.base_url());
+
+    let out = run(dir.path(), SECRET, SYNC).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["status"], "succeeded", "{report}");
+
+    let (_, _, p1) = fake.find_sku("SKU-1").expect("SKU-1");
+    assert_eq!(p1.regular_price, "10", "a decimal string");
+    let (_, _, p2) = fake.find_sku("sku-2").expect("sku-2");
+    assert_eq!(p2.stock_quantity, Some(8));
+    let (_, _, p3) = fake.find_sku("SKU-3").expect("SKU-3");
+    assert_eq!(
+        p3.stock_quantity,
+        Some(1),
+        "in an open order: quantity held back"
+    );
+    let (_, v, parent) = fake.find_sku("SHIRT-S").expect("SHIRT-S");
+    assert_eq!(v.expect("variation").regular_price, "25");
+    assert_eq!(
+        parent.stock_quantity,
+        Some(12),
+        "SHIRT-L writes its parent's stock"
+    );
+    let (_, _, group) = fake.find_sku("GROUP").expect("GROUP");
+    assert_eq!(
+        group.regular_price, "35.00",
+        "base products are never written"
+    );
+
+    let runs = json(&run(dir.path(), SECRET, &["runs", "--format", "json"]).await);
+    let first = &runs[0];
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(first["store"], "woo");
+    let count = |key: &str| first["counts"][key].as_i64().expect(key);
+    assert_eq!(count("updated"), 4, "SKU-1, sku-2, SHIRT-S, SHIRT-L");
+    assert_eq!(count("skipped_in_orders"), 1);
+    assert_eq!(count("skipped_base"), 1, "the grouped product");
+    assert_eq!(count("unmapped"), 1, "the variable parent SHIRT");
+    assert_eq!(count("failed"), 0);
+
+    // Nothing left to do.
+    let again = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(again["changes"], Value::Array(vec![]), "{again}");
+
+    let shown = run(
+        dir.path(),
+        SECRET,
+        &["runs", "show", &first["id"].to_string(), "--format", "json"],
+    )
+    .await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&shown.stdout),
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(!text.contains("SENTINEL"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_fail_the_run_with_a_clear_message_and_no_secret() {
+    let fake = fake_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &server.base_url());
+
+    let wrong = "cs_wrong-SENTINEL";
+    let out = run(dir.path(), wrong, SYNC).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = run(dir.path(), wrong, &["runs", "--format", "json"]).await;
+    let runs = json(&runs);
+    assert_eq!(runs[0]["status"], "failed");
+    let error = runs[0]["error"].as_str().expect("error");
+    assert!(
+        error.contains("401") && error.contains("consumer_secret"),
+        "{error}"
+    );
+    let all = format!(
+        "{}{}{runs}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("SENTINEL") && !all.contains("cs_wrong"),
+        "{all}"
+    );
+    assert_eq!(
+        fake.find_sku("SKU-1").expect("SKU-1").2.regular_price,
+        "9.00"
+    );
+}
