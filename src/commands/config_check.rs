@@ -149,6 +149,7 @@ fn warnings(config: &Config) -> Vec<String> {
                 ));
             }
         }
+        ConnectionConfig::QuickBooksOnline(_) => {}
     };
     check("accounting".into(), &config.accounting);
     for (name, s) in &config.stores {

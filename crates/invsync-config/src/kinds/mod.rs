@@ -4,12 +4,13 @@
 //! names in the lists below, an arm in each `match`, and a [`ConnectionConfig`] variant.
 
 mod file;
+pub mod quickbooks_online;
 
-use crate::{ConnectionConfig, StoreConfig, Validator};
+use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;
 
 /// Kinds the `[accounting]` section takes in this version.
-pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file"];
+pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online"];
 /// Kinds a `[stores.NAME]` section takes in this version.
 pub(crate) const STORE_KINDS: &[&str] = &["file"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
@@ -18,7 +19,6 @@ pub(crate) const PLANNED_KINDS: &[&str] = &[
     "shopify",
     "woocommerce",
     "bigcommerce",
-    "quickbooks-online",
     "xero",
     "quickbooks-desktop",
 ];
@@ -31,7 +31,22 @@ pub(crate) fn accounting(
 ) -> Option<ConnectionConfig> {
     match kind {
         "file" => file::accounting(v, value, base),
+        "quickbooks-online" => quickbooks_online::accounting(v, value, base),
         _ => None,
+    }
+}
+
+/// Checks of the accounting connection that need the `[inventory]` section.
+pub(crate) fn check_accounting(
+    v: &mut Validator<'_>,
+    accounting: &ConnectionConfig,
+    inventory: &InventoryConfig,
+) {
+    match accounting {
+        ConnectionConfig::QuickBooksOnline(q) => {
+            quickbooks_online::check_with_inventory(v, q, inventory)
+        }
+        ConnectionConfig::File(_) => {}
     }
 }
 
