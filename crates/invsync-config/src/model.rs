@@ -58,7 +58,8 @@ pub struct InventoryConfig {
 #[derive(Debug, Clone)]
 pub enum ConnectionConfig {
     File(FileConnectionConfig),
-    QuickBooksOnline(QuickBooksOnlineConfig),
+    /// Boxed: it is much larger than the other kinds.
+    QuickBooksOnline(Box<QuickBooksOnlineConfig>),
 }
 
 impl ConnectionConfig {

@@ -150,7 +150,7 @@ pub(super) fn accounting(
     if !realm_ok {
         return None;
     }
-    Some(ConnectionConfig::QuickBooksOnline(QuickBooksOnlineConfig {
+    Some(ConnectionConfig::QuickBooksOnline(Box::new(QuickBooksOnlineConfig {
         realm_id,
         client_id: client_id?,
         client_secret: client_secret?,
@@ -163,7 +163,7 @@ pub(super) fn accounting(
         quantity_write: quantity_write?,
         adjustment_account: adjustment_account?,
         order_doc_number: order_doc_number?,
-    }))
+    })))
 }
 
 /// Checks that need the rest of the config: an InventoryAdjustment needs the account it
