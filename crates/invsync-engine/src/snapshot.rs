@@ -116,7 +116,8 @@ impl Snapshot {
                 let lines = c.read_open_orders().await?;
                 Ok::<_, EngineError>((name.clone(), lines))
             });
-            futures::future::try_join_all(reads).await
+            let orders = futures::future::try_join_all(reads).await?;
+            drop_posted(accounting_connection.as_ref(), orders).await
         };
         let read_master = async {
             match &master_connection {
@@ -252,6 +253,47 @@ impl Snapshot {
         let held = self.orders.held(&key)?;
         Some(held.orders.iter().map(|o| o.to_string()).collect())
     }
+}
+
+/// Order lines the accounting side already has as posted (QuickBooks Online: a
+/// SalesReceipt or Invoice with the order's DocNumber) no longer hold stock back: the
+/// accounting quantity already counts them. Connections that cannot tell keep them all.
+async fn drop_posted(
+    accounting: &dyn Connection,
+    orders: Vec<(String, Option<Vec<OrderLine>>)>,
+) -> Result<Vec<(String, Option<Vec<OrderLine>>)>, EngineError> {
+    let all: Vec<OrderLine> = orders
+        .iter()
+        .filter_map(|(_, lines)| lines.as_ref())
+        .flatten()
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        return Ok(orders);
+    }
+    let Some(posted) = accounting.posted_orders(&all).await? else {
+        return Ok(orders);
+    };
+    if posted.len() != all.len() {
+        return Err(EngineError::Internal(format!(
+            "the accounting connection answered {} of {} posted-order questions",
+            posted.len(),
+            all.len()
+        )));
+    }
+    let mut posted = posted.into_iter();
+    Ok(orders
+        .into_iter()
+        .map(|(name, lines)| {
+            let lines = lines.map(|lines| {
+                lines
+                    .into_iter()
+                    .filter(|_| !posted.next().unwrap_or(false))
+                    .collect()
+            });
+            (name, lines)
+        })
+        .collect())
 }
 
 async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {
