@@ -183,7 +183,14 @@ fn to_record(item: ItemJson) -> Parsed {
     let price = match &item.unit_price {
         None => None,
         Some(raw) => match decimal(raw) {
-            Ok(p) => Some(p),
+            // JSON numbers lose trailing zeros (12.50 arrives as 12.5); money is shown
+            // and written with at least cents.
+            Ok(mut p) => {
+                if p.scale() < 2 {
+                    p.rescale(2);
+                }
+                Some(p)
+            }
             Err(e) => return reject(&item, format!("item {id}: UnitPrice {e}")),
         },
     };
@@ -276,6 +283,11 @@ mod tests {
         );
         assert_eq!(r.quantity, Some(2), "fractional stock rounds down");
         assert_eq!(r.price, Some(Decimal::new(1, 1)), "no float rounding");
+        assert_eq!(
+            r.price.map(|p| p.to_string()).as_deref(),
+            Some("0.10"),
+            "cents"
+        );
         let r = record(
             r#"{"Id":"1","Sku":"A","Type":"Inventory","TrackQtyOnHand":true,"QtyOnHand":-1.5,"UnitPrice":1e2}"#,
         );
