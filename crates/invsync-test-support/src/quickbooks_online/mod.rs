@@ -170,6 +170,7 @@ pub struct QboFake {
     state: Arc<Mutex<FakeState>>,
     config: Arc<FakeConfig>,
     schema: &'static Schema,
+    properties: Arc<Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>>,
 }
 
 struct Fault {
@@ -250,6 +251,7 @@ impl QboFake {
             })),
             config: Arc::new(config),
             schema: Schema::shared(),
+            properties: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -591,7 +593,7 @@ impl QboFake {
 
     /// Checks an object's properties against a type of the real schema.
     fn check_properties(&self, type_name: &str, object: &Map<String, Value>) -> Result<(), Fault> {
-        let properties = self.schema.properties(type_name);
+        let properties = self.properties_of(type_name);
         for (name, value) in object {
             let Some(ty) = properties.get(name) else {
                 return Err(Fault::validation(
@@ -620,6 +622,16 @@ impl QboFake {
         Ok(())
     }
 
+    /// A type's properties, worked out once per fake.
+    fn properties_of(&self, type_name: &str) -> Arc<BTreeMap<String, String>> {
+        let mut cache = self.properties.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            cache
+                .entry(type_name.to_owned())
+                .or_insert_with(|| Arc::new(self.schema.properties(type_name))),
+        )
+    }
+
     fn run_query(&self, text: &str) -> Result<Value, Fault> {
         let q = query::parse(text, 100).map_err(|e| {
             Fault::validation(
@@ -641,19 +653,74 @@ impl QboFake {
         let mut state = self.lock();
         state.stats.queries += 1;
         state.stats.query_texts.push(text.to_owned());
-        let all: Vec<Value> = match q.entity.as_str() {
-            "Item" => state
-                .items
-                .values()
-                .map(|m| Value::Object(m.clone()))
-                .collect(),
-            "SalesReceipt" | "Invoice" => state
-                .documents
-                .iter()
-                .filter(|(e, _)| *e == q.entity)
-                .map(|(_, d)| d.clone())
-                .collect(),
-            "InventoryAdjustment" => state.adjustments.clone(),
+        let keep = |m: &Map<String, Value>| q.conds.iter().all(|c| c.matches_map(m));
+        let skip = q.start - 1;
+        let (count, page): (usize, Vec<Value>) = match q.entity.as_str() {
+            "Item" => {
+                // `Id in (…)`: look the items up rather than scanning them all.
+                let by_id = q.conds.iter().find_map(|c| c.ids());
+                let looked_up = by_id.is_some();
+                let candidates: Vec<&Map<String, Value>> = match by_id {
+                    Some(ids) => {
+                        let mut keys: Vec<u64> =
+                            ids.iter().filter_map(|i| i.parse().ok()).collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        keys.iter()
+                            .filter_map(|k| state.items.get(k))
+                            .filter(|m| keep(m))
+                            .collect()
+                    }
+                    None if q.count => state.items.values().filter(|m| keep(m)).collect(),
+                    None => state
+                        .items
+                        .values()
+                        .filter(|m| keep(m))
+                        .skip(skip)
+                        .take(q.max)
+                        .collect(),
+                };
+                if q.count {
+                    (candidates.len(), Vec::new())
+                } else if looked_up {
+                    let page = candidates.into_iter().skip(skip).take(q.max);
+                    (0, page.map(|m| Value::Object(m.clone())).collect())
+                } else {
+                    (
+                        0,
+                        candidates
+                            .into_iter()
+                            .map(|m| Value::Object(m.clone()))
+                            .collect(),
+                    )
+                }
+            }
+            "SalesReceipt" | "Invoice" | "InventoryAdjustment" => {
+                let all: Vec<&Value> = if q.entity == "InventoryAdjustment" {
+                    state.adjustments.iter().collect()
+                } else {
+                    state
+                        .documents
+                        .iter()
+                        .filter(|(e, _)| *e == q.entity)
+                        .map(|(_, d)| d)
+                        .collect()
+                };
+                let matching: Vec<&Value> = all
+                    .into_iter()
+                    .filter(|e| q.conds.iter().all(|c| c.matches(e)))
+                    .collect();
+                let n = matching.len();
+                (
+                    n,
+                    matching
+                        .into_iter()
+                        .skip(skip)
+                        .take(q.max)
+                        .cloned()
+                        .collect(),
+                )
+            }
             other => {
                 return Err(Fault::validation(
                     "4000",
@@ -662,14 +729,9 @@ impl QboFake {
                 ));
             }
         };
-        let matching: Vec<Value> = all
-            .into_iter()
-            .filter(|e| q.conds.iter().all(|c| c.matches(e)))
-            .collect();
         if q.count {
-            return Ok(json!({"totalCount": matching.len()}));
+            return Ok(json!({"totalCount": count}));
         }
-        let page: Vec<Value> = matching.into_iter().skip(q.start - 1).take(q.max).collect();
         if page.is_empty() {
             return Ok(json!({}));
         }

@@ -222,10 +222,6 @@ fn text_of(value: &Value) -> Option<String> {
     }
 }
 
-fn field<'a>(entity: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(entity, |v, part| v.get(part))
-}
-
 fn matches_literal(value: Option<&Value>, literal: &Literal) -> bool {
     match (value, literal) {
         (Some(Value::Bool(b)), Literal::Bool(want)) => b == want,
@@ -239,17 +235,45 @@ fn matches_literal(value: Option<&Value>, literal: &Literal) -> bool {
     }
 }
 
+/// A field of an entity stored as a JSON object (`MetaData.CreateTime` follows the dots).
+fn field_of<'a>(entity: &'a serde_json::Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let first = entity.get(parts.next()?)?;
+    parts.try_fold(first, |v, part| v.get(part))
+}
+
 impl Cond {
     pub fn matches(&self, entity: &Value) -> bool {
+        match entity.as_object() {
+            Some(map) => self.matches_map(map),
+            None => false,
+        }
+    }
+
+    pub fn matches_map(&self, entity: &serde_json::Map<String, Value>) -> bool {
         match self {
-            Cond::Eq(f, lit) => matches_literal(field(entity, f), lit),
-            Cond::In(f, lits) => lits.iter().any(|l| matches_literal(field(entity, f), l)),
+            Cond::Eq(f, lit) => matches_literal(field_of(entity, f), lit),
+            Cond::In(f, lits) => lits.iter().any(|l| matches_literal(field_of(entity, f), l)),
             Cond::Like(f, pattern) => {
-                let Some(text) = field(entity, f).and_then(text_of) else {
+                let Some(text) = field_of(entity, f).and_then(text_of) else {
                     return false;
                 };
                 like(&text, pattern)
             }
+        }
+    }
+
+    /// The Ids this condition allows, when it is `Id = …` or `Id in (…)`: lets the fake
+    /// look items up instead of scanning them all.
+    pub fn ids(&self) -> Option<Vec<String>> {
+        let text = |l: &Literal| match l {
+            Literal::Text(t) | Literal::Number(t) => Some(t.clone()),
+            Literal::Bool(_) => None,
+        };
+        match self {
+            Cond::Eq(f, l) if f == "Id" => Some(text(l).into_iter().collect()),
+            Cond::In(f, ls) if f == "Id" => Some(ls.iter().filter_map(text).collect()),
+            _ => None,
         }
     }
 }
