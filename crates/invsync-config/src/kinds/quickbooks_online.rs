@@ -150,20 +150,22 @@ pub(super) fn accounting(
     if !realm_ok {
         return None;
     }
-    Some(ConnectionConfig::QuickBooksOnline(Box::new(QuickBooksOnlineConfig {
-        realm_id,
-        client_id: client_id?,
-        client_secret: client_secret?,
-        refresh_token: refresh_token?,
-        token_key: token_key?,
-        environment: environment?,
-        base_url: base_url?,
-        token_url: token_url?,
-        redirect_uri: redirect_uri?,
-        quantity_write: quantity_write?,
-        adjustment_account: adjustment_account?,
-        order_doc_number: order_doc_number?,
-    })))
+    Some(ConnectionConfig::QuickBooksOnline(Box::new(
+        QuickBooksOnlineConfig {
+            realm_id,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            refresh_token: refresh_token?,
+            token_key: token_key?,
+            environment: environment?,
+            base_url: base_url?,
+            token_url: token_url?,
+            redirect_uri: redirect_uri?,
+            quantity_write: quantity_write?,
+            adjustment_account: adjustment_account?,
+            order_doc_number: order_doc_number?,
+        },
+    )))
 }
 
 /// Checks that need the rest of the config: an InventoryAdjustment needs the account it

@@ -170,8 +170,11 @@ pub struct QboFake {
     state: Arc<Mutex<FakeState>>,
     config: Arc<FakeConfig>,
     schema: &'static Schema,
-    properties: Arc<Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>>,
+    properties: Arc<Mutex<PropertyCache>>,
 }
+
+/// Properties (name → XSD type) per entity type, worked out on first use.
+type PropertyCache = HashMap<String, Arc<BTreeMap<String, String>>>;
 
 struct Fault {
     status: StatusCode,
