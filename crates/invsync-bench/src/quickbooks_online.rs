@@ -140,7 +140,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     // empty page when the last one is full: items may have been added since the count);
     // per batch of 30 adjustments one query (the fresh read) and one batch; per 30 prices
     // one batch.
-    let pages = o.items.div_ceil(1000) + usize::from(o.items % 1000 == 0);
+    let pages = o.items.div_ceil(1000) + usize::from(o.items.is_multiple_of(1000));
     let adjustment_batches = o.adjustments.div_ceil(MAX_BATCH);
     let price_batches = o.prices.div_ceil(MAX_BATCH);
     let batches = adjustment_batches + price_batches;
