@@ -443,6 +443,29 @@ fn quote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_quickbooks_documented_limits() {
+        let t = Tuning::default();
+        assert_eq!(t.limits.requests_per_window, 500);
+        assert_eq!(t.limits.batches_per_window, 40);
+        assert_eq!(t.limits.in_flight, 10);
+        assert_eq!(t.limits.window, Duration::from_secs(60));
+        assert_eq!(
+            t.throttle_wait,
+            Duration::from_secs(60),
+            "429 without Retry-After"
+        );
+        assert_eq!(t.batch_size, 30);
+        assert_eq!(t.page_size, 1000);
+        assert!(
+            t.timeouts.request < Duration::from_secs(120),
+            "QuickBooks times out at 120 s"
+        );
+        assert_eq!(MINOR_VERSION, "75");
+    }
+
     #[test]
     fn query_values_are_quoted_and_escaped() {
         assert_eq!(super::quote("1001"), "'1001'");
