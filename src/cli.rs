@@ -100,6 +100,40 @@ invsync sync --store shop --update accounting --fields price --sku MUG-1,MUG-2")
 
     /// Apply database migrations (also done automatically at start)
     Migrate,
+
+    /// Connect invsync to the accounting system (OAuth), or connect it again
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Connect QuickBooks Online: authorise invsync for the company and store its tokens
+    ///
+    /// Prints the URL to open in a browser; sign in, pick the company of
+    /// accounting.realm_id and choose Connect. QuickBooks then redirects to the app's
+    /// redirect URI: paste that whole address (or just its `code`) here. invsync exchanges
+    /// it for tokens and stores them, encrypted with accounting.token_key, in the database,
+    /// replacing what was there. Run it for the first connection, or when syncs fail with
+    /// "QuickBooks Online needs to be connected again".
+    #[command(
+        name = "quickbooks-online",
+        after_help = "Examples:\n  \
+invsync auth quickbooks-online --redirect-uri https://developer.intuit.com/v2/OAuth2Playground/RedirectUrl\n  \
+invsync auth quickbooks-online --code 'https://example.com/callback?code=AB12&state=...&realmId=9130...'"
+    )]
+    QuickbooksOnline(QboAuthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QboAuthArgs {
+    /// A redirect URI registered for the app [default: accounting.redirect_uri]
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: Option<String>,
+
+    /// The authorisation code, or the whole URL QuickBooks redirected to (else asked for)
+    #[arg(long, value_name = "CODE_OR_URL")]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Args)]

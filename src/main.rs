@@ -77,6 +77,7 @@ async fn run(cli: Cli) -> CmdResult {
         Command::Status(args) => commands::status::run(cli.config.as_deref(), format, args).await,
         Command::Runs(args) => commands::runs::run(cli.config.as_deref(), format, args).await,
         Command::Map(cmd) => commands::map::run(cli.config.as_deref(), format, cmd).await,
+        Command::Auth(cmd) => commands::auth::run(cli.config.as_deref(), cmd).await,
     }
 }
 

@@ -150,6 +150,7 @@ fn warnings(config: &Config) -> Vec<String> {
             }
         }
         ConnectionConfig::WooCommerce(_) | ConnectionConfig::BigCommerce(_) => {}
+        ConnectionConfig::QuickBooksOnline(_) => {}
     };
     check("accounting".into(), &config.accounting);
     for (name, s) in &config.stores {

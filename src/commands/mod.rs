@@ -1,6 +1,7 @@
 //! One module per command, and what they share: loading the config and opening the
 //! database.
 
+pub mod auth;
 pub mod config_check;
 pub mod daemon;
 pub mod map;

@@ -7,11 +7,13 @@
 //! cargo run --release -p invsync-bench -- record-items --items 100000
 //! cargo run --release -p invsync-bench -- woocommerce --products 100000
 //! cargo run --release -p invsync-bench -- bigcommerce --products 100000
+//! cargo run --release -p invsync-bench -- quickbooks-online
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
 
 mod platforms;
+mod quickbooks_online;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -101,6 +103,19 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// QuickBooks Online against its fake at the documented limits: read N items, write
+    /// quantity adjustments and price updates; wall time vs. the least the limits allow
+    QuickbooksOnline {
+        #[arg(long, default_value_t = 50_000)]
+        items: usize,
+        #[arg(long, default_value_t = 5_000)]
+        adjustments: usize,
+        #[arg(long, default_value_t = 5_000)]
+        prices: usize,
+        /// Divide the one-minute limit window by this (quick checks); 1 = as documented
+        #[arg(long, default_value_t = 1)]
+        time_scale: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -136,6 +151,17 @@ fn main() -> anyhow::Result<()> {
             Duration::from_millis(inventory_delay_ms),
             binary,
         ),
+        Bench::QuickbooksOnline {
+            items,
+            adjustments,
+            prices,
+            time_scale,
+        } => quickbooks_online::run(quickbooks_online::Options {
+            items,
+            adjustments,
+            prices,
+            time_scale,
+        }),
     }
 }
 

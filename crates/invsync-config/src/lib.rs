@@ -14,6 +14,11 @@ mod secret;
 
 pub use cadence::{MAX_INTERVAL, MIN_INTERVAL, parse_every};
 pub use error::{ConfigError, ConfigErrors};
+pub use kinds::quickbooks_online::{
+    DEFAULT_ORDER_DOC_NUMBER as QBO_DEFAULT_ORDER_DOC_NUMBER,
+    PRODUCTION_BASE_URL as QBO_PRODUCTION_BASE_URL, SANDBOX_BASE_URL as QBO_SANDBOX_BASE_URL,
+    TOKEN_URL as QBO_TOKEN_URL,
+};
 pub use model::*;
 pub use secret::SecretSource;
 
@@ -251,6 +256,9 @@ impl Validator<'_> {
             }
         }
         let inventory = self.inventory(&raw.inventory, &stores);
+        if let (Some(accounting), Some(inventory)) = (&accounting, &inventory) {
+            kinds::check_accounting(self, accounting, inventory);
+        }
         let mut schedules = Vec::new();
         let mut names = HashSet::new();
         for (i, s) in raw.schedules.iter().enumerate() {
@@ -382,6 +390,8 @@ impl Validator<'_> {
                 let later = kinds::PLANNED_KINDS;
                 let why = if later.contains(&k.as_str()) {
                     format!("`{k}` is not available in this version of invsync")
+                } else if kinds::ACCOUNTING_KINDS.contains(&k.as_str()) {
+                    format!("`{k}` connects an accounting system, not a store")
                 } else {
                     format!("`{k}` is not a kind of connection")
                 };

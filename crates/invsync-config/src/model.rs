@@ -3,7 +3,7 @@
 
 use chrono_tz::Tz;
 use invsync_core::{FieldSet, InOrdersMode, QuantityRules, Side};
-use secrecy::SecretString;
+use secrecy::{SecretSlice, SecretString};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +63,8 @@ pub enum ConnectionConfig {
     File(FileConnectionConfig),
     WooCommerce(WooCommerceConfig),
     BigCommerce(BigCommerceConfig),
+    /// Boxed: it is much larger than the other kinds.
+    QuickBooksOnline(Box<QuickBooksOnlineConfig>),
 }
 
 impl ConnectionConfig {
@@ -71,6 +73,7 @@ impl ConnectionConfig {
             ConnectionConfig::File(_) => "file",
             ConnectionConfig::WooCommerce(_) => "woocommerce",
             ConnectionConfig::BigCommerce(_) => "bigcommerce",
+            ConnectionConfig::QuickBooksOnline(_) => "quickbooks-online",
         }
     }
 }
@@ -104,6 +107,52 @@ pub struct FileConnectionConfig {
     pub path: PathBuf,
     /// Stores only: the open, unposted orders (`order,sku,quantity`); absolute.
     pub orders: Option<PathBuf>,
+}
+
+/// `kind = "quickbooks-online"` (accounting side only): the QuickBooks Online Accounting
+/// API v3. `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub struct QuickBooksOnlineConfig {
+    /// The company ("realm") ID.
+    pub realm_id: String,
+    /// The app's OAuth 2.0 client ID. Not secret (it is part of the authorise URL).
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The initial refresh token. Used only while the database holds no tokens for this
+    /// realm: refresh tokens rotate, and the newest one lives (encrypted) in the database.
+    pub refresh_token: Option<SecretString>,
+    /// 32 bytes that encrypt the tokens stored in the database.
+    pub token_key: SecretSlice<u8>,
+    pub environment: QboEnvironment,
+    /// The API host, e.g. `https://quickbooks.api.intuit.com` (from `environment` unless
+    /// overridden); `/v3/company/{realm_id}/…` is appended.
+    pub base_url: url::Url,
+    /// The OAuth 2.0 token endpoint.
+    pub token_url: url::Url,
+    /// The redirect URI `invsync auth quickbooks-online` sends (one registered for the app).
+    pub redirect_uri: Option<String>,
+    /// How quantities are written when a store is the master.
+    pub quantity_write: QboQuantityWrite,
+    /// The Id of the account inventory adjustments post to (`AdjustAccountRef`).
+    pub adjustment_account: Option<String>,
+    /// The `DocNumber` a posted store order gets: `{order}` and `{store}` are replaced.
+    pub order_doc_number: String,
+}
+
+/// `environment`: which Intuit API host to use by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QboEnvironment {
+    Production,
+    Sandbox,
+}
+
+/// `quantity_write`: how an accounting-side quantity change is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QboQuantityWrite {
+    /// An `InventoryAdjustment` with `QtyDiff = new − current` (current from a fresh read).
+    Adjustment,
+    /// A sparse Item update of `QtyOnHand`, guarded by the item's `SyncToken`.
+    Item,
 }
 
 #[derive(Debug, Clone)]

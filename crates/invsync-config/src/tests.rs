@@ -681,3 +681,266 @@ fn bigcommerce_takes_a_loopback_base_url_and_a_location() {
     assert_eq!(big.location_id, 7);
     assert_eq!(big.base_url.as_str(), "http://127.0.0.1:9/stores/abc123");
 }
+
+const QBO: &str = r#"
+[database]
+url = "sqlite://var/test.db"
+
+[inventory]
+master = "accounting"
+
+[accounting]
+kind = "quickbooks-online"
+realm_id = "9130354512345678"
+client_id = "ABcdClientId"
+client_secret = { env = "QBO_CLIENT_SECRET" }
+refresh_token = { env = "QBO_REFRESH_TOKEN" }
+token_key = { env = "INVSYNC_TOKEN_KEY" }
+
+[stores.shop]
+kind = "file"
+path = "data/shop.csv"
+
+[[schedules]]
+store = "shop"
+every = "15m"
+update = "store"
+fields = ["price", "quantity"]
+"#;
+
+/// Sentinel secret values: they must never show in `Debug` output or errors.
+const QBO_ENV: &[(&str, &str)] = &[
+    ("QBO_CLIENT_SECRET", "SENTINEL-client-secret"),
+    ("QBO_REFRESH_TOKEN", "SENTINEL-refresh-token"),
+    (
+        "INVSYNC_TOKEN_KEY",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ),
+];
+
+#[test]
+fn loads_a_quickbooks_online_accounting_side_with_defaults() {
+    let (_dir, config) = load_text(QBO, QBO_ENV);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksOnline(q) = &config.accounting else {
+        panic!("accounting is QuickBooks Online");
+    };
+    assert_eq!(config.accounting.kind(), "quickbooks-online");
+    assert_eq!(q.realm_id, "9130354512345678");
+    assert_eq!(q.client_id, "ABcdClientId");
+    assert_eq!(q.client_secret.expose_secret(), "SENTINEL-client-secret");
+    assert_eq!(
+        q.refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        Some("SENTINEL-refresh-token".to_owned())
+    );
+    let key: Vec<u8> = (0u8..32).collect();
+    assert_eq!(q.token_key.expose_secret(), key.as_slice());
+    assert_eq!(q.environment, QboEnvironment::Production);
+    assert_eq!(q.base_url.as_str(), "https://quickbooks.api.intuit.com/");
+    assert_eq!(
+        q.token_url.as_str(),
+        "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    );
+    assert_eq!(q.quantity_write, QboQuantityWrite::Adjustment);
+    assert_eq!(q.adjustment_account, None);
+    assert_eq!(q.order_doc_number, "{order}");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("SENTINEL"),
+        "Debug shows no secret: {debug}"
+    );
+
+    // The sandbox, overrides and the optional keys.
+    let text = QBO.replace(
+        "token_key = { env = \"INVSYNC_TOKEN_KEY\" }",
+        "token_key = { env = \"INVSYNC_TOKEN_KEY\" }\nenvironment = \"sandbox\"\ntoken_url = \"http://127.0.0.1:9/token\"\nredirect_uri = \"https://example.com/callback\"\nquantity_write = \"item\"\nadjustment_account = \"97\"\norder_doc_number = \"{store}-{order}\"",
+    );
+    let (_dir, config) = load_text(&text, QBO_ENV);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksOnline(q) = &config.accounting else {
+        panic!("accounting is QuickBooks Online");
+    };
+    assert_eq!(q.environment, QboEnvironment::Sandbox);
+    assert_eq!(
+        q.base_url.as_str(),
+        "https://sandbox-quickbooks.api.intuit.com/"
+    );
+    assert_eq!(q.token_url.as_str(), "http://127.0.0.1:9/token");
+    assert_eq!(
+        q.redirect_uri.as_deref(),
+        Some("https://example.com/callback")
+    );
+    assert_eq!(q.quantity_write, QboQuantityWrite::Item);
+    assert_eq!(q.adjustment_account.as_deref(), Some("97"));
+    assert_eq!(q.order_doc_number, "{store}-{order}");
+    // Without refresh_token: the tokens come from `invsync auth quickbooks-online`.
+    let text = QBO.replace("refresh_token = { env = \"QBO_REFRESH_TOKEN\" }\n", "");
+    let (_dir, config) = load_text(&text, QBO_ENV);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksOnline(q) = &config.accounting else {
+        panic!("accounting is QuickBooks Online");
+    };
+    assert!(q.refresh_token.is_none());
+}
+
+#[test]
+fn quickbooks_online_errors_name_the_key_and_never_the_secret() {
+    let replace = |from: &str, to: &str| QBO.replacen(from, to, 1);
+    let cases: Vec<KeyCase> = vec![
+        (
+            "missing realm",
+            replace("realm_id = \"9130354512345678\"\n", ""),
+            vec![("accounting.realm_id", "missing")],
+        ),
+        (
+            "bad realm",
+            replace("9130354512345678", "913 035"),
+            vec![("accounting.realm_id", "realm ID")],
+        ),
+        (
+            "missing client secret",
+            replace("client_secret = { env = \"QBO_CLIENT_SECRET\" }\n", ""),
+            vec![("accounting.client_secret", "missing")],
+        ),
+        (
+            "unset secret variable",
+            replace("QBO_REFRESH_TOKEN\" }", "QBO_NOPE\" }"),
+            vec![(
+                "accounting.refresh_token",
+                "environment variable QBO_NOPE is not set",
+            )],
+        ),
+        (
+            "missing token key",
+            replace("token_key = { env = \"INVSYNC_TOKEN_KEY\" }\n", ""),
+            vec![("accounting.token_key", "missing")],
+        ),
+        (
+            "short token key",
+            replace(
+                "token_key = { env = \"INVSYNC_TOKEN_KEY\" }",
+                "token_key = \"c2hvcnQ=\"",
+            ),
+            vec![("accounting.token_key", "32 random bytes")],
+        ),
+        (
+            "bad environment",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\nenvironment = \"staging\"",
+            ),
+            vec![("accounting.environment", "not an environment")],
+        ),
+        (
+            "plain http to a remote host",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\nbase_url = \"http://qbo.example.com\"",
+            ),
+            vec![("accounting.base_url", "not loopback")],
+        ),
+        (
+            "bad token url",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\ntoken_url = \"ftp://x\"",
+            ),
+            vec![("accounting.token_url", "https://")],
+        ),
+        (
+            "bad quantity_write",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\nquantity_write = \"set\"",
+            ),
+            vec![("accounting.quantity_write", "\"adjustment\"")],
+        ),
+        (
+            "template without the order",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\norder_doc_number = \"{store}\"",
+            ),
+            vec![("accounting.order_doc_number", "must contain {order}")],
+        ),
+        (
+            "unknown placeholder",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\norder_doc_number = \"{order}-{date}\"",
+            ),
+            vec![(
+                "accounting.order_doc_number",
+                "`{date}` is not a placeholder",
+            )],
+        ),
+        (
+            "unknown key",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\nrealm = \"1\"",
+            ),
+            vec![("accounting.realm", "unknown key")],
+        ),
+        (
+            "a store as master needs the adjustment account",
+            replace("master = \"accounting\"", "master = \"shop\"")
+                .replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\"]"),
+            vec![("accounting.adjustment_account", "inventory adjustments")],
+        ),
+        (
+            "not a store kind",
+            format!("{QBO}\n[stores.books]\nkind = \"quickbooks-online\"\n"),
+            vec![(
+                "stores.books.kind",
+                "connects an accounting system, not a store",
+            )],
+        ),
+    ];
+    for (why, text, want) in cases {
+        let (_dir, result) = load_text(&text, QBO_ENV);
+        let errors = result
+            .err()
+            .unwrap_or_else(|| panic!("{why}: expected errors"));
+        let got: Vec<(Option<String>, String)> = errors
+            .iter()
+            .map(|e| (e.key.clone(), e.message.clone()))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{why}: {got:#?}");
+        for ((key, message), (want_key, part)) in got.iter().zip(&want) {
+            assert_eq!(key.as_deref(), Some(*want_key), "{why}: {message}");
+            assert!(message.contains(part), "{why}: `{message}` lacks `{part}`");
+        }
+        let text = format!("{errors} {errors:?}");
+        assert!(!text.contains("SENTINEL"), "{why}: a secret leaked: {text}");
+    }
+    // With quantity written to the item, no adjustment account is needed.
+    let text = QBO
+        .replace("master = \"accounting\"", "master = \"shop\"")
+        .replace("fields = [\"price\", \"quantity\"]", "fields = [\"price\"]")
+        .replace(
+            "kind = \"quickbooks-online\"",
+            "kind = \"quickbooks-online\"\nquantity_write = \"item\"",
+        );
+    let (_dir, result) = load_text(&text, QBO_ENV);
+    result.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn the_quickbooks_online_example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/invsync.quickbooks-online.example.toml");
+    let options = LoadOptions {
+        env: Some(
+            QBO_ENV
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        now: None,
+    };
+    let config = load_with(&example, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.accounting.kind(), "quickbooks-online");
+}

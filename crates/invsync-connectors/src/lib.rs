@@ -9,6 +9,8 @@
 pub mod bigcommerce;
 pub mod file;
 pub mod http;
+pub mod quickbooks_online;
+pub mod vault;
 pub mod woocommerce;
 
 use async_trait::async_trait;
@@ -16,6 +18,8 @@ use compact_str::CompactString;
 use invsync_config::ConnectionConfig;
 use invsync_core::{Field, FieldValue, OrderLine, Record};
 use std::fmt;
+use std::sync::Arc;
+pub use vault::{MemoryVault, SealedTokens, TokenVault, VaultDecision, VaultFuture, VaultUpdate};
 
 /// A catalog as read from a connection.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +144,17 @@ pub trait Connection: Send + Sync {
         Ok(None)
     }
 
+    /// For the accounting side: which of these store order lines are already posted to
+    /// the accounting system (so they no longer hold stock back, rule 3), one answer per
+    /// line. `Ok(None)` when the connection cannot tell; every line then counts as
+    /// unposted.
+    async fn posted_orders(
+        &self,
+        _orders: &[OrderLine],
+    ) -> Result<Option<Vec<bool>>, ConnectorError> {
+        Ok(None)
+    }
+
     /// Applies a batch of writes, at most [`Connection::write_batch_size`] of them, and
     /// returns one outcome per write, in order. `Err` means the whole batch failed and
     /// nothing in it was applied.
@@ -172,11 +187,21 @@ pub(crate) fn batch_outcomes(
 /// state that outlives a process (rotating OAuth tokens) get their store through here.
 #[derive(Clone, Default)]
 #[non_exhaustive]
-pub struct OpenContext {}
+pub struct OpenContext {
+    /// Durable, locked token storage (the run-history database). Connections with
+    /// rotating refresh tokens refuse to work without it.
+    pub token_vault: Option<Arc<dyn TokenVault>>,
+}
 
 impl OpenContext {
     pub fn new() -> Self {
         OpenContext::default()
+    }
+
+    /// The same context with this token vault.
+    pub fn with_token_vault(mut self, vault: Arc<dyn TokenVault>) -> Self {
+        self.token_vault = Some(vault);
+        self
     }
 }
 
@@ -184,7 +209,7 @@ impl OpenContext {
 pub fn open(
     name: &str,
     config: &ConnectionConfig,
-    _ctx: &OpenContext,
+    ctx: &OpenContext,
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
@@ -193,6 +218,9 @@ pub fn open(
         )),
         ConnectionConfig::BigCommerce(big) => Ok(Box::new(
             bigcommerce::BigCommerceConnection::new(name, big)?,
+        )),
+        ConnectionConfig::QuickBooksOnline(qbo) => Ok(Box::new(
+            quickbooks_online::QuickBooksOnline::open(name, qbo, ctx)?,
         )),
     }
 }

@@ -16,9 +16,11 @@
 mod progress;
 mod snapshot;
 mod status;
+mod token_vault;
 
 pub use progress::{NoProgress, Progress};
 pub use status::{StatusReport, StatusRow};
+pub use token_vault::DbTokenVault;
 
 use compact_str::CompactString;
 use futures::FutureExt as _;
@@ -210,12 +212,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Arc<Config>, db: Db) -> Engine {
+        // Connections with rotating OAuth tokens keep them in this database.
+        let vault = Arc::new(DbTokenVault::new(db.clone()));
         Engine {
             config,
             db,
             me: ProcessIdentity::current(),
             opener: Arc::new(invsync_connectors::open),
-            open_context: OpenContext::new(),
+            open_context: OpenContext::new().with_token_vault(vault),
         }
     }
 

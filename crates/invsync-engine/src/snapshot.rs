@@ -101,7 +101,7 @@ impl Snapshot {
         };
         let read_orders = async {
             if needs.quantity {
-                order_book(engine).await
+                order_book(engine, accounting_connection.as_ref()).await
             } else {
                 Ok(OrderBook::new())
             }
@@ -193,7 +193,7 @@ impl Snapshot {
         engine: &Engine,
         _store: &str,
     ) -> Result<(), EngineError> {
-        self.orders = order_book(engine).await?;
+        self.orders = order_book(engine, self.accounting_connection.as_ref()).await?;
         Ok(())
     }
 
@@ -241,8 +241,12 @@ impl Snapshot {
 /// Every store's unposted orders, keyed by accounting SKU. Every store's orders hold stock
 /// back, not only the synced store's (rule 3): the accounting quantity still counts units
 /// sold anywhere. Order lines carry store SKUs; manually mapped ones are translated to the
-/// accounting SKU they belong to.
-async fn order_book(engine: &Engine) -> Result<OrderBook, EngineError> {
+/// accounting SKU they belong to. Orders the accounting side already has as posted are
+/// dropped first ([`drop_posted`]).
+async fn order_book(
+    engine: &Engine,
+    accounting: &dyn Connection,
+) -> Result<OrderBook, EngineError> {
     let (config, db) = (engine.config(), engine.db());
     let connections: Vec<(String, Box<dyn Connection>)> = config
         .stores
@@ -254,6 +258,7 @@ async fn order_book(engine: &Engine) -> Result<OrderBook, EngineError> {
         Ok::<_, EngineError>((name.clone(), lines))
     });
     let orders = futures::future::try_join_all(reads).await?;
+    let orders = drop_posted(accounting, orders).await?;
     let mut book = OrderBook::new();
     for (name, lines) in orders {
         let Some(lines) = lines else { continue };
@@ -273,6 +278,47 @@ async fn order_book(engine: &Engine) -> Result<OrderBook, EngineError> {
         }
     }
     Ok(book)
+}
+
+/// Order lines the accounting side already has as posted (QuickBooks Online: a
+/// SalesReceipt or Invoice with the order's DocNumber) no longer hold stock back: the
+/// accounting quantity already counts them. Connections that cannot tell keep them all.
+async fn drop_posted(
+    accounting: &dyn Connection,
+    orders: Vec<(String, Option<Vec<OrderLine>>)>,
+) -> Result<Vec<(String, Option<Vec<OrderLine>>)>, EngineError> {
+    let all: Vec<OrderLine> = orders
+        .iter()
+        .filter_map(|(_, lines)| lines.as_ref())
+        .flatten()
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        return Ok(orders);
+    }
+    let Some(posted) = accounting.posted_orders(&all).await? else {
+        return Ok(orders);
+    };
+    if posted.len() != all.len() {
+        return Err(EngineError::Internal(format!(
+            "the accounting connection answered {} of {} posted-order questions",
+            posted.len(),
+            all.len()
+        )));
+    }
+    let mut posted = posted.into_iter();
+    Ok(orders
+        .into_iter()
+        .map(|(name, lines)| {
+            let lines = lines.map(|lines| {
+                lines
+                    .into_iter()
+                    .filter(|_| !posted.next().unwrap_or(false))
+                    .collect()
+            });
+            (name, lines)
+        })
+        .collect())
 }
 
 async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {

@@ -1,5 +1,5 @@
 //! invsync's database: run history (`sync_runs`, `sync_run_items`), manual mappings
-//! (`mappings`) and the migrations that create them, on **Postgres** (production; several
+//! (`mappings`), rotating OAuth tokens (`oauth_tokens`, encrypted by the connectors) and the migrations that create them, on **Postgres** (production; several
 //! daemons may share one) or **SQLite** (the embedded default, one file).
 //!
 //! Operators read these tables directly with `psql`/`sqlite3` (product.md, "Run-history
@@ -47,6 +47,7 @@ mod process;
 mod redact;
 mod runs;
 mod schedules;
+mod tokens;
 
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
@@ -55,3 +56,4 @@ pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
 pub use schedules::{ScheduleRow, truncate as truncate_timestamp};
+pub use tokens::{TOKEN_LOCK_WAIT, TokenDecision, TokenRow, TokenStatus, TokenWrite};

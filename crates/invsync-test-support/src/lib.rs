@@ -5,5 +5,6 @@ pub mod catalog;
 pub mod fake;
 pub mod openapi;
 pub mod pg;
+pub mod quickbooks_online;
 pub mod specs;
 pub mod woocommerce;

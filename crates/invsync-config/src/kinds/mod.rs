@@ -5,19 +5,19 @@
 
 mod bigcommerce;
 mod file;
+pub mod quickbooks_online;
 mod woocommerce;
 
-use crate::{ConnectionConfig, StoreConfig, Validator};
+use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;
 
 /// Kinds the `[accounting]` section takes in this version.
-pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file"];
+pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online"];
 /// Kinds a `[stores.NAME]` section takes in this version.
 pub(crate) const STORE_KINDS: &[&str] = &["file", "woocommerce", "bigcommerce"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
-pub(crate) const PLANNED_KINDS: &[&str] =
-    &["shopify", "quickbooks-online", "xero", "quickbooks-desktop"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["shopify", "xero", "quickbooks-desktop"];
 
 pub(crate) fn accounting(
     v: &mut Validator<'_>,
@@ -27,7 +27,19 @@ pub(crate) fn accounting(
 ) -> Option<ConnectionConfig> {
     match kind {
         "file" => file::accounting(v, value, base),
+        "quickbooks-online" => quickbooks_online::accounting(v, value, base),
         _ => None,
+    }
+}
+
+/// Checks of the accounting connection that need the `[inventory]` section.
+pub(crate) fn check_accounting(
+    v: &mut Validator<'_>,
+    accounting: &ConnectionConfig,
+    inventory: &InventoryConfig,
+) {
+    if let ConnectionConfig::QuickBooksOnline(q) = accounting {
+        quickbooks_online::check_with_inventory(v, q, inventory);
     }
 }
 

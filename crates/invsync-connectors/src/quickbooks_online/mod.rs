@@ -1,0 +1,475 @@
+//! QuickBooks Online (`[accounting] kind = "quickbooks-online"`): the Accounting API v3,
+//! minor version 75 (platform-apis.md §3; the real schemas are in
+//! `../shared/specs/quickbooks-online/`).
+//!
+//! * **Reads**: `select * from Item`, paged with `STARTPOSITION`/`MAXRESULTS 1000`, pages
+//!   fetched concurrently after a `count(*)`. Tracked `Inventory` items are inventory;
+//!   every other type, and untracked items, are `base`; inactive items are left out.
+//!   Fractional `QtyOnHand` is rounded down (ADR 0034).
+//! * **Writes**, in `/batch` requests of at most 30 operations (several in flight): price
+//!   as a sparse Item update of `UnitPrice` with the item's `SyncToken`; quantity as an
+//!   `InventoryAdjustment` of `QtyDiff = new − current` read just before (default) or a
+//!   sparse `QtyOnHand` update (`quantity_write = "item"`). A stale `SyncToken` (Fault
+//!   5010) re-reads the item and retries once; other Faults fail that item with
+//!   QuickBooks' message.
+//! * **Posted orders**: SalesReceipts and Invoices whose `DocNumber` is the configured
+//!   template, looked up with `where DocNumber in (…)`.
+//! * **Limits**: 500 requests and 40 batches a minute, 10 in flight, per realm
+//!   ([`limits`]); 429 waits (`Retry-After`, else 60 s); 5xx and timeouts are retried
+//!   where that cannot apply a change twice; a 401 refreshes the token once.
+//! * **Tokens**: OAuth 2.0 with rotating refresh tokens kept, encrypted, in the
+//!   [`crate::TokenVault`] ([`auth`], [`seal`]).
+
+mod auth;
+mod json;
+mod limits;
+mod orders;
+mod read;
+mod seal;
+mod write;
+
+pub use auth::{
+    AUTHORIZE_URL, Connected, SCOPE, authorize_url, code_from_redirect, connect_with_code,
+    new_state, vault_key,
+};
+pub use limits::Limits;
+
+use crate::http::{self, Backoff, Timeouts, metrics_names};
+use crate::{
+    Catalog, Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
+};
+use async_trait::async_trait;
+use auth::Tokens;
+use invsync_config::QuickBooksOnlineConfig;
+use invsync_core::{OrderLine, Record};
+use json::{
+    BatchItem, BatchItemResponse, BatchRequest, BatchResponse, QueryEnvelope, QueryResponse,
+};
+use limits::Limiter;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The API minor version every request asks for. Intuit ignores minor versions below 75
+/// since 2025-08-01 (platform-apis.md §3, "minorversion").
+pub const MINOR_VERSION: &str = "75";
+/// Most operations one `/batch` request may carry ("The maximum number of payloads in a
+/// single batch request is 30": developer.intuit.com …/learn/limits-and-throttles).
+pub const MAX_BATCH: usize = 30;
+/// Most results one query returns (`MAXRESULTS` cap).
+pub const MAX_RESULTS: usize = 1000;
+
+/// Knobs with QuickBooks' documented values as defaults; tests and benchmarks shrink them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub limits: Limits,
+    /// How long to wait after a 429 that carries no `Retry-After` ("wait 60 seconds
+    /// before retrying": limits-and-throttles).
+    pub throttle_wait: Duration,
+    /// 429s in a row before a request gives up.
+    pub throttle_retries: u32,
+    /// Retries of 5xx answers and timeouts.
+    pub backoff: Backoff,
+    /// API requests (QuickBooks times requests out after 120 s).
+    pub timeouts: Timeouts,
+    /// The token endpoint.
+    pub token_timeouts: Timeouts,
+    /// Operations per `/batch` request, at most [`MAX_BATCH`].
+    pub batch_size: usize,
+    /// `MAXRESULTS` of catalog pages, at most [`MAX_RESULTS`].
+    pub page_size: usize,
+    /// Writes per [`Connection::write`] call: several batches go out concurrently.
+    pub writes_per_call: usize,
+    /// DocNumbers per posted-order query.
+    pub doc_numbers_per_query: usize,
+    /// A limiter of this connection's own instead of the realm's process-wide one.
+    pub own_limiter: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            limits: Limits::default(),
+            throttle_wait: Duration::from_secs(60),
+            throttle_retries: 5,
+            backoff: Backoff::default(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(10),
+                request: Duration::from_secs(100),
+            },
+            token_timeouts: Timeouts {
+                connect: Duration::from_secs(10),
+                request: Duration::from_secs(30),
+            },
+            batch_size: MAX_BATCH,
+            page_size: MAX_RESULTS,
+            writes_per_call: MAX_BATCH * 10,
+            doc_numbers_per_query: 100,
+            own_limiter: false,
+        }
+    }
+}
+
+/// A QuickBooks Online company as the accounting side.
+pub struct QuickBooksOnline {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    name: String,
+    config: QuickBooksOnlineConfig,
+    tuning: Tuning,
+    client: reqwest::Client,
+    /// `{base}/v3/company/{realm}`, without a trailing slash.
+    company: String,
+    limiter: Arc<Limiter>,
+    tokens: Tokens,
+    /// The newest `SyncToken` seen per item Id: an update must carry it.
+    sync_tokens: Mutex<HashMap<String, String>>,
+}
+
+/// One API request.
+struct Call<'a> {
+    method: Method,
+    /// After `/v3/company/{realm}/`.
+    path: &'a str,
+    query: Option<&'a str>,
+    body: Option<String>,
+    /// Counts against the batch limit.
+    batch: bool,
+    /// Safe to send again after a timeout or a 5xx.
+    idempotent: bool,
+    /// For messages: "query", "batch".
+    what: &'a str,
+}
+
+impl QuickBooksOnline {
+    /// Opens the connection. Nothing is sent until it is used.
+    pub fn open(
+        name: &str,
+        config: &QuickBooksOnlineConfig,
+        ctx: &OpenContext,
+    ) -> Result<QuickBooksOnline, ConnectorError> {
+        QuickBooksOnline::open_with(name, config, ctx, Tuning::default())
+    }
+
+    /// [`QuickBooksOnline::open`] with other limits and timings (tests, benchmarks).
+    pub fn open_with(
+        name: &str,
+        config: &QuickBooksOnlineConfig,
+        ctx: &OpenContext,
+        tuning: Tuning,
+    ) -> Result<QuickBooksOnline, ConnectorError> {
+        let mut tuning = tuning;
+        tuning.batch_size = tuning.batch_size.clamp(1, MAX_BATCH);
+        tuning.page_size = tuning.page_size.clamp(1, MAX_RESULTS);
+        tuning.writes_per_call = tuning.writes_per_call.max(1);
+        tuning.doc_numbers_per_query = tuning.doc_numbers_per_query.max(1);
+        let base = config.base_url.as_str().trim_end_matches('/');
+        let company = format!("{base}/v3/company/{}", config.realm_id);
+        let limiter = if tuning.own_limiter {
+            Arc::new(Limiter::new(tuning.limits))
+        } else {
+            limits::shared(&company, tuning.limits)
+        };
+        Ok(QuickBooksOnline {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                tokens: Tokens::new(
+                    name,
+                    config,
+                    ctx.token_vault.clone(),
+                    tuning.token_timeouts,
+                    tuning.backoff,
+                )?,
+                client: http::client(name, tuning.timeouts)?,
+                config: config.clone(),
+                company,
+                limiter,
+                tuning,
+                sync_tokens: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Connection for QuickBooksOnline {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "quickbooks-online"
+    }
+
+    async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
+        read::read_catalog(&self.inner).await
+    }
+
+    /// The accounting side has no open orders of its own.
+    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        Ok(None)
+    }
+
+    fn write_batch_size(&self) -> usize {
+        self.inner.tuning.writes_per_call
+    }
+
+    async fn read_records(
+        &self,
+        records: &[RecordRef],
+    ) -> Result<Option<Vec<Record>>, ConnectorError> {
+        read::read_records(&self.inner, records).await.map(Some)
+    }
+
+    async fn posted_orders(
+        &self,
+        orders: &[OrderLine],
+    ) -> Result<Option<Vec<bool>>, ConnectorError> {
+        orders::posted_orders(&self.inner, orders).await.map(Some)
+    }
+
+    async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        write::write(&self.inner, writes).await
+    }
+}
+
+impl Inner {
+    fn error(&self, kind: ErrorKind, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::new(&self.name, kind, message)
+    }
+
+    fn remember_sync_token(&self, id: &str, token: &str) {
+        if let Ok(mut tokens) = self.sync_tokens.lock() {
+            tokens.insert(id.to_owned(), token.to_owned());
+        }
+    }
+
+    fn sync_token(&self, id: &str) -> Option<String> {
+        self.sync_tokens.lock().ok()?.get(id).cloned()
+    }
+
+    /// Runs a query (`GET …/query?query=…`).
+    async fn query(&self, query: &str) -> Result<QueryResponse, ConnectorError> {
+        let body = self
+            .send(&Call {
+                method: Method::GET,
+                path: "query",
+                query: Some(query),
+                body: None,
+                batch: false,
+                idempotent: true,
+                what: "query",
+            })
+            .await?;
+        let envelope: QueryEnvelope = serde_json::from_slice(&body).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                format!("QuickBooks Online answered a query with JSON invsync cannot read: {e}"),
+            )
+        })?;
+        if let Some(fault) = envelope.fault {
+            return Err(self.error(ErrorKind::Other, fault.describe()));
+        }
+        Ok(envelope.response.unwrap_or_default())
+    }
+
+    /// Sends one `/batch` request. `idempotent`: every operation is guarded (a sparse
+    /// update with its `SyncToken`), so sending it again cannot apply anything twice.
+    async fn batch(
+        &self,
+        items: &[BatchItem],
+        idempotent: bool,
+    ) -> Result<Vec<BatchItemResponse>, ConnectorError> {
+        let body = serde_json::to_string(&BatchRequest { items })
+            .map_err(|e| self.error(ErrorKind::Other, format!("cannot write a batch: {e}")))?;
+        let body = self
+            .send(&Call {
+                method: Method::POST,
+                path: "batch",
+                query: None,
+                body: Some(body),
+                batch: true,
+                idempotent,
+                what: "batch",
+            })
+            .await?;
+        let response: BatchResponse = serde_json::from_slice(&body).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                format!("QuickBooks Online answered a batch with JSON invsync cannot read: {e}"),
+            )
+        })?;
+        if let Some(fault) = response.fault {
+            return Err(self.error(ErrorKind::Other, fault.describe()));
+        }
+        Ok(response.items)
+    }
+
+    /// Sends a request within the realm's limits, with a valid access token, retrying
+    /// what is safe to retry. Returns the body of a 2xx answer.
+    async fn send(&self, call: &Call<'_>) -> Result<Vec<u8>, ConnectorError> {
+        let url = format!("{}/{}", self.company, call.path);
+        let backoff = self.tuning.backoff;
+        let (mut transient, mut throttled, mut refreshed) = (0u32, 0u32, false);
+        loop {
+            let token = self.tokens.access_token().await?;
+            let permit = self.limiter.acquire(call.batch).await;
+            metrics::counter!(metrics_names::API_CALLS, "connection" => self.name.clone())
+                .increment(1);
+            let mut request = self
+                .client
+                .request(call.method.clone(), &url)
+                .bearer_auth(token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .query(&[("minorversion", MINOR_VERSION)]);
+            if let Some(q) = call.query {
+                request = request.query(&[("query", q)]);
+            }
+            if let Some(body) = &call.body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = http::retry_after(response.headers());
+                    response
+                        .bytes()
+                        .await
+                        .map(|body| (status, retry_after, body.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            drop(permit);
+            let (status, retry_after, body) = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    // A request that never reached QuickBooks cannot have applied anything.
+                    let retry = e.is_connect() || (call.idempotent && !e.is_builder());
+                    if retry && transient + 1 < backoff.attempts {
+                        let wait = backoff.delay(transient);
+                        tracing::debug!(connection = %self.name, what = call.what, error = %e.without_url(), wait_ms = wait.as_millis() as u64, "retrying");
+                        transient += 1;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let e = http::transport_error(&self.name, e);
+                    return Err(ConnectorError {
+                        message: format!("QuickBooks Online {}: {}", call.what, e.message),
+                        ..e
+                    });
+                }
+            };
+            if status.is_success() {
+                return Ok(body);
+            }
+            match status {
+                StatusCode::UNAUTHORIZED if !refreshed => {
+                    // Usually an expired or revoked access token: refresh once.
+                    refreshed = true;
+                    self.tokens.after_unauthorized(&token).await?;
+                }
+                StatusCode::TOO_MANY_REQUESTS if throttled < self.tuning.throttle_retries => {
+                    // Throttled requests are not executed, so sending again is safe.
+                    throttled += 1;
+                    metrics::counter!(metrics_names::API_THROTTLES, "connection" => self.name.clone())
+                        .increment(1);
+                    let wait = retry_after.unwrap_or(self.tuning.throttle_wait);
+                    tracing::warn!(connection = %self.name, what = call.what, wait_s = wait.as_secs_f64(), "QuickBooks Online throttled a request (ThrottleExceeded); waiting");
+                    self.limiter.pause(wait);
+                }
+                s if s.is_server_error() && call.idempotent && transient + 1 < backoff.attempts => {
+                    let wait = retry_after.unwrap_or_else(|| backoff.delay(transient));
+                    tracing::debug!(connection = %self.name, what = call.what, %status, wait_ms = wait.as_millis() as u64, "retrying");
+                    transient += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(self.status_error(status, &body, call.what)),
+            }
+        }
+    }
+
+    /// An error answer as a connector error, with QuickBooks' Fault text and what to do.
+    fn status_error(&self, status: StatusCode, body: &[u8], what: &str) -> ConnectorError {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(rename = "Fault", alias = "fault")]
+            fault: Option<json::Fault>,
+        }
+        let detail = serde_json::from_slice::<Body>(body)
+            .ok()
+            .and_then(|b| b.fault)
+            .map(|f| f.describe())
+            .unwrap_or_default();
+        let realm = &self.config.realm_id;
+        let hint = match status.as_u16() {
+            401 => format!(
+                "QuickBooks Online refused the access token even right after a refresh: check that accounting.client_id and client_secret belong to the app connected to company {realm} (production and development keys differ), or run `invsync auth quickbooks-online` to connect again"
+            ),
+            403 => format!(
+                "The app may not access company {realm} (or this feature of it): check realm_id, or run `invsync auth quickbooks-online` to connect again"
+            ),
+            _ => String::new(),
+        };
+        let mut e = http::status_error(&self.name, status, &detail, &hint);
+        e.message = format!("QuickBooks Online {what}: {}", e.message);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            e.message.push_str(
+                " (ThrottleExceeded, still after waiting; another program may share the company's limits); the next run tries again",
+            );
+        }
+        e
+    }
+}
+
+/// Quotes a value for a QuickBooks query: `'it\'s'`.
+fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_quickbooks_documented_limits() {
+        let t = Tuning::default();
+        assert_eq!(t.limits.requests_per_window, 500);
+        assert_eq!(t.limits.batches_per_window, 40);
+        assert_eq!(t.limits.in_flight, 10);
+        assert_eq!(t.limits.window, Duration::from_secs(60));
+        assert_eq!(
+            t.throttle_wait,
+            Duration::from_secs(60),
+            "429 without Retry-After"
+        );
+        assert_eq!(t.batch_size, 30);
+        assert_eq!(t.page_size, 1000);
+        assert!(
+            t.timeouts.request < Duration::from_secs(120),
+            "QuickBooks times out at 120 s"
+        );
+        assert_eq!(MINOR_VERSION, "75");
+    }
+
+    #[test]
+    fn query_values_are_quoted_and_escaped() {
+        assert_eq!(super::quote("1001"), "'1001'");
+        assert_eq!(super::quote("it's"), "'it\\'s'");
+        assert_eq!(super::quote("a\\b"), "'a\\\\b'");
+    }
+}

@@ -1,0 +1,311 @@
+//! Reading items: the catalog (every active item, paged) and single items by Id.
+
+use super::json::{ItemJson, decimal};
+use super::{Inner, quote};
+use crate::{Catalog, ConnectorError, ErrorKind, RecordRef, Reject};
+use compact_str::CompactString;
+use invsync_core::{ItemKind, Record};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Ids per `where Id in (…)` query.
+const IDS_PER_QUERY: usize = 200;
+
+/// One item as the catalog sees it.
+pub(super) enum Parsed {
+    Record(Record),
+    /// `Active: false`: left out of the catalog.
+    Inactive,
+    Reject(Reject),
+}
+
+/// `select * from Item`, every page. The item count comes first so the pages can be
+/// fetched concurrently (within the realm's in-flight limit); pages follow one order
+/// because each query names its `STARTPOSITION`.
+pub(super) async fn read_catalog(inner: &Arc<Inner>) -> Result<Catalog, ConnectorError> {
+    let started = std::time::Instant::now();
+    let page = inner.tuning.page_size;
+    let total = inner
+        .query("select count(*) from Item")
+        .await?
+        .total_count
+        .unwrap_or(0);
+    let pages = usize::try_from(total)
+        .unwrap_or(usize::MAX)
+        .div_ceil(page)
+        .max(1);
+    let mut fetches = JoinSet::new();
+    for p in 0..pages {
+        let inner = Arc::clone(inner);
+        fetches.spawn(async move { (p, fetch_page(&inner, p, page).await) });
+    }
+    let mut raw_pages: Vec<Vec<Box<RawValue>>> = vec![Vec::new(); pages];
+    while let Some(joined) = fetches.join_next().await {
+        let (p, items) = joined
+            .map_err(|e| inner.error(ErrorKind::Other, format!("a page read failed: {e}")))?;
+        let items = items?;
+        if let Some(slot) = raw_pages.get_mut(p) {
+            *slot = items;
+        }
+    }
+    // Items added since the count: a full last page means there may be more.
+    let mut next = pages;
+    while raw_pages.last().is_some_and(|last| last.len() == page) {
+        raw_pages.push(fetch_page(inner, next, page).await?);
+        next += 1;
+    }
+    let mut catalog = Catalog::default();
+    catalog
+        .records
+        .reserve(raw_pages.iter().map(Vec::len).sum());
+    for raw in raw_pages.iter().flatten() {
+        match parse_item(inner, raw) {
+            Parsed::Record(record) => catalog.records.push(record),
+            Parsed::Inactive => {}
+            Parsed::Reject(reject) => catalog.rejects.push(reject),
+        }
+    }
+    tracing::debug!(
+        connection = %inner.name, items = catalog.records.len(), rejects = catalog.rejects.len(),
+        pages = raw_pages.len(), elapsed_ms = started.elapsed().as_millis(), "read QuickBooks Online items"
+    );
+    Ok(catalog)
+}
+
+async fn fetch_page(
+    inner: &Inner,
+    index: usize,
+    page: usize,
+) -> Result<Vec<Box<RawValue>>, ConnectorError> {
+    // STARTPOSITION is 1-based.
+    let query = format!(
+        "select * from Item STARTPOSITION {} MAXRESULTS {page}",
+        index * page + 1
+    );
+    Ok(inner.query(&query).await?.items)
+}
+
+/// The current state of some items, by Id (`where Id in (…)`), as QuickBooks' JSON.
+pub(super) async fn items_by_id(
+    inner: &Inner,
+    ids: &[&str],
+) -> Result<HashMap<String, ItemJson>, ConnectorError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let list: Vec<String> = chunk.iter().map(|id| quote(id)).collect();
+        let query = format!(
+            "select * from Item where Id in ({}) MAXRESULTS {}",
+            list.join(", "),
+            super::MAX_RESULTS
+        );
+        for raw in inner.query(&query).await?.items {
+            let Ok(item) = serde_json::from_str::<ItemJson>(raw.get()) else {
+                continue;
+            };
+            if let (Some(id), Some(token)) = (&item.id, &item.sync_token) {
+                inner.remember_sync_token(id, token);
+            }
+            if let Some(id) = item.id.clone() {
+                out.insert(id, item);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads some records again (after a stale write).
+pub(super) async fn read_records(
+    inner: &Inner,
+    records: &[RecordRef],
+) -> Result<Vec<Record>, ConnectorError> {
+    let ids: Vec<&str> = records
+        .iter()
+        .map(|r| r.id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let list: Vec<String> = chunk.iter().map(|id| quote(id)).collect();
+        let query = format!(
+            "select * from Item where Id in ({}) MAXRESULTS {}",
+            list.join(", "),
+            super::MAX_RESULTS
+        );
+        for raw in inner.query(&query).await?.items {
+            if let Parsed::Record(record) = parse_item(inner, &raw) {
+                out.push(record);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One item of a query as a record (remembering its `SyncToken` for updates).
+pub(super) fn parse_item(inner: &Inner, raw: &RawValue) -> Parsed {
+    let item: ItemJson = match serde_json::from_str(raw.get()) {
+        Ok(item) => item,
+        Err(e) => {
+            return Parsed::Reject(Reject {
+                sku: None,
+                id: None,
+                error: format!("QuickBooks returned an item invsync cannot read: {e}"),
+            });
+        }
+    };
+    if let (Some(id), Some(token)) = (&item.id, &item.sync_token) {
+        inner.remember_sync_token(id, token);
+    }
+    to_record(item)
+}
+
+fn to_record(item: ItemJson) -> Parsed {
+    let reject = |item: &ItemJson, error: String| {
+        Parsed::Reject(Reject {
+            sku: item.sku.clone().filter(|s| !s.trim().is_empty()),
+            id: item.id.clone(),
+            error,
+        })
+    };
+    let Some(id) = item.id.clone() else {
+        return reject(
+            &item,
+            "QuickBooks returned an item without an Id".to_owned(),
+        );
+    };
+    // Inactive items are deleted items in QuickBooks' terms: never synced.
+    if item.active == Some(false) {
+        return Parsed::Inactive;
+    }
+    let price = match &item.unit_price {
+        None => None,
+        Some(raw) => match decimal(raw) {
+            // JSON numbers lose trailing zeros (12.50 arrives as 12.5); money is shown
+            // and written with at least cents.
+            Ok(mut p) => {
+                if p.scale() < 2 {
+                    p.rescale(2);
+                }
+                Some(p)
+            }
+            Err(e) => return reject(&item, format!("item {id}: UnitPrice {e}")),
+        },
+    };
+    // Only tracked inventory items have a stock level to sync; NonInventory, Service,
+    // Group, Category (and any other type) are display-only `base` products.
+    let tracked =
+        item.item_type.as_deref() == Some("Inventory") && item.track_qty_on_hand == Some(true);
+    let (kind, quantity) = if tracked {
+        // QuickBooks returns only properties that have a value; a tracked item without
+        // QtyOnHand has none on hand.
+        let on_hand = match &item.qty_on_hand {
+            None => Decimal::ZERO,
+            Some(raw) => match decimal(raw) {
+                Ok(q) => q,
+                Err(e) => return reject(&item, format!("item {id}: QtyOnHand {e}")),
+            },
+        };
+        // QuickBooks quantities may be fractional; stores sell whole units. Rounding
+        // down never offers a store more than is there (ADR 0034).
+        match on_hand.floor().to_i64() {
+            Some(q) => (ItemKind::Inventory, Some(q)),
+            None => {
+                return reject(
+                    &item,
+                    format!("item {id}: QtyOnHand {on_hand} is out of range"),
+                );
+            }
+        }
+    } else {
+        (ItemKind::Base, None)
+    };
+    Parsed::Record(Record {
+        id: CompactString::from(id),
+        sku: CompactString::from(item.sku.as_deref().unwrap_or("").trim()),
+        name: CompactString::from(item.name.as_deref().unwrap_or("")),
+        kind,
+        price,
+        quantity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Parsed {
+        to_record(serde_json::from_str(json).expect("item json"))
+    }
+
+    fn record(json: &str) -> Record {
+        match parse(json) {
+            Parsed::Record(r) => r,
+            Parsed::Inactive => panic!("inactive"),
+            Parsed::Reject(r) => panic!("rejected: {}", r.error),
+        }
+    }
+
+    #[test]
+    fn item_types_map_to_inventory_or_base() {
+        let inv = record(
+            r#"{"Id":"1","Name":"Mug","Sku":"MUG-1","Type":"Inventory","TrackQtyOnHand":true,"QtyOnHand":7,"UnitPrice":12.50}"#,
+        );
+        assert_eq!(inv.kind, ItemKind::Inventory);
+        assert_eq!(inv.quantity, Some(7));
+        assert_eq!(inv.price, Some(Decimal::new(1250, 2)));
+        assert_eq!(inv.id, "1");
+        for base in [
+            r#"{"Id":"2","Sku":"S","Type":"Service","UnitPrice":5}"#,
+            r#"{"Id":"3","Sku":"N","Type":"NonInventory","UnitPrice":5}"#,
+            r#"{"Id":"4","Sku":"G","Type":"Group"}"#,
+            r#"{"Id":"5","Name":"Mugs","Type":"Category"}"#,
+            r#"{"Id":"6","Sku":"U","Type":"Inventory","TrackQtyOnHand":false,"QtyOnHand":3}"#,
+        ] {
+            let r = record(base);
+            assert_eq!(r.kind, ItemKind::Base, "{base}");
+            assert_eq!(r.quantity, None, "{base}");
+        }
+        assert!(matches!(
+            parse(
+                r#"{"Id":"7","Sku":"X","Active":false,"Type":"Inventory","TrackQtyOnHand":true}"#
+            ),
+            Parsed::Inactive
+        ));
+    }
+
+    #[test]
+    fn numbers_are_read_from_their_text() {
+        let r = record(
+            r#"{"Id":"1","Sku":"A","Type":"Inventory","TrackQtyOnHand":true,"QtyOnHand":2.75,"UnitPrice":0.1}"#,
+        );
+        assert_eq!(r.quantity, Some(2), "fractional stock rounds down");
+        assert_eq!(r.price, Some(Decimal::new(1, 1)), "no float rounding");
+        assert_eq!(
+            r.price.map(|p| p.to_string()).as_deref(),
+            Some("0.10"),
+            "cents"
+        );
+        let r = record(
+            r#"{"Id":"1","Sku":"A","Type":"Inventory","TrackQtyOnHand":true,"QtyOnHand":-1.5,"UnitPrice":1e2}"#,
+        );
+        assert_eq!(r.quantity, Some(-2));
+        assert_eq!(r.price, Some(Decimal::new(100, 0)));
+        let r = record(r#"{"Id":"1","Sku":"A","Type":"Inventory","TrackQtyOnHand":true}"#);
+        assert_eq!(r.quantity, Some(0));
+        assert_eq!(r.price, None);
+    }
+
+    #[test]
+    fn unreadable_items_are_rejects() {
+        let Parsed::Reject(r) = parse(r#"{"Id":"9","Sku":"B","UnitPrice":"12.50"}"#) else {
+            panic!("a price in quotes is not a number");
+        };
+        assert_eq!(r.sku.as_deref(), Some("B"));
+        assert_eq!(r.id.as_deref(), Some("9"));
+        assert!(r.error.contains("UnitPrice"), "{}", r.error);
+        assert!(matches!(parse(r#"{"Sku":"C"}"#), Parsed::Reject(_)));
+    }
+}
