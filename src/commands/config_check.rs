@@ -149,6 +149,8 @@ fn warnings(config: &Config) -> Vec<String> {
                 ));
             }
         }
+        // Nothing to check offline; `invsync sync --dry-run` tries the credentials.
+        ConnectionConfig::Shopify(_) => {}
     };
     check("accounting".into(), &config.accounting);
     for (name, s) in &config.stores {

@@ -14,6 +14,7 @@ mod secret;
 
 pub use cadence::{MAX_INTERVAL, MIN_INTERVAL, parse_every};
 pub use error::{ConfigError, ConfigErrors};
+pub use kinds::{DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE};
 pub use model::*;
 pub use secret::SecretSource;
 
@@ -407,7 +408,6 @@ impl Validator<'_> {
     }
 
     /// Checks an endpoint override at `key` (see [`validate_base_url`]).
-    #[allow(dead_code)] // for the platform kinds (base_url overrides)
     pub(crate) fn base_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
         match validate_base_url(text) {
             Ok(url) => Some(url),

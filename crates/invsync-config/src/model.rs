@@ -58,12 +58,14 @@ pub struct InventoryConfig {
 #[derive(Debug, Clone)]
 pub enum ConnectionConfig {
     File(FileConnectionConfig),
+    Shopify(ShopifyConnectionConfig),
 }
 
 impl ConnectionConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectionConfig::File(_) => "file",
+            ConnectionConfig::Shopify(_) => "shopify",
         }
     }
 }
@@ -75,6 +77,24 @@ pub struct FileConnectionConfig {
     pub path: PathBuf,
     /// Stores only: the open, unposted orders (`order,sku,quantity`); absolute.
     pub orders: Option<PathBuf>,
+}
+
+/// `kind = "shopify"`: a store through the Shopify Admin GraphQL API.
+#[derive(Debug, Clone)]
+pub struct ShopifyConnectionConfig {
+    /// The permanent domain, `example.myshopify.com`, lower case.
+    pub shop: String,
+    /// The Admin API access token (`X-Shopify-Access-Token`).
+    pub access_token: SecretString,
+    /// `https://{shop}` unless overridden (proxies, tests); https, or http to loopback.
+    pub base_url: url::Url,
+    /// The Admin API version in the endpoint path, e.g. `2026-04`.
+    pub api_version: String,
+    /// The location whose `available` quantity is synced, as a GID; `None`: the shop's
+    /// primary location.
+    pub location: Option<String>,
+    /// Read the catalog with a bulk operation when the shop has more variants than this.
+    pub bulk_above: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -164,5 +164,10 @@ pub fn open(
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
+        ConnectionConfig::Shopify(_) => Err(ConnectorError::new(
+            name,
+            ErrorKind::Unsupported,
+            "the shopify connector is not built yet",
+        )),
     }
 }

@@ -4,6 +4,9 @@
 //! names in the lists below, an arm in each `match`, and a [`ConnectionConfig`] variant.
 
 mod file;
+mod shopify;
+
+pub use shopify::{DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE};
 
 use crate::{ConnectionConfig, StoreConfig, Validator};
 use std::path::Path;
@@ -11,11 +14,10 @@ use std::path::Path;
 /// Kinds the `[accounting]` section takes in this version.
 pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file"];
 /// Kinds a `[stores.NAME]` section takes in this version.
-pub(crate) const STORE_KINDS: &[&str] = &["file"];
+pub(crate) const STORE_KINDS: &[&str] = &["file", "shopify"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
 pub(crate) const PLANNED_KINDS: &[&str] = &[
-    "shopify",
     "woocommerce",
     "bigcommerce",
     "quickbooks-online",
@@ -44,6 +46,7 @@ pub(crate) fn store(
 ) -> Option<StoreConfig> {
     match kind {
         "file" => file::store(v, key, value, base),
+        "shopify" => shopify::store(v, key, value, base),
         _ => None,
     }
 }
