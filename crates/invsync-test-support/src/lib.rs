@@ -3,4 +3,5 @@
 pub mod catalog;
 pub mod fake;
 pub mod pg;
+pub mod shopify;
 pub mod specs;
