@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod http;
+pub mod shopify;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -164,10 +165,9 @@ pub fn open(
 ) -> Result<Box<dyn Connection>, ConnectorError> {
     match config {
         ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
-        ConnectionConfig::Shopify(_) => Err(ConnectorError::new(
+        ConnectionConfig::Shopify(shopify) => Ok(Box::new(shopify::ShopifyConnection::new(
             name,
-            ErrorKind::Unsupported,
-            "the shopify connector is not built yet",
-        )),
+            shopify.clone(),
+        )?)),
     }
 }
