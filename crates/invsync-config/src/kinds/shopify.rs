@@ -14,7 +14,7 @@ pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2026-04";
 const OLDEST_SHOPIFY_API_VERSION: &str = "2026-04";
 /// `bulk_above` when not set: catalogs with more variants than this are read with one bulk
 /// operation instead of paged queries (ADR 0011).
-pub const DEFAULT_SHOPIFY_BULK_ABOVE: u64 = 2_500;
+pub const DEFAULT_SHOPIFY_BULK_ABOVE: u64 = 1_000;
 
 /// `[stores.NAME] kind = "shopify"`.
 #[derive(Debug, Deserialize)]

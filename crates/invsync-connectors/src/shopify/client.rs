@@ -217,9 +217,7 @@ impl Client {
                     let cost = budget.costs.get(operation).copied().unwrap_or(100.0);
                     budget.wait_for(cost)
                 };
-                let wait = retry_after
-                    .unwrap_or(wait)
-                    .max(Duration::from_millis(50));
+                let wait = retry_after.unwrap_or(wait).max(Duration::from_millis(50));
                 tracing::debug!(connection = %self.connection, operation, wait_ms = wait.as_millis() as u64, "throttled; waiting");
                 tokio::time::sleep(wait).await;
                 continue;

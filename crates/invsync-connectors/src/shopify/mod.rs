@@ -65,7 +65,10 @@ pub mod documents {
             ("variants_count", VARIANTS_COUNT.to_owned()),
             ("variants_page", VARIANTS_PAGE.to_owned()),
             ("variants_by_id", VARIANTS_BY_ID.to_owned()),
-            ("bulk_variants", super::bulk_query("gid://shopify/Location/1")),
+            (
+                "bulk_variants",
+                super::bulk_query("gid://shopify/Location/1"),
+            ),
             ("bulk_run", BULK_RUN.to_owned()),
             ("bulk_poll", BULK_POLL.to_owned()),
             ("open_orders", OPEN_ORDERS.to_owned()),
@@ -230,7 +233,10 @@ impl ShopifyConnection {
                     "another bulk query is running on this shop for the same app (another invsync, or another tool using this app's token); the next run tries again".to_owned(),
                 )
             } else {
-                (ErrorKind::Other, format!("bulk query refused: {}", e.message))
+                (
+                    ErrorKind::Other,
+                    format!("bulk query refused: {}", e.message),
+                )
             };
             return Err(self.error(kind, message));
         }
@@ -509,12 +515,12 @@ impl ShopifyConnection {
 
 fn quantity_outcome(e: &vendor::UserError, w: &Write) -> WriteOutcome {
     match e.code.as_deref() {
-        Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => WriteOutcome::Stale(
-            format!(
+        Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => {
+            WriteOutcome::Stale(format!(
                 "the quantity in Shopify is no longer {} (a sale or another change since it was read); not overwritten",
                 w.old
-            ),
-        ),
+            ))
+        }
         _ => WriteOutcome::Failed(e.describe()),
     }
 }
@@ -603,15 +609,15 @@ impl Connection for ShopifyConnection {
                             true,
                         )
                         .await?;
-                    let page: vendor::Connection<vendor::LineItem> =
-                        serde_json::from_value(data["order"]["lineItems"].clone()).map_err(
-                            |e| {
-                                self.error(
-                                    ErrorKind::Unavailable,
-                                    format!("order {}: unexpected answer: {e}", order.name),
-                                )
-                            },
-                        )?;
+                    let page: vendor::Connection<vendor::LineItem> = serde_json::from_value(
+                        data["order"]["lineItems"].clone(),
+                    )
+                    .map_err(|e| {
+                        self.error(
+                            ErrorKind::Unavailable,
+                            format!("order {}: unexpected answer: {e}", order.name),
+                        )
+                    })?;
                     lines.extend(page.nodes);
                     more = page.page_info;
                 }

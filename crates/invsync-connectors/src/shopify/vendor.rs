@@ -152,10 +152,7 @@ impl VariantNode {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let sku = value
-            .get("sku")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let sku = value.get("sku").and_then(Value::as_str).map(str::to_owned);
         match serde_json::from_value::<RawVariant>(value) {
             Ok(raw) => {
                 let item = raw.inventory_item;
@@ -221,7 +218,11 @@ impl VariantNode {
             id: CompactString::from(self.id.as_str()),
             sku: CompactString::from(self.sku.as_deref().unwrap_or_default().trim()),
             name: CompactString::from(self.name.as_str()),
-            kind: if base { ItemKind::Base } else { ItemKind::Inventory },
+            kind: if base {
+                ItemKind::Base
+            } else {
+                ItemKind::Inventory
+            },
             price,
             quantity,
         })

@@ -102,7 +102,8 @@ impl Walker<'_> {
                                 if let Selection::Field(n) = e
                                     && n.name == "node"
                                 {
-                                    let nd = edge_data.and_then(|d| d.get(n.response_key().as_str()));
+                                    let nd =
+                                        edge_data.and_then(|d| d.get(n.response_key().as_str()));
                                     c += OBJECT + self.set(&n.selection_set, nd, false);
                                 }
                             }
@@ -132,10 +133,7 @@ impl Walker<'_> {
                 let count = nodes.map_or(0, Vec::len).max(edges.map_or(0, Vec::len));
                 let mut total = CONNECTION;
                 for i in 0..count {
-                    total += node_cost(
-                        nodes.and_then(|n| n.get(i)),
-                        edges.and_then(|e| e.get(i)),
-                    );
+                    total += node_cost(nodes.and_then(|n| n.get(i)), edges.and_then(|e| e.get(i)));
                 }
                 total
             }

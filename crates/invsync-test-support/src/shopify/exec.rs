@@ -206,10 +206,9 @@ impl ObjectValue for Obj<'_> {
                 "price" => leaf(v.price.to_string()),
                 "requiresComponents" => leaf(v.requires_components),
                 "inventoryQuantity" => leaf(v.levels.values().map(|l| l.available).sum::<i64>()),
-                "product" => ResolvedValue::object(Obj::Product(
-                    v.product_id,
-                    v.product_title.clone(),
-                )),
+                "product" => {
+                    ResolvedValue::object(Obj::Product(v.product_id, v.product_title.clone()))
+                }
                 "inventoryItem" => ResolvedValue::object(Obj::InventoryItem(v.clone())),
                 _ => return Err(unknown()),
             }),
@@ -229,11 +228,9 @@ impl ObjectValue for Obj<'_> {
                         .and_then(|l| parse_gid("Location", l))
                         .ok_or_else(|| err("locationId is not a Location id"))?;
                     match v.levels.get(&location) {
-                        Some(level) => ResolvedValue::object(Obj::InventoryLevel(
-                            v.clone(),
-                            location,
-                            *level,
-                        )),
+                        Some(level) => {
+                            ResolvedValue::object(Obj::InventoryLevel(v.clone(), location, *level))
+                        }
                         None => ResolvedValue::null(),
                     }
                 }
@@ -603,7 +600,9 @@ fn query_field<'b>(
             if a["query"].is_string() {
                 return Some(Err(err("the Shopify fake does not filter variants")));
             }
-            Ok(ResolvedValue::object(Obj::Count(shop.variants.len() as u64)))
+            Ok(ResolvedValue::object(
+                Obj::Count(shop.variants.len() as u64),
+            ))
         }
         "orders" => {
             let query = a["query"].as_str();
@@ -659,9 +658,7 @@ fn query_field<'b>(
                 })
                 .collect();
             Ok(ResolvedValue::list(
-                found
-                    .into_iter()
-                    .map(ResolvedValue::nullable_object),
+                found.into_iter().map(ResolvedValue::nullable_object),
             ))
         }
         "node" => {
@@ -837,10 +834,7 @@ fn apply_set_quantities(
             ));
             continue;
         };
-        let variant = shop
-            .by_item
-            .get(&item)
-            .and_then(|id| shop.variants.get(id));
+        let variant = shop.by_item.get(&item).and_then(|id| shop.variants.get(id));
         let Some(level) = variant.and_then(|v| v.levels.get(&location)) else {
             errors.push(err_at(
                 "ITEM_NOT_STOCKED_AT_LOCATION",
@@ -866,7 +860,10 @@ fn apply_set_quantities(
             ));
             continue;
         }
-        if planned.iter().any(|(it, loc, _)| *it == item && *loc == location) {
+        if planned
+            .iter()
+            .any(|(it, loc, _)| *it == item && *loc == location)
+        {
             errors.push(err_at(
                 "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
                 "inventoryItemId",
@@ -887,7 +884,9 @@ fn apply_set_quantities(
                     errors.push(UserError {
                         code: None,
                         field: at("changeFromQuantity").to_vec(),
-                        message: "changeFromQuantity is required; pass null to opt out of the check.".into(),
+                        message:
+                            "changeFromQuantity is required; pass null to opt out of the check."
+                                .into(),
                     });
                     continue;
                 }
@@ -1030,7 +1029,10 @@ fn variants_bulk_update(shop: &mut Shop, a: &Value) -> Result<BulkUpdateResult, 
             });
             continue;
         }
-        if input.get("inventoryQuantities").is_some_and(|q| !q.is_null()) {
+        if input
+            .get("inventoryQuantities")
+            .is_some_and(|q| !q.is_null())
+        {
             errors.push(UserError {
                 code: Some("NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE".into()),
                 field: at("inventoryQuantities"),

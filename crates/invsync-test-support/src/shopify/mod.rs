@@ -283,13 +283,11 @@ impl FakeShopify {
         let id = shop.next_id();
         let lines = lines
             .iter()
-            .map(|(sku, quantity, unfulfilled)| {
-                OrderLine {
-                    id: shop.next_id(),
-                    sku: Some((*sku).to_owned()),
-                    quantity: *quantity,
-                    unfulfilled: *unfulfilled,
-                }
+            .map(|(sku, quantity, unfulfilled)| OrderLine {
+                id: shop.next_id(),
+                sku: Some((*sku).to_owned()),
+                quantity: *quantity,
+                unfulfilled: *unfulfilled,
             })
             .collect();
         let name = format!("#{}", 1001 + shop.orders.len());
@@ -365,5 +363,187 @@ impl FakeShopify {
             throttled: shop.throttled,
             points_spent: shop.points_spent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    async fn post(
+        server: &crate::fake::FakeServer,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/admin/api/2026-04/graphql.json",
+                server.base_url()
+            ))
+            .header("X-Shopify-Access-Token", token)
+            .header("Content-Type", "application/json")
+            .body(json!({"query": query, "variables": variables}).to_string())
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    const SET: &str = "mutation($input: InventorySetQuantitiesInput!, $key: String!) { inventorySetQuantities(input: $input) @idempotent(key: $key) { userErrors { code field message } } }";
+
+    #[tokio::test]
+    async fn the_fake_enforces_the_documented_rules() {
+        let fake = FakeShopify::new("t", Limits::unlimited());
+        let ids = fake.add_variant("A", "1.00", 5);
+        let location = fake.primary_location();
+        let server = fake.serve().await;
+
+        let (status, _) = post(&server, "wrong", "{ shop { id } }", json!({})).await;
+        assert_eq!(status, 401);
+
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants(first: 1) { nodes { skew } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "GRAPHQL_VALIDATION_FAILED"
+        );
+        assert_eq!(fake.invalid_documents().len(), 1);
+
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants(first: 251) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("between 0 and 250")),
+            "{body}"
+        );
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("first or last")),
+            "{body}"
+        );
+
+        let (_, body) = post(&server, "t", "{ productVariants(first: 250) { nodes { id product { id } inventoryItem { id inventoryLevel(locationId: \"gid://shopify/Location/1\") { quantities(names: [\"available\"]) { quantity } } } } } }", json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED",
+            "{body}"
+        );
+
+        let input = |change: Value| json!({"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": ids.inventory_item, "locationId": location, "quantity": 9, "changeFromQuantity": change}]});
+        let unkeyed = "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }";
+        let (_, body) = post(&server, "t", unkeyed, json!({"input": input(json!(5))})).await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("@idempotent")),
+            "{body}"
+        );
+
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(4)), "key": "k1"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "CHANGE_FROM_QUANTITY_STALE"
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 5);
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(5)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([])
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 9);
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(5)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([]),
+            "a replay returns the original result"
+        );
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(9)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 9);
+        assert!(body["extensions"]["cost"]["throttleStatus"]["restoreRate"].is_number());
+    }
+
+    #[tokio::test]
+    async fn an_empty_bucket_throttles() {
+        let fake = FakeShopify::new(
+            "t",
+            Limits {
+                bucket: 100.0,
+                restore_rate: 1.0,
+                max_query_cost: 1000,
+                throttle_status: 200,
+            },
+        );
+        for i in 0..40 {
+            fake.add_variant(&format!("S-{i}"), "1.00", 5);
+        }
+        let server = fake.serve().await;
+        let q = "{ productVariants(first: 45) { nodes { id product { id } } } }";
+        let (_, first) = post(&server, "t", q, json!({})).await;
+        assert_eq!(
+            first["extensions"]["cost"]["requestedQueryCost"], 92.0,
+            "2 + 45 × 2"
+        );
+        assert_eq!(
+            first["extensions"]["cost"]["actualQueryCost"], 82.0,
+            "2 + 40 × 2"
+        );
+        let (status, body) = post(&server, "t", q, json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "THROTTLED",
+            "{body}"
+        );
+        assert!(body.get("data").is_none());
+        assert!(body["extensions"]["cost"]["actualQueryCost"].is_null());
+        assert_eq!(fake.stats().throttled, 1);
     }
 }

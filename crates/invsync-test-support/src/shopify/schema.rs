@@ -170,7 +170,11 @@ pub fn introspection_to_sdl(introspection: &Value) -> Option<String> {
                 }
             }
             kind @ ("OBJECT" | "INTERFACE") => {
-                let keyword = if kind == "OBJECT" { "type" } else { "interface" };
+                let keyword = if kind == "OBJECT" {
+                    "type"
+                } else {
+                    "interface"
+                };
                 let _ = write!(out, "{keyword} {name}");
                 let interfaces = names(t.get("interfaces"));
                 if !interfaces.is_empty() {
@@ -241,7 +245,9 @@ mod tests {
         let e = validate("query { productVariants(first: 1) { nodes { id skew } } }")
             .expect_err("an unknown field");
         assert!(e.contains("skew"), "{e}");
-        let e = validate("mutation { inventorySetQuantities(input: {name: \"available\", reason: \"correction\", quantities: [{inventoryItemId: \"gid://shopify/InventoryItem/1\", locationId: \"gid://shopify/Location/1\", quantity: 1, changeFromQuantity: 0}]}) @idempotent(key: \"k\") { userErrors { code } } }");
+        let e = validate(
+            "mutation { inventorySetQuantities(input: {name: \"available\", reason: \"correction\", quantities: [{inventoryItemId: \"gid://shopify/InventoryItem/1\", locationId: \"gid://shopify/Location/1\", quantity: 1, changeFromQuantity: 0}]}) @idempotent(key: \"k\") { userErrors { code } } }",
+        );
         assert!(e.is_ok(), "the 2026 additions validate: {e:?}");
     }
 }

@@ -42,10 +42,15 @@ fn json_response(status: u16, body: &Value) -> Response {
 }
 
 fn lock(shop: &Shared) -> std::sync::MutexGuard<'_, Shop> {
-    shop.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    shop.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn bulk_file(State(shop): State<Shared>, headers: HeaderMap, Path(file): Path<String>) -> Response {
+async fn bulk_file(
+    State(shop): State<Shared>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
     let mut shop = lock(&shop);
     let had_token = headers.contains_key("x-shopify-access-token");
     let id = file
@@ -116,7 +121,9 @@ async fn graphql(
     if let Some(r) = retry_after
         && let Ok(v) = r.parse()
     {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
     }
     response
 }
@@ -168,7 +175,10 @@ fn handle(
         return (400, json!({"errors": "Bad Request"}));
     };
     let Some(query) = body.get("query").and_then(Value::as_str) else {
-        return (400, json!({"errors": {"query": "Required parameter missing or invalid"}}));
+        return (
+            400,
+            json!({"errors": {"query": "Required parameter missing or invalid"}}),
+        );
     };
     let variables = match body.get("variables") {
         None | Some(Value::Null) => serde_json::Map::new(),
@@ -182,11 +192,17 @@ fn handle(
             return (200, error_body(&e, "GRAPHQL_VALIDATION_FAILED"));
         }
     };
-    let operation = match doc.operations.get(
-        body.get("operationName").and_then(Value::as_str),
-    ) {
+    let operation = match doc
+        .operations
+        .get(body.get("operationName").and_then(Value::as_str))
+    {
         Ok(op) => op.clone(),
-        Err(e) => return (200, error_body(&e.message().to_string(), "GRAPHQL_VALIDATION_FAILED")),
+        Err(e) => {
+            return (
+                200,
+                error_body(&e.message().to_string(), "GRAPHQL_VALIDATION_FAILED"),
+            );
+        }
     };
     let mutation = operation.operation_type == OperationType::Mutation;
     let requested = cost(&doc, &operation.selection_set, mutation, &variables, None).ceil();
@@ -296,7 +312,10 @@ pub(crate) fn execute_query(
     ctx: &RequestCtx,
     doc: &Valid<ExecutableDocument>,
 ) -> Result<Value, String> {
-    let operation = doc.operations.get(None).map_err(|e| e.message().to_string())?;
+    let operation = doc
+        .operations
+        .get(None)
+        .map_err(|e| e.message().to_string())?;
     if operation.operation_type != OperationType::Query {
         return Err("a bulk query must be a query".into());
     }

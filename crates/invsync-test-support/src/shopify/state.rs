@@ -228,9 +228,11 @@ impl Shop {
     }
 
     pub fn variant_by_sku(&self, sku: &str) -> Option<&Variant> {
-        self.variants
-            .values()
-            .find(|v| v.sku.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(sku)))
+        self.variants.values().find(|v| {
+            v.sku
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(sku))
+        })
     }
 
     /// A sale of `quantity` units of `sku` at the primary location: `available` drops
