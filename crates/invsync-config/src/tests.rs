@@ -569,7 +569,9 @@ fn loads_a_shopify_store_with_defaults() {
 
 #[test]
 fn shopify_errors_name_the_key() {
-    let cases: Vec<(&str, String, &[(&str, &str)], &str, &str)> = vec![
+    // (why, config text, environment, key, part of the message)
+    type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "token variable not set",
             SHOPIFY.to_owned(),

@@ -680,8 +680,8 @@ fn query_field<'b>(
     })
 }
 
-fn mutation_field<'b, 's>(
-    shop: &'b RefCell<&'s mut Shop>,
+fn mutation_field<'b>(
+    shop: &'b RefCell<&mut Shop>,
     ctx: &'b RequestCtx,
     field: &str,
     info: &'b ResolveInfo<'b>,
