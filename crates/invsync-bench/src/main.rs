@@ -389,8 +389,9 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
             stats.points_spent
         );
         println!(
-            "wall {:.2} s; rate-limit bound {:.2} s ((points - bucket) / restore rate)",
+            "wall {:.2} s, of which the fake {:.2} s; rate-limit bound {:.2} s ((points - bucket) / restore rate)",
             wall.as_secs_f64(),
+            stats.busy.as_secs_f64(),
             bound
         );
         server.stop().await;

@@ -43,19 +43,30 @@ struct Budget {
 }
 
 impl Budget {
+    /// Points in the bucket now, as last reported and refilled since (`None`: unknown).
+    fn available(&self) -> Option<(f64, f64)> {
+        let (available, rate, max, at) = self.status?;
+        Some((
+            (available + at.elapsed().as_secs_f64() * rate).min(max),
+            rate,
+        ))
+    }
+
     /// How long to wait before an operation that requests `cost` points fits.
     fn wait_for(&self, cost: f64) -> Duration {
-        let Some((available, rate, max, at)) = self.status else {
-            return Duration::ZERO;
-        };
-        if rate <= 0.0 {
-            return Duration::ZERO;
+        match self.available() {
+            Some((now, rate)) if now < cost && rate > 0.0 => {
+                Duration::from_secs_f64(((cost - now) / rate).min(60.0))
+            }
+            _ => Duration::ZERO,
         }
-        let now = (available + at.elapsed().as_secs_f64() * rate).min(max);
-        if now >= cost {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(((cost - now) / rate).min(60.0))
+    }
+
+    /// Takes `cost` points for a call about to be sent, so concurrent calls do not all
+    /// count on the same points; the next response's `throttleStatus` corrects it.
+    fn reserve(&mut self, cost: f64) {
+        if let (Some((now, _)), Some((_, rate, max, _))) = (self.available(), self.status) {
+            self.status = Some((now - cost, rate, max, Instant::now()));
         }
     }
 }
@@ -147,14 +158,23 @@ impl Client {
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
         let mut throttled = 0;
         loop {
-            let wait = {
-                let budget = self.budget.lock().await;
-                budget
-                    .costs
-                    .get(operation)
-                    .map_or(Duration::ZERO, |c| budget.wait_for(*c))
-            };
-            if !wait.is_zero() {
+            // Wait until the bucket holds what this operation asked for last time, then
+            // take it (re-checked after each wait: concurrent calls share the bucket).
+            loop {
+                let wait = {
+                    let mut budget = self.budget.lock().await;
+                    let cost = budget.costs.get(operation).copied();
+                    let wait = cost.map_or(Duration::ZERO, |c| budget.wait_for(c));
+                    if wait.is_zero()
+                        && let Some(c) = cost
+                    {
+                        budget.reserve(c);
+                    }
+                    wait
+                };
+                if wait.is_zero() {
+                    break;
+                }
                 tracing::debug!(connection = %self.connection, operation, wait_ms = wait.as_millis() as u64, "waiting for the rate-limit bucket");
                 tokio::time::sleep(wait).await;
             }

@@ -29,6 +29,7 @@ use crate::{
 use async_trait::async_trait;
 use client::Client;
 use compact_str::CompactString;
+use futures::StreamExt as _;
 use invsync_config::ShopifyConnectionConfig;
 use invsync_core::{Field, FieldValue, OrderLine, Record};
 use serde_json::{Value, json};
@@ -86,6 +87,8 @@ const VARIANT_PAGE: i64 = 100;
 const ORDER_PAGE: i64 = 25;
 /// Writes per batch: `inventorySetQuantities.quantities` is an input array, capped at 250.
 const WRITE_BATCH: usize = 250;
+/// Price calls (one per product) in flight at once.
+const PRICE_CALLS_IN_FLIGHT: usize = 4;
 /// `reason` of every quantity write.
 const REASON: &str = "correction";
 /// How often to poll a bulk operation: from 100 ms, doubling, up to 5 s; at most an hour.
@@ -473,30 +476,53 @@ impl ShopifyConnection {
                 None => by_product.push((r.product.clone(), vec![(*i, w)])),
             }
         }
-        for (product, list) in by_product {
-            let variants: Vec<Value> = list
-                .iter()
-                .map(|(_, w)| match w.new {
-                    // Money is a string in Shopify's API ("100.57"), never a float.
-                    FieldValue::Price(p) => json!({ "id": w.id.as_str(), "price": p.to_string() }),
-                    FieldValue::Quantity(_) => json!({ "id": w.id.as_str() }),
-                })
-                .collect();
-            let data = self
-                .client
-                .call(
-                    "SetPrices",
-                    documents::SET_PRICES,
+        // Calls for different products are independent: a few in flight at once hide the
+        // round trip; the cost budget still paces them.
+        let requests: Vec<(Vec<usize>, Value)> = by_product
+            .into_iter()
+            .map(|(product, list)| {
+                let variants: Vec<Value> = list
+                    .iter()
+                    .map(|(_, w)| match w.new {
+                        // Money is a string in Shopify's API ("100.57"), never a float.
+                        FieldValue::Price(p) => {
+                            json!({ "id": w.id.as_str(), "price": p.to_string() })
+                        }
+                        FieldValue::Quantity(_) => json!({ "id": w.id.as_str() }),
+                    })
+                    .collect();
+                let indices = list.iter().map(|(i, _)| *i).collect();
+                (
+                    indices,
                     json!({ "productId": product, "variants": variants }),
-                    // An absolute set: sending it twice sets the same price.
-                    true,
                 )
-                .await?;
+            })
+            .collect();
+        let client = &self.client;
+        let calls = requests.into_iter().map(|(indices, variables)| async move {
+            // An absolute set: sending it twice sets the same price.
+            let data = client
+                .call("SetPrices", documents::SET_PRICES, variables, true)
+                .await;
+            (indices, data)
+        });
+        let mut results = futures::stream::iter(calls).buffer_unordered(PRICE_CALLS_IN_FLIGHT);
+        let mut first_error = None;
+        while let Some((list, data)) = results.next().await {
+            let data = match data {
+                Ok(d) => d,
+                Err(e) => {
+                    // Leave these writes without an outcome; `write` decides whether the
+                    // batch failed as a whole.
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             let payload = &data["productVariantsBulkUpdate"];
             let errors: Vec<vendor::UserError> =
                 serde_json::from_value(payload["userErrors"].clone()).unwrap_or_default();
             let whole_call = errors.iter().any(|e| e.variant_index().is_none());
-            for (at, (i, _)) in list.iter().enumerate() {
+            for (at, i) in list.iter().enumerate() {
                 let mine: Vec<String> = errors
                     .iter()
                     .filter(|e| whole_call || e.variant_index() == Some(at))
@@ -508,6 +534,9 @@ impl ShopifyConnection {
                     WriteOutcome::Failed(mine.join("; "))
                 });
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         Ok(())
     }

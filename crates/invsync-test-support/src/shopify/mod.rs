@@ -54,6 +54,8 @@ pub struct Stats {
     pub throttled: u64,
     /// Actual query cost charged, in points.
     pub points_spent: f64,
+    /// Time the fake spent handling requests.
+    pub busy: Duration,
 }
 
 /// A fake shop. Clones share the same shop.
@@ -362,6 +364,7 @@ impl FakeShopify {
             requests: shop.log.len(),
             throttled: shop.throttled,
             points_spent: shop.points_spent,
+            busy: shop.busy,
         }
     }
 }

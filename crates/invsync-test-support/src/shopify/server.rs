@@ -52,6 +52,7 @@ async fn bulk_file(
     Path(file): Path<String>,
 ) -> Response {
     let mut shop = lock(&shop);
+    let started = std::time::Instant::now();
     let had_token = headers.contains_key("x-shopify-access-token");
     let id = file
         .strip_suffix(".jsonl")
@@ -70,6 +71,7 @@ async fn bulk_file(
         error_codes: Vec::new(),
         invalid: None,
     });
+    shop.busy += started.elapsed();
     match body {
         Some(b) => (StatusCode::OK, b).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -87,6 +89,7 @@ async fn graphql(
         tokio::time::sleep(latency).await;
     }
     let mut shop = lock(&shared);
+    let started = std::time::Instant::now();
     let origin = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -116,6 +119,7 @@ async fn graphql(
         .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
         .collect();
     shop.log.push(log);
+    shop.busy += started.elapsed();
     let retry_after = shop.faults_retry_after.take();
     let mut response = json_response(status, &body);
     if let Some(r) = retry_after

@@ -185,6 +185,8 @@ pub(crate) struct Shop {
     pub throttled: u64,
     pub points_spent: f64,
     pub latency: Duration,
+    /// Time spent handling requests (benchmarks subtract it from the wall time).
+    pub busy: Duration,
 }
 
 impl Shop {
@@ -219,6 +221,7 @@ impl Shop {
             throttled: 0,
             points_spent: 0.0,
             latency: Duration::ZERO,
+            busy: Duration::ZERO,
         }
     }
 
