@@ -116,7 +116,13 @@ impl Client {
         api_version: &str,
         token: SecretString,
     ) -> Result<Client, ConnectorError> {
-        let endpoint = base_url
+        // A base URL with a path (a proxy at https://proxy/shopify) keeps it: join relative
+        // to it as a folder.
+        let mut base = base_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let endpoint = base
             .join(&format!("admin/api/{api_version}/graphql.json"))
             .map_err(|e| {
                 ConnectorError::new(
@@ -133,6 +139,11 @@ impl Client {
             backoff: Backoff::default(),
             budget: Mutex::new(Budget::default()),
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn endpoint(&self) -> &reqwest::Url {
+        &self.endpoint
     }
 
     /// Shorter waits, for tests.

@@ -86,6 +86,29 @@ fn every_document_is_valid_against_the_real_schema() {
 }
 
 #[test]
+fn the_endpoint_keeps_a_base_path() {
+    let endpoint = |base: &str| {
+        Client::new(
+            "shop",
+            &reqwest::Url::parse(base).expect("url"),
+            "2026-04",
+            SecretString::from("t".to_owned()),
+        )
+        .expect("client")
+        .endpoint()
+        .to_string()
+    };
+    assert_eq!(
+        endpoint("https://example.myshopify.com"),
+        "https://example.myshopify.com/admin/api/2026-04/graphql.json"
+    );
+    assert_eq!(
+        endpoint("https://proxy.example/shopify"),
+        "https://proxy.example/shopify/admin/api/2026-04/graphql.json"
+    );
+}
+
+#[test]
 fn batch_keys_are_stable_and_distinct() {
     let a = batch_key(&["k-0", "k-1", "k-2"]);
     assert_eq!(
