@@ -89,6 +89,8 @@ const ORDER_PAGE: i64 = 25;
 const WRITE_BATCH: usize = 250;
 /// Price calls (one per product) in flight at once.
 const PRICE_CALLS_IN_FLIGHT: usize = 4;
+/// Replays of a call whose first attempt Shopify is still processing.
+const CONCURRENT_RETRIES: u32 = 5;
 /// `reason` of every quantity write.
 const REASON: &str = "correction";
 /// How often to poll a bulk operation: from 100 ms, doubling, up to 5 s; at most an hour.
@@ -376,7 +378,9 @@ impl ShopifyConnection {
                 }
             }
         }
-        // Each round either applies everything left or removes at least one item.
+        let mut concurrent = 0;
+        // Each round applies everything left, removes at least one item, or (a first
+        // attempt still running) waits and asks again with the same key.
         while !pending.is_empty() {
             let quantities: Vec<Value> = pending
                 .iter()
@@ -416,6 +420,18 @@ impl ShopifyConnection {
                     outcomes[*i] = Some(WriteOutcome::Applied);
                 }
                 return Ok(());
+            }
+            // "A request with the same idempotency key is still being processed"
+            // (InventorySetQuantitiesUserErrorCode, 2026-01+): the first attempt's result
+            // is what counts, so wait and replay it rather than fail or send a new key.
+            if concurrent < CONCURRENT_RETRIES
+                && errors
+                    .iter()
+                    .any(|e| e.code.as_deref() == Some("IDEMPOTENCY_CONCURRENT_REQUEST"))
+            {
+                concurrent += 1;
+                tokio::time::sleep(Duration::from_millis(200) * concurrent).await;
+                continue;
             }
             let mut removed = vec![false; pending.len()];
             let mut unplaced = Vec::new();

@@ -371,6 +371,32 @@ async fn server_errors_are_retried_with_the_same_idempotency_key() {
 }
 
 #[tokio::test]
+async fn a_call_still_running_under_the_same_key_is_waited_for_and_replayed() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    let a = fake.add_variant("A", "1.00", 10);
+    let shop = connect(&server, 10_000);
+    shop.read_catalog().await.expect("catalog");
+    fake.inject_fault(Fault {
+        status: 200,
+        body: r#"{"data":{"inventorySetQuantities":{"inventoryAdjustmentGroup":null,"userErrors":[{"code":"IDEMPOTENCY_CONCURRENT_REQUEST","field":null,"message":"A request with this idempotency key is currently being processed."}]}}}"#.into(),
+        retry_after: None,
+    });
+    let writes = [quantity_write(&a.variant, "A", 10, 6, 0)];
+    assert_eq!(
+        shop.write(&writes).await.expect("write"),
+        vec![WriteOutcome::Applied]
+    );
+    assert_eq!(fake.variant("A").expect("A").available, 6);
+    let keys: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.variables.and_then(|v| v.get("key").cloned()))
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "the same key again");
+}
+
+#[tokio::test]
 async fn prices_are_written_per_product_as_decimal_strings() {
     let (fake, server) = start(Limits::unlimited()).await;
     let tee = fake.add_product("T-shirt", &[("TEE-S", "19.99", 3), ("TEE-M", "19.99", 4)]);
