@@ -554,7 +554,7 @@ fn loads_a_shopify_store_with_defaults() {
 
     let text = SHOPIFY.replace(
         "buffer = 1",
-        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2026-07\"\nlocation = \"42\"\nbulk_above = 0",
+        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0",
     );
     let (_dir, config) = load_text(&text, &[("SHOP_TOKEN", "t")]);
     let config = config.expect("valid");
@@ -562,7 +562,7 @@ fn loads_a_shopify_store_with_defaults() {
         panic!("a shopify store")
     };
     assert_eq!(s.base_url.as_str(), "http://127.0.0.1:9001/");
-    assert_eq!(s.api_version, "2026-07");
+    assert_eq!(s.api_version, "2025-10");
     assert_eq!(s.location.as_deref(), Some("gid://shopify/Location/42"));
     assert_eq!(s.bulk_above, 0);
 }
@@ -602,7 +602,7 @@ fn shopify_errors_name_the_key() {
         ),
         (
             "old api version",
-            SHOPIFY.replace("buffer = 1", "api_version = \"2025-01\""),
+            SHOPIFY.replace("buffer = 1", "api_version = \"2024-10\""),
             &[("SHOP_TOKEN", "t")],
             "stores.shop.api_version",
             "not a supported Admin API version",

@@ -5,13 +5,13 @@ use crate::{ConnectionConfig, SecretSource, ShopifyConnectionConfig, StoreConfig
 use serde::Deserialize;
 use std::path::Path;
 
-/// The Admin API version invsync speaks when `api_version` is not set. 2026-04 is the first
-/// version where `changeFromQuantity` and `@idempotent(key:)` are mandatory on inventory
-/// mutations (shopify.dev changelog "making idempotency mandatory for inventory
-/// adjustments"); invsync always sends both, so older versions are refused.
-pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2026-04";
-/// The oldest version the connector's requests are valid for (see above).
-const OLDEST_SHOPIFY_API_VERSION: &str = "2026-04";
+/// The Admin API version invsync speaks when `api_version` is not set: the newest stable
+/// (quarterly) version.
+pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2026-10";
+/// The oldest version whose semantics the connector implements: inventory writes use
+/// `compareQuantity` before 2026-01 and `changeFromQuantity` with `@idempotent(key:)` from
+/// 2026-01 (mandatory from 2026-04; docs/platform-apis.md §1).
+const OLDEST_SHOPIFY_API_VERSION: &str = "2025-01";
 /// `bulk_above` when not set: catalogs with more variants than this are read with one bulk
 /// operation instead of paged queries (ADR 0011).
 pub const DEFAULT_SHOPIFY_BULK_ABOVE: u64 = 1_000;
@@ -161,9 +161,13 @@ mod tests {
         assert!(!valid_shop_domain(".myshopify.com"));
         assert!(!valid_shop_domain("a/b.myshopify.com"));
         assert!(valid_api_version("2026-04"));
+        assert!(valid_api_version("2025-01"));
         assert!(valid_api_version("2027-01"));
         assert!(valid_api_version("unstable"));
-        assert!(!valid_api_version("2025-01"), "before changeFromQuantity");
+        assert!(
+            !valid_api_version("2024-10"),
+            "older than the supported semantics"
+        );
         assert!(!valid_api_version("2026-05"));
         assert!(!valid_api_version("latest"));
         assert_eq!(

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// "A single query to the API cannot exceed a cost of 1000" (shopify.dev rate limits).
+pub(crate) const MAX_QUERY_COST: f64 = 1000.0;
 /// Throttled answers waited out per call before giving up.
 const MAX_THROTTLED: u32 = 30;
 
@@ -139,6 +141,18 @@ impl Client {
             backoff: Backoff::default(),
             budget: Mutex::new(Budget::default()),
         })
+    }
+
+    /// The requested cost of the last call of `operation`, if any.
+    pub(crate) async fn last_cost(&self, operation: &'static str) -> Option<f64> {
+        self.budget.lock().await.costs.get(operation).copied()
+    }
+
+    /// The most one query may request: Shopify's single-query limit, and never more than
+    /// the bucket holds.
+    pub(crate) async fn max_query_cost(&self) -> f64 {
+        let bucket = self.budget.lock().await.status.map(|(_, _, max, _)| max);
+        bucket.map_or(MAX_QUERY_COST, |b| b.min(MAX_QUERY_COST))
     }
 
     #[cfg(test)]

@@ -57,6 +57,7 @@ pub mod documents {
     pub const OPEN_ORDERS: &str = include_str!("graphql/open_orders.graphql");
     pub const ORDER_LINE_ITEMS: &str = include_str!("graphql/order_line_items.graphql");
     pub const SET_QUANTITIES: &str = include_str!("graphql/set_quantities.graphql");
+    pub const SET_QUANTITIES_COMPARE: &str = include_str!("graphql/set_quantities_compare.graphql");
     pub const SET_PRICES: &str = include_str!("graphql/set_prices.graphql");
 
     /// Every document as it is sent, by name (the bulk query with a sample location).
@@ -75,14 +76,18 @@ pub mod documents {
             ("open_orders", OPEN_ORDERS.to_owned()),
             ("order_line_items", ORDER_LINE_ITEMS.to_owned()),
             ("set_quantities", SET_QUANTITIES.to_owned()),
+            ("set_quantities_compare", SET_QUANTITIES_COMPARE.to_owned()),
             ("set_prices", SET_PRICES.to_owned()),
         ]
     }
 }
 
-/// Variants per page: 100 × 5 points + 2 = 502 requested points, half a Standard bucket,
-/// under the 1000-point single-query limit (250 would request 1252).
+/// Variants on the first page: 100 × ~5 points + 2 ≈ 502 requested points. Later pages are
+/// sized from what Shopify says the first one requested, as large as the single-query
+/// limit allows (≈199 at 5 points a variant; 250 would request 1252).
 const VARIANT_PAGE: i64 = 100;
+/// `first` may not exceed 250 (shopify.dev/docs/api/usage/pagination-graphql).
+const MAX_PAGE: i64 = 250;
 /// Orders per page: 25 × (1 + 2 + 30 line items) + 2 = 827 points.
 const ORDER_PAGE: i64 = 25;
 /// Writes per batch: `inventorySetQuantities.quantities` is an input array, capped at 250.
@@ -142,6 +147,13 @@ impl ShopifyConnection {
         ConnectorError::new(&self.name, kind, message)
     }
 
+    /// Whether this API version has `changeFromQuantity` and `@idempotent` (2026-01 and
+    /// later); older ones compare with `compareQuantity`.
+    fn has_change_from(&self) -> bool {
+        let v = self.config.api_version.as_str();
+        v == "unstable" || v >= "2026-01"
+    }
+
     /// The location's GID, checked once per connection.
     async fn location(&self) -> Result<&str, ConnectorError> {
         self.location
@@ -192,16 +204,27 @@ impl ShopifyConnection {
     async fn read_paged(&self, location: &str) -> Result<Vec<VariantNode>, ConnectorError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
+        let mut first = VARIANT_PAGE;
+        let mut ceiling = MAX_PAGE;
         loop {
-            let data = self
+            let answer = self
                 .client
                 .call(
                     "VariantsPage",
                     documents::VARIANTS_PAGE,
-                    json!({ "first": VARIANT_PAGE, "after": after, "locationId": location }),
+                    json!({ "first": first, "after": after, "locationId": location }),
                     true,
                 )
-                .await?;
+                .await;
+            let data = match answer {
+                Err(e) if e.message.contains("MAX_COST_EXCEEDED") && first > 1 => {
+                    // Shopify prices the fields higher than expected: smaller pages.
+                    first /= 2;
+                    ceiling = first;
+                    continue;
+                }
+                other => other?,
+            };
             let page: vendor::Connection<Value> =
                 serde_json::from_value(data["productVariants"].clone()).map_err(|e| {
                     self.error(
@@ -213,6 +236,12 @@ impl ShopifyConnection {
             match (page.page_info.has_next_page, page.page_info.end_cursor) {
                 (true, Some(cursor)) => after = Some(cursor),
                 _ => break,
+            }
+            // Fewest pages: as many variants as fit under the single-query cost limit.
+            if let Some(requested) = self.client.last_cost("VariantsPage").await {
+                let per_variant = ((requested - 2.0) / first as f64).max(1.0);
+                let fits = ((self.client.max_query_cost().await - 2.0) / per_variant).floor();
+                first = (fits as i64).clamp(1, ceiling);
             }
         }
         Ok(out)
@@ -382,6 +411,7 @@ impl ShopifyConnection {
         // Each round applies everything left, removes at least one item, or (a first
         // attempt still running) waits and asks again with the same key.
         while !pending.is_empty() {
+            let change_from = self.has_change_from();
             let quantities: Vec<Value> = pending
                 .iter()
                 .map(|(_, w, item)| {
@@ -389,28 +419,39 @@ impl ShopifyConnection {
                     else {
                         return Value::Null;
                     };
+                    let compare = if change_from {
+                        "changeFromQuantity"
+                    } else {
+                        "compareQuantity"
+                    };
                     json!({
                         "inventoryItemId": item,
                         "locationId": location,
                         "quantity": new,
-                        "changeFromQuantity": old,
+                        compare: old,
                     })
                 })
                 .collect();
-            let keys: Vec<&str> = pending.iter().map(|(_, w, _)| w.key.as_str()).collect();
-            let key = batch_key(&keys);
-            let data = self
-                .client
-                .call(
+            let input = json!({ "name": "available", "reason": REASON, "quantities": quantities });
+            let (operation, document, variables) = if change_from {
+                let keys: Vec<&str> = pending.iter().map(|(_, w, _)| w.key.as_str()).collect();
+                (
                     "SetQuantities",
                     documents::SET_QUANTITIES,
-                    json!({
-                        "input": { "name": "available", "reason": REASON, "quantities": quantities },
-                        "key": key,
-                    }),
-                    // The idempotency key makes a retry return the first attempt's result.
-                    true,
+                    json!({ "input": input, "key": batch_key(&keys) }),
                 )
+            } else {
+                (
+                    "SetQuantitiesCompare",
+                    documents::SET_QUANTITIES_COMPARE,
+                    json!({ "input": input }),
+                )
+            };
+            // Safe to retry: with a key Shopify replays the first result; without one the
+            // compare of an applied call fails, so nothing applies twice.
+            let data = self
+                .client
+                .call(operation, document, variables, true)
                 .await?;
             let payload = &data["inventorySetQuantities"];
             let errors: Vec<vendor::UserError> =

@@ -50,9 +50,18 @@ pub(crate) struct RequestCtx {
 }
 
 impl RequestCtx {
+    fn at_least(&self, version: &str) -> bool {
+        self.version == "unstable" || self.version.as_str() >= version
+    }
+
     /// 2026-04 and later make `changeFromQuantity` and `@idempotent` mandatory.
     fn strict_inventory(&self) -> bool {
-        self.version.as_str() >= "2026-04" || self.version == "unstable"
+        self.at_least("2026-04")
+    }
+
+    /// `changeFromQuantity` and `@idempotent` exist from 2026-01.
+    fn has_change_from(&self) -> bool {
+        self.at_least("2026-01")
     }
 }
 
@@ -739,6 +748,25 @@ fn set_quantities(
             quantities.len()
         )));
     }
+    // Before 2026-01 neither the directive nor the field exists (the fake's schema has both,
+    // so the version decides).
+    if !ctx.has_change_from() {
+        if key.is_some() {
+            return Err(err(format!(
+                "Directive 'idempotent' doesn't exist in API version {}",
+                ctx.version
+            )));
+        }
+        if quantities
+            .iter()
+            .any(|q| q.get("changeFromQuantity").is_some())
+        {
+            return Err(err(format!(
+                "InventoryQuantityInput isn't a defined input type field changeFromQuantity in API version {}",
+                ctx.version
+            )));
+        }
+    }
     // 2026-04: "@idempotent is mandatory at runtime for inventory adjustment mutations"
     // (shopify.dev changelog, making idempotency mandatory for inventory adjustments).
     if ctx.strict_inventory() && key.is_none() {
@@ -876,34 +904,33 @@ fn apply_set_quantities(
         } else {
             level.available
         };
-        if ctx.strict_inventory() {
-            // 2026-04: "each quantity in quantities must include a changeFromQuantity
-            // value"; an explicit null opts out, omitting it is an error.
-            match q.get("changeFromQuantity") {
-                None => {
-                    errors.push(UserError {
-                        code: None,
-                        field: at("changeFromQuantity").to_vec(),
-                        message:
-                            "changeFromQuantity is required; pass null to opt out of the check."
-                                .into(),
-                    });
+        // Which check applies: 2026-04+ requires changeFromQuantity (null opts out);
+        // 2026-01..04 uses it when given, else compareQuantity; older versions only know
+        // compareQuantity (with ignoreCompareQuantity to opt out).
+        let change_from = q.get("changeFromQuantity");
+        if ctx.strict_inventory() && change_from.is_none() {
+            errors.push(UserError {
+                code: None,
+                field: at("changeFromQuantity").to_vec(),
+                message: "changeFromQuantity is required; pass null to opt out of the check."
+                    .into(),
+            });
+            continue;
+        }
+        match change_from {
+            Some(Value::Null) => {}
+            Some(expected) => {
+                if expected.as_i64() != Some(current) {
+                    errors.push(err_at(
+                        "CHANGE_FROM_QUANTITY_STALE",
+                        "changeFromQuantity",
+                        "The changeFromQuantity argument no longer matches the persisted quantity.",
+                    ));
                     continue;
                 }
-                Some(Value::Null) => {}
-                Some(expected) => {
-                    if expected.as_i64() != Some(current) {
-                        errors.push(err_at(
-                            "CHANGE_FROM_QUANTITY_STALE",
-                            "changeFromQuantity",
-                            "The changeFromQuantity argument no longer matches the persisted quantity.",
-                        ));
-                        continue;
-                    }
-                }
             }
-        } else if !ignore_compare {
-            match q["compareQuantity"].as_i64() {
+            None if ignore_compare => {}
+            None => match q["compareQuantity"].as_i64() {
                 None => {
                     errors.push(err_at(
                         "COMPARE_QUANTITY_REQUIRED",
@@ -921,7 +948,7 @@ fn apply_set_quantities(
                     continue;
                 }
                 Some(_) => {}
-            }
+            },
         }
         planned.push((item, location, quantity));
     }

@@ -380,9 +380,19 @@ mod tests {
         query: &str,
         variables: Value,
     ) -> (u16, Value) {
+        post_to(server, "2026-04", token, query, variables).await
+    }
+
+    async fn post_to(
+        server: &crate::fake::FakeServer,
+        version: &str,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
         let response = reqwest::Client::new()
             .post(format!(
-                "{}/admin/api/2026-04/graphql.json",
+                "{}/admin/api/{version}/graphql.json",
                 server.base_url()
             ))
             .header("X-Shopify-Access-Token", token)
@@ -512,6 +522,35 @@ mod tests {
         );
         assert_eq!(fake.variant("A").expect("A").available, 9);
         assert!(body["extensions"]["cost"]["throttleStatus"]["restoreRate"].is_number());
+
+        // Before 2026-01 the field and the directive do not exist; compareQuantity is the
+        // check there.
+        let (_, body) = post_to(
+            &server,
+            "2025-10",
+            "t",
+            SET,
+            json!({"input": input(json!(9)), "key": "k3"}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("idempotent")),
+            "{body}"
+        );
+        let old_style = |compare: i64| json!({"input": {"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": ids.inventory_item, "locationId": location, "quantity": 3, "compareQuantity": compare}]}});
+        let (_, body) = post_to(&server, "2025-10", "t", unkeyed, old_style(8)).await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "COMPARE_QUANTITY_STALE"
+        );
+        let (_, body) = post_to(&server, "2025-10", "t", unkeyed, old_style(9)).await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([])
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 3);
     }
 
     #[tokio::test]

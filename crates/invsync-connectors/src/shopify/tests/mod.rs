@@ -65,11 +65,6 @@ fn assert_clean(fake: &FakeShopify) {
     for r in fake.requests() {
         if r.path.starts_with("/admin/api/") {
             assert!(r.had_token, "{} without a token", r.path);
-            assert!(
-                r.path.contains(invsync_config::DEFAULT_SHOPIFY_API_VERSION),
-                "{}",
-                r.path
-            );
         } else {
             assert!(!r.had_token, "the token went to {}", r.path);
         }
@@ -184,8 +179,50 @@ async fn reads_the_catalog_in_pages_of_at_most_250() {
                 .is_some_and(|q| q.contains("VariantsPage"))
         })
         .count();
-    assert_eq!(pages, 3, "235 variants in pages of 100");
+    assert_eq!(
+        pages, 2,
+        "235 variants: 100, then as many as fit in 1000 points (199)"
+    );
+    let sizes: Vec<i64> = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("VariantsPage"))
+        })
+        .filter_map(|r| r.variables.as_ref().and_then(|v| v["first"].as_i64()))
+        .collect();
+    assert_eq!(sizes, vec![100, 199]);
     assert_clean(&fake);
+}
+
+#[tokio::test]
+async fn pages_shrink_when_shopify_prices_them_over_the_limit() {
+    let (fake, server) = start(Limits {
+        max_query_cost: 600,
+        ..Limits::unlimited()
+    })
+    .await;
+    shop_with_catalog(&fake).await;
+    let shop = connect(&server, 10_000);
+    let catalog = shop.read_catalog().await.expect("catalog");
+    check_catalog(&catalog);
+    let sizes: Vec<i64> = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("VariantsPage"))
+        })
+        .filter_map(|r| r.variables.as_ref().and_then(|v| v["first"].as_i64()))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![100, 199, 99, 99],
+        "refused at 997 points, halved"
+    );
 }
 
 #[tokio::test]
@@ -320,6 +357,53 @@ async fn a_sale_between_read_and_write_is_never_overwritten() {
         sets[0].variables.as_ref().expect("v")["key"],
         sets[1].variables.as_ref().expect("v")["key"]
     );
+    assert_clean(&fake);
+}
+
+#[tokio::test]
+async fn before_2026_01_quantities_compare_with_compare_quantity() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    let a = fake.add_variant("A", "1.00", 10);
+    let b = fake.add_variant("B", "1.00", 10);
+    let mut cfg = config(&server, TOKEN, 10_000);
+    cfg.api_version = "2025-10".into();
+    let shop = ShopifyConnection::new("shop", cfg).expect("connection");
+    shop.read_catalog().await.expect("catalog");
+    fake.sell_before_next_write("B", 2);
+    let writes = [
+        quantity_write(&a.variant, "A", 10, 15, 0),
+        quantity_write(&b.variant, "B", 10, 15, 1),
+    ];
+    let outcomes = shop.write(&writes).await.expect("write");
+    assert_eq!(outcomes[0], WriteOutcome::Applied);
+    assert!(
+        matches!(outcomes[1], WriteOutcome::Stale(_)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        fake.variant("B").expect("B").available,
+        8,
+        "the sale stands"
+    );
+    // A replay of an applied call (a lost answer): the compare fails, nothing applies twice.
+    let again = shop.write(&writes[..1]).await.expect("again");
+    assert!(matches!(again[0], WriteOutcome::Stale(_)), "{again:?}");
+    assert_eq!(fake.variant("A").expect("A").available, 15);
+    for r in fake.requests() {
+        assert!(r.path.contains("/2025-10/"), "{}", r.path);
+        if let Some(q) = r
+            .query
+            .as_deref()
+            .filter(|q| q.contains("inventorySetQuantities"))
+        {
+            assert!(!q.contains("@idempotent"), "no directive before 2026-01");
+            let vars = r.variables.as_ref().expect("variables");
+            for q in vars["input"]["quantities"].as_array().expect("quantities") {
+                assert!(q.get("changeFromQuantity").is_none());
+                assert!(q["compareQuantity"].is_i64());
+            }
+        }
+    }
     assert_clean(&fake);
 }
 
