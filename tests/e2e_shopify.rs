@@ -22,7 +22,8 @@ impl Setup {
              TEE-M,T-shirt (M),19.90,7,\n\
              CAP-1,Cap,15.00,3,\n\
              BAG-1,Bag,30.00,6,\n\
-             GIFT,Gift card,25.00,0,\n",
+             GIFT,Gift card,25.00,0,\n\
+             DUP-1,Twice in the shop,5.00,2,\n",
         )
         .expect("accounting");
         std::fs::write(
@@ -92,6 +93,9 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
     fake.add_variant("GIFT", "25.00", 0);
     fake.set_tracked("GIFT", false);
     fake.add_order(&[("BAG-1", 5, 5)], false, false);
+    // One SKU on two products: a conflict, never synced.
+    fake.add_variant("DUP-1", "4.00", 1);
+    fake.add_variant("dup-1", "4.00", 1);
     let server = fake.serve().await;
     let setup = Setup::new(&server.base_url());
 
@@ -165,6 +169,14 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
         1,
         "in an open order: its quantity is held back"
     );
+    for v in fake.variants() {
+        if v.sku
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("DUP-1"))
+        {
+            assert_eq!((v.price, v.available), ("4.00".parse().expect("dec"), 1));
+        }
+    }
     assert_eq!(fake.invalid_documents(), Vec::<String>::new());
 
     // The run history.
