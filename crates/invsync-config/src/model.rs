@@ -88,7 +88,7 @@ pub struct ShopifyConnectionConfig {
     pub access_token: SecretString,
     /// `https://{shop}` unless overridden (proxies, tests); https, or http to loopback.
     pub base_url: url::Url,
-    /// The Admin API version in the endpoint path, e.g. `2026-04`.
+    /// The Admin API version in the endpoint path, e.g. `2026-10` (2025-01 or newer).
     pub api_version: String,
     /// The location whose `available` quantity is synced, as a GID; `None`: the shop's
     /// primary location.

@@ -4,13 +4,15 @@
 //! * **Listings** are product variants; a record's `id` is the variant GID. Quantity is the
 //!   `available` quantity at one location (configured, or the primary one). Untracked
 //!   variants and bundles (`requiresComponents`) are `base`.
-//! * **Reading** pages `productVariants` 100 at a time, or — above `bulk_above` variants —
-//!   runs one bulk operation and downloads its JSONL result (ADR 0011).
+//! * **Reading** pages `productVariants` (100, then as many as fit under the single-query
+//!   cost limit), or — above `bulk_above` variants — runs one bulk operation and downloads
+//!   its JSONL result (ADR 0011).
 //! * **Open orders** are open orders with unfulfilled units (ADR 0013).
 //! * **Quantity writes** are one `inventorySetQuantities` per batch of ≤ 250, each
 //!   quantity with `changeFromQuantity` = the value read (compare-and-set) and the mutation
-//!   under `@idempotent(key:)` derived from the engine's keys (ADR 0012). Stale items come
-//!   back `Stale`; the rest of the batch is sent again without them.
+//!   under `@idempotent(key:)` derived from the engine's keys; before API version 2026-01
+//!   `compareQuantity` without a key (ADRs 0010, 0012). Stale items come back `Stale`; the
+//!   rest of the batch is sent again without them.
 //! * **Price writes** are `productVariantsBulkUpdate`, one call per product; Shopify has no
 //!   concurrency token for prices, so they are last-writer-wins (ADR 0014).
 //!
