@@ -151,6 +151,8 @@ fn warnings(config: &Config) -> Vec<String> {
         }
         ConnectionConfig::WooCommerce(_) | ConnectionConfig::BigCommerce(_) => {}
         ConnectionConfig::QuickBooksOnline(_) => {}
+        // Nothing to check offline; `invsync sync --dry-run` tries the credentials.
+        ConnectionConfig::Shopify(_) => {}
     };
     check("accounting".into(), &config.accounting);
     for (name, s) in &config.stores {

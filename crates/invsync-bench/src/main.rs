@@ -8,6 +8,7 @@
 //! cargo run --release -p invsync-bench -- woocommerce --products 100000
 //! cargo run --release -p invsync-bench -- bigcommerce --products 100000
 //! cargo run --release -p invsync-bench -- quickbooks-online
+//! cargo run --release -p invsync-bench -- shopify --products 10000
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
@@ -22,6 +23,7 @@ use invsync_core::{
     QuantityRules, Selection, Side, Trigger, match_catalogs, plan,
 };
 use invsync_test_support::catalog::{self, Shape};
+use invsync_test_support::shopify::{FakeShopify, Limits};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,27 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         time_scale: u32,
     },
+    /// `invsync sync` (price and quantity) of N products to the Shopify fake under its
+    /// rate limit; wall time against the bound the cost bucket sets
+    Shopify {
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+        /// Bucket size in cost points (Standard: 1000)
+        #[arg(long, default_value_t = 1000.0)]
+        bucket: f64,
+        /// Points restored per second (Standard: 100; Advanced 200; Plus 1000)
+        #[arg(long, default_value_t = 100.0)]
+        restore_rate: f64,
+        /// Read with a bulk operation above this many variants (the store's bulk_above)
+        #[arg(long, default_value_t = 1000)]
+        bulk_above: u64,
+        /// Delay the fake adds to every GraphQL answer, in milliseconds
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// The invsync binary to run [default: next to this one]
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -161,6 +184,24 @@ fn main() -> anyhow::Result<()> {
             adjustments,
             prices,
             time_scale,
+        }),
+        Bench::Shopify {
+            products,
+            bucket,
+            restore_rate,
+            bulk_above,
+            latency_ms,
+            binary,
+        } => bench_shopify(ShopifyBench {
+            products,
+            limits: Limits {
+                bucket,
+                restore_rate,
+                ..Limits::standard()
+            },
+            bulk_above,
+            latency: Duration::from_millis(latency_ms),
+            binary,
         }),
     }
 }
@@ -501,4 +542,118 @@ fn bench_daemon(
         .status();
     let _ = child.wait();
     Ok(())
+}
+
+struct ShopifyBench {
+    products: usize,
+    limits: Limits,
+    bulk_above: u64,
+    latency: Duration,
+    binary: Option<PathBuf>,
+}
+
+/// One real `invsync sync` against the fake: the time it takes, the requests and cost
+/// points it spends, and the bound the bucket sets: whatever does not fit in the first
+/// full bucket must be restored at `restore_rate` points per second.
+fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
+    let binary = match b.binary {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("invsync"),
+    };
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it first (cargo build --release)",
+            binary.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        const TOKEN: &str = "shpat_bench";
+        let (accounting, store) = catalog::generate(Shape::new(b.products));
+        let fake = FakeShopify::new(TOKEN, b.limits);
+        fake.populate(&store);
+        fake.set_latency(b.latency);
+        let server = fake.serve().await;
+        let dir = tempfile::tempdir()?;
+        catalog::write_csv(&dir.path().join("accounting.csv"), &accounting)?;
+        std::fs::write(
+            dir.path().join("invsync.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"shopify\"\nshop = \"bench.myshopify.com\"\naccess_token = \"{TOKEN}\"\nbase_url = \"{}\"\nbulk_above = {}\n",
+                server.base_url(),
+                b.bulk_above
+            ),
+        )?;
+        println!(
+            "{} products on the fake (bucket {}, restore {}/s, latency {:?}); bulk read: {}",
+            b.products,
+            b.limits.bucket,
+            b.limits.restore_rate,
+            b.latency,
+            b.products as u64 > b.bulk_above
+        );
+        let config = dir.path().join("invsync.toml");
+        let start = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&binary)
+                .arg("--config")
+                .arg(&config)
+                .args([
+                    "--format",
+                    "json",
+                    "sync",
+                    "--store",
+                    "shop",
+                    "--update",
+                    "store",
+                    "--fields",
+                    "price,quantity",
+                ])
+                .output()
+        })
+        .await??;
+        let wall = start.elapsed();
+        if !out.status.success() {
+            bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let stats = fake.stats();
+        let changes = report["changes"].as_array().cloned().unwrap_or_default();
+        let count = |field: &str| {
+            changes
+                .iter()
+                .filter(|c| c["field"] == field && c["outcome"] == "updated")
+                .count()
+        };
+        let (prices, quantities) = (count("price"), count("quantity"));
+        // The fewest calls that can do this: reads (location, count, and either a bulk
+        // operation — run, one poll, the download — or pages of 199), the open orders, one
+        // price call per product (one variant per product here), one quantity call per 250.
+        let bulk = b.products as u64 > b.bulk_above;
+        let reads = if bulk { 2 + 3 } else { 2 + b.products.div_ceil(199) };
+        let minimum = reads + 1 + prices + quantities.div_ceil(250);
+        let bound = ((stats.points_spent - b.limits.bucket).max(0.0)) / b.limits.restore_rate;
+        println!(
+            "status {}; {prices} price and {quantities} quantity changes; {:.0} cost points",
+            report["status"], stats.points_spent
+        );
+        println!(
+            "API calls {} ({} throttled) vs minimum {minimum}: {:.3}x",
+            stats.requests,
+            stats.throttled,
+            stats.requests as f64 / minimum as f64
+        );
+        println!(
+            "wall {:.2} s (of which the fake {:.2} s) vs rate-limit bound {:.2} s ((points - bucket) / restore rate): {:.3}x",
+            wall.as_secs_f64(),
+            stats.busy.as_secs_f64(),
+            bound,
+            if bound > 0.0 { wall.as_secs_f64() / bound } else { f64::NAN }
+        );
+        server.stop().await;
+        Ok(())
+    })
 }

@@ -19,6 +19,7 @@ pub use kinds::quickbooks_online::{
     PRODUCTION_BASE_URL as QBO_PRODUCTION_BASE_URL, SANDBOX_BASE_URL as QBO_SANDBOX_BASE_URL,
     TOKEN_URL as QBO_TOKEN_URL,
 };
+pub use kinds::{DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE};
 pub use model::*;
 pub use secret::SecretSource;
 

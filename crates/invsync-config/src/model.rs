@@ -65,6 +65,7 @@ pub enum ConnectionConfig {
     BigCommerce(BigCommerceConfig),
     /// Boxed: it is much larger than the other kinds.
     QuickBooksOnline(Box<QuickBooksOnlineConfig>),
+    Shopify(ShopifyConnectionConfig),
 }
 
 impl ConnectionConfig {
@@ -74,6 +75,7 @@ impl ConnectionConfig {
             ConnectionConfig::WooCommerce(_) => "woocommerce",
             ConnectionConfig::BigCommerce(_) => "bigcommerce",
             ConnectionConfig::QuickBooksOnline(_) => "quickbooks-online",
+            ConnectionConfig::Shopify(_) => "shopify",
         }
     }
 }
@@ -153,6 +155,24 @@ pub enum QboQuantityWrite {
     Adjustment,
     /// A sparse Item update of `QtyOnHand`, guarded by the item's `SyncToken`.
     Item,
+}
+
+/// `kind = "shopify"`: a store through the Shopify Admin GraphQL API.
+#[derive(Debug, Clone)]
+pub struct ShopifyConnectionConfig {
+    /// The permanent domain, `example.myshopify.com`, lower case.
+    pub shop: String,
+    /// The Admin API access token (`X-Shopify-Access-Token`).
+    pub access_token: SecretString,
+    /// `https://{shop}` unless overridden (proxies, tests); https, or http to loopback.
+    pub base_url: url::Url,
+    /// The Admin API version in the endpoint path, e.g. `2026-10` (2025-01 or newer).
+    pub api_version: String,
+    /// The location whose `available` quantity is synced, as a GID; `None`: the shop's
+    /// primary location.
+    pub location: Option<String>,
+    /// Read the catalog with a bulk operation when the shop has more variants than this.
+    pub bulk_above: u64,
 }
 
 #[derive(Debug, Clone)]

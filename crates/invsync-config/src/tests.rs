@@ -234,7 +234,7 @@ fn errors_name_the_key() {
             "kind not available yet",
             replace(
                 "kind = \"file\"\npath = \"data/pos.json\"",
-                "kind = \"shopify\"",
+                "kind = \"xero\"",
             ),
             vec![("stores.pos.kind", "not available in this version")],
         ),
@@ -523,6 +523,7 @@ fn the_example_config_documents_a_valid_config() {
                     "BIGCOMMERCE_ACCESS_TOKEN".to_string(),
                     "example-token".to_string(),
                 ),
+                ("SHOP_TOKEN".to_string(), "shpat_example".to_string()),
             ]
             .into(),
         ),
@@ -943,4 +944,142 @@ fn the_quickbooks_online_example_config_is_valid() {
     };
     let config = load_with(&example, &options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.accounting.kind(), "quickbooks-online");
+}
+
+const SHOPIFY: &str = r#"
+[accounting]
+kind = "file"
+path = "data/accounting.csv"
+
+[stores.shop]
+kind = "shopify"
+shop = "Example.myshopify.com"
+access_token = { env = "SHOP_TOKEN" }
+buffer = 1
+"#;
+
+#[test]
+fn loads_a_shopify_store_with_defaults() {
+    let (_dir, config) = load_text(SHOPIFY, &[("SHOP_TOKEN", "shpat_s3cret-sentinel")]);
+    let config = config.expect("valid");
+    let shop = &config.stores["shop"];
+    let ConnectionConfig::Shopify(s) = &shop.connection else {
+        panic!("a shopify store")
+    };
+    assert_eq!(s.shop, "example.myshopify.com");
+    assert_eq!(s.base_url.as_str(), "https://example.myshopify.com/");
+    assert_eq!(s.api_version, DEFAULT_SHOPIFY_API_VERSION);
+    assert_eq!(s.location, None);
+    assert_eq!(s.bulk_above, DEFAULT_SHOPIFY_BULK_ABOVE);
+    assert_eq!(s.access_token.expose_secret(), "shpat_s3cret-sentinel");
+    assert_eq!(shop.rules.buffer, 1);
+    assert_eq!(shop.connection.kind(), "shopify");
+    assert!(
+        !format!("{config:?}").contains("s3cret-sentinel"),
+        "Debug never shows the access token"
+    );
+
+    let text = SHOPIFY.replace(
+        "buffer = 1",
+        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0",
+    );
+    let (_dir, config) = load_text(&text, &[("SHOP_TOKEN", "t")]);
+    let config = config.expect("valid");
+    let ConnectionConfig::Shopify(s) = &config.stores["shop"].connection else {
+        panic!("a shopify store")
+    };
+    assert_eq!(s.base_url.as_str(), "http://127.0.0.1:9001/");
+    assert_eq!(s.api_version, "2025-10");
+    assert_eq!(s.location.as_deref(), Some("gid://shopify/Location/42"));
+    assert_eq!(s.bulk_above, 0);
+}
+
+#[test]
+fn shopify_errors_name_the_key() {
+    // (why, config text, environment, key, part of the message)
+    type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "token variable not set",
+            SHOPIFY.to_owned(),
+            &[],
+            "stores.shop.access_token",
+            "SHOP_TOKEN is not set",
+        ),
+        (
+            "token missing",
+            SHOPIFY.replace("access_token = { env = \"SHOP_TOKEN\" }\n", ""),
+            &[],
+            "stores.shop.access_token",
+            "missing",
+        ),
+        (
+            "not a shop domain",
+            SHOPIFY.replace("Example.myshopify.com", "example.com"),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.shop",
+            "not a shop domain",
+        ),
+        (
+            "plain http elsewhere",
+            SHOPIFY.replace("buffer = 1", "base_url = \"http://example.com\""),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.base_url",
+            "not loopback",
+        ),
+        (
+            "old api version",
+            SHOPIFY.replace("buffer = 1", "api_version = \"2024-10\""),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.api_version",
+            "not a supported Admin API version",
+        ),
+        (
+            "location by name",
+            SHOPIFY.replace("buffer = 1", "location = \"Main street\""),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.location",
+            "not a location id",
+        ),
+        (
+            "negative bulk threshold",
+            SHOPIFY.replace("buffer = 1", "bulk_above = -1"),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.bulk_above",
+            "out of range",
+        ),
+        (
+            "unknown key",
+            SHOPIFY.replace("buffer = 1", "token = \"x\""),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.token",
+            "unknown key",
+        ),
+        (
+            "rules are checked",
+            SHOPIFY.replace("buffer = 1", "share = 101"),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.share",
+            "out of range",
+        ),
+    ];
+    for (why, text, env, key, part) in cases {
+        let (_dir, result) = load_text(&text, env);
+        let errors = result.expect_err(why);
+        let found = errors
+            .iter()
+            .any(|e| e.key.as_deref() == Some(key) && e.message.contains(part));
+        assert!(found, "{why}: want {key}: …{part}…, got:\n{errors}");
+        assert!(
+            !errors.to_string().contains("shpat"),
+            "{why}: no token in errors"
+        );
+    }
+    // A literal token in the file never shows in an error about another key.
+    let text = SHOPIFY
+        .replace("{ env = \"SHOP_TOKEN\" }", "\"shpat_literal-sentinel\"")
+        .replace("Example.myshopify.com", "nope");
+    let (_dir, result) = load_text(&text, &[]);
+    let errors = result.expect_err("invalid shop").to_string();
+    assert!(!errors.contains("literal-sentinel"), "{errors}");
 }

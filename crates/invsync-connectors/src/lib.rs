@@ -10,6 +10,7 @@ pub mod bigcommerce;
 pub mod file;
 pub mod http;
 pub mod quickbooks_online;
+pub mod shopify;
 pub mod vault;
 pub mod woocommerce;
 
@@ -222,6 +223,10 @@ pub fn open(
         ConnectionConfig::QuickBooksOnline(qbo) => Ok(Box::new(
             quickbooks_online::QuickBooksOnline::open(name, qbo, ctx)?,
         )),
+        ConnectionConfig::Shopify(shopify) => Ok(Box::new(shopify::ShopifyConnection::new(
+            name,
+            shopify.clone(),
+        )?)),
     }
 }
 

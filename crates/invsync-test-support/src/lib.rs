@@ -6,5 +6,6 @@ pub mod fake;
 pub mod openapi;
 pub mod pg;
 pub mod quickbooks_online;
+pub mod shopify;
 pub mod specs;
 pub mod woocommerce;

@@ -6,7 +6,10 @@
 mod bigcommerce;
 mod file;
 pub mod quickbooks_online;
+mod shopify;
 mod woocommerce;
+
+pub use shopify::{DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE};
 
 use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;
@@ -14,10 +17,10 @@ use std::path::Path;
 /// Kinds the `[accounting]` section takes in this version.
 pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online"];
 /// Kinds a `[stores.NAME]` section takes in this version.
-pub(crate) const STORE_KINDS: &[&str] = &["file", "woocommerce", "bigcommerce"];
+pub(crate) const STORE_KINDS: &[&str] = &["file", "shopify", "woocommerce", "bigcommerce"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
-pub(crate) const PLANNED_KINDS: &[&str] = &["shopify", "xero", "quickbooks-desktop"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["xero", "quickbooks-desktop"];
 
 pub(crate) fn accounting(
     v: &mut Validator<'_>,
@@ -54,6 +57,7 @@ pub(crate) fn store(
         "file" => file::store(v, key, value, base),
         "woocommerce" => woocommerce::store(v, key, value, base),
         "bigcommerce" => bigcommerce::store(v, key, value, base),
+        "shopify" => shopify::store(v, key, value, base),
         _ => None,
     }
 }

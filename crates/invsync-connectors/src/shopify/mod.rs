@@ -1,0 +1,799 @@
+//! Shopify stores (`kind = "shopify"`) through the Admin GraphQL API
+//! (docs/platform-apis.md §1).
+//!
+//! * **Listings** are product variants; a record's `id` is the variant GID. Quantity is the
+//!   `available` quantity at one location (configured, or the primary one). Untracked
+//!   variants and bundles (`requiresComponents`) are `base`.
+//! * **Reading** pages `productVariants` (100, then as many as fit under the single-query
+//!   cost limit), or — above `bulk_above` variants — runs one bulk operation and downloads
+//!   its JSONL result (ADR 0011).
+//! * **Open orders** are open orders with unfulfilled units (ADR 0013).
+//! * **Quantity writes** are one `inventorySetQuantities` per batch of ≤ 250, each
+//!   quantity with `changeFromQuantity` = the value read (compare-and-set) and the mutation
+//!   under `@idempotent(key:)` derived from the engine's keys; before API version 2026-01
+//!   `compareQuantity` without a key (ADRs 0010, 0012). Stale items come back `Stale`; the
+//!   rest of the batch is sent again without them.
+//! * **Price writes** are `productVariantsBulkUpdate`, one call per product; Shopify has no
+//!   concurrency token for prices, so they are last-writer-wins (ADR 0014).
+//!
+//! Module map: `client` sends a GraphQL call (token, retries, cost budget, errors);
+//! `vendor` holds Shopify's JSON shapes; `graphql/*.graphql` are the documents.
+
+mod client;
+mod vendor;
+
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    Catalog, Connection, ConnectorError, ErrorKind, RecordRef, Reject, Write, WriteOutcome,
+};
+use async_trait::async_trait;
+use client::Client;
+use compact_str::CompactString;
+use futures::StreamExt as _;
+use invsync_config::ShopifyConnectionConfig;
+use invsync_core::{Field, FieldValue, OrderLine, Record};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{Mutex, OnceCell};
+use vendor::VariantNode;
+
+/// The GraphQL documents, kept as files so tests validate them against the real schema.
+pub mod documents {
+    pub const LOCATION: &str = include_str!("graphql/location.graphql");
+    pub const VARIANTS_COUNT: &str = include_str!("graphql/variants_count.graphql");
+    pub const VARIANTS_PAGE: &str = concat!(
+        include_str!("graphql/variants_page.graphql"),
+        include_str!("graphql/variant_fields.graphql")
+    );
+    pub const VARIANTS_BY_ID: &str = concat!(
+        include_str!("graphql/variants_by_id.graphql"),
+        include_str!("graphql/variant_fields.graphql")
+    );
+    /// With `LOCATION_ID` in place of the location's GID.
+    pub const BULK_VARIANTS: &str = include_str!("graphql/bulk_variants.graphql");
+    pub const BULK_RUN: &str = include_str!("graphql/bulk_run.graphql");
+    pub const BULK_POLL: &str = include_str!("graphql/bulk_poll.graphql");
+    pub const OPEN_ORDERS: &str = include_str!("graphql/open_orders.graphql");
+    pub const ORDER_LINE_ITEMS: &str = include_str!("graphql/order_line_items.graphql");
+    pub const SET_QUANTITIES: &str = include_str!("graphql/set_quantities.graphql");
+    pub const SET_QUANTITIES_COMPARE: &str = include_str!("graphql/set_quantities_compare.graphql");
+    pub const SET_PRICES: &str = include_str!("graphql/set_prices.graphql");
+
+    /// Every document as it is sent, by name (the bulk query with a sample location).
+    pub fn all() -> Vec<(&'static str, String)> {
+        vec![
+            ("location", LOCATION.to_owned()),
+            ("variants_count", VARIANTS_COUNT.to_owned()),
+            ("variants_page", VARIANTS_PAGE.to_owned()),
+            ("variants_by_id", VARIANTS_BY_ID.to_owned()),
+            (
+                "bulk_variants",
+                super::bulk_query("gid://shopify/Location/1"),
+            ),
+            ("bulk_run", BULK_RUN.to_owned()),
+            ("bulk_poll", BULK_POLL.to_owned()),
+            ("open_orders", OPEN_ORDERS.to_owned()),
+            ("order_line_items", ORDER_LINE_ITEMS.to_owned()),
+            ("set_quantities", SET_QUANTITIES.to_owned()),
+            ("set_quantities_compare", SET_QUANTITIES_COMPARE.to_owned()),
+            ("set_prices", SET_PRICES.to_owned()),
+        ]
+    }
+}
+
+/// Variants on the first page: 100 × ~5 points + 2 ≈ 502 requested points. Later pages are
+/// sized from what Shopify says the first one requested, as large as the single-query
+/// limit allows (≈199 at 5 points a variant; 250 would request 1252).
+const VARIANT_PAGE: i64 = 100;
+/// `first` may not exceed 250 (shopify.dev/docs/api/usage/pagination-graphql).
+const MAX_PAGE: i64 = 250;
+/// Orders per page: 25 × (1 + 2 + 30 line items) + 2 = 827 points.
+const ORDER_PAGE: i64 = 25;
+/// Writes per batch: `inventorySetQuantities.quantities` is an input array, capped at 250.
+const WRITE_BATCH: usize = 250;
+/// Price calls (one per product) in flight at once.
+const PRICE_CALLS_IN_FLIGHT: usize = 4;
+/// Replays of a call whose first attempt Shopify is still processing.
+const CONCURRENT_RETRIES: u32 = 5;
+/// `reason` of every quantity write.
+const REASON: &str = "correction";
+/// How often to poll a bulk operation: from 100 ms, doubling, up to 5 s; at most an hour.
+const BULK_POLL_FIRST: Duration = Duration::from_millis(100);
+const BULK_POLL_MAX: Duration = Duration::from_secs(5);
+const BULK_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn bulk_query(location: &str) -> String {
+    documents::BULK_VARIANTS.replace("LOCATION_ID", location)
+}
+
+/// What a write needs beyond the variant id.
+#[derive(Debug, Clone)]
+struct VariantRef {
+    product: String,
+    inventory_item: String,
+}
+
+pub struct ShopifyConnection {
+    name: String,
+    config: ShopifyConnectionConfig,
+    client: Client,
+    location: OnceCell<String>,
+    /// Variant GID → product and inventory item, filled by every read.
+    refs: Mutex<HashMap<CompactString, VariantRef>>,
+}
+
+impl ShopifyConnection {
+    pub fn new(
+        name: &str,
+        config: ShopifyConnectionConfig,
+    ) -> Result<ShopifyConnection, ConnectorError> {
+        let client = Client::new(
+            name,
+            &config.base_url,
+            &config.api_version,
+            config.access_token.clone(),
+        )?;
+        Ok(ShopifyConnection {
+            name: name.to_owned(),
+            config,
+            client,
+            location: OnceCell::new(),
+            refs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn error(&self, kind: ErrorKind, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::new(&self.name, kind, message)
+    }
+
+    /// Whether this API version has `changeFromQuantity` and `@idempotent` (2026-01 and
+    /// later); older ones compare with `compareQuantity`.
+    fn has_change_from(&self) -> bool {
+        let v = self.config.api_version.as_str();
+        v == "unstable" || v >= "2026-01"
+    }
+
+    /// The location's GID, checked once per connection.
+    async fn location(&self) -> Result<&str, ConnectorError> {
+        self.location
+            .get_or_try_init(|| async {
+                let data = self
+                    .client
+                    .call(
+                        "Location",
+                        documents::LOCATION,
+                        json!({ "id": self.config.location }),
+                        true,
+                    )
+                    .await?;
+                let location: Option<vendor::Location> =
+                    serde_json::from_value(data["location"].clone()).ok();
+                match location {
+                    Some(l) if l.is_active => Ok(l.id),
+                    Some(l) => Err(self.error(
+                        ErrorKind::InvalidData,
+                        format!("location {} ({}) is deactivated in Shopify; set the store's location to an active one", l.id, l.name),
+                    )),
+                    None => Err(self.error(
+                        ErrorKind::NotFound,
+                        match &self.config.location {
+                            Some(l) => format!("location {l} does not exist on this shop; check the store's location (Shopify admin → Settings → Locations)"),
+                            None => "the shop has no primary location".to_owned(),
+                        },
+                    )),
+                }
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn remember(&self, nodes: &[VariantNode]) {
+        let mut refs = self.refs.lock().await;
+        for n in nodes {
+            refs.insert(
+                CompactString::from(n.id.as_str()),
+                VariantRef {
+                    product: n.product.id.clone(),
+                    inventory_item: n.inventory_item.id.clone(),
+                },
+            );
+        }
+    }
+
+    async fn read_paged(&self, location: &str) -> Result<Vec<VariantNode>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        let mut first = VARIANT_PAGE;
+        let mut ceiling = MAX_PAGE;
+        loop {
+            let answer = self
+                .client
+                .call(
+                    "VariantsPage",
+                    documents::VARIANTS_PAGE,
+                    json!({ "first": first, "after": after, "locationId": location }),
+                    true,
+                )
+                .await;
+            let data = match answer {
+                Err(e) if e.message.contains("MAX_COST_EXCEEDED") && first > 1 => {
+                    // Shopify prices the fields higher than expected: smaller pages.
+                    first /= 2;
+                    ceiling = first;
+                    continue;
+                }
+                other => other?,
+            };
+            let page: vendor::Connection<Value> =
+                serde_json::from_value(data["productVariants"].clone()).map_err(|e| {
+                    self.error(
+                        ErrorKind::Unavailable,
+                        format!("productVariants: unexpected answer: {e}"),
+                    )
+                })?;
+            out.extend(page.nodes.into_iter().map(VariantNode::parse));
+            match (page.page_info.has_next_page, page.page_info.end_cursor) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => break,
+            }
+            // Fewest pages: as many variants as fit under the single-query cost limit.
+            if let Some(requested) = self.client.last_cost("VariantsPage").await {
+                let per_variant = ((requested - 2.0) / first as f64).max(1.0);
+                let fits = ((self.client.max_query_cost().await - 2.0) / per_variant).floor();
+                first = (fits as i64).clamp(1, ceiling);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_bulk(&self, location: &str) -> Result<Vec<VariantNode>, ConnectorError> {
+        let data = self
+            .client
+            .call(
+                "BulkRun",
+                documents::BULK_RUN,
+                json!({ "query": bulk_query(location) }),
+                false,
+            )
+            .await?;
+        let payload = &data["bulkOperationRunQuery"];
+        let errors: Vec<vendor::UserError> =
+            serde_json::from_value(payload["userErrors"].clone()).unwrap_or_default();
+        if let Some(e) = errors.first() {
+            let (kind, message) = if e.code.as_deref() == Some("OPERATION_IN_PROGRESS") {
+                (
+                    ErrorKind::Unavailable,
+                    "another bulk query is running on this shop for the same app (another invsync, or another tool using this app's token); the next run tries again".to_owned(),
+                )
+            } else {
+                (
+                    ErrorKind::Other,
+                    format!("bulk query refused: {}", e.message),
+                )
+            };
+            return Err(self.error(kind, message));
+        }
+        let Some(id) = payload["bulkOperation"]["id"].as_str().map(str::to_owned) else {
+            return Err(self.error(
+                ErrorKind::Unavailable,
+                "bulkOperationRunQuery answered without an operation",
+            ));
+        };
+        let started = std::time::Instant::now();
+        let mut wait = BULK_POLL_FIRST;
+        let url = loop {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(BULK_POLL_MAX);
+            let data = self
+                .client
+                .call("BulkPoll", documents::BULK_POLL, json!({ "id": id }), true)
+                .await?;
+            let op: vendor::BulkOperation =
+                serde_json::from_value(data["node"].clone()).map_err(|e| {
+                    self.error(
+                        ErrorKind::Unavailable,
+                        format!("bulk operation {id}: unexpected answer: {e}"),
+                    )
+                })?;
+            match op.status.as_str() {
+                "COMPLETED" => break op.url,
+                "CREATED" | "RUNNING" => {}
+                other => {
+                    return Err(self.error(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "bulk operation {id} ended {other} ({}); the next run tries again",
+                            op.error_code.as_deref().unwrap_or("no error code")
+                        ),
+                    ));
+                }
+            }
+            if started.elapsed() > BULK_TIMEOUT {
+                return Err(self.error(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "bulk operation {id} did not complete within {} minutes",
+                        BULK_TIMEOUT.as_secs() / 60
+                    ),
+                ));
+            }
+        };
+        // No URL: the query matched no objects.
+        let Some(url) = url else {
+            return Ok(Vec::new());
+        };
+        let text = self.client.download(&url).await?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_str(line).map_err(|e| {
+                self.error(
+                    ErrorKind::Unavailable,
+                    format!("bulk result line {}: {e}", i + 1),
+                )
+            })?;
+            out.push(VariantNode::parse(value));
+        }
+        Ok(out)
+    }
+
+    fn to_records(&self, nodes: Vec<VariantNode>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for node in nodes {
+            match node.to_record() {
+                Ok(r) => catalog.records.push(r),
+                Err(error) => catalog.rejects.push(Reject {
+                    sku: node.sku.clone(),
+                    id: Some(node.id.clone()),
+                    error,
+                }),
+            }
+        }
+        catalog
+    }
+
+    async fn variant_refs(
+        &self,
+        ids: &[&CompactString],
+    ) -> Result<HashMap<CompactString, VariantRef>, ConnectorError> {
+        let missing: Vec<RecordRef> = {
+            let refs = self.refs.lock().await;
+            ids.iter()
+                .filter(|id| !refs.contains_key(**id))
+                .map(|id| RecordRef {
+                    id: (*id).clone(),
+                    sku: CompactString::default(),
+                })
+                .collect()
+        };
+        if !missing.is_empty() {
+            self.read_records(&missing).await?;
+        }
+        let refs = self.refs.lock().await;
+        Ok(ids
+            .iter()
+            .filter_map(|id| refs.get(*id).map(|r| ((*id).clone(), r.clone())))
+            .collect())
+    }
+
+    /// Quantity writes: one `inventorySetQuantities` for all of them; items it refuses are
+    /// taken out and the rest sent again (the mutation is all-or-nothing).
+    async fn write_quantities(
+        &self,
+        writes: &[(usize, &Write)],
+        outcomes: &mut [Option<WriteOutcome>],
+    ) -> Result<(), ConnectorError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let location = self.location().await?.to_owned();
+        let ids: Vec<&CompactString> = writes.iter().map(|(_, w)| &w.id).collect();
+        let refs = self.variant_refs(&ids).await?;
+        let mut pending: Vec<(usize, &Write, String)> = Vec::new();
+        for (i, w) in writes {
+            let (FieldValue::Quantity(_), FieldValue::Quantity(_)) = (w.old, w.new) else {
+                outcomes[*i] = Some(WriteOutcome::Failed("not a quantity".into()));
+                continue;
+            };
+            match refs.get(&w.id) {
+                Some(r) => pending.push((*i, w, r.inventory_item.clone())),
+                None => {
+                    outcomes[*i] = Some(WriteOutcome::Stale(
+                        "the variant no longer exists in Shopify".into(),
+                    ));
+                }
+            }
+        }
+        let mut concurrent = 0;
+        // Each round applies everything left, removes at least one item, or (a first
+        // attempt still running) waits and asks again with the same key.
+        while !pending.is_empty() {
+            let change_from = self.has_change_from();
+            let quantities: Vec<Value> = pending
+                .iter()
+                .map(|(_, w, item)| {
+                    let (FieldValue::Quantity(old), FieldValue::Quantity(new)) = (w.old, w.new)
+                    else {
+                        return Value::Null;
+                    };
+                    let compare = if change_from {
+                        "changeFromQuantity"
+                    } else {
+                        "compareQuantity"
+                    };
+                    json!({
+                        "inventoryItemId": item,
+                        "locationId": location,
+                        "quantity": new,
+                        compare: old,
+                    })
+                })
+                .collect();
+            let input = json!({ "name": "available", "reason": REASON, "quantities": quantities });
+            let (operation, document, variables) = if change_from {
+                let keys: Vec<&str> = pending.iter().map(|(_, w, _)| w.key.as_str()).collect();
+                (
+                    "SetQuantities",
+                    documents::SET_QUANTITIES,
+                    json!({ "input": input, "key": batch_key(&keys) }),
+                )
+            } else {
+                (
+                    "SetQuantitiesCompare",
+                    documents::SET_QUANTITIES_COMPARE,
+                    json!({ "input": input }),
+                )
+            };
+            // Safe to retry: with a key Shopify replays the first result; without one the
+            // compare of an applied call fails, so nothing applies twice.
+            let data = self
+                .client
+                .call(operation, document, variables, true)
+                .await?;
+            let payload = &data["inventorySetQuantities"];
+            let errors: Vec<vendor::UserError> =
+                serde_json::from_value(payload["userErrors"].clone()).unwrap_or_default();
+            if errors.is_empty() {
+                for (i, ..) in &pending {
+                    outcomes[*i] = Some(WriteOutcome::Applied);
+                }
+                return Ok(());
+            }
+            // "A request with the same idempotency key is still being processed"
+            // (InventorySetQuantitiesUserErrorCode, 2026-01+): the first attempt's result
+            // is what counts, so wait and replay it rather than fail or send a new key.
+            if concurrent < CONCURRENT_RETRIES
+                && errors
+                    .iter()
+                    .any(|e| e.code.as_deref() == Some("IDEMPOTENCY_CONCURRENT_REQUEST"))
+            {
+                concurrent += 1;
+                tokio::time::sleep(Duration::from_millis(200) * concurrent).await;
+                continue;
+            }
+            let mut removed = vec![false; pending.len()];
+            let mut unplaced = Vec::new();
+            for e in &errors {
+                match e.quantity_index().filter(|i| *i < pending.len()) {
+                    Some(at) => {
+                        let (i, w, _) = &pending[at];
+                        removed[at] = true;
+                        outcomes[*i] = Some(quantity_outcome(e, w));
+                    }
+                    None => unplaced.push(e),
+                }
+            }
+            if !unplaced.is_empty() || !removed.iter().any(|r| *r) {
+                // An error about the whole call (reason, name, idempotency): every item
+                // in it fails with the platform's words.
+                let message = errors
+                    .iter()
+                    .map(vendor::UserError::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                for (i, ..) in &pending {
+                    outcomes[*i] = Some(WriteOutcome::Failed(message.clone()));
+                }
+                return Ok(());
+            }
+            pending = pending
+                .into_iter()
+                .zip(removed)
+                .filter_map(|(p, r)| (!r).then_some(p))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Price writes: one `productVariantsBulkUpdate` per product, partial updates allowed
+    /// so one bad variant does not hold back the others.
+    async fn write_prices(
+        &self,
+        writes: &[(usize, &Write)],
+        outcomes: &mut [Option<WriteOutcome>],
+    ) -> Result<(), ConnectorError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&CompactString> = writes.iter().map(|(_, w)| &w.id).collect();
+        let refs = self.variant_refs(&ids).await?;
+        let mut by_product: Vec<(String, Vec<(usize, &Write)>)> = Vec::new();
+        for (i, w) in writes {
+            let Some(r) = refs.get(&w.id) else {
+                outcomes[*i] = Some(WriteOutcome::Stale(
+                    "the variant no longer exists in Shopify".into(),
+                ));
+                continue;
+            };
+            match by_product.iter_mut().find(|(p, _)| *p == r.product) {
+                Some((_, list)) => list.push((*i, w)),
+                None => by_product.push((r.product.clone(), vec![(*i, w)])),
+            }
+        }
+        // Calls for different products are independent: a few in flight at once hide the
+        // round trip; the cost budget still paces them.
+        let requests: Vec<(Vec<usize>, Value)> = by_product
+            .into_iter()
+            .map(|(product, list)| {
+                let variants: Vec<Value> = list
+                    .iter()
+                    .map(|(_, w)| match w.new {
+                        // Money is a string in Shopify's API ("100.57"), never a float.
+                        FieldValue::Price(p) => {
+                            json!({ "id": w.id.as_str(), "price": p.to_string() })
+                        }
+                        FieldValue::Quantity(_) => json!({ "id": w.id.as_str() }),
+                    })
+                    .collect();
+                let indices = list.iter().map(|(i, _)| *i).collect();
+                (
+                    indices,
+                    json!({ "productId": product, "variants": variants }),
+                )
+            })
+            .collect();
+        let client = &self.client;
+        let calls = requests.into_iter().map(|(indices, variables)| async move {
+            // An absolute set: sending it twice sets the same price.
+            let data = client
+                .call("SetPrices", documents::SET_PRICES, variables, true)
+                .await;
+            (indices, data)
+        });
+        let mut results = futures::stream::iter(calls).buffer_unordered(PRICE_CALLS_IN_FLIGHT);
+        let mut first_error = None;
+        while let Some((list, data)) = results.next().await {
+            let data = match data {
+                Ok(d) => d,
+                Err(e) => {
+                    // Leave these writes without an outcome; `write` decides whether the
+                    // batch failed as a whole.
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            let payload = &data["productVariantsBulkUpdate"];
+            let errors: Vec<vendor::UserError> =
+                serde_json::from_value(payload["userErrors"].clone()).unwrap_or_default();
+            let whole_call = errors.iter().any(|e| e.variant_index().is_none());
+            for (at, i) in list.iter().enumerate() {
+                let mine: Vec<String> = errors
+                    .iter()
+                    .filter(|e| whole_call || e.variant_index() == Some(at))
+                    .map(vendor::UserError::describe)
+                    .collect();
+                outcomes[*i] = Some(if mine.is_empty() {
+                    WriteOutcome::Applied
+                } else {
+                    WriteOutcome::Failed(mine.join("; "))
+                });
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn quantity_outcome(e: &vendor::UserError, w: &Write) -> WriteOutcome {
+    match e.code.as_deref() {
+        Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => {
+            WriteOutcome::Stale(format!(
+                "the quantity in Shopify is no longer {} (a sale or another change since it was read); not overwritten",
+                w.old
+            ))
+        }
+        _ => WriteOutcome::Failed(e.describe()),
+    }
+}
+
+/// The idempotency key of one `inventorySetQuantities` call: the same writes give the same
+/// key (so a retry replays), other writes another key. Readable start, a hash of all keys.
+fn batch_key(keys: &[&str]) -> String {
+    // FNV-1a, 64 bit: stable across processes and versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for key in keys {
+        for byte in key.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!(
+        "{}+{}-{hash:016x}",
+        keys.first().copied().unwrap_or_default(),
+        keys.len()
+    )
+}
+
+#[async_trait]
+impl Connection for ShopifyConnection {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "shopify"
+    }
+
+    async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
+        let location = self.location().await?.to_owned();
+        let count = self
+            .client
+            .call("VariantsCount", documents::VARIANTS_COUNT, json!({}), true)
+            .await?["productVariantsCount"]["count"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        let bulk = count > self.config.bulk_above;
+        let started = std::time::Instant::now();
+        let nodes = if bulk {
+            self.read_bulk(&location).await?
+        } else {
+            self.read_paged(&location).await?
+        };
+        tracing::debug!(
+            connection = %self.name, variants = nodes.len(), bulk,
+            elapsed_ms = started.elapsed().as_millis(), "read Shopify catalog"
+        );
+        self.remember(&nodes).await;
+        Ok(self.to_records(nodes))
+    }
+
+    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = self
+                .client
+                .call(
+                    "OpenOrders",
+                    documents::OPEN_ORDERS,
+                    json!({ "first": ORDER_PAGE, "after": after }),
+                    true,
+                )
+                .await?;
+            let page: vendor::Connection<vendor::Order> =
+                serde_json::from_value(data["orders"].clone()).map_err(|e| {
+                    self.error(
+                        ErrorKind::Unavailable,
+                        format!("orders: unexpected answer: {e}"),
+                    )
+                })?;
+            for order in page.nodes {
+                let mut lines = order.line_items.nodes;
+                let mut more = order.line_items.page_info;
+                while more.has_next_page {
+                    let data = self
+                        .client
+                        .call(
+                            "OrderLineItems",
+                            documents::ORDER_LINE_ITEMS,
+                            json!({ "id": order.id, "after": more.end_cursor }),
+                            true,
+                        )
+                        .await?;
+                    let page: vendor::Connection<vendor::LineItem> = serde_json::from_value(
+                        data["order"]["lineItems"].clone(),
+                    )
+                    .map_err(|e| {
+                        self.error(
+                            ErrorKind::Unavailable,
+                            format!("order {}: unexpected answer: {e}", order.name),
+                        )
+                    })?;
+                    lines.extend(page.nodes);
+                    more = page.page_info;
+                }
+                for line in lines {
+                    match line.sku.as_deref().map(str::trim) {
+                        Some(sku) if !sku.is_empty() && line.unfulfilled_quantity > 0 => {
+                            out.push(OrderLine {
+                                store: CompactString::from(self.name.as_str()),
+                                order: CompactString::from(order.name.as_str()),
+                                sku: CompactString::from(sku),
+                                quantity: line.unfulfilled_quantity,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            match (page.page_info.has_next_page, page.page_info.end_cursor) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn write_batch_size(&self) -> usize {
+        WRITE_BATCH
+    }
+
+    async fn read_records(
+        &self,
+        records: &[RecordRef],
+    ) -> Result<Option<Vec<Record>>, ConnectorError> {
+        let location = self.location().await?.to_owned();
+        let mut nodes = Vec::new();
+        for chunk in records.chunks(VARIANT_PAGE as usize) {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            let data = self
+                .client
+                .call(
+                    "VariantsById",
+                    documents::VARIANTS_BY_ID,
+                    json!({ "ids": ids, "locationId": location }),
+                    true,
+                )
+                .await?;
+            for node in data["nodes"].as_array().into_iter().flatten() {
+                if node.get("id").is_some() {
+                    nodes.push(VariantNode::parse(node.clone()));
+                }
+            }
+        }
+        self.remember(&nodes).await;
+        // A record that cannot be understood now is left out: the engine leaves it for
+        // the next run, whose catalog read reports it.
+        Ok(Some(
+            nodes
+                .into_iter()
+                .filter_map(|n| n.to_record().ok())
+                .collect(),
+        ))
+    }
+
+    async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
+        let (quantities, prices): (Vec<(usize, &Write)>, Vec<(usize, &Write)>) = writes
+            .iter()
+            .enumerate()
+            .partition(|(_, w)| w.field == Field::Quantity);
+        let mut result = self.write_quantities(&quantities, &mut outcomes).await;
+        if result.is_ok() {
+            result = self.write_prices(&prices, &mut outcomes).await;
+        }
+        if let Err(e) = result {
+            // `Err` promises that nothing was applied; once part of the batch was, the
+            // error becomes the outcome of the items it stopped.
+            if outcomes.iter().all(Option::is_none) {
+                return Err(e);
+            }
+            for o in outcomes.iter_mut().filter(|o| o.is_none()) {
+                *o = Some(WriteOutcome::Failed(e.to_string()));
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| WriteOutcome::Failed("not attempted (internal error)".into()))
+            })
+            .collect())
+    }
+}

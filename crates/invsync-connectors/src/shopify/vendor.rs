@@ -1,0 +1,230 @@
+//! Shopify's JSON shapes, private to the connector. Prices arrive as strings (`Money`:
+//! "A monetary value string without a currency symbol or code", schema 2025-01) and are
+//! parsed into `Decimal`, never through a float.
+
+use compact_str::CompactString;
+use invsync_core::{ItemKind, Record};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+use std::str::FromStr;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Connection<T> {
+    pub page_info: PageInfo,
+    pub nodes: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Location {
+    pub id: String,
+    pub name: String,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BulkOperation {
+    pub status: String,
+    pub error_code: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Order {
+    pub id: String,
+    pub name: String,
+    pub line_items: Connection<LineItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LineItem {
+    pub sku: Option<String>,
+    pub unfulfilled_quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserError {
+    pub code: Option<String>,
+    pub field: Option<Vec<String>>,
+    pub message: String,
+}
+
+impl UserError {
+    /// `["input", "quantities", "3", …]` → 3.
+    pub fn quantity_index(&self) -> Option<usize> {
+        match self.field.as_deref()? {
+            [input, quantities, i, ..] if input == "input" && quantities == "quantities" => {
+                i.parse().ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// `["variants", "3", …]` → 3.
+    pub fn variant_index(&self) -> Option<usize> {
+        match self.field.as_deref()? {
+            [variants, i, ..] if variants == "variants" => i.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// `message (CODE)`, the platform's words.
+    pub fn describe(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{} ({code})", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct IdOnly {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawVariant {
+    id: String,
+    sku: Option<String>,
+    #[serde(default)]
+    display_name: String,
+    price: Option<String>,
+    #[serde(default)]
+    requires_components: bool,
+    #[serde(default)]
+    product: IdOnly,
+    inventory_item: Option<RawInventoryItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawInventoryItem {
+    id: String,
+    tracked: bool,
+    inventory_level: Option<RawLevel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawLevel {
+    quantities: Vec<RawQuantity>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawQuantity {
+    name: String,
+    quantity: i64,
+}
+
+/// One variant as read (paged, by id, or a line of a bulk result). A node Shopify sent in
+/// a shape invsync cannot use is kept with its problem, to become a reject.
+#[derive(Debug)]
+pub(super) struct VariantNode {
+    pub id: String,
+    pub sku: Option<String>,
+    pub product: IdOnly,
+    pub inventory_item: IdOnly,
+    name: String,
+    price: Option<String>,
+    tracked: bool,
+    bundle: bool,
+    /// `None`: not stocked at the location.
+    available: Option<i64>,
+    problem: Option<String>,
+}
+
+impl VariantNode {
+    pub fn parse(value: Value) -> VariantNode {
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let sku = value.get("sku").and_then(Value::as_str).map(str::to_owned);
+        match serde_json::from_value::<RawVariant>(value) {
+            Ok(raw) => {
+                let item = raw.inventory_item;
+                let available = item
+                    .as_ref()
+                    .and_then(|i| i.inventory_level.as_ref())
+                    .and_then(|l| l.quantities.iter().find(|q| q.name == "available"))
+                    .map(|q| q.quantity);
+                VariantNode {
+                    id: raw.id,
+                    sku: raw.sku,
+                    product: raw.product,
+                    inventory_item: IdOnly {
+                        id: item.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
+                    },
+                    name: raw.display_name,
+                    price: raw.price,
+                    tracked: item.as_ref().is_some_and(|i| i.tracked),
+                    bundle: raw.requires_components,
+                    available,
+                    problem: None,
+                }
+            }
+            Err(e) => VariantNode {
+                id,
+                sku,
+                product: IdOnly::default(),
+                inventory_item: IdOnly::default(),
+                name: String::new(),
+                price: None,
+                tracked: false,
+                bundle: false,
+                available: None,
+                problem: Some(format!("Shopify sent a variant invsync cannot read: {e}")),
+            },
+        }
+    }
+
+    /// The listing, or why it cannot be one.
+    pub fn to_record(&self) -> Result<Record, String> {
+        if let Some(p) = &self.problem {
+            return Err(p.clone());
+        }
+        let price = match self.price.as_deref() {
+            None => None,
+            Some(p) => Some(
+                Decimal::from_str(p.trim())
+                    .map_err(|_| format!("price `{p}` is not a decimal number"))?,
+            ),
+        };
+        // Untracked variants and bundles are display-only (product.md rule 3, `base`).
+        let base = !self.tracked || self.bundle;
+        let quantity = match (base, self.available) {
+            (true, _) => None,
+            (false, Some(q)) => Some(q),
+            (false, None) => {
+                return Err(
+                    "not stocked at the synced location: stock it there in Shopify (product → Inventory → locations) or set the store's location".to_owned(),
+                );
+            }
+        };
+        Ok(Record {
+            id: CompactString::from(self.id.as_str()),
+            sku: CompactString::from(self.sku.as_deref().unwrap_or_default().trim()),
+            name: CompactString::from(self.name.as_str()),
+            kind: if base {
+                ItemKind::Base
+            } else {
+                ItemKind::Inventory
+            },
+            price,
+            quantity,
+        })
+    }
+}

@@ -1,0 +1,1128 @@
+//! Executing validated documents against the fake shop with apollo-compiler's resolver
+//! API: one `Obj` per GraphQL object type the connector can select. A field the fake does
+//! not implement is a field error naming it, so a test notices instead of reading `null`.
+
+use super::state::{BulkOperation, IdempotentRecord, Level, Order, Shop, Variant};
+use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::str::FromStr;
+
+/// Connection page size cap: "You can retrieve up to a maximum of 250 resources."
+/// (shopify.dev/docs/api/usage/pagination-graphql)
+pub const MAX_PAGE: i64 = 250;
+/// Input arrays: "Requests return an error if an input array exceeds 250 items."
+/// (shopify.dev/docs/api/usage/limits)
+pub const MAX_INPUT_ARRAY: usize = 250;
+
+/// Valid `reason` values of inventory mutations (shopify.dev, "possible reasons").
+const REASONS: &[&str] = &[
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_created",
+    "movement_updated",
+    "movement_received",
+    "movement_canceled",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+];
+
+/// What one request may do, beyond the document.
+pub(crate) struct RequestCtx {
+    /// The API version of the endpoint path, e.g. `2026-04`.
+    pub version: String,
+    /// Raw variables, to read directive arguments given as variables.
+    pub variables: serde_json::Map<String, Value>,
+    /// `http://host:port` the request came to.
+    pub origin: String,
+    /// Bulk mode: the inner query of a bulk operation (no page sizes, no caps).
+    pub bulk: bool,
+}
+
+impl RequestCtx {
+    fn at_least(&self, version: &str) -> bool {
+        self.version == "unstable" || self.version.as_str() >= version
+    }
+
+    /// 2026-04 and later make `changeFromQuantity` and `@idempotent` mandatory.
+    fn strict_inventory(&self) -> bool {
+        self.at_least("2026-04")
+    }
+
+    /// `changeFromQuantity` and `@idempotent` exist from 2026-01.
+    fn has_change_from(&self) -> bool {
+        self.at_least("2026-01")
+    }
+}
+
+pub(crate) fn gid(kind: &str, id: u64) -> String {
+    format!("gid://shopify/{kind}/{id}")
+}
+
+fn parse_gid(kind: &str, text: &str) -> Option<u64> {
+    text.strip_prefix("gid://shopify/")?
+        .strip_prefix(kind)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
+}
+
+fn err(message: impl Into<String>) -> FieldError {
+    FieldError {
+        message: message.into(),
+    }
+}
+
+fn args(info: &ResolveInfo<'_>) -> Value {
+    serde_json::to_value(info.arguments()).unwrap_or(Value::Null)
+}
+
+fn leaf<'a>(v: impl Into<apollo_compiler::response::JsonValue>) -> ResolvedValue<'a> {
+    ResolvedValue::leaf(v)
+}
+
+fn opt_str<'a>(v: Option<&str>) -> ResolvedValue<'a> {
+    match v {
+        Some(s) => leaf(s),
+        None => ResolvedValue::null(),
+    }
+}
+
+fn objects<'a>(items: Vec<Obj<'a>>) -> ResolvedValue<'a> {
+    ResolvedValue::list(items.into_iter().map(ResolvedValue::object))
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserError {
+    pub code: Option<String>,
+    pub field: Vec<String>,
+    pub message: String,
+}
+
+fn user_error(code: Option<&str>, field: &[&str], message: impl Into<String>) -> UserError {
+    UserError {
+        code: code.map(str::to_owned),
+        field: field.iter().map(|s| (*s).to_owned()).collect(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub name: &'static str,
+    pub delta: i64,
+    pub after: i64,
+    pub item: u64,
+    pub location: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SetQuantitiesOutcome {
+    pub group: Option<(u64, String, Vec<Change>)>,
+    pub errors: Vec<UserError>,
+}
+
+/// One page of a connection: `(cursor, node)` pairs and whether more follow.
+pub(crate) struct Page<'a> {
+    edge_type: &'static str,
+    type_name: &'static str,
+    items: Vec<(String, Obj<'a>)>,
+    has_next: bool,
+    has_previous: bool,
+}
+
+pub(crate) enum Obj<'a> {
+    Query(&'a Shop, &'a RequestCtx),
+    Mutation(&'a RefCell<&'a mut Shop>, &'a RequestCtx),
+    Variant(Variant),
+    Product(u64, String),
+    InventoryItem(Variant),
+    InventoryLevel(Variant, u64, Level),
+    InventoryQuantity(&'static str, i64),
+    Location(u64, String, bool),
+    Connection(Page<'a>),
+    Edge(&'static str, String, Box<Obj<'a>>),
+    PageInfo(bool, bool, Option<String>, Option<String>),
+    Order(Order),
+    LineItem(super::state::OrderLine),
+    Count(u64),
+    Bulk(BulkOperation),
+    UserError(&'static str, UserError),
+    SetQuantitiesPayload(SetQuantitiesOutcome),
+    AdjustmentGroup(u64, String, Vec<Change>),
+    InventoryChange(Change),
+    VariantsBulkUpdatePayload(Option<Vec<Variant>>, Vec<UserError>),
+    BulkRunPayload(Option<BulkOperation>, Vec<UserError>),
+}
+
+impl ObjectValue for Obj<'_> {
+    fn type_name(&self) -> &str {
+        match self {
+            Obj::Query(..) => "QueryRoot",
+            Obj::Mutation(..) => "Mutation",
+            Obj::Variant(_) => "ProductVariant",
+            Obj::Product(..) => "Product",
+            Obj::InventoryItem(_) => "InventoryItem",
+            Obj::InventoryLevel(..) => "InventoryLevel",
+            Obj::InventoryQuantity(..) => "InventoryQuantity",
+            Obj::Location(..) => "Location",
+            Obj::Connection(p) => p.type_name,
+            Obj::Edge(t, ..) => t,
+            Obj::PageInfo(..) => "PageInfo",
+            Obj::Order(_) => "Order",
+            Obj::LineItem(_) => "LineItem",
+            Obj::Count(_) => "Count",
+            Obj::Bulk(_) => "BulkOperation",
+            Obj::UserError(t, _) => t,
+            Obj::SetQuantitiesPayload(_) => "InventorySetQuantitiesPayload",
+            Obj::AdjustmentGroup(..) => "InventoryAdjustmentGroup",
+            Obj::InventoryChange(_) => "InventoryChange",
+            Obj::VariantsBulkUpdatePayload(..) => "ProductVariantsBulkUpdatePayload",
+            Obj::BulkRunPayload(..) => "BulkOperationRunQueryPayload",
+        }
+    }
+
+    fn resolve_field<'b>(
+        &'b self,
+        info: &'b ResolveInfo<'b>,
+    ) -> Result<ResolvedValue<'b>, FieldError> {
+        let field = info.field_name();
+        let unknown = || {
+            err(format!(
+                "the Shopify fake does not implement {}.{field}",
+                self.type_name()
+            ))
+        };
+        match self {
+            Obj::Query(shop, ctx) => query_field(shop, ctx, field, info).ok_or_else(unknown)?,
+            Obj::Mutation(shop, ctx) => mutation_field(shop, ctx, field, info),
+            Obj::Variant(v) => Ok(match field {
+                "id" => leaf(gid("ProductVariant", v.id)),
+                "legacyResourceId" => leaf(v.id.to_string()),
+                "sku" => opt_str(v.sku.as_deref()),
+                "title" => leaf(v.title.as_str()),
+                "displayName" => leaf(format!("{} - {}", v.product_title, v.title)),
+                "price" => leaf(v.price.to_string()),
+                "requiresComponents" => leaf(v.requires_components),
+                "inventoryQuantity" => leaf(v.levels.values().map(|l| l.available).sum::<i64>()),
+                "product" => {
+                    ResolvedValue::object(Obj::Product(v.product_id, v.product_title.clone()))
+                }
+                "inventoryItem" => ResolvedValue::object(Obj::InventoryItem(v.clone())),
+                _ => return Err(unknown()),
+            }),
+            Obj::Product(id, title) => Ok(match field {
+                "id" => leaf(gid("Product", *id)),
+                "title" => leaf(title.as_str()),
+                _ => return Err(unknown()),
+            }),
+            Obj::InventoryItem(v) => Ok(match field {
+                "id" => leaf(gid("InventoryItem", v.inventory_item_id)),
+                "tracked" => leaf(v.tracked),
+                "sku" => opt_str(v.sku.as_deref()),
+                "inventoryLevel" => {
+                    let a = args(info);
+                    let location = a["locationId"]
+                        .as_str()
+                        .and_then(|l| parse_gid("Location", l))
+                        .ok_or_else(|| err("locationId is not a Location id"))?;
+                    match v.levels.get(&location) {
+                        Some(level) => {
+                            ResolvedValue::object(Obj::InventoryLevel(v.clone(), location, *level))
+                        }
+                        None => ResolvedValue::null(),
+                    }
+                }
+                _ => return Err(unknown()),
+            }),
+            Obj::InventoryLevel(v, location, level) => Ok(match field {
+                "id" => leaf(format!(
+                    "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
+                    location, v.inventory_item_id
+                )),
+                "location" => ResolvedValue::object(Obj::Location(*location, String::new(), true)),
+                "quantities" => {
+                    let a = args(info);
+                    let mut out = Vec::new();
+                    for name in a["names"].as_array().into_iter().flatten() {
+                        let (name, q) = match name.as_str() {
+                            Some("available") => ("available", level.available),
+                            Some("on_hand") => ("on_hand", level.on_hand),
+                            Some("committed") => ("committed", level.on_hand - level.available),
+                            Some(other) => {
+                                return Err(err(format!(
+                                    "the fake knows the quantity names available, on_hand and committed, not {other}"
+                                )));
+                            }
+                            None => continue,
+                        };
+                        out.push(Obj::InventoryQuantity(name, q));
+                    }
+                    objects(out)
+                }
+                _ => return Err(unknown()),
+            }),
+            Obj::InventoryQuantity(name, q) => Ok(match field {
+                "name" => leaf(*name),
+                "quantity" => leaf(*q),
+                _ => return Err(unknown()),
+            }),
+            Obj::Location(id, name, active) => Ok(match field {
+                "id" => leaf(gid("Location", *id)),
+                "name" => leaf(name.as_str()),
+                "isActive" => leaf(*active),
+                _ => return Err(unknown()),
+            }),
+            Obj::Connection(page) => Ok(match field {
+                "nodes" => ResolvedValue::list(
+                    page.items
+                        .iter()
+                        .map(|(_, o)| ResolvedValue::object(o.shallow())),
+                ),
+                "edges" => ResolvedValue::list(page.items.iter().map(|(c, o)| {
+                    ResolvedValue::object(Obj::Edge(
+                        page.edge_type,
+                        c.clone(),
+                        Box::new(o.shallow()),
+                    ))
+                })),
+                "pageInfo" => ResolvedValue::object(Obj::PageInfo(
+                    page.has_next,
+                    page.has_previous,
+                    page.items.first().map(|(c, _)| c.clone()),
+                    page.items.last().map(|(c, _)| c.clone()),
+                )),
+                _ => return Err(unknown()),
+            }),
+            Obj::Edge(_, cursor, node) => Ok(match field {
+                "cursor" => leaf(cursor.as_str()),
+                "node" => ResolvedValue::object(node.shallow()),
+                _ => return Err(unknown()),
+            }),
+            Obj::PageInfo(next, previous, start, end) => Ok(match field {
+                "hasNextPage" => leaf(*next),
+                "hasPreviousPage" => leaf(*previous),
+                "startCursor" => opt_str(start.as_deref()),
+                "endCursor" => opt_str(end.as_deref()),
+                _ => return Err(unknown()),
+            }),
+            Obj::Order(o) => Ok(match field {
+                "id" => leaf(gid("Order", o.id)),
+                "name" => leaf(o.name.as_str()),
+                "closed" => leaf(o.closed),
+                "cancelledAt" => {
+                    if o.cancelled {
+                        leaf("2026-01-01T00:00:00Z")
+                    } else {
+                        ResolvedValue::null()
+                    }
+                }
+                "displayFulfillmentStatus" => leaf(fulfillment_status(o)),
+                "lineItems" => {
+                    let lines: Vec<(u64, Obj<'_>)> = o
+                        .lines
+                        .iter()
+                        .map(|l| (l.id, Obj::LineItem(l.clone())))
+                        .collect();
+                    ResolvedValue::object(Obj::Connection(page(
+                        "LineItemConnection",
+                        "LineItemEdge",
+                        lines,
+                        &args(info),
+                        false,
+                    )?))
+                }
+                _ => return Err(unknown()),
+            }),
+            Obj::LineItem(l) => Ok(match field {
+                "id" => leaf(gid("LineItem", l.id)),
+                "sku" => opt_str(l.sku.as_deref()),
+                "quantity" => leaf(l.quantity),
+                "currentQuantity" => leaf(l.quantity),
+                "unfulfilledQuantity" => leaf(l.unfulfilled),
+                _ => return Err(unknown()),
+            }),
+            Obj::Count(n) => Ok(match field {
+                "count" => leaf(i64::try_from(*n).unwrap_or(i64::MAX)),
+                "precision" => leaf("EXACT"),
+                _ => return Err(unknown()),
+            }),
+            Obj::Bulk(b) => Ok(match field {
+                "id" => leaf(gid("BulkOperation", b.id)),
+                "status" => leaf(b.status),
+                "query" => leaf(b.query.as_str()),
+                "type" => leaf("QUERY"),
+                "errorCode" => ResolvedValue::null(),
+                "objectCount" => leaf(b.object_count.to_string()),
+                "rootObjectCount" => leaf(b.root_object_count.to_string()),
+                "fileSize" => leaf(b.jsonl.len().to_string()),
+                "createdAt" => leaf("2026-01-01T00:00:00Z"),
+                "completedAt" | "url" | "partialDataUrl" if b.status != "COMPLETED" => {
+                    ResolvedValue::null()
+                }
+                "completedAt" => leaf("2026-01-01T00:00:01Z"),
+                "url" => leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id)),
+                "partialDataUrl" => ResolvedValue::null(),
+                _ => return Err(unknown()),
+            }),
+            Obj::UserError(_, e) => Ok(match field {
+                "code" => opt_str(e.code.as_deref()),
+                "field" => {
+                    if e.field.is_empty() {
+                        ResolvedValue::null()
+                    } else {
+                        ResolvedValue::list(e.field.iter().map(|f| leaf(f.as_str())))
+                    }
+                }
+                "message" => leaf(e.message.as_str()),
+                _ => return Err(unknown()),
+            }),
+            Obj::SetQuantitiesPayload(outcome) => Ok(match field {
+                "inventoryAdjustmentGroup" => match &outcome.group {
+                    Some((id, reason, changes)) => ResolvedValue::object(Obj::AdjustmentGroup(
+                        *id,
+                        reason.clone(),
+                        changes.clone(),
+                    )),
+                    None => ResolvedValue::null(),
+                },
+                "userErrors" => objects(
+                    outcome
+                        .errors
+                        .iter()
+                        .map(|e| Obj::UserError("InventorySetQuantitiesUserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::AdjustmentGroup(id, reason, changes) => Ok(match field {
+                "id" => leaf(gid("InventoryAdjustmentGroup", *id)),
+                "reason" => leaf(reason.as_str()),
+                "changes" => objects(changes.iter().cloned().map(Obj::InventoryChange).collect()),
+                _ => return Err(unknown()),
+            }),
+            Obj::InventoryChange(c) => Ok(match field {
+                "name" => leaf(c.name),
+                "delta" => leaf(c.delta),
+                "quantityAfterChange" => leaf(c.after),
+                "item" => {
+                    let mut v = Variant {
+                        id: 0,
+                        product_id: 0,
+                        product_title: String::new(),
+                        title: String::new(),
+                        sku: None,
+                        price: Decimal::ZERO,
+                        inventory_item_id: c.item,
+                        tracked: true,
+                        requires_components: false,
+                        levels: Default::default(),
+                    };
+                    v.levels.insert(c.location, Level::default());
+                    ResolvedValue::object(Obj::InventoryItem(v))
+                }
+                "location" => ResolvedValue::object(Obj::Location(c.location, String::new(), true)),
+                _ => return Err(unknown()),
+            }),
+            Obj::VariantsBulkUpdatePayload(variants, errors) => Ok(match field {
+                "productVariants" => match variants {
+                    Some(vs) => objects(vs.iter().cloned().map(Obj::Variant).collect()),
+                    None => ResolvedValue::null(),
+                },
+                "userErrors" => objects(
+                    errors
+                        .iter()
+                        .map(|e| Obj::UserError("ProductVariantsBulkUpdateUserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::BulkRunPayload(op, errors) => Ok(match field {
+                "bulkOperation" => match op {
+                    Some(b) => ResolvedValue::object(Obj::Bulk(b.clone())),
+                    None => ResolvedValue::null(),
+                },
+                "userErrors" => objects(
+                    errors
+                        .iter()
+                        .map(|e| Obj::UserError("BulkOperationUserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+        }
+    }
+}
+
+impl<'a> Obj<'a> {
+    /// A copy of a node object for `nodes`/`edges` (they are small owned values).
+    fn shallow(&self) -> Obj<'a> {
+        match self {
+            Obj::Variant(v) => Obj::Variant(v.clone()),
+            Obj::Order(o) => Obj::Order(o.clone()),
+            Obj::LineItem(l) => Obj::LineItem(l.clone()),
+            Obj::Location(i, n, a) => Obj::Location(*i, n.clone(), *a),
+            // Connections only hold the node kinds above.
+            _ => Obj::Count(0),
+        }
+    }
+}
+
+fn fulfillment_status(o: &Order) -> &'static str {
+    let total: i64 = o.lines.iter().map(|l| l.quantity).sum();
+    let open: i64 = o.lines.iter().map(|l| l.unfulfilled).sum();
+    if open == 0 {
+        "FULFILLED"
+    } else if open < total {
+        "PARTIALLY_FULFILLED"
+    } else {
+        "UNFULFILLED"
+    }
+}
+
+/// Cuts one page out of `items` (sorted by id) per `first`/`after`. Outside bulk mode,
+/// `first` is required and capped at 250, as on Shopify.
+fn page<'a>(
+    type_name: &'static str,
+    edge_type: &'static str,
+    items: Vec<(u64, Obj<'a>)>,
+    a: &Value,
+    bulk: bool,
+) -> Result<Page<'a>, FieldError> {
+    if !a["last"].is_null() || !a["before"].is_null() {
+        return Err(err("the Shopify fake pages forwards only (first/after)"));
+    }
+    if a["reverse"].as_bool() == Some(true) {
+        return Err(err("the Shopify fake does not implement reverse"));
+    }
+    let first = match a["first"].as_i64() {
+        Some(n) if !(0..=MAX_PAGE).contains(&n) => {
+            return Err(err(format!(
+                "first must be between 0 and {MAX_PAGE} (it was {n})"
+            )));
+        }
+        Some(n) => usize::try_from(n).unwrap_or(0),
+        None if bulk => usize::MAX,
+        None => return Err(err("you must provide one of first or last")),
+    };
+    let after = match a["after"].as_str() {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix("fake-cursor:")
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| err(format!("invalid cursor: {c}")))?,
+        ),
+    };
+    let has_previous = after.is_some();
+    let mut rest = items
+        .into_iter()
+        .filter(|(id, _)| after.is_none_or(|a| *id > a))
+        .peekable();
+    let mut out = Vec::new();
+    while out.len() < first {
+        match rest.next() {
+            Some((id, o)) => out.push((format!("fake-cursor:{id}"), o)),
+            None => break,
+        }
+    }
+    let has_next = rest.peek().is_some();
+    Ok(Page {
+        edge_type,
+        type_name,
+        items: out,
+        has_next,
+        has_previous,
+    })
+}
+
+/// `status:open fulfillment_status:unfulfilled`-style order filters the fake understands.
+fn order_matches(query: Option<&str>, o: &Order) -> Result<bool, FieldError> {
+    let Some(query) = query else {
+        return Ok(true);
+    };
+    for term in query.split_whitespace() {
+        let ok = match term.split_once(':') {
+            Some(("status", "open")) => !o.closed && !o.cancelled,
+            Some(("status", "closed")) => o.closed,
+            Some(("status", "cancelled")) => o.cancelled,
+            Some(("status", "any")) => true,
+            Some(("fulfillment_status", "unfulfilled")) => {
+                fulfillment_status(o) != "FULFILLED" && !o.closed && !o.cancelled
+            }
+            Some(("fulfillment_status", "unshipped")) => fulfillment_status(o) == "UNFULFILLED",
+            Some(("fulfillment_status", "partial")) => {
+                fulfillment_status(o) == "PARTIALLY_FULFILLED"
+            }
+            Some(("fulfillment_status", "shipped" | "fulfilled")) => {
+                fulfillment_status(o) == "FULFILLED"
+            }
+            _ => {
+                return Err(err(format!(
+                    "the Shopify fake does not implement the order filter `{term}`"
+                )));
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn query_field<'b>(
+    shop: &'b Shop,
+    ctx: &'b RequestCtx,
+    field: &str,
+    info: &'b ResolveInfo<'b>,
+) -> Option<Result<ResolvedValue<'b>, FieldError>> {
+    let a = args(info);
+    Some(match field {
+        "productVariants" => {
+            if a["query"].is_string() || a["savedSearchId"].is_string() {
+                return Some(Err(err("the Shopify fake does not filter variants")));
+            }
+            let items = shop
+                .variants
+                .values()
+                .map(|v| (v.id, Obj::Variant(v.clone())))
+                .collect();
+            page(
+                "ProductVariantConnection",
+                "ProductVariantEdge",
+                items,
+                &a,
+                ctx.bulk,
+            )
+            .map(|p| ResolvedValue::object(Obj::Connection(p)))
+        }
+        "productVariantsCount" => {
+            if a["query"].is_string() {
+                return Some(Err(err("the Shopify fake does not filter variants")));
+            }
+            Ok(ResolvedValue::object(
+                Obj::Count(shop.variants.len() as u64),
+            ))
+        }
+        "orders" => {
+            let query = a["query"].as_str();
+            let mut items = Vec::new();
+            for o in shop.orders.values() {
+                match order_matches(query, o) {
+                    Ok(true) => items.push((o.id, Obj::Order(o.clone()))),
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            page("OrderConnection", "OrderEdge", items, &a, ctx.bulk)
+                .map(|p| ResolvedValue::object(Obj::Connection(p)))
+        }
+        "order" => Ok(a["id"]
+            .as_str()
+            .and_then(|id| parse_gid("Order", id))
+            .and_then(|id| shop.orders.get(&id))
+            .map_or_else(ResolvedValue::null, |o| {
+                ResolvedValue::object(Obj::Order(o.clone()))
+            })),
+        "location" => {
+            let id = match a["id"].as_str() {
+                None => Some(shop.primary_location),
+                Some(g) => parse_gid("Location", g),
+            };
+            Ok(id
+                .and_then(|id| shop.locations.iter().find(|l| l.id == id))
+                .map_or_else(ResolvedValue::null, |l| {
+                    ResolvedValue::object(Obj::Location(l.id, l.name.clone(), l.active))
+                }))
+        }
+        "nodes" => {
+            let ids = a["ids"].as_array().cloned().unwrap_or_default();
+            if ids.len() > MAX_INPUT_ARRAY {
+                return Some(Err(err(format!(
+                    "The input array size of {} is greater than the maximum allowed of {MAX_INPUT_ARRAY}.",
+                    ids.len()
+                ))));
+            }
+            let found: Vec<Option<Obj<'_>>> = ids
+                .iter()
+                .map(|id| {
+                    let id = id.as_str()?;
+                    parse_gid("ProductVariant", id)
+                        .and_then(|n| shop.variants.get(&n))
+                        .map(|v| Obj::Variant(v.clone()))
+                        .or_else(|| {
+                            parse_gid("BulkOperation", id)
+                                .and_then(|n| shop.bulk.get(&n))
+                                .map(|b| Obj::Bulk(b.clone()))
+                        })
+                })
+                .collect();
+            Ok(ResolvedValue::list(
+                found.into_iter().map(ResolvedValue::nullable_object),
+            ))
+        }
+        "node" => {
+            let id = a["id"].as_str().unwrap_or_default();
+            let found = parse_gid("BulkOperation", id)
+                .and_then(|n| shop.bulk.get(&n))
+                .map(|b| Obj::Bulk(b.clone()))
+                .or_else(|| {
+                    parse_gid("ProductVariant", id)
+                        .and_then(|n| shop.variants.get(&n))
+                        .map(|v| Obj::Variant(v.clone()))
+                });
+            Ok(ResolvedValue::nullable_object(found))
+        }
+        "currentBulkOperation" => Ok(ResolvedValue::nullable_object(
+            shop.bulk.values().next_back().map(|b| Obj::Bulk(b.clone())),
+        )),
+        _ => return None,
+    })
+}
+
+fn mutation_field<'b>(
+    shop: &'b RefCell<&mut Shop>,
+    ctx: &'b RequestCtx,
+    field: &str,
+    info: &'b ResolveInfo<'b>,
+) -> Result<ResolvedValue<'b>, FieldError> {
+    let a = args(info);
+    let key = idempotency_key(ctx, info);
+    let mut shop = shop.borrow_mut();
+    match field {
+        "inventorySetQuantities" => {
+            let outcome = set_quantities(&mut shop, ctx, &a["input"], key)?;
+            Ok(ResolvedValue::object(Obj::SetQuantitiesPayload(outcome)))
+        }
+        "productVariantsBulkUpdate" => {
+            let (variants, errors) = variants_bulk_update(&mut shop, &a)?;
+            Ok(ResolvedValue::object(Obj::VariantsBulkUpdatePayload(
+                variants, errors,
+            )))
+        }
+        "bulkOperationRunQuery" => {
+            let (op, errors) = super::bulk::run_query(&mut shop, ctx, a["query"].as_str());
+            Ok(ResolvedValue::object(Obj::BulkRunPayload(op, errors)))
+        }
+        other => Err(err(format!(
+            "the Shopify fake does not implement Mutation.{other}"
+        ))),
+    }
+}
+
+/// The `key` of an `@idempotent(key:)` on the field, a literal or a variable.
+fn idempotency_key(ctx: &RequestCtx, info: &ResolveInfo<'_>) -> Option<String> {
+    let field = info.field_selections().first()?;
+    let directive = field.directives.get("idempotent")?;
+    let value = directive.specified_argument_by_name("key")?;
+    match value.as_ref() {
+        apollo_compiler::ast::Value::String(s) => Some(s.clone()),
+        apollo_compiler::ast::Value::Variable(name) => ctx
+            .variables
+            .get(name.as_str())
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn set_quantities(
+    shop: &mut Shop,
+    ctx: &RequestCtx,
+    input: &Value,
+    key: Option<String>,
+) -> Result<SetQuantitiesOutcome, FieldError> {
+    let quantities = input["quantities"].as_array().cloned().unwrap_or_default();
+    if quantities.len() > MAX_INPUT_ARRAY {
+        return Err(err(format!(
+            "The input array size of {} is greater than the maximum allowed of {MAX_INPUT_ARRAY}.",
+            quantities.len()
+        )));
+    }
+    // Before 2026-01 neither the directive nor the field exists (the fake's schema has both,
+    // so the version decides).
+    if !ctx.has_change_from() {
+        if key.is_some() {
+            return Err(err(format!(
+                "Directive 'idempotent' doesn't exist in API version {}",
+                ctx.version
+            )));
+        }
+        if quantities
+            .iter()
+            .any(|q| q.get("changeFromQuantity").is_some())
+        {
+            return Err(err(format!(
+                "InventoryQuantityInput isn't a defined input type field changeFromQuantity in API version {}",
+                ctx.version
+            )));
+        }
+    }
+    // 2026-04: "@idempotent is mandatory at runtime for inventory adjustment mutations"
+    // (shopify.dev changelog, making idempotency mandatory for inventory adjustments).
+    if ctx.strict_inventory() && key.is_none() {
+        return Err(err(
+            "The @idempotent directive is required for this mutation (API version 2026-04 and later).",
+        ));
+    }
+    if let Some(key) = &key {
+        let fingerprint = input.to_string();
+        if let Some(record) = shop.idempotency.get(key) {
+            // A replay returns the original result; the same key with other arguments is
+            // refused (IDEMPOTENCY_KEY_PARAMETER_MISMATCH).
+            if record.fingerprint == fingerprint {
+                return Ok(record.outcome.clone());
+            }
+            return Ok(SetQuantitiesOutcome {
+                group: None,
+                errors: vec![user_error(
+                    Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH"),
+                    &[],
+                    "The idempotency key was already used with different parameters.",
+                )],
+            });
+        }
+    }
+    let outcome = apply_set_quantities(shop, ctx, input, &quantities);
+    if let Some(key) = key {
+        shop.idempotency.insert(
+            key,
+            IdempotentRecord {
+                fingerprint: input.to_string(),
+                outcome: outcome.clone(),
+            },
+        );
+    }
+    Ok(outcome)
+}
+
+fn apply_set_quantities(
+    shop: &mut Shop,
+    ctx: &RequestCtx,
+    input: &Value,
+    quantities: &[Value],
+) -> SetQuantitiesOutcome {
+    let mut errors = Vec::new();
+    let name = input["name"].as_str().unwrap_or_default();
+    if !matches!(name, "available" | "on_hand") {
+        errors.push(user_error(
+            Some("INVALID_NAME"),
+            &["input", "name"],
+            "The quantity name must be either 'available' or 'on_hand'.",
+        ));
+    }
+    let reason = input["reason"].as_str().unwrap_or_default().to_owned();
+    if !REASONS.contains(&reason.as_str()) {
+        errors.push(user_error(
+            Some("INVALID_REASON"),
+            &["input", "reason"],
+            "The specified reason is invalid.",
+        ));
+    }
+    let ignore_compare = input["ignoreCompareQuantity"].as_bool() == Some(true);
+    let mut planned: Vec<(u64, u64, i64)> = Vec::new();
+    for (i, q) in quantities.iter().enumerate() {
+        let index = i.to_string();
+        let at = |f: &'static str| ["input", "quantities", index.as_str(), f].map(str::to_owned);
+        let err_at = |code: &str, f: &'static str, message: &str| UserError {
+            code: Some(code.to_owned()),
+            field: at(f).to_vec(),
+            message: message.to_owned(),
+        };
+        let Some(item) = q["inventoryItemId"]
+            .as_str()
+            .and_then(|g| parse_gid("InventoryItem", g))
+            .filter(|item| shop.by_item.contains_key(item))
+        else {
+            errors.push(err_at(
+                "INVALID_INVENTORY_ITEM",
+                "inventoryItemId",
+                "The specified inventory item could not be found.",
+            ));
+            continue;
+        };
+        let Some(location) = q["locationId"]
+            .as_str()
+            .and_then(|g| parse_gid("Location", g))
+            .filter(|l| shop.locations.iter().any(|loc| loc.id == *l))
+        else {
+            errors.push(err_at(
+                "INVALID_LOCATION",
+                "locationId",
+                "The specified location could not be found.",
+            ));
+            continue;
+        };
+        let variant = shop.by_item.get(&item).and_then(|id| shop.variants.get(id));
+        let Some(level) = variant.and_then(|v| v.levels.get(&location)) else {
+            errors.push(err_at(
+                "ITEM_NOT_STOCKED_AT_LOCATION",
+                "locationId",
+                "The specified inventory item is not stocked at the location.",
+            ));
+            continue;
+        };
+        if variant.is_some_and(|v| !v.tracked) {
+            errors.push(err_at(
+                "NON_MUTABLE_INVENTORY_ITEM",
+                "inventoryItemId",
+                "The inventory item is not tracked.",
+            ));
+            continue;
+        }
+        let quantity = q["quantity"].as_i64().unwrap_or_default();
+        if quantity > 1_000_000_000 {
+            errors.push(err_at(
+                "INVALID_QUANTITY_TOO_HIGH",
+                "quantity",
+                "The quantity can't be higher than 1,000,000,000.",
+            ));
+            continue;
+        }
+        if planned
+            .iter()
+            .any(|(it, loc, _)| *it == item && *loc == location)
+        {
+            errors.push(err_at(
+                "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+                "inventoryItemId",
+                "The combination of inventoryItemId and locationId must be unique.",
+            ));
+            continue;
+        }
+        let current = if name == "on_hand" {
+            level.on_hand
+        } else {
+            level.available
+        };
+        // Which check applies: 2026-04+ requires changeFromQuantity (null opts out);
+        // 2026-01..04 uses it when given, else compareQuantity; older versions only know
+        // compareQuantity (with ignoreCompareQuantity to opt out).
+        let change_from = q.get("changeFromQuantity");
+        if ctx.strict_inventory() && change_from.is_none() {
+            errors.push(UserError {
+                code: None,
+                field: at("changeFromQuantity").to_vec(),
+                message: "changeFromQuantity is required; pass null to opt out of the check."
+                    .into(),
+            });
+            continue;
+        }
+        match change_from {
+            Some(Value::Null) => {}
+            Some(expected) => {
+                if expected.as_i64() != Some(current) {
+                    errors.push(err_at(
+                        "CHANGE_FROM_QUANTITY_STALE",
+                        "changeFromQuantity",
+                        "The changeFromQuantity argument no longer matches the persisted quantity.",
+                    ));
+                    continue;
+                }
+            }
+            None if ignore_compare => {}
+            None => match q["compareQuantity"].as_i64() {
+                None => {
+                    errors.push(err_at(
+                        "COMPARE_QUANTITY_REQUIRED",
+                        "compareQuantity",
+                        "The compareQuantity argument must be given to each quantity or ignored using ignoreCompareQuantity.",
+                    ));
+                    continue;
+                }
+                Some(c) if c != current => {
+                    errors.push(err_at(
+                        "COMPARE_QUANTITY_STALE",
+                        "compareQuantity",
+                        "The compareQuantity argument no longer matches the persisted quantity.",
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+            },
+        }
+        planned.push((item, location, quantity));
+    }
+    // All or nothing: any user error leaves every quantity unchanged.
+    if !errors.is_empty() {
+        return SetQuantitiesOutcome {
+            group: None,
+            errors,
+        };
+    }
+    let mut changes = Vec::new();
+    for (item, location, quantity) in planned {
+        let Some(id) = shop.by_item.get(&item).copied() else {
+            continue;
+        };
+        let Some(level) = shop
+            .variants
+            .get_mut(&id)
+            .and_then(|v| v.levels.get_mut(&location))
+        else {
+            continue;
+        };
+        // Setting `available` moves `on_hand` by the same delta, and the other way round.
+        let delta = if name == "on_hand" {
+            quantity - level.on_hand
+        } else {
+            quantity - level.available
+        };
+        level.available += delta;
+        level.on_hand += delta;
+        changes.push(Change {
+            name: "available",
+            delta,
+            after: level.available,
+            item,
+            location,
+        });
+        changes.push(Change {
+            name: "on_hand",
+            delta,
+            after: level.on_hand,
+            item,
+            location,
+        });
+    }
+    shop.adjustment_groups += 1;
+    SetQuantitiesOutcome {
+        group: Some((shop.adjustment_groups, reason, changes)),
+        errors: Vec::new(),
+    }
+}
+
+type BulkUpdateResult = (Option<Vec<Variant>>, Vec<UserError>);
+
+fn variants_bulk_update(shop: &mut Shop, a: &Value) -> Result<BulkUpdateResult, FieldError> {
+    let variants = a["variants"].as_array().cloned().unwrap_or_default();
+    if variants.len() > MAX_INPUT_ARRAY {
+        return Err(err(format!(
+            "The input array size of {} is greater than the maximum allowed of {MAX_INPUT_ARRAY}.",
+            variants.len()
+        )));
+    }
+    let partial = a["allowPartialUpdates"].as_bool() == Some(true);
+    let Some(product) = a["productId"]
+        .as_str()
+        .and_then(|p| parse_gid("Product", p))
+        .filter(|p| shop.variants.values().any(|v| v.product_id == *p))
+    else {
+        return Ok((
+            None,
+            vec![user_error(
+                Some("PRODUCT_DOES_NOT_EXIST"),
+                &["productId"],
+                "Product does not exist",
+            )],
+        ));
+    };
+    let mut errors = Vec::new();
+    let mut updates = Vec::new();
+    for (i, input) in variants.iter().enumerate() {
+        let index = i.to_string();
+        let at = |f: &str| vec!["variants".to_owned(), index.clone(), f.to_owned()];
+        let Some(id) = input["id"].as_str() else {
+            errors.push(UserError {
+                code: Some("PRODUCT_VARIANT_ID_MISSING".into()),
+                field: at("id"),
+                message: "Product variant is missing ID attribute for update.".into(),
+            });
+            continue;
+        };
+        let Some(variant) = parse_gid("ProductVariant", id).and_then(|n| shop.variants.get(&n))
+        else {
+            errors.push(UserError {
+                code: Some("PRODUCT_VARIANT_DOES_NOT_EXIST".into()),
+                field: at("id"),
+                message: "Product variant does not exist".into(),
+            });
+            continue;
+        };
+        if variant.product_id != product {
+            errors.push(UserError {
+                code: Some("MUST_BE_FOR_THIS_PRODUCT".into()),
+                field: at("id"),
+                message: "Product variant does not belong to this product".into(),
+            });
+            continue;
+        }
+        if input
+            .get("inventoryQuantities")
+            .is_some_and(|q| !q.is_null())
+        {
+            errors.push(UserError {
+                code: Some("NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE".into()),
+                field: at("inventoryQuantities"),
+                message: "Inventory quantities can only be provided during create.".into(),
+            });
+            continue;
+        }
+        let price = match input.get("price") {
+            None | Some(Value::Null) => None,
+            Some(p) => {
+                let text = match p {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                match Decimal::from_str(&text) {
+                    Ok(d) if d.is_sign_negative() => {
+                        errors.push(UserError {
+                            code: Some("NEGATIVE_PRICE_VALUE".into()),
+                            field: at("price"),
+                            message: "Price can't be negative".into(),
+                        });
+                        continue;
+                    }
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        errors.push(UserError {
+                            code: Some("INVALID_INPUT".into()),
+                            field: at("price"),
+                            message: format!("Price is invalid: {text}"),
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
+        updates.push((variant.id, price));
+    }
+    if !errors.is_empty() && !partial {
+        return Ok((None, errors));
+    }
+    let mut updated = Vec::new();
+    for (id, price) in updates {
+        if let Some(v) = shop.variants.get_mut(&id) {
+            if let Some(p) = price {
+                v.price = p;
+            }
+            updated.push(v.clone());
+        }
+    }
+    Ok((Some(updated), errors))
+}
+
+/// Shopify's JSON for a response's cost extension.
+pub(crate) fn cost_extension(requested: f64, actual: Option<f64>, shop: &Shop) -> Value {
+    json!({
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": shop.limits.bucket,
+                "currentlyAvailable": shop.bucket.available.floor(),
+                "restoreRate": shop.limits.restore_rate,
+            }
+        }
+    })
+}

@@ -1,0 +1,591 @@
+//! A fake Shopify Admin GraphQL API for contract tests, end-to-end tests and benchmarks.
+//!
+//! It enforces what docs/platform-apis.md §1 documents: the access token (401), frozen and
+//! locked shops (402, 423), every document validated against the real 2025-01 schema plus
+//! the documented 2026 additions, cursor pagination with `first` ≤ 250, input arrays
+//! ≤ 250, the calculated query cost with a leaky bucket (`extensions.cost`, THROTTLED,
+//! MAX_COST_EXCEEDED), `inventorySetQuantities` with `changeFromQuantity` /
+//! `compareQuantity` staleness checks and `@idempotent(key:)` replays,
+//! `productVariantsBulkUpdate` with per-variant `userErrors`, and bulk operations with JSONL
+//! results. Tests can inject a sale between a read and a write, faults, latency and shop
+//! states, and inspect every request.
+
+mod bulk;
+mod cost;
+mod exec;
+mod schema;
+mod server;
+mod state;
+
+pub use exec::{MAX_INPUT_ARRAY, MAX_PAGE};
+pub use schema::{SPEC, introspection_to_sdl, schema, validate};
+pub use state::{Fault, Limits, RequestLog, ShopStatus};
+
+use invsync_core::{ItemKind, Record};
+use rust_decimal::Decimal;
+use state::{Level, Location, Order, OrderLine, Shop, Variant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The ids of one variant, as GIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantIds {
+    pub variant: String,
+    pub product: String,
+    pub inventory_item: String,
+}
+
+/// One variant as the fake holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantState {
+    pub id: String,
+    pub sku: Option<String>,
+    pub price: Decimal,
+    pub tracked: bool,
+    /// At the primary location.
+    pub available: i64,
+    pub on_hand: i64,
+}
+
+/// Counters for benchmarks and tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub requests: usize,
+    pub throttled: u64,
+    /// Actual query cost charged, in points.
+    pub points_spent: f64,
+    /// Time the fake spent handling requests.
+    pub busy: Duration,
+}
+
+/// A fake shop. Clones share the same shop.
+#[derive(Clone)]
+pub struct FakeShopify {
+    shop: Arc<Mutex<Shop>>,
+}
+
+impl FakeShopify {
+    /// An empty shop with one (primary) location that accepts `token`.
+    pub fn new(token: &str, limits: Limits) -> FakeShopify {
+        FakeShopify {
+            shop: Arc::new(Mutex::new(Shop::new(token, limits))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shop> {
+        self.shop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The axum router; serve it with [`crate::fake::serve`].
+    pub fn router(&self) -> axum::Router {
+        server::router(Arc::clone(&self.shop))
+    }
+
+    /// Serves the fake on loopback; the connection's `base_url` is the server's.
+    pub async fn serve(&self) -> crate::fake::FakeServer {
+        crate::fake::serve(self.router()).await
+    }
+
+    /// The primary location's GID.
+    pub fn primary_location(&self) -> String {
+        exec::gid("Location", self.lock().primary_location)
+    }
+
+    /// Adds a location; items get no level there unless [`FakeShopify::stock_at`] adds one.
+    pub fn add_location(&self, name: &str) -> String {
+        let mut shop = self.lock();
+        let id = shop.next_id();
+        shop.locations.push(Location {
+            id,
+            name: name.to_owned(),
+            active: true,
+        });
+        exec::gid("Location", id)
+    }
+
+    /// Adds a product with one variant, tracked and stocked at the primary location.
+    pub fn add_variant(&self, sku: &str, price: &str, available: i64) -> VariantIds {
+        let ids = self.add_product(&format!("Product {sku}"), &[(sku, price, available)]);
+        ids.into_iter().next().expect("one variant")
+    }
+
+    /// Adds a product with several variants `(sku, price, available)`.
+    pub fn add_product(&self, title: &str, variants: &[(&str, &str, i64)]) -> Vec<VariantIds> {
+        let mut shop = self.lock();
+        let product = shop.next_id();
+        let location = shop.primary_location;
+        variants
+            .iter()
+            .map(|(sku, price, available)| {
+                let id = shop.next_id();
+                let item = shop.next_id();
+                let mut levels = std::collections::BTreeMap::new();
+                levels.insert(
+                    location,
+                    Level {
+                        available: *available,
+                        on_hand: *available,
+                    },
+                );
+                shop.variants.insert(
+                    id,
+                    Variant {
+                        id,
+                        product_id: product,
+                        product_title: title.to_owned(),
+                        title: format!("Variant {sku}"),
+                        sku: (!sku.is_empty()).then(|| (*sku).to_owned()),
+                        price: price.parse().expect("a decimal price"),
+                        inventory_item_id: item,
+                        tracked: true,
+                        requires_components: false,
+                        levels,
+                    },
+                );
+                shop.by_item.insert(item, id);
+                VariantIds {
+                    variant: exec::gid("ProductVariant", id),
+                    product: exec::gid("Product", product),
+                    inventory_item: exec::gid("InventoryItem", item),
+                }
+            })
+            .collect()
+    }
+
+    /// Fills the shop from generated records: one product per record; `base` records
+    /// are untracked variants. Returns nothing; look variants up by SKU.
+    pub fn populate(&self, records: &[Record]) {
+        let mut shop = self.lock();
+        let location = shop.primary_location;
+        for r in records {
+            let product = shop.next_id();
+            let id = shop.next_id();
+            let item = shop.next_id();
+            let available = r.quantity.unwrap_or(0);
+            let mut levels = std::collections::BTreeMap::new();
+            levels.insert(
+                location,
+                Level {
+                    available,
+                    on_hand: available,
+                },
+            );
+            shop.variants.insert(
+                id,
+                Variant {
+                    id,
+                    product_id: product,
+                    product_title: r.name.to_string(),
+                    title: "Default Title".into(),
+                    sku: Some(r.sku.to_string()),
+                    price: r.price.unwrap_or_default(),
+                    inventory_item_id: item,
+                    tracked: r.kind == ItemKind::Inventory && r.quantity.is_some(),
+                    requires_components: false,
+                    levels,
+                },
+            );
+            shop.by_item.insert(item, id);
+        }
+    }
+
+    fn with_variant(&self, sku: &str, f: impl FnOnce(&mut Variant, u64)) {
+        let mut shop = self.lock();
+        let location = shop.primary_location;
+        let id = shop
+            .variant_by_sku(sku)
+            .map(|v| v.id)
+            .unwrap_or_else(|| panic!("the fake has no variant with SKU {sku}"));
+        if let Some(v) = shop.variants.get_mut(&id) {
+            f(v, location);
+        }
+    }
+
+    /// Turns inventory tracking off (a display-only variant for invsync) or on.
+    pub fn set_tracked(&self, sku: &str, tracked: bool) {
+        self.with_variant(sku, |v, _| v.tracked = tracked);
+    }
+
+    /// Marks a variant as a bundle (`requiresComponents`).
+    pub fn set_bundle(&self, sku: &str) {
+        self.with_variant(sku, |v, _| v.requires_components = true);
+    }
+
+    /// Sets `available` (and `on_hand`) at the primary location, as an admin would.
+    pub fn set_available(&self, sku: &str, available: i64) {
+        self.with_variant(sku, |v, location| {
+            v.levels.insert(
+                location,
+                Level {
+                    available,
+                    on_hand: available,
+                },
+            );
+        });
+    }
+
+    /// Removes the variant's level at the primary location ("not stocked there").
+    pub fn unstock(&self, sku: &str) {
+        self.with_variant(sku, |v, location| {
+            v.levels.remove(&location);
+        });
+    }
+
+    /// Gives the variant a level at another location.
+    pub fn stock_at(&self, sku: &str, location_gid: &str, available: i64) {
+        let location = location_gid
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a Location GID");
+        self.with_variant(sku, |v, _| {
+            v.levels.insert(
+                location,
+                Level {
+                    available,
+                    on_hand: available,
+                },
+            );
+        });
+    }
+
+    /// The variant with this SKU now.
+    pub fn variant(&self, sku: &str) -> Option<VariantState> {
+        let shop = self.lock();
+        let location = shop.primary_location;
+        shop.variant_by_sku(sku).map(|v| {
+            let level = v.levels.get(&location).copied().unwrap_or_default();
+            VariantState {
+                id: exec::gid("ProductVariant", v.id),
+                sku: v.sku.clone(),
+                price: v.price,
+                tracked: v.tracked,
+                available: level.available,
+                on_hand: level.on_hand,
+            }
+        })
+    }
+
+    /// Every variant now, in id order.
+    pub fn variants(&self) -> Vec<VariantState> {
+        let skus: Vec<String> = self
+            .lock()
+            .variants
+            .values()
+            .filter_map(|v| v.sku.clone())
+            .collect();
+        skus.iter().filter_map(|s| self.variant(s)).collect()
+    }
+
+    /// Adds an order; `lines` are `(sku, quantity, unfulfilled)`. Returns its GID.
+    pub fn add_order(&self, lines: &[(&str, i64, i64)], closed: bool, cancelled: bool) -> String {
+        let mut shop = self.lock();
+        let id = shop.next_id();
+        let lines = lines
+            .iter()
+            .map(|(sku, quantity, unfulfilled)| OrderLine {
+                id: shop.next_id(),
+                sku: Some((*sku).to_owned()),
+                quantity: *quantity,
+                unfulfilled: *unfulfilled,
+            })
+            .collect();
+        let name = format!("#{}", 1001 + shop.orders.len());
+        shop.orders.insert(
+            id,
+            Order {
+                id,
+                name,
+                closed,
+                cancelled,
+                lines,
+            },
+        );
+        exec::gid("Order", id)
+    }
+
+    /// A sale now: `available` drops and an open order holds the units.
+    pub fn sell(&self, sku: &str, quantity: i64) {
+        self.lock().sell(sku, quantity);
+    }
+
+    /// A sale that lands when the next mutation arrives, before it runs: the race between
+    /// invsync's read and its write, made deterministic.
+    pub fn sell_before_next_write(&self, sku: &str, quantity: i64) {
+        self.lock()
+            .sales_before_next_write
+            .push((sku.to_owned(), quantity));
+    }
+
+    /// The next request is answered with this fault instead.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    pub fn set_status(&self, status: ShopStatus) {
+        self.lock().status = status;
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        let mut shop = self.lock();
+        shop.limits = limits;
+        shop.bucket.available = limits.bucket;
+    }
+
+    /// How many requests a bulk operation takes to complete after it is created.
+    pub fn set_bulk_polls(&self, polls: u32) {
+        self.lock().bulk_polls = polls;
+    }
+
+    /// Delay before every GraphQL answer (a distant shop).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.lock().log.clone()
+    }
+
+    /// Documents the fake received that did not validate against the schema.
+    pub fn invalid_documents(&self) -> Vec<String> {
+        self.lock()
+            .log
+            .iter()
+            .filter_map(|l| l.invalid.clone())
+            .collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let shop = self.lock();
+        Stats {
+            requests: shop.log.len(),
+            throttled: shop.throttled,
+            points_spent: shop.points_spent,
+            busy: shop.busy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    async fn post(
+        server: &crate::fake::FakeServer,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        post_to(server, "2026-04", token, query, variables).await
+    }
+
+    async fn post_to(
+        server: &crate::fake::FakeServer,
+        version: &str,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/admin/api/{version}/graphql.json",
+                server.base_url()
+            ))
+            .header("X-Shopify-Access-Token", token)
+            .header("Content-Type", "application/json")
+            .body(json!({"query": query, "variables": variables}).to_string())
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    const SET: &str = "mutation($input: InventorySetQuantitiesInput!, $key: String!) { inventorySetQuantities(input: $input) @idempotent(key: $key) { userErrors { code field message } } }";
+
+    #[tokio::test]
+    async fn the_fake_enforces_the_documented_rules() {
+        let fake = FakeShopify::new("t", Limits::unlimited());
+        let ids = fake.add_variant("A", "1.00", 5);
+        let location = fake.primary_location();
+        let server = fake.serve().await;
+
+        let (status, _) = post(&server, "wrong", "{ shop { id } }", json!({})).await;
+        assert_eq!(status, 401);
+
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants(first: 1) { nodes { skew } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "GRAPHQL_VALIDATION_FAILED"
+        );
+        assert_eq!(fake.invalid_documents().len(), 1);
+
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants(first: 251) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("between 0 and 250")),
+            "{body}"
+        );
+        let (_, body) = post(
+            &server,
+            "t",
+            "{ productVariants { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("first or last")),
+            "{body}"
+        );
+
+        let (_, body) = post(&server, "t", "{ productVariants(first: 250) { nodes { id product { id } inventoryItem { id inventoryLevel(locationId: \"gid://shopify/Location/1\") { quantities(names: [\"available\"]) { quantity } } } } } }", json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED",
+            "{body}"
+        );
+
+        let input = |change: Value| json!({"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": ids.inventory_item, "locationId": location, "quantity": 9, "changeFromQuantity": change}]});
+        let unkeyed = "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }";
+        let (_, body) = post(&server, "t", unkeyed, json!({"input": input(json!(5))})).await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("@idempotent")),
+            "{body}"
+        );
+
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(4)), "key": "k1"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "CHANGE_FROM_QUANTITY_STALE"
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 5);
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(5)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([])
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 9);
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(5)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([]),
+            "a replay returns the original result"
+        );
+        let (_, body) = post(
+            &server,
+            "t",
+            SET,
+            json!({"input": input(json!(9)), "key": "k2"}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 9);
+        assert!(body["extensions"]["cost"]["throttleStatus"]["restoreRate"].is_number());
+
+        // Before 2026-01 the field and the directive do not exist; compareQuantity is the
+        // check there.
+        let (_, body) = post_to(
+            &server,
+            "2025-10",
+            "t",
+            SET,
+            json!({"input": input(json!(9)), "key": "k3"}),
+        )
+        .await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("idempotent")),
+            "{body}"
+        );
+        let old_style = |compare: i64| json!({"input": {"name": "available", "reason": "correction", "quantities": [{"inventoryItemId": ids.inventory_item, "locationId": location, "quantity": 3, "compareQuantity": compare}]}});
+        let (_, body) = post_to(&server, "2025-10", "t", unkeyed, old_style(8)).await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+            "COMPARE_QUANTITY_STALE"
+        );
+        let (_, body) = post_to(&server, "2025-10", "t", unkeyed, old_style(9)).await;
+        assert_eq!(
+            body["data"]["inventorySetQuantities"]["userErrors"],
+            json!([])
+        );
+        assert_eq!(fake.variant("A").expect("A").available, 3);
+    }
+
+    #[tokio::test]
+    async fn an_empty_bucket_throttles() {
+        let fake = FakeShopify::new(
+            "t",
+            Limits {
+                bucket: 100.0,
+                restore_rate: 1.0,
+                max_query_cost: 1000,
+                throttle_status: 200,
+            },
+        );
+        for i in 0..40 {
+            fake.add_variant(&format!("S-{i}"), "1.00", 5);
+        }
+        let server = fake.serve().await;
+        let q = "{ productVariants(first: 45) { nodes { id product { id } } } }";
+        let (_, first) = post(&server, "t", q, json!({})).await;
+        assert_eq!(
+            first["extensions"]["cost"]["requestedQueryCost"], 92.0,
+            "2 + 45 × 2"
+        );
+        assert_eq!(
+            first["extensions"]["cost"]["actualQueryCost"], 82.0,
+            "2 + 40 × 2"
+        );
+        let (status, body) = post(&server, "t", q, json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "THROTTLED",
+            "{body}"
+        );
+        assert!(body.get("data").is_none());
+        assert!(body["extensions"]["cost"]["actualQueryCost"].is_null());
+        assert_eq!(fake.stats().throttled, 1);
+    }
+}

@@ -1,0 +1,333 @@
+//! The HTTP side: `POST /admin/api/{version}/graphql.json` and the bulk result files.
+//! Order of checks per request, as Shopify does it: injected faults, the access token
+//! (401), the shop's state (402/423), the JSON body (400), the document against the schema,
+//! the single-query cost limit, the cost bucket (THROTTLED), then execution; every answer
+//! carries `extensions.cost`.
+
+use super::cost::cost;
+use super::exec::{Obj, RequestCtx, cost_extension};
+use super::state::{RequestLog, Shop, ShopStatus};
+use apollo_compiler::ExecutableDocument;
+use apollo_compiler::executable::OperationType;
+use apollo_compiler::resolvers::Execution;
+use apollo_compiler::validation::Valid;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+pub(crate) type Shared = Arc<Mutex<Shop>>;
+
+pub(crate) fn router(shop: Shared) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/admin/api/{version}/graphql.json",
+            axum::routing::post(graphql),
+        )
+        .route("/bulk/{file}", axum::routing::get(bulk_file))
+        .with_state(shop)
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn lock(shop: &Shared) -> std::sync::MutexGuard<'_, Shop> {
+    shop.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn bulk_file(
+    State(shop): State<Shared>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
+    let mut shop = lock(&shop);
+    let started = std::time::Instant::now();
+    let had_token = headers.contains_key("x-shopify-access-token");
+    let id = file
+        .strip_suffix(".jsonl")
+        .and_then(|n| n.parse::<u64>().ok());
+    let body = id
+        .and_then(|id| shop.bulk.get(&id))
+        .filter(|b| b.status == "COMPLETED")
+        .map(|b| b.jsonl.clone());
+    let status = if body.is_some() { 200 } else { 404 };
+    shop.log.push(RequestLog {
+        path: format!("/bulk/{file}"),
+        had_token,
+        query: None,
+        variables: None,
+        status,
+        error_codes: Vec::new(),
+        invalid: None,
+    });
+    shop.busy += started.elapsed();
+    match body {
+        Some(b) => (StatusCode::OK, b).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn graphql(
+    State(shared): State<Shared>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = lock(&shared).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut shop = lock(&shared);
+    let started = std::time::Instant::now();
+    let origin = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default();
+    let had_token = headers.contains_key("x-shopify-access-token");
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let mut log = RequestLog {
+        path: format!("/admin/api/{version}/graphql.json"),
+        had_token,
+        query: parsed
+            .as_ref()
+            .and_then(|b| b.get("query"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        variables: parsed.as_ref().and_then(|b| b.get("variables")).cloned(),
+        status: 200,
+        error_codes: Vec::new(),
+        invalid: None,
+    };
+    let (status, body) = handle(&mut shop, &version, &headers, parsed, &origin, &mut log);
+    log.status = status;
+    log.error_codes = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+        .collect();
+    shop.log.push(log);
+    shop.busy += started.elapsed();
+    let retry_after = shop.faults_retry_after.take();
+    let mut response = json_response(status, &body);
+    if let Some(r) = retry_after
+        && let Ok(v) = r.parse()
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    response
+}
+
+fn error_body(message: &str, code: &str) -> Value {
+    json!({"errors": [{"message": message, "extensions": {"code": code}}]})
+}
+
+fn handle(
+    shop: &mut Shop,
+    version: &str,
+    headers: &HeaderMap,
+    body: Option<Value>,
+    origin: &str,
+    log: &mut RequestLog,
+) -> (u16, Value) {
+    super::bulk::advance(shop);
+    if let Some(fault) = shop.faults.pop_front() {
+        shop.faults_retry_after = fault.retry_after.clone();
+        let body = serde_json::from_str(&fault.body).unwrap_or(Value::String(fault.body));
+        return (fault.status, body);
+    }
+    let token = headers
+        .get("x-shopify-access-token")
+        .and_then(|t| t.to_str().ok());
+    if token != Some(shop.token.as_str()) {
+        // shopify.dev/docs/api/usage/response-codes: 401 "The request didn't include a
+        // valid access token".
+        return (
+            401,
+            json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+        );
+    }
+    match shop.status {
+        ShopStatus::Active => {}
+        ShopStatus::Frozen => return (402, json!({"errors": "Unavailable Shop"})),
+        ShopStatus::Locked => {
+            return (
+                423,
+                json!({"errors": "This shop is unavailable. The shop is locked."}),
+            );
+        }
+    }
+    let content_type_ok = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let Some(body) = body.filter(|_| content_type_ok) else {
+        return (400, json!({"errors": "Bad Request"}));
+    };
+    let Some(query) = body.get("query").and_then(Value::as_str) else {
+        return (
+            400,
+            json!({"errors": {"query": "Required parameter missing or invalid"}}),
+        );
+    };
+    let variables = match body.get("variables") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(v)) => v.clone(),
+        Some(_) => return (400, json!({"errors": "variables must be an object"})),
+    };
+    let doc = match super::schema::validate(query) {
+        Ok(doc) => doc,
+        Err(e) => {
+            log.invalid = Some(e.clone());
+            return (200, error_body(&e, "GRAPHQL_VALIDATION_FAILED"));
+        }
+    };
+    let operation = match doc
+        .operations
+        .get(body.get("operationName").and_then(Value::as_str))
+    {
+        Ok(op) => op.clone(),
+        Err(e) => {
+            return (
+                200,
+                error_body(&e.message().to_string(), "GRAPHQL_VALIDATION_FAILED"),
+            );
+        }
+    };
+    let mutation = operation.operation_type == OperationType::Mutation;
+    let requested = cost(&doc, &operation.selection_set, mutation, &variables, None).ceil();
+    if requested > f64::from(shop.limits.max_query_cost) {
+        let mut b = error_body(
+            &format!(
+                "Query cost is {requested}, which exceeds the single query max cost limit ({}).",
+                shop.limits.max_query_cost
+            ),
+            "MAX_COST_EXCEEDED",
+        );
+        b["extensions"] = cost_extension(requested, None, shop);
+        return (200, b);
+    }
+    let available = shop.refill();
+    if available < requested {
+        // "Throttled": no data, actualQueryCost null (docs/platform-apis.md §1).
+        shop.throttled += 1;
+        let mut b = error_body("Throttled", "THROTTLED");
+        b["errors"][0]["extensions"]["documentation"] =
+            json!("https://shopify.dev/api/usage/rate-limits");
+        b["extensions"] = cost_extension(requested, None, shop);
+        return (shop.limits.throttle_status, b);
+    }
+    if mutation && !shop.sales_before_next_write.is_empty() {
+        for (sku, quantity) in std::mem::take(&mut shop.sales_before_next_write) {
+            shop.sell(&sku, quantity);
+        }
+    }
+    shop.bucket.available -= requested;
+    let ctx = RequestCtx {
+        version: version.to_owned(),
+        variables: variables.clone(),
+        origin: origin.to_owned(),
+        bulk: false,
+    };
+    let result = if mutation {
+        execute_mutation(shop, &ctx, &doc, &operation)
+    } else {
+        execute_with(shop, &ctx, &doc, &operation)
+    };
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => return (200, error_body(&e, "BAD_REQUEST")),
+    };
+    let actual = cost(
+        &doc,
+        &operation.selection_set,
+        mutation,
+        &variables,
+        response.get("data"),
+    )
+    .ceil()
+    .min(requested);
+    shop.bucket.available += requested - actual;
+    shop.points_spent += actual;
+    response["extensions"] = cost_extension(requested, Some(actual), shop);
+    (200, response)
+}
+
+fn to_json(response: apollo_compiler::response::ExecutionResponse) -> Value {
+    serde_json::to_value(response).unwrap_or(Value::Null)
+}
+
+fn execute_with(
+    shop: &Shop,
+    ctx: &RequestCtx,
+    doc: &Valid<ExecutableDocument>,
+    operation: &apollo_compiler::Node<apollo_compiler::executable::Operation>,
+) -> Result<Value, String> {
+    let vars = to_bytes_map(&ctx.variables)?;
+    let root = Obj::Query(shop, ctx);
+    Execution::new(super::schema::schema(), doc)
+        .operation(operation)
+        .raw_variable_values(&vars)
+        .execute_sync(&root)
+        .map(to_json)
+        .map_err(|e| e.message().to_string())
+}
+
+fn execute_mutation(
+    shop: &mut Shop,
+    ctx: &RequestCtx,
+    doc: &Valid<ExecutableDocument>,
+    operation: &apollo_compiler::Node<apollo_compiler::executable::Operation>,
+) -> Result<Value, String> {
+    let vars = to_bytes_map(&ctx.variables)?;
+    let cell = RefCell::new(shop);
+    let root = Obj::Mutation(&cell, ctx);
+    Execution::new(super::schema::schema(), doc)
+        .operation(operation)
+        .raw_variable_values(&vars)
+        .execute_sync(&root)
+        .map(to_json)
+        .map_err(|e| e.message().to_string())
+}
+
+fn to_bytes_map(
+    v: &serde_json::Map<String, Value>,
+) -> Result<apollo_compiler::response::JsonMap, String> {
+    serde_json::from_value(Value::Object(v.clone())).map_err(|e| e.to_string())
+}
+
+/// Runs a query document (the inner query of a bulk operation) and returns its `data`.
+pub(crate) fn execute_query(
+    shop: &Shop,
+    ctx: &RequestCtx,
+    doc: &Valid<ExecutableDocument>,
+) -> Result<Value, String> {
+    let operation = doc
+        .operations
+        .get(None)
+        .map_err(|e| e.message().to_string())?;
+    if operation.operation_type != OperationType::Query {
+        return Err("a bulk query must be a query".into());
+    }
+    let response = execute_with(shop, ctx, doc, operation)?;
+    if let Some(errors) = response.get("errors").and_then(Value::as_array)
+        && !errors.is_empty()
+    {
+        return Err(Value::Array(errors.clone()).to_string());
+    }
+    Ok(response.get("data").cloned().unwrap_or(Value::Null))
+}

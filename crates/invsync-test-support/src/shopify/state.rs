@@ -1,0 +1,282 @@
+//! The fake shop's data: products and variants with inventory levels, locations, orders,
+//! bulk operations, idempotency records, the cost bucket, and what tests inject.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Rate limits of one app on one shop (docs/platform-apis.md §1, "Rate limiting").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// The bucket size: `throttleStatus.maximumAvailable`.
+    pub bucket: f64,
+    /// Points restored per second: `throttleStatus.restoreRate`.
+    pub restore_rate: f64,
+    /// "A single query to the API cannot exceed a cost of 1000."
+    pub max_query_cost: u32,
+    /// The HTTP status of a THROTTLED response: 200 (what Shopify is reported to send for
+    /// GraphQL) or 429 (what some community reports show); clients must handle both.
+    pub throttle_status: u16,
+}
+
+impl Limits {
+    /// Standard plan: restore 100 points/s (current shopify.dev rate-limits table), bucket
+    /// 1000 (the bucket size of the older docs; the current table gives only rates).
+    pub fn standard() -> Limits {
+        Limits {
+            bucket: 1000.0,
+            restore_rate: 100.0,
+            max_query_cost: 1000,
+            throttle_status: 200,
+        }
+    }
+
+    /// The older documented limits: bucket 1000, restore 50/s.
+    pub fn legacy() -> Limits {
+        Limits {
+            restore_rate: 50.0,
+            ..Limits::standard()
+        }
+    }
+
+    /// Effectively unlimited (for tests that are not about rate limits).
+    pub fn unlimited() -> Limits {
+        Limits {
+            bucket: 1e12,
+            restore_rate: 1e12,
+            max_query_cost: 1000,
+            throttle_status: 200,
+        }
+    }
+}
+
+/// Whether the shop answers at all (docs: shopify.dev/docs/api/usage/response-codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShopStatus {
+    #[default]
+    Active,
+    /// 402 Payment Required: the shop is frozen until its owner pays.
+    Frozen,
+    /// 423 Locked: the shop is locked (e.g. fraud risk, repeated abuse of rate limits).
+    Locked,
+}
+
+/// A canned failure for the next request(s).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<String>,
+}
+
+/// One inventory level: the quantities of one item at one location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Level {
+    pub available: i64,
+    pub on_hand: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub id: u64,
+    pub product_id: u64,
+    pub product_title: String,
+    pub title: String,
+    pub sku: Option<String>,
+    pub price: Decimal,
+    pub inventory_item_id: u64,
+    pub tracked: bool,
+    /// Bundles: a variant made of components is display-only for invsync.
+    pub requires_components: bool,
+    /// By location id. An item is "stocked at" a location when it has a level there.
+    pub levels: BTreeMap<u64, Level>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub id: u64,
+    pub name: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderLine {
+    pub id: u64,
+    pub sku: Option<String>,
+    pub quantity: i64,
+    pub unfulfilled: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: u64,
+    pub name: String,
+    pub closed: bool,
+    pub cancelled: bool,
+    pub lines: Vec<OrderLine>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkOperation {
+    pub id: u64,
+    pub query: String,
+    pub status: &'static str,
+    pub jsonl: String,
+    pub object_count: u64,
+    pub root_object_count: u64,
+    /// Polls left before the operation reports COMPLETED.
+    pub polls_left: u32,
+    /// `http://host:port` of the request that created it, for the result URL.
+    pub origin: String,
+}
+
+/// One request the fake received, for tests to inspect.
+#[derive(Debug, Clone)]
+pub struct RequestLog {
+    pub path: String,
+    /// Whether an `X-Shopify-Access-Token` header was sent (its value is never logged).
+    pub had_token: bool,
+    pub query: Option<String>,
+    pub variables: Option<Value>,
+    /// The response's HTTP status.
+    pub status: u16,
+    /// The top-level GraphQL error codes of the response (`THROTTLED`, …).
+    pub error_codes: Vec<String>,
+    /// Validation errors of the document, if it was invalid.
+    pub invalid: Option<String>,
+}
+
+/// The stored result of a mutation sent with `@idempotent(key:)`.
+#[derive(Debug, Clone)]
+pub(crate) struct IdempotentRecord {
+    pub fingerprint: String,
+    pub outcome: super::exec::SetQuantitiesOutcome,
+}
+
+pub(crate) struct Bucket {
+    pub available: f64,
+    pub at: Instant,
+}
+
+/// Everything behind the fake's lock.
+pub(crate) struct Shop {
+    pub token: String,
+    pub limits: Limits,
+    pub status: ShopStatus,
+    pub variants: BTreeMap<u64, Variant>,
+    pub by_item: HashMap<u64, u64>,
+    pub locations: Vec<Location>,
+    pub primary_location: u64,
+    pub orders: BTreeMap<u64, Order>,
+    pub bulk: BTreeMap<u64, BulkOperation>,
+    pub bulk_polls: u32,
+    pub idempotency: HashMap<String, IdempotentRecord>,
+    pub adjustment_groups: u64,
+    pub bucket: Bucket,
+    pub faults: VecDeque<Fault>,
+    /// `Retry-After` of the fault being answered.
+    pub faults_retry_after: Option<String>,
+    /// Sales applied when the next mutation arrives: "a customer bought this between
+    /// invsync's read and its write".
+    pub sales_before_next_write: Vec<(String, i64)>,
+    pub log: Vec<RequestLog>,
+    pub next_id: u64,
+    pub throttled: u64,
+    pub points_spent: f64,
+    pub latency: Duration,
+    /// Time spent handling requests (benchmarks subtract it from the wall time).
+    pub busy: Duration,
+}
+
+impl Shop {
+    pub fn new(token: &str, limits: Limits) -> Shop {
+        let primary = 1;
+        Shop {
+            token: token.to_owned(),
+            limits,
+            status: ShopStatus::Active,
+            variants: BTreeMap::new(),
+            by_item: HashMap::new(),
+            locations: vec![Location {
+                id: primary,
+                name: "Shop location".into(),
+                active: true,
+            }],
+            primary_location: primary,
+            orders: BTreeMap::new(),
+            bulk: BTreeMap::new(),
+            bulk_polls: 1,
+            idempotency: HashMap::new(),
+            adjustment_groups: 0,
+            bucket: Bucket {
+                available: limits.bucket,
+                at: Instant::now(),
+            },
+            faults: VecDeque::new(),
+            faults_retry_after: None,
+            sales_before_next_write: Vec::new(),
+            log: Vec::new(),
+            next_id: 1000,
+            throttled: 0,
+            points_spent: 0.0,
+            latency: Duration::ZERO,
+            busy: Duration::ZERO,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn variant_by_sku(&self, sku: &str) -> Option<&Variant> {
+        self.variants.values().find(|v| {
+            v.sku
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(sku))
+        })
+    }
+
+    /// A sale of `quantity` units of `sku` at the primary location: `available` drops
+    /// (Shopify moves the units to `committed`; `on_hand` drops only at fulfilment), and an
+    /// open, unfulfilled order holds them.
+    pub fn sell(&mut self, sku: &str, quantity: i64) {
+        let location = self.primary_location;
+        let Some(id) = self.variant_by_sku(sku).map(|v| v.id) else {
+            panic!("the fake has no variant with SKU {sku}");
+        };
+        if let Some(v) = self.variants.get_mut(&id) {
+            let level = v.levels.entry(location).or_default();
+            level.available -= quantity;
+        }
+        let order_id = self.next_id();
+        let line_id = self.next_id();
+        let name = format!("#{}", 1000 + self.orders.len() + 1);
+        self.orders.insert(
+            order_id,
+            Order {
+                id: order_id,
+                name,
+                closed: false,
+                cancelled: false,
+                lines: vec![OrderLine {
+                    id: line_id,
+                    sku: Some(sku.to_owned()),
+                    quantity,
+                    unfulfilled: quantity,
+                }],
+            },
+        );
+    }
+
+    /// Refills the bucket for the time passed and returns what is available now.
+    pub fn refill(&mut self) -> f64 {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.bucket.at).as_secs_f64();
+        self.bucket.available =
+            (self.bucket.available + elapsed * self.limits.restore_rate).min(self.limits.bucket);
+        self.bucket.at = now;
+        self.bucket.available
+    }
+}

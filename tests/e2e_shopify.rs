@@ -1,0 +1,257 @@
+//! End to end with a Shopify store: the built `invsync` binary against the Shopify fake
+//! (in this process, on loopback), a file accounting side and SQLite run history. A sale
+//! lands between invsync's read and its write; it must stand.
+
+use assert_cmd::Command;
+use invsync_test_support::shopify::{FakeShopify, Limits};
+use serde_json::Value;
+
+const TOKEN: &str = "shpat_E2E-SENTINEL-41b7";
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(base_url: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("accounting.csv"),
+            "sku,name,price,quantity,kind\n\
+             MUG-1,Mug,12.50,10,\n\
+             TEE-M,T-shirt (M),19.90,7,\n\
+             CAP-1,Cap,15.00,3,\n\
+             BAG-1,Bag,30.00,6,\n\
+             GIFT,Gift card,25.00,0,\n\
+             DUP-1,Twice in the shop,5.00,2,\n",
+        )
+        .expect("accounting");
+        std::fs::write(
+            dir.path().join("invsync.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://var/invsync.db\"\n\n\
+                 [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
+                 [stores.shop]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\n\
+                 access_token = {{ env = \"E2E_SHOP_TOKEN\" }}\nbase_url = \"{base_url}\"\n"
+            ),
+        )
+        .expect("config");
+        Setup { dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        cmd.env_remove("INVSYNC_CONFIG")
+            .env_remove("INVSYNC_LOG")
+            .env("E2E_SHOP_TOKEN", TOKEN)
+            .arg("--config")
+            .arg(self.dir.path().join("invsync.toml"))
+            .args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("INVSYNC__") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd
+    }
+
+    fn database(&self) -> std::path::PathBuf {
+        self.dir.path().join("var/invsync.db")
+    }
+}
+
+/// Runs the binary off the async runtime (the fake keeps serving meanwhile).
+async fn run(setup: &Setup, args: &[&str]) -> std::process::Output {
+    let mut cmd = setup.cmd(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run invsync"))
+        .await
+        .expect("join")
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn assert_no_token(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(!text.contains("SENTINEL"), "the token leaked into {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run() {
+    let fake = FakeShopify::new(TOKEN, Limits::standard());
+    fake.add_variant("MUG-1", "12.00", 4);
+    fake.add_variant("TEE-M", "19.90", 9);
+    fake.add_variant("CAP-1", "15.00", 3);
+    fake.add_variant("BAG-1", "30.00", 1);
+    fake.add_variant("GIFT", "25.00", 0);
+    fake.set_tracked("GIFT", false);
+    fake.add_order(&[("BAG-1", 5, 5)], false, false);
+    // One SKU on two products: a conflict, never synced.
+    fake.add_variant("DUP-1", "4.00", 1);
+    fake.add_variant("dup-1", "4.00", 1);
+    let server = fake.serve().await;
+    let setup = Setup::new(&server.base_url());
+
+    // The dry run reads and plans; it writes nothing.
+    let dry = run(
+        &setup,
+        &[
+            "--format",
+            "json",
+            "sync",
+            "--store",
+            "shop",
+            "--update",
+            "store",
+            "--fields",
+            "price,quantity",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(fake.variant("MUG-1").expect("MUG-1").available, 4);
+
+    // A customer buys one TEE-M after invsync read the shop and before it writes.
+    fake.sell_before_next_write("TEE-M", 1);
+    let out = run(
+        &setup,
+        &[
+            "--format",
+            "json",
+            "--log",
+            "debug",
+            "sync",
+            "--store",
+            "shop",
+            "--update",
+            "store",
+            "--fields",
+            "price,quantity",
+        ],
+    )
+    .await;
+    let report = json(&out);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_token("stdout", &out.stdout);
+    assert_no_token("stderr (debug logs)", &out.stderr);
+
+    // The fake's final state.
+    let mug = fake.variant("MUG-1").expect("MUG-1");
+    assert_eq!(
+        (mug.price, mug.available),
+        ("12.50".parse().expect("dec"), 10)
+    );
+    assert_eq!(
+        fake.variant("TEE-M").expect("TEE-M").available,
+        8,
+        "the sale stands: 9 - 1, never overwritten with the planned 7"
+    );
+    assert_eq!(fake.variant("CAP-1").expect("CAP-1").available, 3);
+    assert_eq!(
+        fake.variant("BAG-1").expect("BAG-1").available,
+        1,
+        "in an open order: its quantity is held back"
+    );
+    for v in fake.variants() {
+        if v.sku
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("DUP-1"))
+        {
+            assert_eq!((v.price, v.available), ("4.00".parse().expect("dec"), 1));
+        }
+    }
+    assert_eq!(fake.invalid_documents(), Vec::<String>::new());
+
+    // The run history.
+    let run_id = report["run_id"].as_i64().expect("run id");
+    let shown = run(
+        &setup,
+        &["--format", "json", "runs", "show", &run_id.to_string()],
+    )
+    .await;
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown = json(&shown);
+    let items = shown["items"].as_array().expect("items");
+    let item = |sku: &str, field: &str| {
+        items
+            .iter()
+            .find(|i| i["sku"] == sku && i["field"] == field)
+            .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
+    };
+    assert_eq!(item("MUG-1", "price")["outcome"], "updated");
+    assert_eq!(item("MUG-1", "quantity")["outcome"], "updated");
+    let tee = item("TEE-M", "quantity");
+    assert_eq!(tee["outcome"], "skipped", "{tee}");
+    let why = tee["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no longer 9") || why.contains("order"),
+        "says why it was not written: {why}"
+    );
+    assert_eq!(item("BAG-1", "quantity")["outcome"], "skipped");
+
+    let runs = run(&setup, &["--format", "json", "runs", "--store", "shop"]).await;
+    let runs = json(&runs);
+    let latest = &runs.as_array().expect("runs")[0];
+    assert_eq!(latest["id"].as_i64(), Some(run_id));
+    assert_eq!(latest["counts"]["failed"], 0);
+    assert_eq!(
+        latest["counts"]["skipped_base"], 1,
+        "the untracked gift card"
+    );
+    assert!(
+        matches!(latest["status"].as_str(), Some("succeeded" | "partial")),
+        "{latest}"
+    );
+    let db = std::fs::read(setup.database()).expect("database file");
+    assert_no_token("the run-history database", &db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_fails_the_run_with_what_to_do() {
+    let fake = FakeShopify::new("shpat_the-right-one", Limits::standard());
+    fake.add_variant("MUG-1", "12.00", 4);
+    let server = fake.serve().await;
+    let setup = Setup::new(&server.base_url());
+    let out = run(
+        &setup,
+        &[
+            "sync",
+            "--store",
+            "shop",
+            "--update",
+            "store",
+            "--fields",
+            "price,quantity",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "a failed run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("401") && all.contains("access_token"), "{all}");
+    assert_no_token("output", all.as_bytes());
+    let db = std::fs::read(setup.database()).expect("database file");
+    assert_no_token("the run-history database", &db);
+}
