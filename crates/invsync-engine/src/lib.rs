@@ -447,14 +447,7 @@ impl Engine {
         // Differences held back and products that could not be read go on record first.
         let mut pre_items: Vec<NewRunItem> = report_skips(&plan, &snapshot)
             .into_iter()
-            .map(|s| NewRunItem {
-                sku: s.sku.to_string(),
-                field: s.field,
-                old_value: s.old.map(|v| v.to_string()),
-                new_value: s.new.map(|v| v.to_string()),
-                outcome: ItemOutcome::Skipped,
-                error: Some(s.reason),
-            })
+            .map(skip_item)
             .collect();
         for reject in &snapshot.rejects {
             for field in request.fields.iter() {
@@ -639,14 +632,7 @@ impl Engine {
         // Held-back differences of the second round (e.g. the sale made it in-orders).
         let skips: Vec<NewRunItem> = report_skips(&again, state.snapshot)
             .into_iter()
-            .map(|s| NewRunItem {
-                sku: s.sku.to_string(),
-                field: s.field,
-                old_value: s.old.map(|v| v.to_string()),
-                new_value: s.new.map(|v| v.to_string()),
-                outcome: ItemOutcome::Skipped,
-                error: Some(s.reason),
-            })
+            .map(skip_item)
             .collect();
         recorder.record(skips).await;
         let key = |n: usize| format!("invsync-run-{run_id}-replan-{n}");
@@ -964,6 +950,18 @@ async fn write_changes(
         errors,
         run_error,
         interrupted,
+    }
+}
+
+/// The run item of a difference that was held back.
+fn skip_item(s: ReportedSkip) -> NewRunItem {
+    NewRunItem {
+        sku: s.sku.to_string(),
+        field: s.field,
+        old_value: s.old.map(|v| v.to_string()),
+        new_value: s.new.map(|v| v.to_string()),
+        outcome: ItemOutcome::Skipped,
+        error: Some(s.reason),
     }
 }
 

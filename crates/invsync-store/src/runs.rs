@@ -255,42 +255,24 @@ impl Db {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            // The slot time is bound as each backend stores timestamps.
-            let slot = run.scheduled_for.map(crate::schedules::truncate);
-            let slot_text = slot.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-            const SQL: &str = "INSERT INTO sync_runs \
-                   (schedule, store, trigger, update_side, fields, owner_host, owner_pid, owner_start, scheduled_for) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
-            let inserted: Result<i64, sqlx::Error> = match &self.pool {
-                Pool::Postgres(pool) => {
-                    sqlx::query_scalar(SQL)
-                        .bind(run.schedule.as_deref())
-                        .bind(&run.store)
-                        .bind(run.trigger.as_str())
-                        .bind(run.update_side.as_str())
-                        .bind(run.fields.to_list())
-                        .bind(&run.owner.host)
-                        .bind(i64::from(run.owner.pid))
-                        .bind(&run.owner.start_marker)
-                        .bind(slot)
-                        .fetch_one(pool)
-                        .await
-                }
-                Pool::Sqlite(pool) => {
-                    sqlx::query_scalar(SQL)
-                        .bind(run.schedule.as_deref())
-                        .bind(&run.store)
-                        .bind(run.trigger.as_str())
-                        .bind(run.update_side.as_str())
-                        .bind(run.fields.to_list())
-                        .bind(&run.owner.host)
-                        .bind(i64::from(run.owner.pid))
-                        .bind(&run.owner.start_marker)
-                        .bind(slot_text)
-                        .fetch_one(pool)
-                        .await
-                }
-            };
+            let inserted: Result<i64, sqlx::Error> = on_pool!(self, |pool| {
+                sqlx::query_scalar(
+                    "INSERT INTO sync_runs \
+                       (schedule, store, trigger, update_side, fields, owner_host, owner_pid, owner_start, scheduled_for) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(run.schedule.as_deref())
+                .bind(&run.store)
+                .bind(run.trigger.as_str())
+                .bind(run.update_side.as_str())
+                .bind(run.fields.to_list())
+                .bind(&run.owner.host)
+                .bind(i64::from(run.owner.pid))
+                .bind(&run.owner.start_marker)
+                .bind(run.scheduled_for.map(|t| crate::schedules::Ts(crate::schedules::truncate(t))))
+                .fetch_one(pool)
+                .await
+            });
             let error = match inserted {
                 Ok(id) => return Ok(id),
                 Err(e) => e,
@@ -390,20 +372,52 @@ impl Db {
         counts: &RunCounts,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.finish(run_id, status, counts, error, true).await
+    }
+
+    /// Writes a run's outcome; `late` also replaces an `interrupted` status and keeps an
+    /// existing finish time.
+    async fn finish(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+        late: bool,
+    ) -> Result<bool, StoreError> {
         if !status.is_terminal() {
             return Err(StoreError::NotFinal { status });
         }
-        let affected = on_pool!(self,
-            pg: "UPDATE sync_runs SET finished_at = COALESCE(finished_at, now()), status = $2, \
+        let (pg, sqlite) = if late {
+            (
+                "UPDATE sync_runs SET finished_at = COALESCE(finished_at, now()), status = $2, \
                    checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
                    skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
                    skipped_other = $11, error = $12 \
                  WHERE id = $1 AND status IN ('running', 'interrupted')",
-            sqlite: "UPDATE sync_runs SET finished_at = COALESCE(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+                "UPDATE sync_runs SET finished_at = COALESCE(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
                    status = $2, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
                    skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
                    skipped_other = $11, error = $12 \
                  WHERE id = $1 AND status IN ('running', 'interrupted')",
+            )
+        } else {
+            (
+                "UPDATE sync_runs SET finished_at = now(), status = $2, \
+                   checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
+                   skipped_other = $11, error = $12 \
+                 WHERE id = $1 AND status = 'running'",
+                "UPDATE sync_runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+                   status = $2, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
+                   skipped_other = $11, error = $12 \
+                 WHERE id = $1 AND status = 'running'",
+            )
+        };
+        let affected = on_pool!(self,
+            pg: pg,
+            sqlite: sqlite,
             |pool, sql| sqlx::query(sql)
                 .bind(run_id)
                 .bind(status.as_str())
@@ -421,7 +435,11 @@ impl Db {
                 .await
                 .map(|r| r.rows_affected())
         )
-        .context("record a run's outcome late")?;
+        .context(if late {
+            "record a run's outcome late"
+        } else {
+            "finish a run"
+        })?;
         Ok(affected > 0)
     }
 
@@ -436,39 +454,7 @@ impl Db {
         counts: &RunCounts,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        if !status.is_terminal() {
-            return Err(StoreError::NotFinal { status });
-        }
-        let affected = on_pool!(self,
-            pg: "UPDATE sync_runs SET finished_at = now(), status = $2, \
-                   checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
-                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
-                   skipped_other = $11, error = $12 \
-                 WHERE id = $1 AND status = 'running'",
-            sqlite: "UPDATE sync_runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
-                   status = $2, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
-                   skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
-                   skipped_other = $11, error = $12 \
-                 WHERE id = $1 AND status = 'running'",
-            |pool, sql| sqlx::query(sql)
-                .bind(run_id)
-                .bind(status.as_str())
-                .bind(counts.checked)
-                .bind(counts.in_sync)
-                .bind(counts.updated)
-                .bind(counts.skipped_in_orders)
-                .bind(counts.skipped_base)
-                .bind(counts.unmapped)
-                .bind(counts.failed)
-                .bind(counts.conflicts)
-                .bind(counts.skipped_other)
-                .bind(error)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        )
-        .context("finish a run")?;
-        Ok(affected > 0)
+        self.finish(run_id, status, counts, error, false).await
     }
 
     /// Marks `running` runs whose owner is gone as `interrupted` (with `finished_at` and

@@ -68,6 +68,41 @@ fn text(t: DateTime<Utc>) -> String {
     truncate(t).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// A timestamp bound as each backend stores it: `timestamptz` on Postgres, the sortable UTC
+/// text on SQLite — so one query text and one `bind` serve both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ts(pub DateTime<Utc>);
+
+impl sqlx::Type<sqlx::Postgres> for Ts {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl sqlx::Type<sqlx::Sqlite> for Ts {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Sqlite> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<sqlx::Sqlite>>::encode(text(self.0), buf)
+    }
+}
+
 impl Db {
     /// The database's clock: due times are judged by it, not by the host's.
     pub async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
@@ -103,24 +138,14 @@ impl Db {
         next_due_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "INSERT INTO sync_schedules (name, store, cadence, next_due_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING";
-        let affected = match &self.pool {
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(store)
-                .bind(cadence)
-                .bind(truncate(next_due_at))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(store)
-                .bind(cadence)
-                .bind(text(next_due_at))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        let affected = on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(name)
+            .bind(store)
+            .bind(cadence)
+            .bind(Ts(truncate(next_due_at)))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .context("add a schedule")?;
         Ok(affected > 0)
     }
@@ -136,24 +161,14 @@ impl Db {
     ) -> Result<(), StoreError> {
         const SQL: &str =
             "UPDATE sync_schedules SET store = $2, cadence = $3, next_due_at = $4 WHERE name = $1";
-        match &self.pool {
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(store)
-                .bind(cadence)
-                .bind(truncate(next_due_at))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Sqlite(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(store)
-                .bind(cadence)
-                .bind(text(next_due_at))
-                .execute(p)
-                .await
-                .map(|_| ()),
-        }
+        on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(name)
+            .bind(store)
+            .bind(cadence)
+            .bind(Ts(truncate(next_due_at)))
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("update a schedule")
     }
 
@@ -187,30 +202,16 @@ impl Db {
              SET next_due_at = $3, lease_owner = $4, lease_until = $6, last_started_at = $5, updated_at = $5 \
              WHERE name = $1 AND next_due_at = $2 AND next_due_at <= $5 \
                AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $5)";
-        let affected = match &self.pool {
-            // `seen_due` as read, not truncated: a due time set outside invsync (say,
-            // `now()` from psql) carries microseconds and must still compare equal.
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(seen_due)
-                .bind(truncate(next_due_at))
-                .bind(owner)
-                .bind(truncate(now))
-                .bind(truncate(lease_until))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(text(seen_due))
-                .bind(text(next_due_at))
-                .bind(owner)
-                .bind(text(now))
-                .bind(text(lease_until))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        let affected = on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(name)
+            .bind(Ts(seen_due))
+            .bind(Ts(truncate(next_due_at)))
+            .bind(owner)
+            .bind(Ts(truncate(now)))
+            .bind(Ts(truncate(lease_until)))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .context("claim a schedule slot")?;
         Ok(affected > 0)
     }
@@ -224,22 +225,13 @@ impl Db {
     ) -> Result<bool, StoreError> {
         const SQL: &str =
             "UPDATE sync_schedules SET lease_until = $3 WHERE name = $1 AND lease_owner = $2";
-        let affected = match &self.pool {
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(owner)
-                .bind(truncate(lease_until))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(owner)
-                .bind(text(lease_until))
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        let affected = on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(name)
+            .bind(owner)
+            .bind(Ts(truncate(lease_until)))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
         .context("renew a schedule lease")?;
         Ok(affected > 0)
     }
@@ -256,24 +248,14 @@ impl Db {
         const SQL: &str = "UPDATE sync_schedules SET lease_owner = NULL, lease_until = NULL, \
              last_run_id = COALESCE($3, last_run_id), last_finished_at = $4, updated_at = $4 \
              WHERE name = $1 AND lease_owner = $2";
-        match &self.pool {
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(owner)
-                .bind(run_id)
-                .bind(truncate(finished_at))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Sqlite(p) => sqlx::query(SQL)
-                .bind(name)
-                .bind(owner)
-                .bind(run_id)
-                .bind(text(finished_at))
-                .execute(p)
-                .await
-                .map(|_| ()),
-        }
+        on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(name)
+            .bind(owner)
+            .bind(run_id)
+            .bind(Ts(truncate(finished_at)))
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("release a schedule slot")
     }
 
@@ -286,42 +268,25 @@ impl Db {
         reason: &str,
     ) -> Result<i64, StoreError> {
         let fields = run.fields.to_list();
-        let pg = "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
-                  VALUES ($1, $2, $3, $4, $5, 'skipped', now(), $6, $7, $8, $9, $10) RETURNING id";
-        let sqlite = "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
-                  VALUES ($1, $2, $3, $4, $5, 'skipped', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), $6, $7, $8, $9, $10) RETURNING id";
-        let id: i64 = match &self.pool {
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(pg)
-                    .bind(&run.schedule)
-                    .bind(&run.store)
-                    .bind(run.trigger.as_str())
-                    .bind(run.update_side.as_str())
-                    .bind(&fields)
-                    .bind(reason)
-                    .bind(&run.owner.host)
-                    .bind(i64::from(run.owner.pid))
-                    .bind(&run.owner.start_marker)
-                    .bind(truncate(scheduled_for))
-                    .fetch_one(p)
-                    .await
-            }
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(sqlite)
-                    .bind(&run.schedule)
-                    .bind(&run.store)
-                    .bind(run.trigger.as_str())
-                    .bind(run.update_side.as_str())
-                    .bind(&fields)
-                    .bind(reason)
-                    .bind(&run.owner.host)
-                    .bind(i64::from(run.owner.pid))
-                    .bind(&run.owner.start_marker)
-                    .bind(text(scheduled_for))
-                    .fetch_one(p)
-                    .await
-            }
-        }
+        let id: i64 = on_pool!(self,
+            pg: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
+                 VALUES ($1, $2, $3, $4, $5, 'skipped', now(), $6, $7, $8, $9, $10) RETURNING id",
+            sqlite: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
+                 VALUES ($1, $2, $3, $4, $5, 'skipped', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), $6, $7, $8, $9, $10) RETURNING id",
+            |pool, sql| sqlx::query_scalar(sql)
+                .bind(&run.schedule)
+                .bind(&run.store)
+                .bind(run.trigger.as_str())
+                .bind(run.update_side.as_str())
+                .bind(&fields)
+                .bind(reason)
+                .bind(&run.owner.host)
+                .bind(i64::from(run.owner.pid))
+                .bind(&run.owner.start_marker)
+                .bind(Ts(truncate(scheduled_for)))
+                .fetch_one(pool)
+                .await
+        )
         .context("record a skipped run")?;
         Ok(id)
     }
