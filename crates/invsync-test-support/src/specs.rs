@@ -5,13 +5,19 @@
 
 use std::path::PathBuf;
 
-/// The specs folder: `$INVSYNC_SPECS_DIR`, else `<repository>/../shared/specs`.
+/// The specs folder: `$INVSYNC_SPECS_DIR`, else `shared/specs` in the nearest folder above
+/// the repository that has one (normally `<repository>/../shared/specs`).
 pub fn dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("INVSYNC_SPECS_DIR") {
         return PathBuf::from(dir);
     }
-    // crates/invsync-test-support → repository root → its parent.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs")
+    // crates/invsync-test-support → crates → the repository root.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.ancestors()
+        .skip(1)
+        .map(|above| above.join("shared/specs"))
+        .find(|candidate| candidate.is_dir())
+        .unwrap_or_else(|| root.join("../shared/specs"))
 }
 
 /// The path of one spec file, e.g. `path("shopify/admin_schema_2025-01.json.gz")`.
