@@ -183,15 +183,34 @@ impl Db {
     }
 
     /// Applies the embedded migrations that are not applied yet. Idempotent, and safe
-    /// when several daemons start at once: sqlx takes a database lock while migrating.
+    /// when several processes start at once (a daemon and `invsync runs`, say).
     /// Fails when an applied migration differs from the embedded one (edited after
     /// release: see `migrations/README.md`).
+    ///
+    /// On Postgres sqlx serializes migrators with an advisory lock. On SQLite its lock is
+    /// a no-op, so two processes could both read "migration 1 not applied" and the second
+    /// would fail with "table already exists". There the whole run, the read of the
+    /// applied list included, happens inside one `BEGIN IMMEDIATE` transaction: SQLite's
+    /// single writer lock makes the second process wait (busy timeout), then see the
+    /// migrations applied. sqlx turns each migration's own transaction into a savepoint.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
-            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS
+                .run(pool)
+                .await
+                .map_err(StoreError::Migrate),
+            Pool::Sqlite(pool) => {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .context("lock the database for migrating")?;
+                SQLITE_MIGRATIONS
+                    .run(&mut *tx)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                tx.commit().await.context("commit the migrations")
+            }
         }
-        .map_err(StoreError::Migrate)
     }
 
     /// How many embedded migrations are not applied yet, without changing anything, so
