@@ -43,6 +43,7 @@ macro_rules! on_pool {
 mod db;
 mod error;
 mod mappings;
+mod orders;
 mod process;
 mod redact;
 mod runs;
@@ -52,6 +53,7 @@ mod tokens;
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
 pub use mappings::MappingRow;
+pub use orders::{Absent, FeedApplied, OrderFeed, OrderFilter, OrderRow};
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
