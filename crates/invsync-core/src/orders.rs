@@ -34,6 +34,16 @@ pub struct StoreOrder {
     pub lines: Vec<StoreOrderLine>,
 }
 
+/// What a snapshot of a store's open orders says about a tracked order missing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Absent {
+    /// It left the store's open orders: cancelled, closed or fulfilled.
+    Closed,
+    /// It was posted: the source lists only unposted orders (an orders file). If it comes
+    /// back, it holds stock again.
+    Posted,
+}
+
 /// A line of a [`StoreOrder`]: units of one SKU not shipped yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreOrderLine {

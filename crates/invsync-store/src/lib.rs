@@ -52,8 +52,9 @@ mod tokens;
 
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
+pub use invsync_core::Absent;
 pub use mappings::MappingRow;
-pub use orders::{Absent, FeedApplied, OrderFeed, OrderFilter, OrderRow};
+pub use orders::{FeedApplied, OrderFeed, OrderFilter, OrderRow};
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};

@@ -12,19 +12,9 @@ use crate::db::Db;
 use crate::error::{Context, StoreError};
 use crate::schedules::{Ts, truncate};
 use chrono::{DateTime, Utc};
-use invsync_core::{StoreOrder, StoreOrderLine};
+use invsync_core::{Absent, StoreOrder, StoreOrderLine};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
-
-/// What a feed that lists every open order says about a tracked order that is not in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Absent {
-    /// It left the store's open orders: cancelled, closed or fulfilled.
-    Closed,
-    /// It was posted: the source lists only unposted orders (an orders file). If it comes
-    /// back, it holds stock again.
-    Posted,
-}
 
 /// One read of a store's orders, ready to apply.
 #[derive(Debug, Clone, Copy)]
