@@ -69,6 +69,9 @@ pub(crate) struct Snapshot {
     master: MasterSource,
     /// By accounting index, when another store is the master.
     master_quantities: Vec<Option<i64>>,
+    /// The orders holding stock when this run read the accounting side, and the book
+    /// built from them.
+    held: Vec<HeldOrder>,
     pub orders: OrderBook,
     pub in_orders: InOrdersMode,
     pub rules: QuantityRules,
@@ -99,12 +102,19 @@ impl Snapshot {
             }
             _ => None,
         };
-        let read_orders = async {
-            if needs.quantity {
-                order_book(engine, accounting_connection.as_ref()).await
+        // Orders, with their posted state, are read *before* the accounting catalog. An
+        // order posted between the two reads is then still counted as held while the
+        // catalog already has its units deducted: held back twice for one run, never
+        // re-inflated. The other way round (catalog first), a posting in between would
+        // count its units as in stock and not held: an oversell.
+        let read_orders_then_accounting = async {
+            let held = if needs.quantity {
+                held_orders(engine, accounting_connection.as_ref()).await?
             } else {
-                Ok(OrderBook::new())
-            }
+                Vec::new()
+            };
+            let catalog = accounting_connection.read_catalog().await?;
+            Ok::<_, EngineError>((held, catalog))
         };
         let read_master = async {
             match &master_connection {
@@ -116,13 +126,8 @@ impl Snapshot {
                 None => Ok(None),
             }
         };
-        let (accounting, listings, store_mappings, book, master) = tokio::try_join!(
-            async {
-                accounting_connection
-                    .read_catalog()
-                    .await
-                    .map_err(EngineError::from)
-            },
+        let ((held, accounting), listings, store_mappings, master) = tokio::try_join!(
+            read_orders_then_accounting,
             async {
                 store_connection
                     .read_catalog()
@@ -130,7 +135,6 @@ impl Snapshot {
                     .map_err(EngineError::from)
             },
             mappings(db, store),
-            read_orders,
             read_master,
         )?;
 
@@ -170,7 +174,8 @@ impl Snapshot {
             matching,
             master: needs.master.clone(),
             master_quantities,
-            orders: book,
+            orders: OrderBook::from_lines(held.iter().flat_map(|o| &o.lines)),
+            held,
             in_orders: config.inventory.in_orders,
             rules: store_config.rules,
         })
@@ -187,13 +192,26 @@ impl Snapshot {
         }
     }
 
-    /// Reads every store's open orders again (a sale may have landed since the first read).
+    /// Reads every store's orders again (a sale may have landed since the first read) and
+    /// adds the new ones. Orders that held stock at the first read keep holding it for this
+    /// run even if they were posted since: the accounting quantities this run planned from
+    /// were read before that posting, so releasing them would re-inflate the stock.
     pub async fn refresh_orders(
         &mut self,
         engine: &Engine,
         _store: &str,
     ) -> Result<(), EngineError> {
-        self.orders = order_book(engine, self.accounting_connection.as_ref()).await?;
+        let mut fresh = held_orders(engine, self.accounting_connection.as_ref()).await?;
+        for old in &self.held {
+            if !fresh
+                .iter()
+                .any(|o| o.store == old.store && o.order_id == old.order_id)
+            {
+                fresh.push(old.clone());
+            }
+        }
+        self.orders = OrderBook::from_lines(fresh.iter().flat_map(|o| &o.lines));
+        self.held = fresh;
         Ok(())
     }
 
@@ -246,7 +264,7 @@ impl Snapshot {
 /// How long orders that stopped holding stock stay in `store_orders` for operators.
 const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
-/// Every store's unposted orders, keyed by accounting SKU. Every store's orders hold stock
+/// Every store's unposted orders, their lines keyed by accounting SKU. Every store's orders hold stock
 /// back, not only the synced store's (rule 3): the accounting quantity still counts units
 /// sold anywhere.
 ///
@@ -256,10 +274,10 @@ const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
 /// from what is left. Order lines carry store SKUs; manually mapped ones are translated to
 /// the accounting SKU they belong to. A store whose orders cannot be read fails the run:
 /// planning quantities without them could re-inflate sold stock.
-pub(crate) async fn order_book(
+pub(crate) async fn held_orders(
     engine: &Engine,
     accounting: &dyn Connection,
-) -> Result<OrderBook, EngineError> {
+) -> Result<Vec<HeldOrder>, EngineError> {
     let (config, db) = (engine.config(), engine.db());
     let connections: Vec<(String, Box<dyn Connection>)> = config
         .stores
@@ -302,7 +320,7 @@ pub(crate) async fn order_book(
     let holding = drop_posted(db, accounting, holding, now).await?;
     db.prune_orders(now - ORDER_RETENTION).await?;
 
-    let mut book = OrderBook::new();
+    let mut held = Vec::with_capacity(holding.len());
     for name in sources {
         let by_store_sku: HashMap<SkuKey, String> = mappings(db, name)
             .await?
@@ -310,20 +328,34 @@ pub(crate) async fn order_book(
             .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
             .collect();
         for order in holding.iter().filter(|o| o.store == name) {
-            for line in &order.lines {
-                let sku = SkuKey::new(&line.sku)
-                    .and_then(|k| by_store_sku.get(&k))
-                    .map_or_else(|| line.sku.clone(), |a| CompactString::from(a.as_str()));
-                book.add(&OrderLine {
+            let lines = order
+                .lines
+                .iter()
+                .map(|line| OrderLine {
                     store: CompactString::from(name),
                     order: CompactString::from(order.order_number.as_str()),
-                    sku,
+                    sku: SkuKey::new(&line.sku)
+                        .and_then(|k| by_store_sku.get(&k))
+                        .map_or_else(|| line.sku.clone(), |a| CompactString::from(a.as_str())),
                     quantity: line.quantity,
-                });
-            }
+                })
+                .collect();
+            held.push(HeldOrder {
+                store: order.store.clone(),
+                order_id: order.order_id.clone(),
+                lines,
+            });
         }
     }
-    Ok(book)
+    Ok(held)
+}
+
+/// An order holding stock, its lines keyed by accounting SKU.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldOrder {
+    store: String,
+    order_id: String,
+    lines: Vec<OrderLine>,
 }
 
 /// Orders the accounting side already has as posted (QuickBooks Online: a SalesReceipt or
