@@ -1152,7 +1152,10 @@ fn order(id: &str, open: bool, updated: Option<&str>, lines: &[(&str, i64)]) -> 
     }
 }
 
-fn holding_summary(rows: &[invsync_store::OrderRow]) -> Vec<(String, String, Vec<(String, i64)>)> {
+/// (store, order number, [(sku, quantity)]) of each order.
+type OrderSummary = (String, String, Vec<(String, i64)>);
+
+fn holding_summary(rows: &[invsync_store::OrderRow]) -> Vec<OrderSummary> {
     rows.iter()
         .map(|r| {
             (
