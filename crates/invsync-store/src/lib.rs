@@ -42,6 +42,7 @@ macro_rules! on_pool {
 
 mod db;
 mod error;
+mod intents;
 mod mappings;
 mod orders;
 mod process;
@@ -52,6 +53,7 @@ mod tokens;
 
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
+pub use intents::WriteIntent;
 pub use invsync_core::Absent;
 pub use mappings::MappingRow;
 pub use orders::{FeedApplied, OrderFeed, OrderFilter, OrderRow};

@@ -10,7 +10,7 @@ use invsync_core::{Field, FieldSet, ItemOutcome, RunCounts, RunStatus, Side, Tri
 use invsync_core::{StoreOrder, StoreOrderLine};
 use invsync_store::{
     Absent, Backend, Db, NewRun, NewRunItem, OrderFeed, OrderFilter, PoolOptions, ProcessIdentity,
-    RunFilter, StoreError,
+    RunFilter, StoreError, WriteIntent,
 };
 use invsync_test_support::pg::{TestDatabase, fresh_database};
 use std::time::{Duration, Instant};
@@ -87,6 +87,7 @@ both!(
     run_items_keep_insertion_order_across_chunks,
     mappings_upsert_list_remove_by_normalised_sku,
     orders_follow_feeds_cursors_and_postings,
+    write_intents_are_cleared_by_a_finish_and_settled_by_recovery,
     order_snapshots_release_absent_orders,
     timestamps_use_one_format_and_decode,
     rows_serialise_for_the_cli,
@@ -1402,4 +1403,153 @@ async fn order_snapshots_release_absent_orders(h: &Harness) {
         .await
         .expect("holding");
     assert_eq!(holding.len(), 2);
+}
+
+fn intent(run: i64, n: usize, sku: &str, old: i64, new: i64) -> WriteIntent {
+    WriteIntent {
+        key: format!("invsync-run-{run}-change-{n}"),
+        sku: sku.to_owned(),
+        field: Field::Quantity,
+        old_value: old.to_string(),
+        new_value: new.to_string(),
+    }
+}
+
+async fn write_intents_are_cleared_by_a_finish_and_settled_by_recovery(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    // A run that finishes: its intents go, its items stay.
+    let done = db
+        .start_run(&new_run("a", me.clone()))
+        .await
+        .expect("start");
+    db.record_intents(done, &[intent(done, 0, "A", 1, 2)])
+        .await
+        .expect("intend");
+    db.record_intents(done, &[intent(done, 0, "A", 1, 2)])
+        .await
+        .expect("same key again");
+    assert_eq!(db.write_intents(done).await.expect("intents").len(), 1);
+    db.record_items(
+        done,
+        &[item(
+            "A",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    let mut counts = RunCounts::default();
+    counts.updated = 1;
+    db.finish_run(done, RunStatus::Succeeded, &counts, None)
+        .await
+        .expect("finish");
+    assert!(db.write_intents(done).await.expect("intents").is_empty());
+
+    // A run that dies with two writes in flight (one of them recorded).
+    let dead = db
+        .start_run(&new_run("b", me.clone()))
+        .await
+        .expect("start");
+    db.record_intents(
+        dead,
+        &[
+            intent(dead, 0, "A", 1, 2),
+            intent(dead, 1, "B", 3, 4),
+            intent(dead, 2, "C", 5, 6),
+        ],
+    )
+    .await
+    .expect("intend");
+    db.record_items(
+        dead,
+        &[item(
+            "A",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let marked = db
+        .recover_interrupted(&me, Duration::ZERO)
+        .await
+        .expect("recover");
+    assert_eq!(marked, vec![dead]);
+    let rows = db.run_items(dead).await.expect("items");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.sku.as_str(), r.outcome))
+            .collect::<Vec<_>>(),
+        vec![
+            ("A", ItemOutcome::Updated),
+            ("B", ItemOutcome::Failed),
+            ("C", ItemOutcome::Failed)
+        ]
+    );
+    assert!(
+        rows[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("outcome unknown")
+                && e.contains(&format!("invsync-run-{dead}-change-1")))
+    );
+    assert_eq!(
+        db.get_run(dead)
+            .await
+            .expect("get")
+            .expect("row")
+            .counts
+            .failed,
+        2
+    );
+    assert!(db.write_intents(dead).await.expect("intents").is_empty());
+
+    // Its real outcome arrives after all (the database had been away): the real items
+    // replace the unknown ones.
+    db.record_items(
+        dead,
+        &[
+            item(
+                "B",
+                Field::Quantity,
+                Some("3"),
+                Some("4"),
+                ItemOutcome::Updated,
+            ),
+            item(
+                "C",
+                Field::Quantity,
+                Some("5"),
+                Some("6"),
+                ItemOutcome::Updated,
+            ),
+        ],
+    )
+    .await
+    .expect("late items");
+    let mut counts = RunCounts::default();
+    counts.updated = 3;
+    assert!(
+        db.finish_run_late(dead, RunStatus::Succeeded, &counts, None)
+            .await
+            .expect("late")
+    );
+    let rows = db.run_items(dead).await.expect("items");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.sku.as_str(), r.outcome))
+            .collect::<Vec<_>>(),
+        vec![
+            ("A", ItemOutcome::Updated),
+            ("B", ItemOutcome::Updated),
+            ("C", ItemOutcome::Updated)
+        ]
+    );
 }
