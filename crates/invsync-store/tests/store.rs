@@ -1442,8 +1442,10 @@ async fn write_intents_are_cleared_by_a_finish_and_settled_by_recovery(h: &Harne
     )
     .await
     .expect("items");
-    let mut counts = RunCounts::default();
-    counts.updated = 1;
+    let counts = RunCounts {
+        updated: 1,
+        ..RunCounts::default()
+    };
     db.finish_run(done, RunStatus::Succeeded, &counts, None)
         .await
         .expect("finish");
@@ -1534,8 +1536,10 @@ async fn write_intents_are_cleared_by_a_finish_and_settled_by_recovery(h: &Harne
     )
     .await
     .expect("late items");
-    let mut counts = RunCounts::default();
-    counts.updated = 3;
+    let counts = RunCounts {
+        updated: 3,
+        ..RunCounts::default()
+    };
     assert!(
         db.finish_run_late(dead, RunStatus::Succeeded, &counts, None)
             .await
