@@ -9,6 +9,7 @@
 pub mod bigcommerce;
 pub mod file;
 pub mod http;
+mod order_feed;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod vault;
