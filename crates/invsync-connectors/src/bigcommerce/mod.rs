@@ -31,6 +31,7 @@ mod pace;
 mod tests;
 
 use crate::http::{self, Backoff, Timeouts};
+use crate::order_feed::OrderClock;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
     WriteOutcome, order_feed,
@@ -102,6 +103,8 @@ pub struct BigCommerceConnection {
     backoff: Backoff,
     confirm: ConfirmPolicy,
     pacer: Pacer,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +276,13 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
 }
 
 impl BigCommerceConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(name: &str, config: &BigCommerceConfig) -> Result<Self, ConnectorError> {
         Self::with_policy(
             name,
@@ -304,6 +314,7 @@ impl BigCommerceConnection {
             backoff,
             confirm,
             pacer: Pacer::default(),
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -910,12 +921,15 @@ impl Connection for BigCommerceConnection {
         let orders = match mark {
             None => self.open_orders().await?,
             Some(mark) => {
-                // Every status, modified at or after the overlap before the mark (ISO 8601,
+                // Every status, modified since the cursor's bound (ISO 8601,
                 // which the v2 API takes beside RFC 2822). Sorted by id: a modification
                 // never moves an order out of this list or within it, so the page numbers
                 // cannot skip one; an order modified meanwhile joins it and at worst shows
                 // twice.
-                let since = order_feed::since(mark).to_rfc3339_opts(SecondsFormat::Secs, false);
+                // The filter is inclusive and times are whole seconds: one second past the
+                // exclusive bound.
+                let since = (mark.since() + chrono::Duration::seconds(1))
+                    .to_rfc3339_opts(SecondsFormat::Secs, false);
                 self.v2_all(
                     "v2/orders",
                     &[("min_date_modified", since), ("sort", "id:asc".to_owned())],
@@ -947,7 +961,12 @@ impl Connection for BigCommerceConnection {
                 })
             })
             .collect();
-        Ok(Some(order_feed::feed(orders, mark, mark.is_none())))
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

@@ -28,6 +28,7 @@ mod vendor;
 #[cfg(test)]
 mod tests;
 
+use crate::order_feed::OrderClock;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
     WriteOutcome, order_feed,
@@ -130,9 +131,18 @@ pub struct ShopifyConnection {
     location: OnceCell<String>,
     /// Variant GID → product and inventory item, filled by every read.
     refs: Mutex<HashMap<CompactString, VariantRef>>,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 impl ShopifyConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(
         name: &str,
         config: ShopifyConnectionConfig,
@@ -149,6 +159,7 @@ impl ShopifyConnection {
             client,
             location: OnceCell::new(),
             refs: Mutex::new(HashMap::new()),
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -783,7 +794,7 @@ impl Connection for ShopifyConnection {
                     .await?
             }
             Some(mark) => {
-                let since = order_feed::since(mark).to_rfc3339_opts(SecondsFormat::Secs, true);
+                let since = mark.since().to_rfc3339_opts(SecondsFormat::Secs, true);
                 let query = format!("updated_at:>'{since}'");
                 self.read_order_pages("ChangedOrders", documents::CHANGED_ORDERS, Some(&query))
                     .await?
@@ -806,7 +817,12 @@ impl Connection for ShopifyConnection {
                 }
             })
             .collect();
-        Ok(Some(order_feed::feed(orders, mark, mark.is_none())))
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

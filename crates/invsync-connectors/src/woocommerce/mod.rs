@@ -30,6 +30,7 @@ mod vendor;
 mod tests;
 
 use crate::http::{self, Backoff, Timeouts};
+use crate::order_feed::OrderClock;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
     WriteOutcome, order_feed,
@@ -74,9 +75,18 @@ pub struct WooCommerceConnection {
     secret: SecretString,
     client: reqwest::Client,
     backoff: Backoff,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 impl WooCommerceConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(name: &str, config: &WooCommerceConfig) -> Result<Self, ConnectorError> {
         Self::with_policy(name, config, Timeouts::default(), Backoff::default())
     }
@@ -103,6 +113,7 @@ impl WooCommerceConnection {
             secret: config.consumer_secret.clone(),
             client: http::client(name, timeouts)?,
             backoff,
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -496,9 +507,7 @@ impl Connection for WooCommerceConnection {
                 // the site's time zone). Sorted by id: a modification never moves an order
                 // out of this list or within it, so the offset pages cannot skip one; an
                 // order modified meanwhile joins it and at worst shows twice.
-                let since = order_feed::since(mark)
-                    .format("%Y-%m-%dT%H:%M:%S")
-                    .to_string();
+                let since = mark.since().format("%Y-%m-%dT%H:%M:%S").to_string();
                 self.list_all(
                     "orders",
                     &[
@@ -539,7 +548,12 @@ impl Connection for WooCommerceConnection {
                 })
             })
             .collect();
-        Ok(Some(order_feed::feed(orders, mark, mark.is_none())))
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

@@ -2,12 +2,26 @@
 //! what changed since the cursor, in any status, on Shopify's clock.
 
 use super::*;
-use crate::order_feed;
+use crate::order_feed::{self, testing::OurClock};
 use invsync_core::{Absent, StoreOrder};
 use std::time::Duration;
 
-/// The overlap has passed: nothing read last time is re-read.
-const PAST_OVERLAP: Duration = Duration::from_secs(10 * 60);
+/// A tick later: past the 5-minute overlap, on both clocks.
+const A_TICK: Duration = Duration::from_secs(15 * 60);
+
+/// The high-water mark in a cursor.
+fn mark(cursor: &str) -> chrono::DateTime<chrono::Utc> {
+    order_feed::parse(cursor).expect("a v1 cursor").mark
+}
+
+/// The `updated_at` filter a read with this cursor sends.
+fn filter(cursor: &str) -> String {
+    let since = order_feed::parse(cursor).expect("a v1 cursor").since();
+    format!(
+        "updated_at:>'{}'",
+        since.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
 
 fn by_number<'a>(feed: &'a OrderFeed, number: &str) -> &'a StoreOrder {
     feed.orders
@@ -47,7 +61,12 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     let to_cancel = fake.add_order(&[("MUG", 1, 1)], false, false); // #1004
     fake.advance_clock(Duration::from_secs(3600));
     fake.add_order(&[("CAP", 2, 2)], false, false); // #1005, an hour later
-    let shop = connect(&server, 10_000);
+    let ours = OurClock::new();
+    let shop = connect(&server, 10_000).with_order_clock(ours.clock());
+    let tick = || {
+        fake.advance_clock(A_TICK);
+        ours.advance(A_TICK);
+    };
 
     // First read: every open order, as a snapshot, with a cursor on Shopify's clock.
     let first = read(&shop, None).await;
@@ -61,34 +80,43 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     assert_eq!(lines(o), [("MUG", 2), ("CAP", 1)]);
     let newest = first.orders.iter().filter_map(|o| o.updated_at).max();
     let cursor = first.cursor.clone().expect("a cursor");
-    assert_eq!(cursor, order_feed::encode(newest.expect("times")));
+    assert_eq!(Some(mark(&cursor)), newest, "Shopify's time");
 
-    // Nothing changed: one call, the same cursor, and only what changed in the overlap
-    // before the mark is read again (#1005) — never the older orders.
-    fake.advance_clock(PAST_OVERLAP);
+    // Nothing changed, a tick later: one call, which re-reads what changed in the overlap
+    // before the mark (#1005, never the older orders); that settles the cursor.
+    tick();
     let before = fake.requests().len();
-    let quiet = read(&shop, Some(&cursor)).await;
-    assert_eq!(quiet.snapshot, None);
+    let overlap = read(&shop, Some(&cursor)).await;
+    assert_eq!(overlap.snapshot, None);
     assert_eq!(
-        quiet
+        overlap
             .orders
             .iter()
             .map(|o| o.number.as_str())
             .collect::<Vec<_>>(),
         ["#1005"]
     );
-    assert_eq!(quiet.cursor.as_deref(), Some(cursor.as_str()));
     let calls = calls_since(&fake, before);
-    assert_eq!(calls.len(), 1, "an unchanged store costs one call");
-    let sent = calls[0].variables.as_ref().expect("variables")["query"].clone();
-    let since = order_feed::since(order_feed::parse(&cursor).expect("mark"));
+    assert_eq!(calls.len(), 1);
     assert_eq!(
-        sent,
-        json!(format!(
-            "updated_at:>'{}'",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true)
-        )),
+        calls[0].variables.as_ref().expect("variables")["query"],
+        json!(filter(&cursor)),
         "the filter starts the overlap before the mark"
+    );
+    let settled = overlap.cursor.clone().expect("cursor");
+    assert_eq!(mark(&settled), mark(&cursor));
+    assert!(settled.ends_with(";settled"), "{settled}");
+
+    // Still nothing: an empty feed for one call, and the cursor re-issued.
+    tick();
+    let before = fake.requests().len();
+    let quiet = read(&shop, Some(&settled)).await;
+    assert_eq!(quiet.orders, Vec::new());
+    assert_eq!(quiet.cursor.as_deref(), Some(settled.as_str()));
+    assert_eq!(
+        calls_since(&fake, before).len(),
+        1,
+        "a quiet store: one call"
     );
 
     // A new order, a partly fulfilled one, a fully fulfilled one and a cancelled one.
@@ -97,14 +125,14 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     fake.fulfill(&to_fulfil, "CAP", 3);
     fake.cancel_order(&to_cancel);
     let last_change = fake.now() - chrono::Duration::seconds(1);
-    let changed = read(&shop, Some(&cursor)).await;
+    let changed = read(&shop, Some(&settled)).await;
     assert_eq!(
         changed.snapshot, None,
         "an incremental read is not a snapshot"
     );
     let mut numbers: Vec<&str> = changed.orders.iter().map(|o| o.number.as_str()).collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, ["#1001", "#1003", "#1004", "#1005", "#1006"]);
+    assert_eq!(numbers, ["#1001", "#1003", "#1004", "#1006"]);
     let new = by_number(&changed, "#1006");
     assert!(new.open);
     assert_eq!(lines(new), [("MUG", 4)]);
@@ -116,10 +144,14 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     assert_eq!(lines(fulfilled), []);
     assert!(!by_number(&changed, "#1004").open, "cancelled");
     let cursor2 = changed.cursor.clone().expect("cursor");
-    assert_eq!(cursor2, order_feed::encode(last_change), "Shopify's time");
+    assert_eq!(mark(&cursor2), last_change, "Shopify's time");
+    assert!(
+        !cursor2.ends_with(";settled"),
+        "the mark moved: the overlap is back"
+    );
 
-    // Read again at once: the overlap re-reads the four changes, each once, with the same
-    // views, and the cursor stays where it was.
+    // Read again at once (a re-plan in the same run): the overlap re-reads the four
+    // changes, each once, with the same views, and the cursor stays where it was.
     let again = read(&shop, Some(&cursor2)).await;
     let mut numbers: Vec<&str> = again.orders.iter().map(|o| o.number.as_str()).collect();
     numbers.sort_unstable();
@@ -169,7 +201,7 @@ async fn many_changed_orders_are_read_across_pages_once_each() {
     let first_order = fake.add_order(&[("MUG", 1, 1)], false, false);
     let shop = connect(&server, 10_000);
     let cursor = read(&shop, None).await.cursor.expect("cursor");
-    fake.advance_clock(PAST_OVERLAP);
+    fake.advance_clock(A_TICK);
     // 60 orders change (25 a page: 3 pages); one of them has more lines than the first
     // line-item page holds.
     let mut ids = Vec::new();
@@ -210,7 +242,7 @@ async fn many_changed_orders_are_read_across_pages_once_each() {
         "3 pages + the rest of one long order's lines"
     );
     let newest = feed.orders.iter().filter_map(|o| o.updated_at).max();
-    assert_eq!(feed.cursor, newest.map(order_feed::encode));
+    assert_eq!(feed.cursor.as_deref().map(mark), newest);
     assert_clean(&fake);
 }
 
@@ -221,7 +253,7 @@ async fn an_order_changing_while_the_read_pages_is_read_again_not_skipped() {
     let seed = fake.add_order(&[("MUG", 1, 1)], false, false);
     let shop = connect(&server, 10_000);
     let cursor = read(&shop, None).await.cursor.expect("cursor");
-    fake.advance_clock(PAST_OVERLAP);
+    fake.advance_clock(A_TICK);
     let mut ids = Vec::new();
     for _ in 0..30 {
         ids.push(fake.add_order(&[("MUG", 1, 1)], false, false));
@@ -236,11 +268,7 @@ async fn an_order_changing_while_the_read_pages_is_read_again_not_skipped() {
             json!({
                 "first": ORDER_PAGE,
                 "after": null,
-                "query": format!(
-                    "updated_at:>'{}'",
-                    order_feed::since(order_feed::parse(&cursor).expect("mark"))
-                        .to_rfc3339_opts(SecondsFormat::Secs, true)
-                ),
+                "query": filter(&cursor),
             }),
             true,
         )

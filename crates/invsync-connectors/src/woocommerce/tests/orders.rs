@@ -2,11 +2,16 @@
 //! every order modified since the cursor, in any status, on the site's clock in GMT.
 
 use super::*;
-use crate::order_feed;
+use crate::order_feed::{self, testing::OurClock};
 use invsync_core::{Absent, StoreOrder};
 
-/// The overlap has passed: nothing read last time is re-read.
-const PAST_OVERLAP: Duration = Duration::from_secs(10 * 60);
+/// A tick later: past the 5-minute overlap, on both clocks.
+const A_TICK: Duration = Duration::from_secs(15 * 60);
+
+/// The high-water mark in a cursor.
+fn mark(cursor: &str) -> chrono::DateTime<chrono::Utc> {
+    order_feed::parse(cursor).expect("a v1 cursor").mark
+}
 
 fn line(sku: &str, quantity: i64) -> WooOrderLine {
     WooOrderLine {
@@ -68,7 +73,12 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
             .push(order(4, "processing", vec![line("CAP", 1)]));
     }
     let server = start(&fake).await;
-    let woo = connect(&server, SENTINEL_SECRET);
+    let ours = OurClock::new();
+    let woo = connect(&server, SENTINEL_SECRET).with_order_clock(ours.clock());
+    let tick = || {
+        fake.advance_clock(A_TICK);
+        ours.advance(A_TICK);
+    };
 
     let first = read(&woo, None).await;
     assert_eq!(first.snapshot, Some(Absent::Closed));
@@ -86,28 +96,37 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     let newest = fake.state().order_modified(4).expect("stamped");
     assert_eq!(o.updated_at, fake.state().order_modified(1));
     let cursor = first.cursor.clone().expect("cursor");
-    assert_eq!(cursor, order_feed::encode(newest), "the site's time");
+    assert_eq!(mark(&cursor), newest, "the site's time");
 
-    // Nothing changed since: one call; what the overlap re-reads is the orders changed in
-    // the five minutes before the mark (here all four, stamped seconds apart).
-    fake.advance_clock(PAST_OVERLAP);
+    // Nothing changed, a tick later: one call re-reads the orders changed in the overlap
+    // before the mark (here all four, stamped seconds apart), and settles the cursor.
+    tick();
     fake.clear_calls();
-    let quiet = read(&woo, Some(&cursor)).await;
-    assert_eq!(quiet.snapshot, None);
-    assert_eq!(quiet.cursor.as_deref(), Some(cursor.as_str()));
+    let overlap = read(&woo, Some(&cursor)).await;
+    assert_eq!(overlap.snapshot, None);
+    assert_eq!(ids(&overlap), ["1", "2", "3", "4"]);
+    assert!(!by_id(&overlap, "2").open, "completed");
     let calls = fake.calls();
-    assert_eq!(calls.len(), 1, "an unchanged store costs one call");
+    assert_eq!(calls.len(), 1);
     let q = &calls[0].query;
     assert_eq!(q.get("status").map(String::as_str), Some("any"));
     assert_eq!(q.get("dates_are_gmt").map(String::as_str), Some("true"));
-    let since = order_feed::since(newest)
+    let since = (newest - order_feed::OVERLAP)
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string();
     assert_eq!(q.get("modified_after"), Some(&since));
-    assert!(!quiet.orders.iter().find(|o| o.id == "2").expect("2").open);
+    let settled = overlap.cursor.clone().expect("cursor");
+    assert!(settled.ends_with(";settled"), "{settled}");
 
-    // An hour on: a new order, a completed one, a cancelled one, one edited.
-    fake.advance_clock(Duration::from_secs(3600));
+    // Still nothing: an empty feed for one call, the cursor re-issued.
+    tick();
+    fake.clear_calls();
+    let quiet = read(&woo, Some(&settled)).await;
+    assert_eq!(quiet.orders, Vec::new());
+    assert_eq!(quiet.cursor.as_deref(), Some(settled.as_str()));
+    assert_eq!(fake.calls().len(), 1, "a quiet store: one call");
+
+    // A new order, a completed one, a cancelled one, one edited.
     let mark_before = fake.state().clock;
     fake.state()
         .orders
@@ -121,10 +140,8 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
         .expect("4")
         .lines
         .push(line("MUG", 1));
-    let changed = read(&woo, Some(&cursor)).await;
-    // Everything modified since the overlap before the old mark: the four changes, and
-    // order 2 (modified within that overlap) once more.
-    assert_eq!(ids(&changed), ["1", "2", "3", "4", "5"]);
+    let changed = read(&woo, Some(&settled)).await;
+    assert_eq!(ids(&changed), ["1", "3", "4", "5"]);
     assert!(!by_id(&changed, "1").open, "completed");
     assert_eq!(by_id(&changed, "1").lines, Vec::new());
     assert!(!by_id(&changed, "3").open, "cancelled");
@@ -133,8 +150,7 @@ async fn a_snapshot_first_then_only_what_changed_in_any_status() {
     assert_eq!(edited.lines.len(), 2);
     assert!(by_id(&changed, "5").open);
     let cursor2 = changed.cursor.clone().expect("cursor");
-    let mark2 = order_feed::parse(&cursor2).expect("mark");
-    assert!(mark2 >= mark_before, "moved to the newest change");
+    assert!(mark(&cursor2) >= mark_before, "moved to the newest change");
 
     // Straight away again: the overlap re-reads the four changes, once each.
     let again = read(&woo, Some(&cursor2)).await;
@@ -170,7 +186,7 @@ async fn many_changed_orders_are_read_across_pages_once_each() {
     let server = start(&fake).await;
     let woo = connect(&server, SENTINEL_SECRET);
     let cursor = read(&woo, None).await.cursor.expect("cursor");
-    fake.advance_clock(PAST_OVERLAP);
+    fake.advance_clock(A_TICK);
     {
         let mut state = fake.state();
         for id in 2..=250 {
@@ -186,7 +202,7 @@ async fn many_changed_orders_are_read_across_pages_once_each() {
     assert!(!by_id(&feed, "1").open);
     assert_eq!(fake.calls().len(), 3, "100 a page");
     let newest = fake.state().order_modified(250);
-    assert_eq!(feed.cursor, newest.map(order_feed::encode));
+    assert_eq!(feed.cursor.as_deref().map(mark), newest);
 }
 
 #[tokio::test]
