@@ -7,8 +7,11 @@
 //! MAX_COST_EXCEEDED), `inventorySetQuantities` with `changeFromQuantity` /
 //! `compareQuantity` staleness checks and `@idempotent(key:)` replays,
 //! `productVariantsBulkUpdate` with per-variant `userErrors`, and bulk operations with JSONL
-//! results. Tests can inject a sale between a read and a write, faults, latency and shop
-//! states, and inspect every request.
+//! results, and orders with `updatedAt` from a shop clock tests move, filtered by
+//! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
+//! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
+//! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
+//! cancel, close and edit orders, and inspect every request.
 
 mod bulk;
 mod cost;
