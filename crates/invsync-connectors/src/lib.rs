@@ -9,6 +9,8 @@
 pub mod bigcommerce;
 pub mod file;
 pub mod http;
+mod order_feed;
+pub use order_feed::OrderClock;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod vault;
