@@ -36,6 +36,9 @@ CREATE TABLE store_order_lines (
 CREATE TABLE store_order_cursors (
     store      TEXT PRIMARY KEY,
     -- Opaque to everything but the store's connector (e.g. an updated-since timestamp).
-    cursor     TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    cursor      TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    -- When the store's orders were last read whole: a daily snapshot releases orders an
+    -- incremental read cannot see leave (trashed or deleted ones).
+    snapshot_at TEXT NOT NULL
 );

@@ -261,6 +261,10 @@ impl Snapshot {
     }
 }
 
+/// How often each store's orders are read whole even when its connection can read only
+/// the changes.
+const ORDER_SNAPSHOT_EVERY: chrono::Duration = chrono::Duration::hours(24);
+
 /// How long orders that stopped holding stock stay in `store_orders` for operators.
 const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
@@ -284,13 +288,19 @@ pub(crate) async fn held_orders(
         .iter()
         .map(|(name, s)| engine.open(name, &s.connection).map(|c| (name.clone(), c)))
         .collect::<Result<_, _>>()?;
+    let now = db.now().await?;
     let reads = connections.iter().map(|(name, c)| async move {
-        let cursor = db.order_cursor(name).await?;
+        // A daily snapshot releases orders no changed-since read can see leave (trashed or
+        // deleted orders; ADR 0060).
+        let cursor = db
+            .order_cursor(name)
+            .await?
+            .filter(|c| now - c.snapshot_at < ORDER_SNAPSHOT_EVERY)
+            .map(|c| c.cursor);
         let feed = c.read_orders(cursor.as_deref()).await?;
         Ok::<_, EngineError>((name.as_str(), feed))
     });
     let feeds = futures::future::try_join_all(reads).await?;
-    let now = db.now().await?;
     let mut sources: Vec<&str> = Vec::new();
     for (name, feed) in &feeds {
         let Some(feed) = feed else { continue };

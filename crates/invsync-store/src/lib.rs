@@ -56,7 +56,7 @@ pub use error::StoreError;
 pub use intents::WriteIntent;
 pub use invsync_core::Absent;
 pub use mappings::MappingRow;
-pub use orders::{FeedApplied, OrderFeed, OrderFilter, OrderRow};
+pub use orders::{FeedApplied, OrderCursor, OrderFeed, OrderFilter, OrderRow};
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};

@@ -23,8 +23,17 @@ pub struct OrderFeed<'a> {
     pub orders: &'a [StoreOrder],
     /// `Some` when `orders` is every open order of the store.
     pub snapshot: Option<Absent>,
-    /// The cursor to hand the connection next time; `None` keeps the stored one.
+    /// The cursor to hand the connection next time; `None` forgets the stored one (the
+    /// next read is a snapshot).
     pub cursor: Option<&'a str>,
+}
+
+/// A store's stored order cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub cursor: String,
+    /// When the store's orders were last read whole.
+    pub snapshot_at: DateTime<Utc>,
 }
 
 /// What applying a feed changed, for logs and metrics.
@@ -96,15 +105,20 @@ const ORDER_COLUMNS: &str = "store, order_id, order_number, first_seen, last_see
                              closed_at, posted_at, posted_by";
 
 impl Db {
-    /// The cursor a store's connection returned last time (`None` before the first read).
-    pub async fn order_cursor(&self, store: &str) -> Result<Option<String>, StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT cursor FROM store_order_cursors WHERE store = $1")
+    /// The cursor a store's connection returned last time (`None` before the first read,
+    /// or when its last read returned none).
+    pub async fn order_cursor(&self, store: &str) -> Result<Option<OrderCursor>, StoreError> {
+        let row: Option<(String, DateTime<Utc>)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT cursor, snapshot_at FROM store_order_cursors WHERE store = $1")
                 .bind(store)
                 .fetch_optional(pool)
                 .await
         })
-        .context("read the order cursor")
+        .context("read the order cursor")?;
+        Ok(row.map(|(cursor, snapshot_at)| OrderCursor {
+            cursor,
+            snapshot_at,
+        }))
     }
 
     /// Applies one read of a store's orders, and its cursor, in one transaction.
@@ -208,17 +222,28 @@ impl Db {
                         applied.released += 1;
                     }
                 }
-                if let Some(cursor) = feed.cursor {
-                    sqlx::query(
-                        "INSERT INTO store_order_cursors (store, cursor, updated_at) \
-                         VALUES ($1, $2, $3) ON CONFLICT (store) DO UPDATE SET \
-                           cursor = excluded.cursor, updated_at = excluded.updated_at",
-                    )
-                    .bind(store)
-                    .bind(cursor)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                match feed.cursor {
+                    Some(cursor) => {
+                        sqlx::query(
+                            "INSERT INTO store_order_cursors (store, cursor, updated_at, snapshot_at) \
+                             VALUES ($1, $2, $3, $3) ON CONFLICT (store) DO UPDATE SET \
+                               cursor = excluded.cursor, updated_at = excluded.updated_at, \
+                               snapshot_at = CASE WHEN $4 THEN excluded.snapshot_at \
+                                                  ELSE store_order_cursors.snapshot_at END",
+                        )
+                        .bind(store)
+                        .bind(cursor)
+                        .bind(now)
+                        .bind(feed.snapshot.is_some())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM store_order_cursors WHERE store = $1")
+                            .bind(store)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(applied)

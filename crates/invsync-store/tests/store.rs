@@ -1175,6 +1175,7 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     let db = &h.db;
     let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().expect("t0");
     assert_eq!(db.order_cursor("shop").await.expect("cursor"), None);
+    let cursor = |c: Option<invsync_store::OrderCursor>| c.map(|c| (c.cursor, c.snapshot_at));
 
     let first = [
         order(
@@ -1190,7 +1191,7 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
             "shop",
             OrderFeed {
                 orders: &first,
-                snapshot: None,
+                snapshot: Some(Absent::Closed),
                 cursor: Some("c1"),
             },
             t0,
@@ -1199,8 +1200,9 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
         .expect("first feed");
     assert_eq!((applied.new, applied.updated), (2, 0));
     assert_eq!(
-        db.order_cursor("shop").await.expect("cursor").as_deref(),
-        Some("c1")
+        cursor(db.order_cursor("shop").await.expect("cursor")),
+        Some(("c1".to_owned(), t0)),
+        "a snapshot with a cursor stamps snapshot_at"
     );
 
     // A change feed: order 1 lost a line, order 2 was cancelled, order 3 is new; an older
@@ -1236,7 +1238,7 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
             OrderFeed {
                 orders: &stale,
                 snapshot: None,
-                cursor: None,
+                cursor: Some("c2"),
             },
             t1,
         )
@@ -1244,8 +1246,9 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
         .expect("stale feed");
     assert_eq!(applied.older, 1);
     assert_eq!(
-        db.order_cursor("shop").await.expect("cursor").as_deref(),
-        Some("c2")
+        cursor(db.order_cursor("shop").await.expect("cursor")),
+        Some(("c2".to_owned(), t0)),
+        "change feeds move the cursor, not snapshot_at"
     );
 
     let holding = db
@@ -1305,6 +1308,20 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
         ),
         vec![("shop".into(), "#3".into(), vec![("CAP".into(), 4)])]
     );
+
+    // A read that returns no cursor forgets the stored one: the next read is a snapshot.
+    db.apply_order_feed(
+        "shop",
+        OrderFeed {
+            orders: &[],
+            snapshot: None,
+            cursor: None,
+        },
+        t1,
+    )
+    .await
+    .expect("no cursor");
+    assert_eq!(db.order_cursor("shop").await.expect("cursor"), None);
 
     // Pruning forgets orders released before the cutoff, lines included.
     let pruned = db
