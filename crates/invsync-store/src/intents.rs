@@ -63,7 +63,7 @@ impl Db {
             }
             Pool::Sqlite(pool) => {
                 async {
-                    let mut tx = pool.begin().await?;
+                    let mut tx = crate::db::begin(pool, None).await?;
                     for chunk in intents.chunks(SQLITE_INTENTS_PER_STATEMENT) {
                         let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
                         let sql = format!(
@@ -132,7 +132,7 @@ impl Db {
         for run_id in run_ids {
             added += on_pool!(self, |pool| {
                 async {
-                    let mut tx = pool.begin().await?;
+                    let mut tx = crate::db::begin(pool, None).await?;
                     let inserted = sqlx::query(
                         "INSERT INTO sync_run_items (run_id, sku, field, old_value, new_value, outcome, error) \
                          SELECT i.run_id, i.sku, i.field, i.old_value, i.new_value, 'failed', \
@@ -175,7 +175,7 @@ impl Db {
     pub(crate) async fn clear_intents(&self, run_id: i64) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin(pool, None).await?;
                 sqlx::query("DELETE FROM sync_write_intents WHERE run_id = $1")
                     .bind(run_id)
                     .execute(&mut *tx)

@@ -132,7 +132,7 @@ impl Db {
         on_pool!(self, |pool| {
             async {
                 let mut applied = FeedApplied::default();
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin(pool, None).await?;
                 for order in feed.orders {
                     let known: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
                         "SELECT updated_at FROM store_orders WHERE store = $1 AND order_id = $2",
@@ -264,7 +264,7 @@ impl Db {
         let now = Ts(truncate(now));
         on_pool!(self, |pool| {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = crate::db::begin(pool, None).await?;
                 let mut marked = 0;
                 for id in order_ids {
                     marked += sqlx::query(

@@ -621,7 +621,7 @@ async fn record_items_pg(
     run_id: i64,
     items: &[NewRunItem],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool, None).await?;
     for chunk in items.chunks(PG_ITEMS_PER_STATEMENT) {
         let skus: Vec<&str> = chunk.iter().map(|i| i.sku.as_str()).collect();
         let fields: Vec<&str> = chunk.iter().map(|i| i.field.as_str()).collect();
@@ -656,7 +656,7 @@ async fn record_items_sqlite(
     run_id: i64,
     items: &[NewRunItem],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool, None).await?;
     for chunk in items.chunks(SQLITE_ITEMS_PER_STATEMENT) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_items_insert(chunk.len())));
         for item in chunk {

@@ -195,7 +195,9 @@ impl Db {
     {
         match &self.pool {
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.context("lock stored tokens")?;
+                let mut tx = crate::db::begin(pool, None)
+                    .await
+                    .context("lock stored tokens")?;
                 // Bounded waits: a process stuck while holding the row must not hang
                 // every other one forever.
                 // (TOKEN_LOCK_WAIT, written out: SET takes no parameters.)
@@ -261,7 +263,7 @@ impl Db {
                 // trying up to TOKEN_LOCK_WAIT.
                 let started = Instant::now();
                 let mut tx = loop {
-                    match pool.begin_with("BEGIN IMMEDIATE").await {
+                    match crate::db::begin(pool, Some("BEGIN IMMEDIATE")).await {
                         Ok(tx) => break tx,
                         Err(e) if is_sqlite_busy(&e) && started.elapsed() < TOKEN_LOCK_WAIT => {
                             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -77,6 +77,7 @@ macro_rules! both {
 both!(
     migrations_are_idempotent_and_reversible,
     concurrent_migrators_on_a_fresh_database_all_succeed,
+    a_caller_dropped_mid_transaction_never_poisons_the_pool,
     run_round_trip,
     finish_does_not_overwrite_an_interrupted_run,
     one_running_run_per_store,
@@ -233,6 +234,36 @@ async fn concurrent_migrators_on_a_fresh_database_all_succeed(h: &Harness) {
         }
     }
     assert_eq!(bare.db.pending_migrations().await.expect("pending"), 0);
+}
+
+/// Callers cancelled while a store call opens its transaction (a run stopped while it
+/// reads, a timeout) must not hand the pool a connection stuck inside a transaction: every
+/// later statement on it would silently never commit. One connection, so each cancelled
+/// call's connection is the next one's; every mapping written afterwards must be visible
+/// from another pool at once.
+async fn a_caller_dropped_mid_transaction_never_poisons_the_pool(h: &Harness) {
+    let one = Db::connect(
+        &h.url,
+        &PoolOptions {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(10),
+        },
+    )
+    .await
+    .expect("a one-connection pool");
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().expect("now");
+    for i in 0..300u64 {
+        let cut = Duration::from_micros(i * 7 % 400);
+        let _ = tokio::time::timeout(cut, one.mark_orders_posted("shop", &["1", "2"], now)).await;
+        let sku = format!("SKU-{i}");
+        one.add_mapping("shop", &sku, "A").await.expect("map");
+        let seen = h.db.list_mappings(Some("shop")).await.expect("list");
+        assert!(
+            seen.iter().any(|m| m.store_sku == sku),
+            "iteration {i}: a mapping written after a cancelled call is not visible to others"
+        );
+    }
+    one.close().await;
 }
 
 async fn run_round_trip(h: &Harness) {
