@@ -304,6 +304,27 @@ async fn create_parent_dir(file: &std::path::Path) -> Result<(), StoreError> {
     }
 }
 
+/// `pool.begin()` that a cancelled caller cannot leave half-done. sqlx counts a transaction
+/// only once `BEGIN` has been answered; a future dropped in between (a run stopped while
+/// it reads, a timeout) hands the connection back to the pool inside a server-side
+/// transaction sqlx does not know about, and every later statement on it is silently
+/// never committed — a finished run's row stays `running`. Running `BEGIN` on its own task
+/// lets it complete; if nobody awaits the transaction any more, dropping it rolls back.
+pub(crate) async fn begin<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("the task beginning a transaction failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,25 +351,4 @@ mod tests {
         assert!(is_sqlite_in_memory("sqlite://x.db?mode=memory"));
         assert!(!is_sqlite_in_memory("sqlite://var/invsync.db"));
     }
-}
-
-/// `pool.begin()` that a cancelled caller cannot leave half-done. sqlx counts a transaction
-/// only once `BEGIN` has been answered; a future dropped in between (a run stopped while
-/// it reads, a timeout) hands the connection back to the pool inside a server-side
-/// transaction sqlx does not know about, and every later statement on it is silently
-/// never committed — a finished run's row stays `running`. Running `BEGIN` on its own task
-/// lets it complete; if nobody awaits the transaction any more, dropping it rolls back.
-pub(crate) async fn begin<DB: sqlx::Database>(
-    pool: &sqlx::Pool<DB>,
-    statement: Option<&'static str>,
-) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        match statement {
-            Some(statement) => pool.begin_with(statement).await,
-            None => pool.begin().await,
-        }
-    })
-    .await
-    .map_err(|e| sqlx::Error::Protocol(format!("the task beginning a transaction failed: {e}")))?
 }
