@@ -160,7 +160,7 @@ fn secret_value() -> BoxedStrategy<String> {
         Just("{ file = \"secret\" }".to_owned()),
         Just("{ file = \"missing\" }".to_owned()),
         Just("{ credential = \"secret\" }".to_owned()),
-        Just(format!("{{ env = \"SECRET_VAR\", file = \"secret\" }}")),
+        Just("{ env = \"SECRET_VAR\", file = \"secret\" }".to_owned()),
     ]
     .boxed()
 }
