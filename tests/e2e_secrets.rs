@@ -229,15 +229,14 @@ impl World {
         }
     }
 
-    /// The config of one round; `qbo_api`/`qbo_token`: where QuickBooks Online is.
+    /// The config of one round; `qbo_api`, `qbo_token`: where QuickBooks Online is.
     fn config(
         &self,
         dir: &Path,
         name: &str,
         database: &str,
         round: usize,
-        qbo_api: &str,
-        qbo_token: &str,
+        (qbo_api, qbo_token): (&str, &str),
         daemon: &str,
     ) -> (PathBuf, Vec<(String, String)>) {
         let mut s = Secrets {
@@ -408,7 +407,7 @@ impl std::fmt::Debug for Output {
 fn round(w: &mut World, dir: &Path, database: &str, round: usize) {
     let qbo = w.qbo.clone();
     let token_url = QboFake::token_url(&qbo);
-    let (config, env) = w.config(dir, "invsync.toml", database, round, &qbo, &token_url, "");
+    let (config, env) = w.config(dir, "invsync.toml", database, round, (&qbo, &token_url), "");
     let out = w.invsync(&config, &env, &["config", "check"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("shop-bad"), "{out:?}");
@@ -462,7 +461,7 @@ fn round(w: &mut World, dir: &Path, database: &str, round: usize) {
             format!("{nasty}/401/token"),
         ),
     ] {
-        let (bad, env) = w.config(dir, name, database, round, &api, &token, "");
+        let (bad, env) = w.config(dir, name, database, round, (&api, &token), "");
         let args = sync("shop");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = w.invsync(&bad, &env, &args);
@@ -525,8 +524,7 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
         "daemon.toml",
         database,
         round,
-        &qbo,
-        &QboFake::token_url(&qbo),
+        (&qbo, &QboFake::token_url(&qbo)),
         &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\""),
     );
     let log = dir.join("daemon.log");
