@@ -30,6 +30,10 @@ impl Table {
         self.rows.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let columns = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();

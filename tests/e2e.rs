@@ -488,3 +488,90 @@ fn edit(demo: &Demo, from: &str, to: &str) {
     assert!(text.contains(from), "demo.toml lacks `{from}`");
     std::fs::write(demo.config(), text.replacen(from, to, 1)).expect("write config");
 }
+
+/// Issue 7 through the binary: store orders are tracked in the database until they leave
+/// the orders file (posted); `status` lists what they hold; `reserve` writes the master
+/// quantity less what they hold.
+#[test]
+fn orders_hold_stock_until_they_leave_the_orders_file() {
+    let demo = Demo::new();
+    let quantity = [
+        "sync", "--store", "shop", "--update", "store", "--fields", "quantity",
+    ];
+
+    let dry = demo
+        .cmd(&[&quantity[..], &["--dry-run"]].concat())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        stdout.contains(
+            "Quantity offered to `shop`: buffer 0, max_quantity none, share 100%; in_orders = skip"
+        ),
+        "a dry run shows the rules it applies:\n{stdout}"
+    );
+
+    let status = demo
+        .cmd(&["status", "--store", "shop"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        stdout.contains("In unposted orders (2, quantity not written until posted):"),
+        "{stdout}"
+    );
+    for line in ["MUG-1  1     shop:#1043", "TEE-L  2     shop:#1042"] {
+        assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
+    }
+
+    let first = demo.json(&quantity);
+    assert_eq!(first["counts"]["skipped_in_orders"], 2, "{first}");
+
+    // The merchant posts #1043: it leaves the orders file and the accounting quantity
+    // drops by the order's unit. The next run writes MUG-1; TEE-L is still held.
+    std::fs::write(
+        demo.data("shop-orders.csv"),
+        "order,sku,quantity\n#1042,TEE-L,2\n",
+    )
+    .expect("write orders");
+    let accounting = demo
+        .read("accounting.csv")
+        .replace("MUG-1,Enamel mug,12.50,40,", "MUG-1,Enamel mug,12.50,39,");
+    std::fs::write(demo.data("accounting.csv"), accounting).expect("write accounting");
+    let second = demo.json(&quantity);
+    assert_eq!(second["counts"]["skipped_in_orders"], 1, "{second}");
+    let changes = second["changes"].as_array().expect("changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["sku"] == "MUG-1" && c["new"] == "39"),
+        "{second}"
+    );
+    assert!(demo.read("shop.csv").contains("MUG-1,Enamel mug,12.50,39"));
+
+    let status = demo.json(&["status", "--store", "shop"]);
+    let row = |sku: &str| {
+        status["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku).cloned())
+            .expect("row")
+    };
+    assert_eq!(row("MUG-1")["orders"], serde_json::json!([]));
+    assert_eq!(row("TEE-L")["orders"], serde_json::json!(["shop:#1042"]));
+    assert_eq!(row("TEE-L")["held_quantity"], 2);
+    assert_eq!(status["in_orders"], "skip");
+
+    // Reserve: TEE-L is written as 3 − 2 held = 1.
+    edit(&demo, "in_orders = \"skip\"", "in_orders = \"reserve\"");
+    let third = demo.json(&quantity);
+    assert_eq!(third["counts"]["skipped_in_orders"], 0, "{third}");
+    assert_eq!(third["quantity_rules"]["in_orders"], "reserve", "{third}");
+    assert!(
+        third["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["sku"] == "TEE-L" && c["new"] == "1"),
+        "{third}"
+    );
+}

@@ -251,3 +251,54 @@ async fn refused_credentials_fail_the_run_with_a_clear_message_and_no_secret() {
         "9.00"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_completed_between_syncs_releases_its_stock_on_the_incremental_read() {
+    let fake = fake_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &server.base_url());
+
+    let first = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let (_, _, bowl) = fake.find_sku("SKU-3").expect("SKU-3");
+    assert_eq!(bowl.stock_quantity, Some(1), "held back by order 500");
+    let snapshot_reads: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/orders")
+        .collect();
+    assert!(
+        snapshot_reads
+            .iter()
+            .all(|c| !c.query.contains_key("modified_after")),
+        "the first read is a snapshot"
+    );
+
+    // Later, at the store: order 500 is completed (shipped and posted elsewhere).
+    fake.advance_clock(std::time::Duration::from_secs(20 * 60));
+    fake.state().orders[0].status = "completed".into();
+    fake.clear_calls();
+
+    let second = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(second["status"], "succeeded", "{second}");
+    let order_reads: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/orders")
+        .collect();
+    assert!(!order_reads.is_empty());
+    assert!(
+        order_reads
+            .iter()
+            .all(|c| c.query.contains_key("modified_after")
+                && c.query.get("status").map(String::as_str) == Some("any")),
+        "later reads only ask for what changed: {order_reads:?}"
+    );
+    let (_, _, bowl) = fake.find_sku("SKU-3").expect("SKU-3");
+    assert_eq!(
+        bowl.stock_quantity,
+        Some(9),
+        "the completed order no longer holds SKU-3 back"
+    );
+}

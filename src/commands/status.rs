@@ -65,8 +65,33 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
                     r.detail.clone(),
                 ]);
             }
+            let mut held = Table::new(&["SKU", "HELD", "ORDERS"]);
+            for r in report.rows.iter().filter(|r| !r.orders.is_empty()) {
+                held.row(vec![
+                    r.sku.clone(),
+                    output::opt(r.held_quantity),
+                    r.orders.join(", "),
+                ]);
+            }
             output::stdout(|out| {
+                writeln!(
+                    out,
+                    "Quantity offered to `{}`: {}; in_orders = {}\n",
+                    report.store, report.rules, report.in_orders
+                )?;
                 table.write_to(out)?;
+                if !held.is_empty() {
+                    writeln!(
+                        out,
+                        "\nIn unposted orders ({}, {}):",
+                        held.len(),
+                        match report.in_orders {
+                            invsync_core::InOrdersMode::Skip => "quantity not written until posted",
+                            invsync_core::InOrdersMode::Reserve => "held units reserved",
+                        }
+                    )?;
+                    held.write_to(out)?;
+                }
                 let counts: Vec<String> = Status::ALL
                     .iter()
                     .map(|s| (s, report.count(*s)))

@@ -4,7 +4,10 @@ use crate::cli::{Format, SyncArgs};
 use crate::output::{self, Table};
 use crate::progress::Bar;
 use crate::{CliError, CmdResult};
-use invsync_core::{ChangeResult, Field, FieldSet, RunStatus, Selection, Side, SkuKey, Trigger};
+use invsync_core::{
+    ChangeResult, Field, FieldSet, InOrdersMode, QuantityRules, RunStatus, Selection, Side, SkuKey,
+    Trigger,
+};
 use invsync_engine::{Engine, RunReport, SyncRequest};
 use serde_json::json;
 use std::path::Path;
@@ -15,6 +18,15 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     let config = super::load_config(config)?;
     super::check_store(&config, &args.store)?;
     let request = request(&args);
+    // Quantity written to a store follows its rules (product.md rule 7): say which.
+    let rules = (request.update == Side::Store && request.fields.quantity)
+        .then(|| {
+            config
+                .stores
+                .get(&request.store)
+                .map(|s| (s.rules, config.inventory.in_orders))
+        })
+        .flatten();
     let db = super::open_db(&config).await?;
     let engine = Engine::new(config, db);
 
@@ -39,8 +51,8 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
         record_or_give_up(&engine, &mut pending).await?;
     }
     match format {
-        Format::Json => output::json(&report_json(&report))?,
-        Format::Table => print_table(&request, &report)?,
+        Format::Json => output::json(&report_json(&report, rules))?,
+        Format::Table => print_table(&request, &report, rules)?,
     }
     if let Some(error) = &report.error {
         eprintln!("error: {error}");
@@ -147,7 +159,10 @@ fn outcome(result: ChangeResult, dry_run: bool) -> &'static str {
     }
 }
 
-fn print_table(request: &SyncRequest, report: &RunReport) -> Result<(), CliError> {
+/// A store's quantity rules and the `in_orders` mode, when the run writes its quantity.
+type Rules = Option<(QuantityRules, InOrdersMode)>;
+
+fn print_table(request: &SyncRequest, report: &RunReport, rules: Rules) -> Result<(), CliError> {
     let any_error = report.changes.iter().any(|c| c.error.is_some());
     let headers: &[&'static str] = match (report.dry_run, any_error) {
         (true, _) => &["SKU", "NAME", "FIELD", "FROM", "TO"],
@@ -198,6 +213,13 @@ fn print_table(request: &SyncRequest, report: &RunReport) -> Result<(), CliError
                 "Run {id} {}: {} change(s) to {side}.",
                 report.status,
                 report.changes.len()
+            )?;
+        }
+        if let Some((rules, in_orders)) = rules {
+            writeln!(
+                out,
+                "Quantity offered to `{}`: {rules}; in_orders = {in_orders}",
+                request.store
             )?;
         }
         if !changes.is_empty() {
@@ -255,9 +277,15 @@ impl ReportExt for RunReport {
     }
 }
 
-fn report_json(report: &RunReport) -> serde_json::Value {
+fn report_json(report: &RunReport, rules: Rules) -> serde_json::Value {
     json!({
         "run_id": report.run_id,
+        "quantity_rules": rules.map(|(rules, in_orders)| json!({
+            "buffer": rules.buffer,
+            "max_quantity": rules.max_quantity,
+            "share": rules.share,
+            "in_orders": in_orders,
+        })),
         "dry_run": report.dry_run,
         "status": report.status,
         "counts": report.counts,

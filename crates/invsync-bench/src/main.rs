@@ -9,12 +9,14 @@
 //! cargo run --release -p invsync-bench -- bigcommerce --products 100000
 //! cargo run --release -p invsync-bench -- quickbooks-online
 //! cargo run --release -p invsync-bench -- shopify --products 10000
+//! cargo run --release -p invsync-bench -- simulate --seeds 5 --ticks 500
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
 
 mod platforms;
 mod quickbooks_online;
+mod simulate;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -139,10 +141,50 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// The shared-stock simulation at length: three stores, POS sales, postings and
+    /// connector failures; oversold sales under invsync (skip and reserve) vs a naive sync
+    Simulate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seeds seed, seed+1, …
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        #[arg(long, default_value_t = 500)]
+        ticks: u32,
+        #[arg(long, default_value_t = 40)]
+        skus: usize,
+        #[arg(long, default_value_t = 12)]
+        stock: i64,
+        #[arg(long, default_value_t = 30)]
+        events_per_tick: u32,
+        #[arg(long, default_value_t = 0.3)]
+        event_rate: f64,
+        #[arg(long, default_value_t = 0.03)]
+        failure_rate: f64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Bench::Simulate {
+            seed,
+            seeds,
+            ticks,
+            skus,
+            stock,
+            events_per_tick,
+            event_rate,
+            failure_rate,
+        } => simulate::run(simulate::Options {
+            seed,
+            seeds,
+            ticks,
+            skus,
+            stock,
+            events_per_tick,
+            event_rate,
+            failure_rate,
+        }),
         Bench::Plan { products, repeat } => bench_plan(products, repeat),
         Bench::DryRun {
             products,

@@ -9,6 +9,8 @@
 pub mod bigcommerce;
 pub mod file;
 pub mod http;
+mod order_feed;
+pub use order_feed::OrderClock;
 pub mod quickbooks_online;
 pub mod redact;
 pub mod shopify;
@@ -21,7 +23,8 @@ mod fuzz;
 use async_trait::async_trait;
 use compact_str::CompactString;
 use invsync_config::ConnectionConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record};
+pub use invsync_core::Absent;
+use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder};
 use std::fmt;
 use std::sync::Arc;
 pub use vault::{MemoryVault, SealedTokens, TokenVault, VaultDecision, VaultFuture, VaultUpdate};
@@ -74,6 +77,21 @@ pub enum WriteOutcome {
     /// The current value no longer equals `old` (for example a sale landed between read and
     /// write). Nothing was written; the next run plans the item again.
     Stale(String),
+}
+
+/// One read of a store's orders ([`Connection::read_orders`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFeed {
+    /// Orders new or changed since the cursor the read was given — closed, cancelled and
+    /// fulfilled ones included (`open: false`), so tracked orders are released — or, for a
+    /// snapshot, every open order.
+    pub orders: Vec<StoreOrder>,
+    /// `Some` when `orders` is every open order of the store, and what a tracked order
+    /// missing from it means.
+    pub snapshot: Option<Absent>,
+    /// What to hand the next read. `None`: the connection cannot read incrementally (the
+    /// next read is a snapshot again).
+    pub cursor: Option<String>,
 }
 
 /// What went wrong with a connection as a whole.
@@ -133,6 +151,24 @@ pub trait Connection: Send + Sync {
     /// Reads the store's open orders that are not yet posted to the accounting side.
     /// `Ok(None)` when this connection has no source of orders.
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError>;
+
+    /// Reads the store's orders for tracking: with the `cursor` this method returned last
+    /// time, only orders new or changed since; without one (first read, or a connection
+    /// that cannot read incrementally), a snapshot of every open order. `Ok(None)` when
+    /// this connection has no source of orders.
+    ///
+    /// The default is a snapshot from [`Connection::read_open_orders`] in which a missing
+    /// order has left the open orders ([`Absent::Closed`]).
+    async fn read_orders(
+        &self,
+        _cursor: Option<&str>,
+    ) -> Result<Option<OrderFeed>, ConnectorError> {
+        Ok(self.read_open_orders().await?.map(|lines| OrderFeed {
+            orders: StoreOrder::group(lines),
+            snapshot: Some(Absent::Closed),
+            cursor: None,
+        }))
+    }
 
     /// The most writes one [`Connection::write`] call may carry.
     fn write_batch_size(&self) -> usize;

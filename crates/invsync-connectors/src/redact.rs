@@ -11,7 +11,7 @@
 //!
 //! (Database URLs are the store's business: `invsync_store::redact_url`.)
 
-use crate::{Catalog, Connection, ConnectorError, RecordRef, Write, WriteOutcome};
+use crate::{Catalog, Connection, ConnectorError, OrderFeed, RecordRef, Write, WriteOutcome};
 use async_trait::async_trait;
 use base64::Engine as _;
 use invsync_config::ConnectionConfig;
@@ -202,6 +202,15 @@ impl Connection for Redacted {
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
         self.inner
             .read_open_orders()
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    // Every method of the trait is forwarded: a default one here would silently replace
+    // the connection's own (incremental order reads, say).
+    async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
+        self.inner
+            .read_orders(cursor)
             .await
             .map_err(|e| self.redactor.error(e))
     }

@@ -16,7 +16,7 @@ pub mod sku;
 
 pub use matching::{Matching, Pair, PairKind, match_catalogs};
 pub use model::{Field, FieldSet, FieldValue, ItemKind, Mapping, Record, Side};
-pub use orders::{OrderBook, OrderLine};
+pub use orders::{Absent, OrderBook, OrderLine, StoreOrder, StoreOrderLine};
 pub use plan::{
     InOrdersMode, MasterQuantities, Plan, PlanError, PlanInput, PlanRequest, PlannedChange,
     ProductPlan, Selection, SkipReason, SkippedChange, Status, plan, validate_request,

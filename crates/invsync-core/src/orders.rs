@@ -17,6 +17,68 @@ pub struct OrderLine {
     pub quantity: i64,
 }
 
+/// One store order as a connection reports it: the unit the database tracks (issue 7),
+/// from the first time it is seen until it is posted to the accounting side or leaves the
+/// store's open orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrder {
+    /// The platform's stable id (for a file: the order column).
+    pub id: CompactString,
+    /// The number people and the accounting side know it by (QuickBooks' DocNumber).
+    pub number: CompactString,
+    /// Still holds stock: not cancelled, closed or fully fulfilled.
+    pub open: bool,
+    /// The platform's last-modified time, when it has one: an older view of an order never
+    /// replaces a newer one.
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub lines: Vec<StoreOrderLine>,
+}
+
+/// What a snapshot of a store's open orders says about a tracked order missing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Absent {
+    /// It left the store's open orders: cancelled, closed or fulfilled.
+    Closed,
+    /// It was posted: the source lists only unposted orders (an orders file). If it comes
+    /// back, it holds stock again.
+    Posted,
+}
+
+/// A line of a [`StoreOrder`]: units of one SKU not shipped yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrderLine {
+    pub sku: CompactString,
+    pub quantity: i64,
+}
+
+impl StoreOrder {
+    /// Groups flat order lines (one store's) into open orders, in first-seen order; the
+    /// order column serves as id and number.
+    pub fn group(lines: Vec<OrderLine>) -> Vec<StoreOrder> {
+        let mut orders: Vec<StoreOrder> = Vec::new();
+        let mut index: HashMap<CompactString, usize> = HashMap::new();
+        for line in lines {
+            let i = *index.entry(line.order.clone()).or_insert_with(|| {
+                orders.push(StoreOrder {
+                    id: line.order.clone(),
+                    number: line.order.clone(),
+                    open: true,
+                    updated_at: None,
+                    lines: Vec::new(),
+                });
+                orders.len() - 1
+            });
+            if let Some(order) = orders.get_mut(i) {
+                order.lines.push(StoreOrderLine {
+                    sku: line.sku,
+                    quantity: line.quantity,
+                });
+            }
+        }
+        orders
+    }
+}
+
 /// What unposted orders hold, by SKU, across every store.
 #[derive(Debug, Clone, Default)]
 pub struct OrderBook {
@@ -97,6 +159,28 @@ mod tests {
         assert_eq!(mug.quantity, 6);
         assert_eq!(mug.orders, vec!["shop:1001", "pos:A7"]);
         assert_eq!(book.len(), 2, "an order line without a SKU holds nothing");
+    }
+
+    #[test]
+    fn grouping_keeps_first_seen_order_and_every_line() {
+        let orders = StoreOrder::group(vec![
+            line("shop", "1001", "A", 2),
+            line("shop", "1002", "B", 1),
+            line("shop", "1001", "C", 3),
+        ]);
+        assert_eq!(orders.len(), 2);
+        assert_eq!(orders[0].id, "1001");
+        assert_eq!(orders[0].number, "1001");
+        assert!(orders[0].open);
+        assert_eq!(
+            orders[0]
+                .lines
+                .iter()
+                .map(|l| (l.sku.as_str(), l.quantity))
+                .collect::<Vec<_>>(),
+            vec![("A", 2), ("C", 3)]
+        );
+        assert_eq!(orders[1].lines.len(), 1);
     }
 
     #[test]

@@ -84,6 +84,22 @@ pub enum InOrdersMode {
     Reserve,
 }
 
+impl InOrdersMode {
+    /// The config value: `skip` or `reserve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InOrdersMode::Skip => "skip",
+            InOrdersMode::Reserve => "reserve",
+        }
+    }
+}
+
+impl std::fmt::Display for InOrdersMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where the master quantity of each product comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum MasterQuantities<'a> {

@@ -31,6 +31,18 @@ impl QuantityRules {
     }
 }
 
+/// `buffer 2, max_quantity 50, share 100%`: how dry runs and `status` show them.
+impl std::fmt::Display for QuantityRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "buffer {}, max_quantity ", self.buffer)?;
+        match self.max_quantity {
+            Some(cap) => write!(f, "{cap}")?,
+            None => f.write_str("none")?,
+        }
+        write!(f, ", share {}%", self.share)
+    }
+}
+
 /// The quantity a store may advertise, given the master's quantity and the quantity held in
 /// unposted orders (`reserved`, 0 unless `in_orders = "reserve"`). Never negative, never
 /// more than the master can still sell.
@@ -58,6 +70,18 @@ mod tests {
             max_quantity,
             share,
         }
+    }
+
+    #[test]
+    fn rules_display_every_knob() {
+        assert_eq!(
+            QuantityRules::default().to_string(),
+            "buffer 0, max_quantity none, share 100%"
+        );
+        assert_eq!(
+            rules(2, Some(50), 40).to_string(),
+            "buffer 2, max_quantity 50, share 40%"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
     ProductPlan, RunCounts, RunStatus, Selection, Side, SkipReason, SkuKey, Trigger,
 };
-use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError};
+use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError, WriteIntent};
 use snapshot::{Snapshot, SnapshotNeeds};
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +157,9 @@ struct Recorder {
     run_id: i64,
     pending: Vec<NewRunItem>,
     warned: bool,
+    /// Write intents are recorded until the first failure: a database that is down
+    /// must not add a connect timeout to every batch.
+    intents_off: bool,
 }
 
 impl Recorder {
@@ -166,6 +169,29 @@ impl Recorder {
             run_id,
             pending: Vec::new(),
             warned: false,
+            intents_off: false,
+        }
+    }
+
+    /// Records the writes of a batch about to be sent, with their idempotency keys, so a
+    /// crash before their outcomes are recorded leaves them on record as unknown.
+    async fn intend(&mut self, writes: &[Write]) {
+        if self.intents_off || writes.is_empty() {
+            return;
+        }
+        let intents: Vec<WriteIntent> = writes
+            .iter()
+            .map(|w| WriteIntent {
+                key: w.key.clone(),
+                sku: w.sku.to_string(),
+                field: w.field,
+                old_value: w.old.to_string(),
+                new_value: w.new.to_string(),
+            })
+            .collect();
+        if let Err(e) = self.db.record_intents(self.run_id, &intents).await {
+            self.intents_off = true;
+            warn!(run.id = self.run_id, error = %error_chain(&e), "cannot record write intents; sending the writes anyway (their idempotency keys still hold)");
         }
     }
 
@@ -890,6 +916,7 @@ async fn write_changes(
                 }
             })
             .collect();
+        recorder.intend(&writes).await;
         match target.write(&writes).await {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();

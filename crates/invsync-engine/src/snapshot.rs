@@ -10,7 +10,7 @@ use invsync_core::{
     PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record, Side,
     SkuKey, match_catalogs,
 };
-use invsync_store::Db;
+use invsync_store::{Db, OrderFilter, OrderRow};
 use std::collections::HashMap;
 
 /// Where the master quantity comes from for this request.
@@ -69,6 +69,9 @@ pub(crate) struct Snapshot {
     master: MasterSource,
     /// By accounting index, when another store is the master.
     master_quantities: Vec<Option<i64>>,
+    /// The orders holding stock when this run read the accounting side, and the book
+    /// built from them.
+    held: Vec<HeldOrder>,
     pub orders: OrderBook,
     pub in_orders: InOrdersMode,
     pub rules: QuantityRules,
@@ -99,12 +102,19 @@ impl Snapshot {
             }
             _ => None,
         };
-        let read_orders = async {
-            if needs.quantity {
-                order_book(engine, accounting_connection.as_ref()).await
+        // Orders, with their posted state, are read *before* the accounting catalog. An
+        // order posted between the two reads is then still counted as held while the
+        // catalog already has its units deducted: held back twice for one run, never
+        // re-inflated. The other way round (catalog first), a posting in between would
+        // count its units as in stock and not held: an oversell.
+        let read_orders_then_accounting = async {
+            let held = if needs.quantity {
+                held_orders(engine, accounting_connection.as_ref()).await?
             } else {
-                Ok(OrderBook::new())
-            }
+                Vec::new()
+            };
+            let catalog = accounting_connection.read_catalog().await?;
+            Ok::<_, EngineError>((held, catalog))
         };
         let read_master = async {
             match &master_connection {
@@ -116,13 +126,8 @@ impl Snapshot {
                 None => Ok(None),
             }
         };
-        let (accounting, listings, store_mappings, book, master) = tokio::try_join!(
-            async {
-                accounting_connection
-                    .read_catalog()
-                    .await
-                    .map_err(EngineError::from)
-            },
+        let ((held, accounting), listings, store_mappings, master) = tokio::try_join!(
+            read_orders_then_accounting,
             async {
                 store_connection
                     .read_catalog()
@@ -130,7 +135,6 @@ impl Snapshot {
                     .map_err(EngineError::from)
             },
             mappings(db, store),
-            read_orders,
             read_master,
         )?;
 
@@ -170,7 +174,8 @@ impl Snapshot {
             matching,
             master: needs.master.clone(),
             master_quantities,
-            orders: book,
+            orders: OrderBook::from_lines(held.iter().flat_map(|o| &o.lines)),
+            held,
             in_orders: config.inventory.in_orders,
             rules: store_config.rules,
         })
@@ -187,13 +192,26 @@ impl Snapshot {
         }
     }
 
-    /// Reads every store's open orders again (a sale may have landed since the first read).
+    /// Reads every store's orders again (a sale may have landed since the first read) and
+    /// adds the new ones. Orders that held stock at the first read keep holding it for this
+    /// run even if they were posted since: the accounting quantities this run planned from
+    /// were read before that posting, so releasing them would re-inflate the stock.
     pub async fn refresh_orders(
         &mut self,
         engine: &Engine,
         _store: &str,
     ) -> Result<(), EngineError> {
-        self.orders = order_book(engine, self.accounting_connection.as_ref()).await?;
+        let mut fresh = held_orders(engine, self.accounting_connection.as_ref()).await?;
+        for old in &self.held {
+            if !fresh
+                .iter()
+                .any(|o| o.store == old.store && o.order_id == old.order_id)
+            {
+                fresh.push(old.clone());
+            }
+        }
+        self.orders = OrderBook::from_lines(fresh.iter().flat_map(|o| &o.lines));
+        self.held = fresh;
         Ok(())
     }
 
@@ -228,97 +246,178 @@ impl Snapshot {
 
     /// The unposted orders (`store:order`) that hold a product.
     pub fn orders_of(&self, product: &ProductPlan) -> Option<Vec<String>> {
+        let held = self.held(product)?;
+        Some(held.orders.iter().map(|o| o.to_string()).collect())
+    }
+
+    /// What unposted orders hold of a product: units and orders.
+    pub fn held(&self, product: &ProductPlan) -> Option<&invsync_core::orders::Held> {
         let key = product
             .accounting
             .and_then(|i| self.accounting.get(i as usize))
             .or_else(|| product.store.and_then(|j| self.store.get(j as usize)))
             .and_then(|r| SkuKey::new(&r.sku))?;
-        let held = self.orders.held(&key)?;
-        Some(held.orders.iter().map(|o| o.to_string()).collect())
+        self.orders.held(&key)
     }
 }
 
-/// Every store's unposted orders, keyed by accounting SKU. Every store's orders hold stock
+/// How often each store's orders are read whole even when its connection can read only
+/// the changes.
+const ORDER_SNAPSHOT_EVERY: chrono::Duration = chrono::Duration::hours(24);
+
+/// How long orders that stopped holding stock stay in `store_orders` for operators.
+const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
+
+/// Every store's unposted orders, their lines keyed by accounting SKU. Every store's orders hold stock
 /// back, not only the synced store's (rule 3): the accounting quantity still counts units
-/// sold anywhere. Order lines carry store SKUs; manually mapped ones are translated to the
-/// accounting SKU they belong to. Orders the accounting side already has as posted are
-/// dropped first ([`drop_posted`]).
-async fn order_book(
+/// sold anywhere.
+///
+/// Orders are tracked in the database (issue 7): each store's connection is asked for the
+/// orders new or changed since its cursor, the feed is applied, the accounting side is
+/// asked which of the orders still holding stock it has posted, and the book is built
+/// from what is left. Order lines carry store SKUs; manually mapped ones are translated to
+/// the accounting SKU they belong to. A store whose orders cannot be read fails the run:
+/// planning quantities without them could re-inflate sold stock.
+pub(crate) async fn held_orders(
     engine: &Engine,
     accounting: &dyn Connection,
-) -> Result<OrderBook, EngineError> {
+) -> Result<Vec<HeldOrder>, EngineError> {
     let (config, db) = (engine.config(), engine.db());
     let connections: Vec<(String, Box<dyn Connection>)> = config
         .stores
         .iter()
         .map(|(name, s)| engine.open(name, &s.connection).map(|c| (name.clone(), c)))
         .collect::<Result<_, _>>()?;
+    let now = db.now().await?;
     let reads = connections.iter().map(|(name, c)| async move {
-        let lines = c.read_open_orders().await?;
-        Ok::<_, EngineError>((name.clone(), lines))
+        // A daily snapshot releases orders no changed-since read can see leave (trashed or
+        // deleted orders; ADR 0060).
+        let cursor = db
+            .order_cursor(name)
+            .await?
+            .filter(|c| now - c.snapshot_at < ORDER_SNAPSHOT_EVERY)
+            .map(|c| c.cursor);
+        let feed = c.read_orders(cursor.as_deref()).await?;
+        Ok::<_, EngineError>((name.as_str(), feed))
     });
-    let orders = futures::future::try_join_all(reads).await?;
-    let orders = drop_posted(accounting, orders).await?;
-    let mut book = OrderBook::new();
-    for (name, lines) in orders {
-        let Some(lines) = lines else { continue };
-        let by_store_sku: HashMap<SkuKey, String> = mappings(db, &name)
+    let feeds = futures::future::try_join_all(reads).await?;
+    let mut sources: Vec<&str> = Vec::new();
+    for (name, feed) in &feeds {
+        let Some(feed) = feed else { continue };
+        sources.push(name);
+        let applied = db
+            .apply_order_feed(
+                name,
+                invsync_store::OrderFeed {
+                    orders: &feed.orders,
+                    snapshot: feed.snapshot,
+                    cursor: feed.cursor.as_deref(),
+                },
+                now,
+            )
+            .await?;
+        tracing::debug!(
+            store = %name, read = feed.orders.len(), new = applied.new,
+            updated = applied.updated, released = applied.released, "tracked store orders"
+        );
+    }
+    let holding: Vec<OrderRow> = db
+        .list_orders(OrderFilter::Holding(None))
+        .await?
+        .into_iter()
+        .filter(|o| sources.contains(&o.store.as_str()))
+        .collect();
+    let holding = drop_posted(db, accounting, holding, now).await?;
+    db.prune_orders(now - ORDER_RETENTION).await?;
+
+    let mut held = Vec::with_capacity(holding.len());
+    for name in sources {
+        let by_store_sku: HashMap<SkuKey, String> = mappings(db, name)
             .await?
             .iter()
             .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
             .collect();
-        for line in lines {
-            let translated = SkuKey::new(&line.sku)
-                .and_then(|k| by_store_sku.get(&k))
-                .map(|a| OrderLine {
-                    sku: CompactString::from(a.as_str()),
-                    ..line.clone()
-                });
-            book.add(translated.as_ref().unwrap_or(&line));
+        for order in holding.iter().filter(|o| o.store == name) {
+            let lines = order
+                .lines
+                .iter()
+                .map(|line| OrderLine {
+                    store: CompactString::from(name),
+                    order: CompactString::from(order.order_number.as_str()),
+                    sku: SkuKey::new(&line.sku)
+                        .and_then(|k| by_store_sku.get(&k))
+                        .map_or_else(|| line.sku.clone(), |a| CompactString::from(a.as_str())),
+                    quantity: line.quantity,
+                })
+                .collect();
+            held.push(HeldOrder {
+                store: order.store.clone(),
+                order_id: order.order_id.clone(),
+                lines,
+            });
         }
     }
-    Ok(book)
+    Ok(held)
 }
 
-/// Order lines the accounting side already has as posted (QuickBooks Online: a
-/// SalesReceipt or Invoice with the order's DocNumber) no longer hold stock back: the
-/// accounting quantity already counts them. Connections that cannot tell keep them all.
+/// An order holding stock, its lines keyed by accounting SKU.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldOrder {
+    store: String,
+    order_id: String,
+    lines: Vec<OrderLine>,
+}
+
+/// Orders the accounting side already has as posted (QuickBooks Online: a SalesReceipt or
+/// Invoice with the order's DocNumber) no longer hold stock back: the accounting quantity
+/// already counts them. They are marked posted in the database and left out. Connections
+/// that cannot tell keep them all.
 async fn drop_posted(
+    db: &Db,
     accounting: &dyn Connection,
-    orders: Vec<(String, Option<Vec<OrderLine>>)>,
-) -> Result<Vec<(String, Option<Vec<OrderLine>>)>, EngineError> {
-    let all: Vec<OrderLine> = orders
-        .iter()
-        .filter_map(|(_, lines)| lines.as_ref())
-        .flatten()
-        .cloned()
-        .collect();
-    if all.is_empty() {
-        return Ok(orders);
+    holding: Vec<OrderRow>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<OrderRow>, EngineError> {
+    if holding.is_empty() {
+        return Ok(holding);
     }
-    let Some(posted) = accounting.posted_orders(&all).await? else {
-        return Ok(orders);
+    let questions: Vec<OrderLine> = holding
+        .iter()
+        .map(|o| OrderLine {
+            store: CompactString::from(o.store.as_str()),
+            order: CompactString::from(o.order_number.as_str()),
+            sku: CompactString::default(),
+            quantity: 0,
+        })
+        .collect();
+    let Some(posted) = accounting.posted_orders(&questions).await? else {
+        return Ok(holding);
     };
-    if posted.len() != all.len() {
+    if posted.len() != holding.len() {
         return Err(EngineError::Internal(format!(
             "the accounting connection answered {} of {} posted-order questions",
             posted.len(),
-            all.len()
+            holding.len()
         )));
     }
-    let mut posted = posted.into_iter();
-    Ok(orders
-        .into_iter()
-        .map(|(name, lines)| {
-            let lines = lines.map(|lines| {
-                lines
-                    .into_iter()
-                    .filter(|_| !posted.next().unwrap_or(false))
-                    .collect()
-            });
-            (name, lines)
-        })
-        .collect())
+    let mut kept = Vec::with_capacity(holding.len());
+    let mut newly_posted: HashMap<String, Vec<String>> = HashMap::new();
+    for (order, posted) in holding.into_iter().zip(posted) {
+        if posted {
+            newly_posted
+                .entry(order.store.clone())
+                .or_default()
+                .push(order.order_id);
+        } else {
+            kept.push(order);
+        }
+    }
+    for (store, ids) in &newly_posted {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        db.mark_orders_posted(store, &ids, now).await?;
+        tracing::debug!(store = %store, posted = ids.len(), "orders posted to the accounting side");
+    }
+    Ok(kept)
 }
 
 async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {

@@ -3,7 +3,10 @@
 
 use crate::snapshot::{Snapshot, SnapshotNeeds};
 use crate::{Engine, EngineError};
-use invsync_core::{Field, FieldSet, FieldValue, PlanRequest, Selection, Side, SkipReason, Status};
+use invsync_core::{
+    Field, FieldSet, FieldValue, InOrdersMode, PlanRequest, QuantityRules, Selection, Side,
+    SkipReason, Status,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -24,6 +27,9 @@ pub struct StatusRow {
     pub store_quantity: Option<i64>,
     /// The quantity this store should show under the master and the store's rules.
     pub offered_quantity: Option<i64>,
+    /// Units of the product in unposted orders across every store (the `reserved` of
+    /// rule 7), when any.
+    pub held_quantity: Option<i64>,
     /// Unposted orders (`store:order`) holding the product.
     pub orders: Vec<String>,
     /// Why: how it was matched or not, and any difference that is held back.
@@ -33,6 +39,10 @@ pub struct StatusRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub store: String,
+    /// `[inventory] in_orders`: whether held units are skipped or reserved.
+    pub in_orders: InOrdersMode,
+    /// The store's `buffer`, `max_quantity` and `share`, which shape `offered_quantity`.
+    pub rules: QuantityRules,
     pub rows: Vec<StatusRow>,
 }
 
@@ -113,7 +123,10 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
         if offered.is_none() && status == Status::InSync && !this_store_is_master {
             offered = listing.and_then(|l| l.quantity);
         }
-        let orders = snapshot.orders_of(product).unwrap_or_default();
+        let held = snapshot.held(product);
+        let orders = held
+            .map(|h| h.orders.iter().map(|o| o.to_string()).collect())
+            .unwrap_or_default();
         let sku = acct
             .or(listing)
             .map(|r| r.sku.to_string())
@@ -136,12 +149,15 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
             accounting_quantity: acct.and_then(|a| a.quantity),
             store_quantity: listing.and_then(|l| l.quantity),
             offered_quantity: offered,
+            held_quantity: held.map(|h| h.quantity),
             orders,
             detail: notes.join("; "),
         });
     }
     Ok(StatusReport {
         store: store.to_owned(),
+        in_orders: snapshot.in_orders,
+        rules: snapshot.rules,
         rows,
     })
 }

@@ -132,6 +132,8 @@ struct Fault {
     panic_on_write: bool,
     /// Cancel this token after the first write call.
     cancel_after_first: Option<CancellationToken>,
+    /// The nth write call (0-based) never answers: the process dies with it in flight.
+    hang_on_call: Option<usize>,
     /// Add a product that could not be read.
     reject: bool,
     calls: AtomicUsize,
@@ -183,6 +185,9 @@ impl Connection for Faulty {
             token.cancel();
         }
         assert!(!self.fault.panic_on_write, "the platform client blew up");
+        if self.fault.hang_on_call == Some(call) {
+            std::future::pending::<()>().await;
+        }
         if let Some((n, kind)) = self.fault.fail_call
             && n == call
         {
@@ -279,6 +284,7 @@ on_both_backends!(
     one_run_per_store_at_a_time,
     unreadable_products_fail_as_items_not_the_run,
     a_dry_run_records_and_writes_nothing,
+    a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown,
 );
 
 async fn writes_in_batches_and_records_every_item(backend: Backend) {
@@ -626,5 +632,101 @@ async fn a_dry_run_records_and_writes_nothing(backend: Backend) {
             .await
             .expect("runs")
             .is_empty()
+    );
+}
+
+/// Write intents: a batch's writes and idempotency keys are recorded before it is sent,
+/// so when the process dies with the batch in flight, recovery turns them into `failed`
+/// items of unknown outcome instead of losing them from the run history.
+async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        hang_on_call: Some(1),
+        ..Fault::default()
+    });
+    let engine = setup.engine(Some(fault.clone()));
+    let run = tokio::spawn(async move {
+        engine
+            .sync(
+                &request(FieldSet::QUANTITY),
+                &NoProgress,
+                &CancellationToken::new(),
+            )
+            .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fault.calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second batch was never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The "crash": the run's task is gone with its second batch in flight.
+    run.abort();
+    let _ = run.await;
+    let id = setup
+        .db
+        .list_runs(&invsync_store::RunFilter {
+            store: None,
+            limit: 1,
+        })
+        .await
+        .expect("runs")
+        .first()
+        .map(|r| r.id)
+        .expect("a run row");
+    let intents = setup.db.write_intents(id).await.expect("intents");
+    assert_eq!(intents.len(), 4, "both batches were intended: {intents:?}");
+    assert!(
+        intents
+            .iter()
+            .all(|i| i.key.starts_with(&format!("invsync-run-{id}-change-")))
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let marked = setup
+        .db
+        .recover_interrupted(
+            &invsync_store::ProcessIdentity::current(),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .expect("recover");
+    assert_eq!(marked, vec![id]);
+    let rows = setup.db.run_items(id).await.expect("items");
+    let outcomes: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|i| (i.sku.as_str(), i.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("A", "updated"),
+            ("B", "updated"),
+            ("C", "failed"),
+            ("D", "failed")
+        ]
+    );
+    for unknown in &rows[2..] {
+        let error = unknown.error.as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with("outcome unknown")
+                && error.contains(&format!("invsync-run-{id}-change-")),
+            "{error}"
+        );
+    }
+    let row = setup.db.get_run(id).await.expect("get").expect("row");
+    assert_eq!(row.status, RunStatus::Interrupted);
+    assert_eq!(row.counts.failed, 2);
+    assert!(
+        setup
+            .db
+            .write_intents(id)
+            .await
+            .expect("intents")
+            .is_empty(),
+        "settled"
     );
 }

@@ -42,7 +42,9 @@ macro_rules! on_pool {
 
 mod db;
 mod error;
+mod intents;
 mod mappings;
+mod orders;
 mod process;
 mod redact;
 mod runs;
@@ -51,7 +53,10 @@ mod tokens;
 
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
+pub use intents::WriteIntent;
+pub use invsync_core::Absent;
 pub use mappings::MappingRow;
+pub use orders::{FeedApplied, OrderCursor, OrderFeed, OrderFilter, OrderRow};
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};

@@ -358,7 +358,9 @@ impl Db {
                 .await
         )
         .context("mark this process's runs as interrupted")?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        let ids: Vec<i64> = rows.into_iter().map(|r| r.id).collect();
+        self.settle_intents(&ids).await?;
+        Ok(ids)
     }
 
     /// Writes the outcome of a run whose end could not be recorded in time (the database
@@ -440,6 +442,10 @@ impl Db {
         } else {
             "finish a run"
         })?;
+        if affected > 0 {
+            // Its items now say what happened to every write it sent.
+            self.clear_intents(run_id).await?;
+        }
         Ok(affected > 0)
     }
 
@@ -475,6 +481,8 @@ impl Db {
         let mut marked = self.interrupt_stale(stale_after).await?;
         marked.extend(self.interrupt_dead_local(me).await?);
         marked.sort_unstable();
+        // Writes they sent without recording an outcome become items of unknown outcome.
+        self.settle_intents(&marked).await?;
         Ok(marked)
     }
 

@@ -7,8 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, FieldSet, ItemOutcome, RunCounts, RunStatus, Side, Trigger};
+use invsync_core::{StoreOrder, StoreOrderLine};
 use invsync_store::{
-    Backend, Db, NewRun, NewRunItem, PoolOptions, ProcessIdentity, RunFilter, StoreError,
+    Absent, Backend, Db, NewRun, NewRunItem, OrderFeed, OrderFilter, PoolOptions, ProcessIdentity,
+    RunFilter, StoreError, WriteIntent,
 };
 use invsync_test_support::pg::{TestDatabase, fresh_database};
 use std::time::{Duration, Instant};
@@ -84,6 +86,9 @@ both!(
     list_runs_newest_first_with_filter_and_limit,
     run_items_keep_insertion_order_across_chunks,
     mappings_upsert_list_remove_by_normalised_sku,
+    orders_follow_feeds_cursors_and_postings,
+    write_intents_are_cleared_by_a_finish_and_settled_by_recovery,
+    order_snapshots_release_absent_orders,
     timestamps_use_one_format_and_decode,
     rows_serialise_for_the_cli,
 );
@@ -1130,4 +1135,442 @@ async fn measure_recording_100k_items() {
         assert_eq!(h.db.run_items(id).await.expect("items").len(), 100_000);
         println!("{backend}: recorded 100,000 items in {elapsed:.2?}");
     }
+}
+
+fn order(id: &str, open: bool, updated: Option<&str>, lines: &[(&str, i64)]) -> StoreOrder {
+    StoreOrder {
+        id: id.into(),
+        number: format!("#{id}").into(),
+        open,
+        updated_at: updated.map(|t| t.parse().expect("timestamp")),
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| StoreOrderLine {
+                sku: (*sku).into(),
+                quantity: *quantity,
+            })
+            .collect(),
+    }
+}
+
+/// (store, order number, [(sku, quantity)]) of each order.
+type OrderSummary = (String, String, Vec<(String, i64)>);
+
+fn holding_summary(rows: &[invsync_store::OrderRow]) -> Vec<OrderSummary> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.store.clone(),
+                r.order_number.clone(),
+                r.lines
+                    .iter()
+                    .map(|l| (l.sku.to_string(), l.quantity))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
+    let db = &h.db;
+    let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().expect("t0");
+    assert_eq!(db.order_cursor("shop").await.expect("cursor"), None);
+    let cursor = |c: Option<invsync_store::OrderCursor>| c.map(|c| (c.cursor, c.snapshot_at));
+
+    let first = [
+        order(
+            "1",
+            true,
+            Some("2026-11-28T09:00:00Z"),
+            &[("MUG", 2), ("TEE", 1)],
+        ),
+        order("2", true, Some("2026-11-28T09:05:00Z"), &[("MUG", 1)]),
+    ];
+    let applied = db
+        .apply_order_feed(
+            "shop",
+            OrderFeed {
+                orders: &first,
+                snapshot: Some(Absent::Closed),
+                cursor: Some("c1"),
+            },
+            t0,
+        )
+        .await
+        .expect("first feed");
+    assert_eq!((applied.new, applied.updated), (2, 0));
+    assert_eq!(
+        cursor(db.order_cursor("shop").await.expect("cursor")),
+        Some(("c1".to_owned(), t0)),
+        "a snapshot with a cursor stamps snapshot_at"
+    );
+
+    // A change feed: order 1 lost a line, order 2 was cancelled, order 3 is new; an older
+    // view of order 1 arriving later is ignored.
+    let t1 = t0 + chrono::Duration::minutes(15);
+    let second = [
+        order("1", true, Some("2026-11-28T09:30:00Z"), &[("MUG", 2)]),
+        order("2", false, Some("2026-11-28T09:31:00Z"), &[("MUG", 1)]),
+        order("3", true, None, &[("CAP", 4)]),
+    ];
+    let applied = db
+        .apply_order_feed(
+            "shop",
+            OrderFeed {
+                orders: &second,
+                snapshot: None,
+                cursor: Some("c2"),
+            },
+            t1,
+        )
+        .await
+        .expect("second feed");
+    assert_eq!((applied.new, applied.updated), (1, 2));
+    let stale = [order(
+        "1",
+        true,
+        Some("2026-11-28T09:00:00Z"),
+        &[("MUG", 9)],
+    )];
+    let applied = db
+        .apply_order_feed(
+            "shop",
+            OrderFeed {
+                orders: &stale,
+                snapshot: None,
+                cursor: Some("c2"),
+            },
+            t1,
+        )
+        .await
+        .expect("stale feed");
+    assert_eq!(applied.older, 1);
+    assert_eq!(
+        cursor(db.order_cursor("shop").await.expect("cursor")),
+        Some(("c2".to_owned(), t0)),
+        "change feeds move the cursor, not snapshot_at"
+    );
+
+    let holding = db
+        .list_orders(OrderFilter::Holding(Some("shop")))
+        .await
+        .expect("holding");
+    assert_eq!(
+        holding_summary(&holding),
+        vec![
+            ("shop".into(), "#1".into(), vec![("MUG".into(), 2)]),
+            ("shop".into(), "#3".into(), vec![("CAP".into(), 4)]),
+        ]
+    );
+    assert_eq!(holding[0].first_seen, t0, "first seen survives updates");
+    assert_eq!(holding[0].last_seen, t1);
+
+    // The accounting side posts order 1; a later feed still listing it open keeps it posted.
+    assert_eq!(
+        db.mark_orders_posted("shop", &["1", "nope"], t1)
+            .await
+            .expect("post"),
+        1
+    );
+    assert_eq!(
+        db.mark_orders_posted("shop", &["1"], t1)
+            .await
+            .expect("post again"),
+        0
+    );
+    db.apply_order_feed(
+        "shop",
+        OrderFeed {
+            orders: &second[..1],
+            snapshot: None,
+            cursor: None,
+        },
+        t1,
+    )
+    .await
+    .expect("feed after posting");
+    let all = db
+        .list_orders(OrderFilter::All(Some("shop")))
+        .await
+        .expect("all");
+    let one = all.iter().find(|o| o.order_id == "1").expect("order 1");
+    assert_eq!(
+        (one.posted_at, one.posted_by.as_deref()),
+        (Some(t1), Some("accounting"))
+    );
+    let two = all.iter().find(|o| o.order_id == "2").expect("order 2");
+    assert_eq!(two.closed_at, Some(t1));
+    assert_eq!(
+        holding_summary(
+            &db.list_orders(OrderFilter::Holding(None))
+                .await
+                .expect("holding")
+        ),
+        vec![("shop".into(), "#3".into(), vec![("CAP".into(), 4)])]
+    );
+
+    // A read that returns no cursor forgets the stored one: the next read is a snapshot.
+    db.apply_order_feed(
+        "shop",
+        OrderFeed {
+            orders: &[],
+            snapshot: None,
+            cursor: None,
+        },
+        t1,
+    )
+    .await
+    .expect("no cursor");
+    assert_eq!(db.order_cursor("shop").await.expect("cursor"), None);
+
+    // Pruning forgets orders released before the cutoff, lines included.
+    let pruned = db
+        .prune_orders(t1 + chrono::Duration::seconds(1))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 2);
+    assert_eq!(
+        db.list_orders(OrderFilter::All(None))
+            .await
+            .expect("all")
+            .len(),
+        1
+    );
+}
+
+async fn order_snapshots_release_absent_orders(h: &Harness) {
+    let db = &h.db;
+    let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().expect("t0");
+    let t1 = t0 + chrono::Duration::minutes(15);
+    let both = [
+        order("A", true, None, &[("MUG", 1)]),
+        order("B", true, None, &[("MUG", 2)]),
+    ];
+    for store in ["file-shop", "platform"] {
+        db.apply_order_feed(
+            store,
+            OrderFeed {
+                orders: &both,
+                snapshot: Some(Absent::Posted),
+                cursor: None,
+            },
+            t0,
+        )
+        .await
+        .expect("first snapshot");
+    }
+    // A left the orders file: posted. On a platform snapshot, absence means closed.
+    let applied = db
+        .apply_order_feed(
+            "file-shop",
+            OrderFeed {
+                orders: &both[1..],
+                snapshot: Some(Absent::Posted),
+                cursor: None,
+            },
+            t1,
+        )
+        .await
+        .expect("file snapshot");
+    assert_eq!(applied.released, 1);
+    db.apply_order_feed(
+        "platform",
+        OrderFeed {
+            orders: &both[1..],
+            snapshot: Some(Absent::Closed),
+            cursor: None,
+        },
+        t1,
+    )
+    .await
+    .expect("platform snapshot");
+    let all = db.list_orders(OrderFilter::All(None)).await.expect("all");
+    let find = |store: &str, id: &str| {
+        all.iter()
+            .find(|o| o.store == store && o.order_id == id)
+            .cloned()
+            .expect("tracked")
+    };
+    let a_file = find("file-shop", "A");
+    assert_eq!(
+        (a_file.posted_at, a_file.posted_by.as_deref()),
+        (Some(t1), Some("absent"))
+    );
+    let a_platform = find("platform", "A");
+    assert_eq!(
+        (a_platform.closed_at, a_platform.posted_at),
+        (Some(t1), None)
+    );
+    assert!(find("file-shop", "B").holding());
+
+    // A comes back into the file: it holds stock again.
+    db.apply_order_feed(
+        "file-shop",
+        OrderFeed {
+            orders: &both,
+            snapshot: Some(Absent::Posted),
+            cursor: None,
+        },
+        t1,
+    )
+    .await
+    .expect("A is back");
+    let holding = db
+        .list_orders(OrderFilter::Holding(Some("file-shop")))
+        .await
+        .expect("holding");
+    assert_eq!(holding.len(), 2);
+}
+
+fn intent(run: i64, n: usize, sku: &str, old: i64, new: i64) -> WriteIntent {
+    WriteIntent {
+        key: format!("invsync-run-{run}-change-{n}"),
+        sku: sku.to_owned(),
+        field: Field::Quantity,
+        old_value: old.to_string(),
+        new_value: new.to_string(),
+    }
+}
+
+async fn write_intents_are_cleared_by_a_finish_and_settled_by_recovery(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    // A run that finishes: its intents go, its items stay.
+    let done = db
+        .start_run(&new_run("a", me.clone()))
+        .await
+        .expect("start");
+    db.record_intents(done, &[intent(done, 0, "A", 1, 2)])
+        .await
+        .expect("intend");
+    db.record_intents(done, &[intent(done, 0, "A", 1, 2)])
+        .await
+        .expect("same key again");
+    assert_eq!(db.write_intents(done).await.expect("intents").len(), 1);
+    db.record_items(
+        done,
+        &[item(
+            "A",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    let counts = RunCounts {
+        updated: 1,
+        ..RunCounts::default()
+    };
+    db.finish_run(done, RunStatus::Succeeded, &counts, None)
+        .await
+        .expect("finish");
+    assert!(db.write_intents(done).await.expect("intents").is_empty());
+
+    // A run that dies with two writes in flight (one of them recorded).
+    let dead = db
+        .start_run(&new_run("b", me.clone()))
+        .await
+        .expect("start");
+    db.record_intents(
+        dead,
+        &[
+            intent(dead, 0, "A", 1, 2),
+            intent(dead, 1, "B", 3, 4),
+            intent(dead, 2, "C", 5, 6),
+        ],
+    )
+    .await
+    .expect("intend");
+    db.record_items(
+        dead,
+        &[item(
+            "A",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let marked = db
+        .recover_interrupted(&me, Duration::ZERO)
+        .await
+        .expect("recover");
+    assert_eq!(marked, vec![dead]);
+    let rows = db.run_items(dead).await.expect("items");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.sku.as_str(), r.outcome))
+            .collect::<Vec<_>>(),
+        vec![
+            ("A", ItemOutcome::Updated),
+            ("B", ItemOutcome::Failed),
+            ("C", ItemOutcome::Failed)
+        ]
+    );
+    assert!(
+        rows[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("outcome unknown")
+                && e.contains(&format!("invsync-run-{dead}-change-1")))
+    );
+    assert_eq!(
+        db.get_run(dead)
+            .await
+            .expect("get")
+            .expect("row")
+            .counts
+            .failed,
+        2
+    );
+    assert!(db.write_intents(dead).await.expect("intents").is_empty());
+
+    // Its real outcome arrives after all (the database had been away): the real items
+    // replace the unknown ones.
+    db.record_items(
+        dead,
+        &[
+            item(
+                "B",
+                Field::Quantity,
+                Some("3"),
+                Some("4"),
+                ItemOutcome::Updated,
+            ),
+            item(
+                "C",
+                Field::Quantity,
+                Some("5"),
+                Some("6"),
+                ItemOutcome::Updated,
+            ),
+        ],
+    )
+    .await
+    .expect("late items");
+    let counts = RunCounts {
+        updated: 3,
+        ..RunCounts::default()
+    };
+    assert!(
+        db.finish_run_late(dead, RunStatus::Succeeded, &counts, None)
+            .await
+            .expect("late")
+    );
+    let rows = db.run_items(dead).await.expect("items");
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.sku.as_str(), r.outcome))
+            .collect::<Vec<_>>(),
+        vec![
+            ("A", ItemOutcome::Updated),
+            ("B", ItemOutcome::Updated),
+            ("C", ItemOutcome::Updated)
+        ]
+    );
 }

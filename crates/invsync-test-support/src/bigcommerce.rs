@@ -15,18 +15,24 @@
 //! * Absolute adjustments apply asynchronously, [`BigOptions::inventory_delay`] after they
 //!   were accepted; `GET /v3/inventory/locations/{id}/items` shows them only then.
 //! * `GET /v2/orders?status_id=N` and `/v2/orders/{id}/products` (money as strings with four
-//!   decimals; 204 with no body when there is nothing).
+//!   decimals; 204 with no body when there is nothing). Order lists take
+//!   `min_date_modified`/`max_date_modified` (RFC 2822 or ISO 8601, inclusive) and `sort`
+//!   (`id`, `date_created`, `date_modified`, `status_id`, with `:asc`/`:desc`); their query
+//!   is checked against the spec's declared parameters (a 400 and a violation otherwise).
+//!   Orders carry `date_modified` (RFC 2822), stamped from the store's clock whenever an
+//!   order changes ([`BigState::clock`], [`BigFake::advance_clock`]).
 
 // Handlers return early with ready-made responses; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
-use crate::openapi::RequestSchema;
+use crate::openapi::{QueryParams, RequestSchema};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -136,12 +142,19 @@ pub struct Fault {
     pub delay: Option<Duration>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BigState {
     pub products: BTreeMap<u64, BigProduct>,
     /// On-hand quantity by location and item.
     pub stock: HashMap<(u64, Item), i64>,
+    /// Change them freely: an order that differs from how the fake last saw it (or is new)
+    /// gets `date_modified` = the store's clock at the next orders request.
     pub orders: Vec<BigOrder>,
+    /// The store's clock: BigCommerce's time, not the test's. It moves on a second with
+    /// every order change the fake stamps; tests move it further.
+    pub clock: DateTime<Utc>,
+    /// Each order as last stamped, and its `date_modified`.
+    stamps: HashMap<u64, (BigOrder, DateTime<Utc>)>,
     /// Absolute adjustments accepted but not applied yet: (due, location, item, quantity).
     pending: Vec<(Instant, u64, Item, i64)>,
     next_transaction: u64,
@@ -149,7 +162,45 @@ pub struct BigState {
     variant_owner: HashMap<u64, u64>,
 }
 
+impl Default for BigState {
+    fn default() -> Self {
+        BigState {
+            products: BTreeMap::new(),
+            stock: HashMap::new(),
+            orders: Vec::new(),
+            clock: DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            stamps: HashMap::new(),
+            pending: Vec::new(),
+            next_transaction: 0,
+            variant_owner: HashMap::new(),
+        }
+    }
+}
+
 impl BigState {
+    /// Gives every new or changed order its modification time, as the platform does on
+    /// every change (status, shipment, edit).
+    fn stamp_orders(&mut self) {
+        for order in &self.orders {
+            let changed = self
+                .stamps
+                .get(&order.id)
+                .is_none_or(|(seen, _)| seen != order);
+            if changed {
+                self.stamps.insert(order.id, (order.clone(), self.clock));
+                self.clock += chrono::Duration::seconds(1);
+            }
+        }
+    }
+
+    /// An order's `date_modified` (stamping changes first).
+    pub fn order_modified(&mut self, id: u64) -> Option<DateTime<Utc>> {
+        self.stamp_orders();
+        self.stamps.get(&id).map(|(_, t)| *t)
+    }
+
     fn settle(&mut self) {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0 <= now);
@@ -231,6 +282,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The query parameters `GET /v2/orders` declares in BigCommerce's spec.
+fn order_query_params() -> &'static QueryParams {
+    static PARAMS: OnceLock<QueryParams> = OnceLock::new();
+    PARAMS.get_or_init(|| {
+        QueryParams::load(
+            &crate::specs::path("bigcommerce/orders.v2.oas2.yml"),
+            "/orders",
+            "get",
+        )
+    })
+}
+
 fn schemas() -> &'static (RequestSchema, RequestSchema) {
     static SCHEMAS: OnceLock<(RequestSchema, RequestSchema)> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
@@ -253,6 +316,7 @@ impl BigFake {
     pub fn new(options: BigOptions) -> BigFake {
         // Compile the schemas now: a missing spec fails here, before any request.
         let _ = schemas();
+        let _ = order_query_params();
         BigFake {
             shared: Arc::new(Shared {
                 options,
@@ -300,6 +364,13 @@ impl BigFake {
             state.variant_owner.insert(v.id, product.id);
         }
         state.products.insert(product.id, product);
+    }
+
+    /// Moves the store's clock on: time passing at BigCommerce.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut state = self.state();
+        state.stamp_orders();
+        state.clock += chrono::Duration::from_std(by).unwrap_or_default();
     }
 
     pub fn push_fault(&self, fault: Fault) {
@@ -897,19 +968,95 @@ fn v2_page(items: Vec<Value>, page: usize, limit: usize) -> Response {
 }
 
 fn list_orders_inner(fake: &BigFake, q: &HashMap<String, String>) -> Response {
+    let violations = order_query_params().violations(q);
+    if !violations.is_empty() {
+        let message = violations.join("; ");
+        fake.violate(message.clone());
+        return problem(StatusCode::BAD_REQUEST, &message);
+    }
     let (page, limit) = match paging(q, 50, fake.shared.options.orders_max_limit) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let status: Option<u32> = q.get("status_id").and_then(|s| s.parse().ok());
-    let state = fake.state();
-    let items = state
+    let bound = |name: &str| match q.get(name) {
+        None => Ok(None),
+        Some(v) => match parse_v2_date(v) {
+            Some(t) => Ok(Some(t)),
+            None => {
+                let message = format!("{name} must be an RFC 2822 or ISO 8601 date: {v}");
+                fake.violate(message.clone());
+                Err(problem(StatusCode::BAD_REQUEST, &message))
+            }
+        },
+    };
+    let (min_modified, max_modified) =
+        match (bound("min_date_modified"), bound("max_date_modified")) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(r), _) | (_, Err(r)) => return r,
+        };
+    let (key, descending) = match q.get("sort").map(String::as_str) {
+        None => ("id", false),
+        Some(s) => match s.split_once(':') {
+            None => (s, false),
+            Some((k, dir)) => (k, dir == "desc"),
+        },
+    };
+    let mut state = fake.state();
+    state.stamp_orders();
+    let mut orders: Vec<(&BigOrder, DateTime<Utc>)> = state
         .orders
         .iter()
-        .filter(|o| status.is_none_or(|s| s == o.status_id))
-        .map(|o| json!({"id": o.id, "status_id": o.status_id, "total_inc_tax": "54.0000", "items_total": o.lines.len()}))
+        .filter_map(|o| state.stamps.get(&o.id).map(|(_, t)| (o, *t)))
+        .filter(|(o, modified)| {
+            status.is_none_or(|s| s == o.status_id)
+                && min_modified.is_none_or(|t| *modified >= t)
+                && max_modified.is_none_or(|t| *modified <= t)
+        })
+        .collect();
+    match key {
+        // Orders are created in id order.
+        "id" | "date_created" => orders.sort_by_key(|(o, _)| o.id),
+        "date_modified" => orders.sort_by_key(|(o, t)| (*t, o.id)),
+        "status_id" => orders.sort_by_key(|(o, _)| (o.status_id, o.id)),
+        other => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("the BigCommerce fake does not sort orders by {other}"),
+            );
+        }
+    }
+    if descending {
+        orders.reverse();
+    }
+    let start = DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    let items = orders
+        .into_iter()
+        .map(|(o, modified)| {
+            let created =
+                (start + chrono::Duration::seconds(i64::try_from(o.id).unwrap_or(0))).min(modified);
+            json!({
+                "id": o.id,
+                "status_id": o.status_id,
+                "total_inc_tax": "54.0000",
+                "items_total": o.lines.len(),
+                // v2 dates are RFC 2822 (orders.v2.oas2.yml examples).
+                "date_created": created.to_rfc2822(),
+                "date_modified": modified.to_rfc2822(),
+            })
+        })
         .collect();
     v2_page(items, page, limit)
+}
+
+/// "RFC-2822 or ISO-8601" (orders.v2.oas2.yml, `min_date_modified`).
+fn parse_v2_date(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(text)
+        .or_else(|_| DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 async fn order_products(

@@ -63,6 +63,111 @@ impl RequestSchema {
     }
 }
 
+/// The query parameters one operation declares, to check what a client sends: names the
+/// operation does not declare, numbers that are not numbers, values outside an `enum`.
+/// A `sort` whose description says to add `:asc` or `:desc` (BigCommerce's v2 orders) takes
+/// an enum value with that suffix.
+pub struct QueryParams {
+    params: Map<String, Value>,
+    what: String,
+}
+
+impl std::fmt::Debug for QueryParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QueryParams({})", self.what)
+    }
+}
+
+impl QueryParams {
+    /// The `in: query` parameters of `method` on `path` in the YAML spec at `spec`, with
+    /// their `$ref`s resolved (OpenAPI 3 `schema`, or OpenAPI 2 `type`/`enum` inline).
+    ///
+    /// # Panics
+    /// When the spec cannot be read or has no such operation.
+    pub fn load(spec: &Path, path: &str, method: &str) -> QueryParams {
+        let text = std::fs::read_to_string(spec)
+            .unwrap_or_else(|e| panic!("cannot read the spec {}: {e}", spec.display()));
+        let doc: Value = serde_yaml_ng::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", spec.display()));
+        let escaped = path.replace('~', "~0").replace('/', "~1");
+        let operation = doc
+            .pointer(&format!("/paths/{escaped}/{method}"))
+            .unwrap_or_else(|| panic!("{} has no {method} {path}", spec.display()));
+        let mut params = Map::new();
+        let shared = doc.pointer(&format!("/paths/{escaped}/parameters"));
+        for list in [shared, operation.get("parameters")].into_iter().flatten() {
+            for p in list.as_array().into_iter().flatten() {
+                let p = inline_refs(p, &doc, 0);
+                if p.get("in").and_then(Value::as_str) != Some("query") {
+                    continue;
+                }
+                if let Some(name) = p.get("name").and_then(Value::as_str) {
+                    params.insert(name.to_owned(), p.clone());
+                }
+            }
+        }
+        assert!(
+            !params.is_empty(),
+            "{method} {path} declares no query parameters"
+        );
+        QueryParams {
+            params,
+            what: format!("{method} {path}"),
+        }
+    }
+
+    /// Every way `query` breaks the declared parameters, one message each.
+    pub fn violations<'a>(
+        &self,
+        query: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, value) in query {
+            let Some(p) = self.params.get(name) else {
+                out.push(format!(
+                    "{}: undeclared query parameter `{name}`",
+                    self.what
+                ));
+                continue;
+            };
+            let schema = p.get("schema").unwrap_or(p);
+            let ok_type = match schema.get("type").and_then(Value::as_str) {
+                Some("integer") => value.parse::<i64>().is_ok(),
+                Some("number") => value.parse::<f64>().is_ok(),
+                Some("boolean") => matches!(value.as_str(), "true" | "false"),
+                _ => true,
+            };
+            if !ok_type {
+                out.push(format!(
+                    "{}: `{name}={value}` is not a {}",
+                    self.what, schema["type"]
+                ));
+            }
+            if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+                let directed = p
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.contains(":asc") && d.contains(":desc"));
+                let bare = if directed {
+                    value
+                        .strip_suffix(":asc")
+                        .or_else(|| value.strip_suffix(":desc"))
+                        .unwrap_or(value)
+                } else {
+                    value.as_str()
+                };
+                if !allowed.iter().any(|a| a.as_str() == Some(bare)) {
+                    out.push(format!(
+                        "{}: `{name}={value}` is not one of {allowed:?}",
+                        self.what
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Replaces `{"$ref": "#/…"}` with the referenced value, recursively (bounded depth: the
 /// specs' request bodies are not recursive).
 fn inline_refs(value: &Value, doc: &Value, depth: usize) -> Value {
@@ -122,6 +227,37 @@ fn openapi_to_json_schema(value: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bigcommerce_order_queries_are_checked_against_the_real_spec() {
+        let orders = QueryParams::load(
+            &crate::specs::path("bigcommerce/orders.v2.oas2.yml"),
+            "/orders",
+            "get",
+        );
+        let check = |pairs: &[(&str, &str)]| {
+            let q: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            orders.violations(q.iter().map(|(k, v)| (k, v)))
+        };
+        let good = check(&[
+            ("min_date_modified", "2026-11-28T09:55:00+00:00"),
+            ("sort", "id:asc"),
+            ("status_id", "11"),
+            ("limit", "250"),
+            ("page", "2"),
+        ]);
+        assert!(good.is_empty(), "{good:?}");
+        assert_eq!(check(&[("modified_since", "x")]).len(), 1, "undeclared");
+        assert_eq!(
+            check(&[("sort", "updated:asc")]).len(),
+            1,
+            "not in the enum"
+        );
+        assert_eq!(check(&[("status_id", "open")]).len(), 1, "not an integer");
+    }
 
     #[test]
     fn bigcommerce_bodies_are_checked_against_the_real_specs() {

@@ -13,6 +13,13 @@
 //! * A variation's `manage_stock` is `"parent"` when it uses its parent's stock, and its
 //!   `stock_quantity` then shows the parent's.
 //!
+//! * `GET /orders` takes `status` (a list, `any` by default), `modified_after` /
+//!   `modified_before` (ISO 8601; in the site's time zone unless `dates_are_gmt=true` or the
+//!   date carries a zone), `orderby` (`date`, `id`, `include`, `title`, `slug`) and `order`
+//!   (`desc` by default), and refuses other values with `rest_invalid_param`. Orders carry
+//!   `date_modified` (site time, UTC−05:00 here) and `date_modified_gmt`, stamped from the
+//!   site's clock whenever an order changes ([`WooState::clock`], [`WooFake::advance_clock`]).
+//!
 //! Tests and benchmarks inspect and change the state ([`WooFake::state`]), count calls
 //! ([`WooFake::calls`]) and inject faults ([`WooFake::push_fault`]).
 
@@ -25,6 +32,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -138,17 +146,67 @@ impl Fault {
     }
 }
 
+/// The fake site's time zone: UTC−05:00, so `date_modified` (site time) and
+/// `date_modified_gmt` differ, and a client that filters without `dates_are_gmt=true`
+/// misses orders.
+const SITE_OFFSET_SECONDS: i32 = -5 * 3600;
+
 /// The fake's data; change it freely between requests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WooState {
     /// By id.
     pub products: BTreeMap<u64, WooProduct>,
+    /// Change them freely: an order that differs from how the fake last saw it (or is new)
+    /// gets `date_modified` = the site's clock at the next orders request.
     pub orders: Vec<WooOrder>,
+    /// The site's clock, in GMT: WordPress' time, not the test's. It moves on a second
+    /// with every order change the fake stamps; tests move it further.
+    pub clock: DateTime<Utc>,
+    /// Each order as last stamped, and its `date_modified_gmt`.
+    stamps: HashMap<u64, (WooOrder, DateTime<Utc>)>,
     /// SKUs whose batch updates fail as items (a plugin refusing them, say).
     pub refuse_skus: HashSet<String>,
     /// Called once, after the next read by `include` (the connector's pre-write check),
     /// to simulate a sale landing between check and write.
     pub after_include_read: Option<fn(&mut WooState)>,
+}
+
+impl Default for WooState {
+    fn default() -> Self {
+        WooState {
+            products: BTreeMap::new(),
+            orders: Vec::new(),
+            clock: DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            stamps: HashMap::new(),
+            refuse_skus: HashSet::new(),
+            after_include_read: None,
+        }
+    }
+}
+
+impl WooState {
+    /// Gives every new or changed order its modification time: WooCommerce stamps
+    /// `date_modified` on every save.
+    fn stamp_orders(&mut self) {
+        for order in &self.orders {
+            let changed = self
+                .stamps
+                .get(&order.id)
+                .is_none_or(|(seen, _)| seen != order);
+            if changed {
+                self.stamps.insert(order.id, (order.clone(), self.clock));
+                self.clock += chrono::Duration::seconds(1);
+            }
+        }
+    }
+
+    /// An order's `date_modified_gmt` (stamping changes first).
+    pub fn order_modified(&mut self, id: u64) -> Option<DateTime<Utc>> {
+        self.stamp_orders();
+        self.stamps.get(&id).map(|(_, t)| *t)
+    }
 }
 
 /// One request the fake received.
@@ -169,6 +227,8 @@ pub struct Call {
 struct Shared {
     options: WooOptions,
     created: std::time::Instant,
+    /// The site clock when the fake was made.
+    created_clock: DateTime<Utc>,
     state: Mutex<WooState>,
     faults: Mutex<VecDeque<Fault>>,
     calls: Mutex<Vec<Call>>,
@@ -190,6 +250,7 @@ impl WooFake {
             shared: Arc::new(Shared {
                 options,
                 created: std::time::Instant::now(),
+                created_clock: WooState::default().clock,
                 state: Mutex::new(WooState::default()),
                 faults: Mutex::new(VecDeque::new()),
                 calls: Mutex::new(Vec::new()),
@@ -203,6 +264,13 @@ impl WooFake {
 
     pub fn state(&self) -> MutexGuard<'_, WooState> {
         lock(&self.shared.state)
+    }
+
+    /// Moves the site's clock on: time passing at the store.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut state = self.state();
+        state.stamp_orders();
+        state.clock += chrono::Duration::from_std(by).unwrap_or_default();
     }
 
     pub fn insert(&self, product: WooProduct) {
@@ -835,24 +903,52 @@ async fn list_orders_inner(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let statuses: Option<HashSet<&str>> = q
-        .get("status")
-        .filter(|s| s.as_str() != "any")
-        .map(|s| s.split(',').map(str::trim).collect());
-    let state = fake.state();
-    let items: Vec<Value> = state
+    let query = match OrderQuery::parse(q) {
+        Ok(query) => query,
+        Err(param) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "rest_invalid_param",
+                &format!("Invalid parameter(s): {param}"),
+            );
+        }
+    };
+    let mut state = fake.state();
+    state.stamp_orders();
+    let mut items: Vec<(&WooOrder, DateTime<Utc>)> = state
         .orders
         .iter()
-        .filter(|o| {
-            statuses
-                .as_ref()
-                .is_none_or(|s| s.contains(o.status.as_str()))
-        })
-        .map(|o| {
+        .filter_map(|o| state.stamps.get(&o.id).map(|(_, t)| (o, *t)))
+        .filter(|(o, modified)| query.matches(o, *modified))
+        .collect();
+    // Orders are created in id order, so `date` (created) sorts like `id`.
+    items.sort_by_key(|(o, _)| o.id);
+    if query.descending {
+        items.reverse();
+    }
+    let site = |t: DateTime<Utc>| {
+        t.with_timezone(&site_zone())
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let gmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let start = fake.shared.created_clock;
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(o, modified)| {
+            // Created before anything else happened to it: an hour before the start of the
+            // clock plus its id in seconds, never after its modification.
+            let created = (start - chrono::Duration::hours(1)
+                + chrono::Duration::seconds(i64::try_from(o.id).unwrap_or(0)))
+            .min(modified);
             json!({
                 "id": o.id,
                 "number": o.id.to_string(),
                 "status": o.status,
+                "date_created": site(created),
+                "date_created_gmt": gmt(created),
+                "date_modified": site(modified),
+                "date_modified_gmt": gmt(modified),
                 "line_items": o.lines.iter().enumerate().map(|(i, l)| json!({
                     "id": i + 1,
                     "name": l.sku,
@@ -869,6 +965,103 @@ async fn list_orders_inner(
         })
         .collect();
     page_of(items, page, per_page)
+}
+
+fn site_zone() -> FixedOffset {
+    FixedOffset::east_opt(SITE_OFFSET_SECONDS)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+}
+
+/// Order statuses of `GET /orders?status=` (_orders.md "List all orders").
+const ORDER_STATUSES: &[&str] = &[
+    "any",
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "trash",
+];
+
+/// The filters and order of `GET /orders` the fake implements, checked like WordPress
+/// checks its schema (`rest_invalid_param` naming the parameter).
+struct OrderQuery {
+    statuses: Option<HashSet<String>>,
+    /// In GMT.
+    modified_after: Option<DateTime<Utc>>,
+    modified_before: Option<DateTime<Utc>>,
+    descending: bool,
+}
+
+impl OrderQuery {
+    fn parse(q: &HashMap<String, String>) -> Result<OrderQuery, &'static str> {
+        let statuses: Option<HashSet<String>> = match q.get("status") {
+            None => None,
+            Some(s) => {
+                let list: HashSet<String> = s.split(',').map(|x| x.trim().to_owned()).collect();
+                if !list.iter().all(|x| ORDER_STATUSES.contains(&x.as_str())) {
+                    return Err("status");
+                }
+                (!list.contains("any")).then_some(list)
+            }
+        };
+        let gmt = match q.get("dates_are_gmt").map(String::as_str) {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(_) => return Err("dates_are_gmt"),
+        };
+        let date = |name: &'static str| -> Result<Option<DateTime<Utc>>, &'static str> {
+            q.get(name)
+                .map(|v| parse_wp_date(v, gmt).ok_or(name))
+                .transpose()
+        };
+        // The documented `orderby` values of the orders list (_orders.md).
+        match q.get("orderby").map(String::as_str) {
+            None | Some("date" | "id" | "include" | "title" | "slug") => {}
+            Some(_) => return Err("orderby"),
+        }
+        let descending = match q.get("order").map(String::as_str) {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err("order"),
+        };
+        Ok(OrderQuery {
+            statuses,
+            modified_after: date("modified_after")?,
+            modified_before: date("modified_before")?,
+            descending,
+        })
+    }
+
+    fn matches(&self, o: &WooOrder, modified: DateTime<Utc>) -> bool {
+        // `any` leaves out the trash, as WordPress' post status `any` does.
+        let status = match &self.statuses {
+            None => o.status != "trash",
+            Some(s) => s.contains(&o.status),
+        };
+        status
+            && self.modified_after.is_none_or(|t| modified > t)
+            && self.modified_before.is_none_or(|t| modified < t)
+    }
+}
+
+/// An ISO 8601 date as WordPress' `rest_parse_date` takes it: with a zone, or without one
+/// in GMT (`dates_are_gmt=true`) or in the site's time zone.
+fn parse_wp_date(text: &str, gmt: bool) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok()?;
+    if gmt {
+        Some(naive.and_utc())
+    } else {
+        naive
+            .and_local_timezone(site_zone())
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    }
 }
 
 #[cfg(test)]

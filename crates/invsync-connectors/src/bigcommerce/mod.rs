@@ -18,7 +18,9 @@
 //!   written quantities are read back from `/v3/inventory/locations/{id}/items` until they
 //!   show (or a deadline passes: the item fails) before a write counts as applied.
 //! * **Open orders**: v2 orders in status 11 (Awaiting Fulfillment), 9 (Awaiting Shipment)
-//!   and 3 (Partially Shipped), and their products' unshipped units.
+//!   and 3 (Partially Shipped), and their products' unshipped units. Tracked orders are
+//!   read incrementally (ADR 0060): those lists as a snapshot first, then every order with
+//!   `min_date_modified` at the cursor (any status; products only for the open ones).
 //! * **Rate limit**: every response tells the requests left in the window and when it
 //!   resets; the connection stops sending when none are left and waits for the reset, also
 //!   on a 429 (ADR 0023). 5xx and timeouts are retried with backoff.
@@ -29,13 +31,17 @@ mod pace;
 mod tests;
 
 use crate::http::{self, Backoff, Timeouts};
+use crate::order_feed::OrderClock;
 use crate::{
-    Catalog, Connection, ConnectorError, ErrorKind, RecordRef, Reject, Write, WriteOutcome,
+    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
+    WriteOutcome, order_feed,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use invsync_config::BigCommerceConfig;
-use invsync_core::{Field, FieldValue, ItemKind, OrderLine, Record};
+use invsync_core::{Field, FieldValue, ItemKind, OrderLine, Record, StoreOrder, StoreOrderLine};
 use pace::Pacer;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -97,6 +103,8 @@ pub struct BigCommerceConnection {
     backoff: Backoff,
     confirm: ConfirmPolicy,
     pacer: Pacer,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +276,13 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
 }
 
 impl BigCommerceConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(name: &str, config: &BigCommerceConfig) -> Result<Self, ConnectorError> {
         Self::with_policy(
             name,
@@ -299,6 +314,7 @@ impl BigCommerceConnection {
             backoff,
             confirm,
             pacer: Pacer::default(),
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -463,6 +479,68 @@ impl BigCommerceConnection {
             }
         }
         Ok(out)
+    }
+
+    /// Orders in the statuses that hold stock, one list per status. Newest first: orders
+    /// leave these lists while they page (shipped between two pages shifts the later ones
+    /// forward), and those that leave are mostly old ones, behind the pages still to read.
+    async fn open_orders(&self) -> Result<Vec<Value>, ConnectorError> {
+        let mut orders = Vec::new();
+        for status in OPEN_STATUSES {
+            orders.extend(
+                self.v2_all(
+                    "v2/orders",
+                    &[
+                        ("status_id", status.to_string()),
+                        ("sort", "id:desc".to_owned()),
+                    ],
+                )
+                .await?,
+            );
+        }
+        Ok(orders)
+    }
+
+    /// The unshipped units per SKU of each open order (one products call each); closed
+    /// orders hold nothing and cost no call.
+    async fn with_unshipped(
+        &self,
+        orders: &[Value],
+    ) -> Result<Vec<Vec<(CompactString, i64)>>, ConnectorError> {
+        // Owned ids: the stream's futures must not borrow from `orders`' elements.
+        let open: Vec<Option<u64>> = orders
+            .iter()
+            .map(|o| o.get("id").and_then(Value::as_u64).filter(|_| is_open(o)))
+            .collect();
+        stream::iter(open)
+            .map(|id| async move {
+                let Some(id) = id else {
+                    return Ok(Vec::new());
+                };
+                let lines = self
+                    .v2_all(&format!("v2/orders/{id}/products"), &[])
+                    .await?;
+                Ok::<_, ConnectorError>(
+                    lines
+                        .iter()
+                        .filter_map(|line| {
+                            let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
+                            let quantity =
+                                line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+                            let shipped = line
+                                .get("quantity_shipped")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(0);
+                            // Partly shipped orders hold only what has not left yet.
+                            let open = quantity - shipped;
+                            (!sku.is_empty() && open > 0).then(|| (CompactString::from(sku), open))
+                        })
+                        .collect(),
+                )
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await
     }
 
     /// On-hand quantities at the configured location for some items (all when `None`).
@@ -760,6 +838,14 @@ impl BigCommerceConnection {
     }
 }
 
+/// Whether a v2 order still holds stock (its `status_id` is one of [`OPEN_STATUSES`]).
+fn is_open(order: &Value) -> bool {
+    order
+        .get("status_id")
+        .and_then(Value::as_u64)
+        .is_some_and(|s| OPEN_STATUSES.iter().any(|o| u64::from(*o) == s))
+}
+
 fn join(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
@@ -805,50 +891,82 @@ impl Connection for BigCommerceConnection {
     }
 
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        let mut orders = Vec::new();
-        for status in OPEN_STATUSES {
-            orders.extend(
-                self.v2_all("v2/orders", &[("status_id", status.to_string())])
-                    .await?,
-            );
-        }
-        let ids: Vec<u64> = orders
-            .iter()
-            .filter_map(|o| o.get("id").and_then(Value::as_u64))
-            .collect();
-        let per_order: Vec<(u64, Vec<Value>)> = stream::iter(ids)
-            .map(|id| async move {
-                let lines = self
-                    .v2_all(&format!("v2/orders/{id}/products"), &[])
-                    .await?;
-                Ok::<_, ConnectorError>((id, lines))
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let orders = self.open_orders().await?;
+        let with_lines = self.with_unshipped(&orders).await?;
         let mut out = Vec::new();
-        for (id, lines) in per_order {
-            for line in lines {
-                let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
-                let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-                let shipped = line
-                    .get("quantity_shipped")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                // Partly shipped orders hold only what has not left yet.
-                let open = quantity - shipped;
-                if sku.is_empty() || open <= 0 {
-                    continue;
-                }
+        for (order, lines) in orders.iter().zip(with_lines) {
+            let Some(id) = order.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            for (sku, quantity) in lines {
                 out.push(OrderLine {
                     store: self.name.as_str().into(),
                     order: id.to_string().into(),
-                    sku: sku.into(),
-                    quantity: open,
+                    sku,
+                    quantity,
                 });
             }
         }
         Ok(Some(out))
+    }
+
+    async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
+        let mark = cursor.and_then(order_feed::parse);
+        if let (Some(c), None) = (cursor, mark) {
+            tracing::warn!(
+                connection = %self.name, cursor = %c,
+                "order cursor not understood; reading a snapshot of the open orders"
+            );
+        }
+        let orders = match mark {
+            None => self.open_orders().await?,
+            Some(mark) => {
+                // Every status, modified since the cursor's bound (ISO 8601,
+                // which the v2 API takes beside RFC 2822). Sorted by id: a modification
+                // never moves an order out of this list or within it, so the page numbers
+                // cannot skip one; an order modified meanwhile joins it and at worst shows
+                // twice.
+                // The filter is inclusive and times are whole seconds: one second past the
+                // exclusive bound.
+                let since = (mark.since() + chrono::Duration::seconds(1))
+                    .to_rfc3339_opts(SecondsFormat::Secs, false);
+                self.v2_all(
+                    "v2/orders",
+                    &[("min_date_modified", since), ("sort", "id:asc".to_owned())],
+                )
+                .await?
+            }
+        };
+        let lines = self.with_unshipped(&orders).await?;
+        let orders = orders
+            .iter()
+            .zip(lines)
+            .filter_map(|(order, lines)| {
+                let id = order.get("id").and_then(Value::as_u64)?;
+                let open = is_open(order);
+                Some(StoreOrder {
+                    id: id.to_string().into(),
+                    // The order id is also what the merchant and the accounting side use.
+                    number: id.to_string().into(),
+                    open,
+                    updated_at: order
+                        .get("date_modified")
+                        .and_then(Value::as_str)
+                        .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                    lines: lines
+                        .into_iter()
+                        .map(|(sku, quantity)| StoreOrderLine { sku, quantity })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

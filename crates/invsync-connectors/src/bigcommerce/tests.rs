@@ -556,3 +556,5 @@ async fn read_records_reads_products_again() {
     );
     assert_eq!(fresh[1].quantity, Some(8));
 }
+
+mod orders;

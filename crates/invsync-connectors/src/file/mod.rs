@@ -130,6 +130,22 @@ impl Connection for FileConnection {
         self.blocking(|inner| inner.read_orders().map(Some)).await
     }
 
+    /// Always a snapshot: the orders file lists exactly the unposted orders (product.md,
+    /// "File connections"), so an order that left it was posted.
+    async fn read_orders(
+        &self,
+        _cursor: Option<&str>,
+    ) -> Result<Option<crate::OrderFeed>, ConnectorError> {
+        Ok(self
+            .read_open_orders()
+            .await?
+            .map(|lines| crate::OrderFeed {
+                orders: invsync_core::StoreOrder::group(lines),
+                snapshot: Some(crate::Absent::Posted),
+                cursor: None,
+            }))
+    }
+
     /// Reads the file again and returns the current rows of these SKUs (a file has no
     /// cheaper way to read a few rows). SKUs that are gone or now duplicated are left out.
     async fn read_records(

@@ -187,6 +187,16 @@ async fn exercise(
     if let Err(e) = conn.read_open_orders().await {
         check("read_open_orders", &e)?;
     }
+    match conn.read_orders(None).await {
+        // The incremental read from the cursor the snapshot gave.
+        Ok(Some(feed)) => {
+            if let Err(e) = conn.read_orders(feed.cursor.as_deref()).await {
+                check("read_orders (incremental)", &e)?;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => check("read_orders", &e)?,
+    }
     match conn.read_records(&inputs.refs).await {
         Ok(_) => {}
         Err(e) => check("read_records", &e)?,

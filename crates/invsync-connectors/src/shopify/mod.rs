@@ -7,7 +7,10 @@
 //! * **Reading** pages `productVariants` (100, then as many as fit under the single-query
 //!   cost limit), or — above `bulk_above` variants — runs one bulk operation and downloads
 //!   its JSONL result (ADR 0011).
-//! * **Open orders** are open orders with unfulfilled units (ADR 0013).
+//! * **Open orders** are open orders with unfulfilled units (ADR 0013). Tracked orders are
+//!   read incrementally (ADR 0060): a snapshot of the open orders first, then every order
+//!   updated since the cursor (`updated_at:>'…'`, sorted by `UPDATED_AT`), in any status;
+//!   an order is open while not cancelled, not closed and with units unfulfilled.
 //! * **Quantity writes** are one `inventorySetQuantities` per batch of ≤ 250, each
 //!   quantity with `changeFromQuantity` = the value read (compare-and-set) and the mutation
 //!   under `@idempotent(key:)` derived from the engine's keys; before API version 2026-01
@@ -25,15 +28,18 @@ mod vendor;
 #[cfg(test)]
 mod tests;
 
+use crate::order_feed::OrderClock;
 use crate::{
-    Catalog, Connection, ConnectorError, ErrorKind, RecordRef, Reject, Write, WriteOutcome,
+    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
+    WriteOutcome, order_feed,
 };
 use async_trait::async_trait;
+use chrono::SecondsFormat;
 use client::Client;
 use compact_str::CompactString;
 use futures::StreamExt as _;
 use invsync_config::ShopifyConnectionConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record};
+use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder, StoreOrderLine};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -57,6 +63,7 @@ pub mod documents {
     pub const BULK_RUN: &str = include_str!("graphql/bulk_run.graphql");
     pub const BULK_POLL: &str = include_str!("graphql/bulk_poll.graphql");
     pub const OPEN_ORDERS: &str = include_str!("graphql/open_orders.graphql");
+    pub const CHANGED_ORDERS: &str = include_str!("graphql/changed_orders.graphql");
     pub const ORDER_LINE_ITEMS: &str = include_str!("graphql/order_line_items.graphql");
     pub const SET_QUANTITIES: &str = include_str!("graphql/set_quantities.graphql");
     pub const SET_QUANTITIES_COMPARE: &str = include_str!("graphql/set_quantities_compare.graphql");
@@ -76,6 +83,7 @@ pub mod documents {
             ("bulk_run", BULK_RUN.to_owned()),
             ("bulk_poll", BULK_POLL.to_owned()),
             ("open_orders", OPEN_ORDERS.to_owned()),
+            ("changed_orders", CHANGED_ORDERS.to_owned()),
             ("order_line_items", ORDER_LINE_ITEMS.to_owned()),
             ("set_quantities", SET_QUANTITIES.to_owned()),
             ("set_quantities_compare", SET_QUANTITIES_COMPARE.to_owned()),
@@ -123,9 +131,18 @@ pub struct ShopifyConnection {
     location: OnceCell<String>,
     /// Variant GID → product and inventory item, filled by every read.
     refs: Mutex<HashMap<CompactString, VariantRef>>,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 impl ShopifyConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(
         name: &str,
         config: ShopifyConnectionConfig,
@@ -142,6 +159,7 @@ impl ShopifyConnection {
             client,
             location: OnceCell::new(),
             refs: Mutex::new(HashMap::new()),
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -344,6 +362,73 @@ impl ShopifyConnection {
                 )
             })?;
             out.push(VariantNode::parse(value));
+        }
+        Ok(out)
+    }
+
+    /// Every order of an orders query, page by page, each with all its line items (the
+    /// first 30 come with the order; longer orders are completed with `order(id:)`).
+    async fn read_order_pages(
+        &self,
+        operation: &'static str,
+        document: &'static str,
+        query: Option<&str>,
+    ) -> Result<Vec<(vendor::Order, Vec<vendor::LineItem>)>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut variables = json!({ "first": ORDER_PAGE, "after": after });
+            if let Some(q) = query {
+                variables["query"] = json!(q);
+            }
+            let data = self
+                .client
+                .call(operation, document, variables, true)
+                .await?;
+            let page: vendor::Connection<vendor::Order> =
+                serde_json::from_value(data["orders"].clone()).map_err(|e| {
+                    self.error(
+                        ErrorKind::Unavailable,
+                        format!("orders: unexpected answer: {e}"),
+                    )
+                })?;
+            for mut order in page.nodes {
+                let mut lines = std::mem::take(&mut order.line_items.nodes);
+                let mut more = std::mem::replace(
+                    &mut order.line_items.page_info,
+                    vendor::PageInfo {
+                        has_next_page: false,
+                        end_cursor: None,
+                    },
+                );
+                while more.has_next_page {
+                    let data = self
+                        .client
+                        .call(
+                            "OrderLineItems",
+                            documents::ORDER_LINE_ITEMS,
+                            json!({ "id": order.id, "after": more.end_cursor }),
+                            true,
+                        )
+                        .await?;
+                    let page: vendor::Connection<vendor::LineItem> = serde_json::from_value(
+                        data["order"]["lineItems"].clone(),
+                    )
+                    .map_err(|e| {
+                        self.error(
+                            ErrorKind::Unavailable,
+                            format!("order {}: unexpected answer: {e}", order.name),
+                        )
+                    })?;
+                    lines.extend(page.nodes);
+                    more = page.page_info;
+                }
+                out.push((order, lines));
+            }
+            match (page.page_info.has_next_page, page.page_info.end_cursor) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => break,
+            }
         }
         Ok(out)
     }
@@ -607,6 +692,19 @@ impl ShopifyConnection {
     }
 }
 
+/// The units of each line not fulfilled yet, by SKU: lines without a SKU cannot hold back a
+/// product matched by SKU, and fulfilled ones hold nothing.
+fn unfulfilled(lines: &[vendor::LineItem]) -> impl Iterator<Item = (CompactString, i64)> + '_ {
+    lines
+        .iter()
+        .filter_map(|line| match line.sku.as_deref().map(str::trim) {
+            Some(sku) if !sku.is_empty() && line.unfulfilled_quantity > 0 => {
+                Some((CompactString::from(sku), line.unfulfilled_quantity))
+            }
+            _ => None,
+        })
+}
+
 fn quantity_outcome(e: &vendor::UserError, w: &Write) -> WriteOutcome {
     match e.code.as_deref() {
         Some("CHANGE_FROM_QUANTITY_STALE" | "COMPARE_QUANTITY_STALE") => {
@@ -671,70 +769,66 @@ impl Connection for ShopifyConnection {
     }
 
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        let orders = self
+            .read_order_pages("OpenOrders", documents::OPEN_ORDERS, None)
+            .await?;
         let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let data = self
-                .client
-                .call(
-                    "OpenOrders",
-                    documents::OPEN_ORDERS,
-                    json!({ "first": ORDER_PAGE, "after": after }),
-                    true,
-                )
-                .await?;
-            let page: vendor::Connection<vendor::Order> =
-                serde_json::from_value(data["orders"].clone()).map_err(|e| {
-                    self.error(
-                        ErrorKind::Unavailable,
-                        format!("orders: unexpected answer: {e}"),
-                    )
-                })?;
-            for order in page.nodes {
-                let mut lines = order.line_items.nodes;
-                let mut more = order.line_items.page_info;
-                while more.has_next_page {
-                    let data = self
-                        .client
-                        .call(
-                            "OrderLineItems",
-                            documents::ORDER_LINE_ITEMS,
-                            json!({ "id": order.id, "after": more.end_cursor }),
-                            true,
-                        )
-                        .await?;
-                    let page: vendor::Connection<vendor::LineItem> = serde_json::from_value(
-                        data["order"]["lineItems"].clone(),
-                    )
-                    .map_err(|e| {
-                        self.error(
-                            ErrorKind::Unavailable,
-                            format!("order {}: unexpected answer: {e}", order.name),
-                        )
-                    })?;
-                    lines.extend(page.nodes);
-                    more = page.page_info;
-                }
-                for line in lines {
-                    match line.sku.as_deref().map(str::trim) {
-                        Some(sku) if !sku.is_empty() && line.unfulfilled_quantity > 0 => {
-                            out.push(OrderLine {
-                                store: CompactString::from(self.name.as_str()),
-                                order: CompactString::from(order.name.as_str()),
-                                sku: CompactString::from(sku),
-                                quantity: line.unfulfilled_quantity,
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            match (page.page_info.has_next_page, page.page_info.end_cursor) {
-                (true, Some(cursor)) => after = Some(cursor),
-                _ => break,
+        for (order, lines) in orders {
+            for (sku, quantity) in unfulfilled(&lines) {
+                out.push(OrderLine {
+                    store: CompactString::from(self.name.as_str()),
+                    order: CompactString::from(order.name.as_str()),
+                    sku,
+                    quantity,
+                });
             }
         }
         Ok(Some(out))
+    }
+
+    async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
+        let mark = cursor.and_then(order_feed::parse);
+        if let (Some(c), None) = (cursor, mark) {
+            tracing::warn!(
+                connection = %self.name, cursor = %c,
+                "order cursor not understood; reading a snapshot of the open orders"
+            );
+        }
+        let orders = match mark {
+            None => {
+                self.read_order_pages("OpenOrders", documents::OPEN_ORDERS, None)
+                    .await?
+            }
+            Some(mark) => {
+                let since = mark.since().to_rfc3339_opts(SecondsFormat::Secs, true);
+                let query = format!("updated_at:>'{since}'");
+                self.read_order_pages("ChangedOrders", documents::CHANGED_ORDERS, Some(&query))
+                    .await?
+            }
+        };
+        let orders = orders
+            .into_iter()
+            .map(|(order, lines)| {
+                let lines: Vec<StoreOrderLine> = unfulfilled(&lines)
+                    .map(|(sku, quantity)| StoreOrderLine { sku, quantity })
+                    .collect();
+                StoreOrder {
+                    id: CompactString::from(order.id.as_str()),
+                    // The accounting side knows the order by its name (#1001): QuickBooks
+                    // posted-order lookups use it as DocNumber (ADR 0035).
+                    number: CompactString::from(order.name.as_str()),
+                    open: !order.closed && order.cancelled_at.is_none() && !lines.is_empty(),
+                    updated_at: Some(order.updated_at),
+                    lines,
+                }
+            })
+            .collect();
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

@@ -44,6 +44,10 @@ pub(super) struct BulkOperation {
 pub(super) struct Order {
     pub id: String,
     pub name: String,
+    /// `DateTime!`: ISO 8601 in UTC, e.g. `2026-11-28T10:00:00Z`.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub closed: bool,
+    pub cancelled_at: Option<String>,
     pub line_items: Connection<LineItem>,
 }
 

@@ -16,7 +16,10 @@
 //!   compare-and-set (last write wins), so each group of ≤100 items is re-read just before
 //!   its batch is sent, and writes whose value changed since planning come back `Stale`
 //!   (ADR 0021 describes the race that remains).
-//! * **Open orders**: `/orders?status=processing,on-hold`, their line items' SKUs.
+//! * **Open orders**: `/orders?status=processing,on-hold`, their line items' SKUs. Tracked
+//!   orders are read incrementally (ADR 0060): that list as a snapshot first, then every
+//!   order (`status=any`) with `modified_after` the cursor, in GMT (`dates_are_gmt=true`);
+//!   an order is open while `processing` or `on-hold`.
 //! * **Throttling**: core WooCommerce does not rate-limit, but hosts and firewalls answer
 //!   429 with `Retry-After`, which [`crate::http::send`] honours; 5xx and timeouts are
 //!   retried with backoff (every request here is idempotent: reads and absolute sets).
@@ -27,13 +30,17 @@ mod vendor;
 mod tests;
 
 use crate::http::{self, Backoff, Timeouts};
+use crate::order_feed::OrderClock;
 use crate::{
-    Catalog, Connection, ConnectorError, ErrorKind, RecordRef, Reject, Write, WriteOutcome,
+    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
+    WriteOutcome, order_feed,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use invsync_config::WooCommerceConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record};
+use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder, StoreOrderLine};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -50,6 +57,9 @@ const BATCH_LIMIT: usize = 100;
 const WRITE_BATCH: usize = 2_000;
 /// Requests in flight while reading. WordPress sites are often small; keep it modest.
 const READ_CONCURRENCY: usize = 4;
+/// Orders that hold stock: paid but not completed, or awaiting payment confirmation
+/// (_orders.md).
+const OPEN_STATUSES: [&str; 2] = ["processing", "on-hold"];
 
 const AUTH_HINT: &str = "Check consumer_key and consumer_secret of this store: create a key \
      with Read/Write permission in WooCommerce > Settings > Advanced > REST API. If the key is \
@@ -65,9 +75,18 @@ pub struct WooCommerceConnection {
     secret: SecretString,
     client: reqwest::Client,
     backoff: Backoff,
+    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    order_clock: OrderClock,
 }
 
 impl WooCommerceConnection {
+    /// The same connection measuring order-cursor ages on `clock` instead of the system
+    /// clock (tests).
+    pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
+        self.order_clock = clock;
+        self
+    }
+
     pub fn new(name: &str, config: &WooCommerceConfig) -> Result<Self, ConnectorError> {
         Self::with_policy(name, config, Timeouts::default(), Backoff::default())
     }
@@ -94,6 +113,7 @@ impl WooCommerceConnection {
             secret: config.consumer_secret.clone(),
             client: http::client(name, timeouts)?,
             backoff,
+            order_clock: order_feed::system_clock(),
         })
     }
 
@@ -208,6 +228,22 @@ impl WooCommerceConnection {
         Ok(items)
     }
 
+    /// Orders still holding stock. Newest first: orders leave this list while it pages (an
+    /// order completed between two pages shifts the later ones forward), and those that
+    /// leave are mostly old ones, behind the pages still to read; a new order arriving in
+    /// front only shows one order twice.
+    async fn open_orders(&self) -> Result<Vec<Value>, ConnectorError> {
+        self.list_all(
+            "orders",
+            &[
+                ("status", OPEN_STATUSES.join(",")),
+                ("orderby", "id".to_owned()),
+                ("order", "desc".to_owned()),
+            ],
+        )
+        .await
+    }
+
     /// Products by id (≤ 100 per request), parsed; unparseable ones are left out.
     async fn products_by_id(
         &self,
@@ -305,6 +341,41 @@ impl WooCommerceConnection {
         }
         Ok(out)
     }
+}
+
+/// The order's `number` (what the merchant and the accounting side use), else its id.
+fn order_number(order: &Value) -> String {
+    order
+        .get("number")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| order.get("id").map(Value::to_string))
+        .unwrap_or_default()
+}
+
+/// Units per SKU of an order's line items. A line without a SKU cannot hold back a product
+/// matched by SKU.
+fn order_lines(order: &Value) -> impl Iterator<Item = (CompactString, i64)> + '_ {
+    order
+        .get("line_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|line| {
+            let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
+            let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+            (!sku.is_empty() && quantity > 0).then(|| (CompactString::from(sku), quantity))
+        })
+}
+
+/// `date_modified_gmt`: `2026-11-28T10:00:00` (GMT, no zone); a zone is taken if present.
+fn parse_gmt(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 fn join_ids(ids: &[u64]) -> String {
@@ -405,39 +476,84 @@ impl Connection for WooCommerceConnection {
     }
 
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        // Paid but not completed, or awaiting payment confirmation (_orders.md).
-        let orders = self
-            .list_all("orders", &[("status", "processing,on-hold".to_owned())])
-            .await?;
+        let orders = self.open_orders().await?;
         let mut lines = Vec::new();
         for order in orders {
-            let number = order
-                .get("number")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or_else(|| order.get("id").map(Value::to_string))
-                .unwrap_or_default();
-            for line in order
-                .get("line_items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
-                let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-                // A line without a SKU cannot hold back a product matched by SKU.
-                if sku.is_empty() || quantity <= 0 {
-                    continue;
-                }
+            for (sku, quantity) in order_lines(&order) {
                 lines.push(OrderLine {
                     store: self.name.as_str().into(),
-                    order: number.as_str().into(),
-                    sku: sku.into(),
+                    order: order_number(&order).into(),
+                    sku,
                     quantity,
                 });
             }
         }
         Ok(Some(lines))
+    }
+
+    async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
+        let mark = cursor.and_then(order_feed::parse);
+        if let (Some(c), None) = (cursor, mark) {
+            tracing::warn!(
+                connection = %self.name, cursor = %c,
+                "order cursor not understood; reading a snapshot of the open orders"
+            );
+        }
+        let raw = match mark {
+            None => self.open_orders().await?,
+            Some(mark) => {
+                // Every status (`any`), modified after the overlap before the mark, in GMT
+                // (`date_modified_gmt`; without `dates_are_gmt` WordPress reads the date in
+                // the site's time zone). Sorted by id: a modification never moves an order
+                // out of this list or within it, so the offset pages cannot skip one; an
+                // order modified meanwhile joins it and at worst shows twice.
+                let since = mark.since().format("%Y-%m-%dT%H:%M:%S").to_string();
+                self.list_all(
+                    "orders",
+                    &[
+                        ("status", "any".to_owned()),
+                        ("modified_after", since),
+                        ("dates_are_gmt", "true".to_owned()),
+                        ("orderby", "id".to_owned()),
+                        ("order", "asc".to_owned()),
+                    ],
+                )
+                .await?
+            }
+        };
+        let orders = raw
+            .iter()
+            .filter_map(|order| {
+                let id = order.get("id").and_then(Value::as_u64)?;
+                let status = order.get("status").and_then(Value::as_str).unwrap_or("");
+                let open = OPEN_STATUSES.contains(&status);
+                Some(StoreOrder {
+                    id: id.to_string().into(),
+                    // What the merchant and the accounting side call it (DocNumber).
+                    number: order_number(order).into(),
+                    open,
+                    updated_at: order
+                        .get("date_modified_gmt")
+                        .and_then(Value::as_str)
+                        .and_then(parse_gmt),
+                    // WooCommerce has no per-line shipped quantity: an open order holds
+                    // all of its lines, a closed one nothing.
+                    lines: if open {
+                        order_lines(order)
+                            .map(|(sku, quantity)| StoreOrderLine { sku, quantity })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+            .collect();
+        Ok(Some(order_feed::feed(
+            orders,
+            mark,
+            mark.is_none(),
+            (self.order_clock)(),
+        )))
     }
 
     fn write_batch_size(&self) -> usize {

@@ -4,6 +4,7 @@
 
 use super::state::{BulkOperation, IdempotentRecord, Level, Order, Shop, Variant};
 use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -69,7 +70,7 @@ pub(crate) fn gid(kind: &str, id: u64) -> String {
     format!("gid://shopify/{kind}/{id}")
 }
 
-fn parse_gid(kind: &str, text: &str) -> Option<u64> {
+pub(crate) fn parse_gid(kind: &str, text: &str) -> Option<u64> {
     text.strip_prefix("gid://shopify/")?
         .strip_prefix(kind)?
         .strip_prefix('/')?
@@ -327,6 +328,7 @@ impl ObjectValue for Obj<'_> {
                         ResolvedValue::null()
                     }
                 }
+                "updatedAt" => leaf(o.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
                 "displayFulfillmentStatus" => leaf(fulfillment_status(o)),
                 "lineItems" => {
                     let lines: Vec<(u64, Obj<'_>)> = o
@@ -490,12 +492,52 @@ fn fulfillment_status(o: &Order) -> &'static str {
     }
 }
 
+/// Where an item sits in a connection's order; a page cursor names the last one read
+/// (keyset paging, as Shopify's opaque cursors do: an item that moves while a client pages
+/// is met again further on or not at all, never shifts others past the client).
+trait SortKey: Ord + Sized {
+    fn encode(&self) -> String;
+    fn decode(text: &str) -> Option<Self>;
+}
+
+/// Sorted by id (`sortKey: ID`, the default of most connections).
+impl SortKey for u64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+    fn decode(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
+/// Sorted by a time in milliseconds, then id (`sortKey: UPDATED_AT`).
+impl SortKey for (i64, u64) {
+    fn encode(&self) -> String {
+        format!("{}.{}", self.0, self.1)
+    }
+    fn decode(text: &str) -> Option<Self> {
+        let (t, id) = text.split_once('.')?;
+        Some((t.parse().ok()?, id.parse().ok()?))
+    }
+}
+
 /// Cuts one page out of `items` (sorted by id) per `first`/`after`. Outside bulk mode,
 /// `first` is required and capped at 250, as on Shopify.
 fn page<'a>(
     type_name: &'static str,
     edge_type: &'static str,
     items: Vec<(u64, Obj<'a>)>,
+    a: &Value,
+    bulk: bool,
+) -> Result<Page<'a>, FieldError> {
+    page_by(type_name, edge_type, items, a, bulk)
+}
+
+/// [`page`] over any sort key; `items` must be sorted by it.
+fn page_by<'a, K: SortKey>(
+    type_name: &'static str,
+    edge_type: &'static str,
+    items: Vec<(K, Obj<'a>)>,
     a: &Value,
     bulk: bool,
 ) -> Result<Page<'a>, FieldError> {
@@ -519,19 +561,19 @@ fn page<'a>(
         None => None,
         Some(c) => Some(
             c.strip_prefix("fake-cursor:")
-                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(K::decode)
                 .ok_or_else(|| err(format!("invalid cursor: {c}")))?,
         ),
     };
     let has_previous = after.is_some();
     let mut rest = items
         .into_iter()
-        .filter(|(id, _)| after.is_none_or(|a| *id > a))
+        .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a))
         .peekable();
     let mut out = Vec::new();
     while out.len() < first {
         match rest.next() {
-            Some((id, o)) => out.push((format!("fake-cursor:{id}"), o)),
+            Some((key, o)) => out.push((format!("fake-cursor:{}", key.encode()), o)),
             None => break,
         }
     }
@@ -542,6 +584,42 @@ fn page<'a>(
         items: out,
         has_next,
         has_previous,
+    })
+}
+
+/// A search-syntax value: quoted (single or double) or bare. "Date values must be a string
+/// surrounded by quotes" (shopify.dev/docs/api/usage/search-syntax); the filter tables'
+/// own examples leave them bare, so both are taken.
+fn unquote(value: &str) -> &str {
+    for q in ['\'', '"'] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    value
+}
+
+/// `updated_at:>'2026-11-28T10:00:00Z'` (also `>=`, `<`, `<=`, `=`): whether the order's
+/// `updatedAt` compares so.
+fn time_matches(value: &str, t: DateTime<Utc>) -> Result<bool, FieldError> {
+    let (op, rest) = ["<=", ">=", "<", ">", "="]
+        .iter()
+        .find_map(|op| value.strip_prefix(op).map(|r| (*op, r)))
+        .unwrap_or(("=", value));
+    let text = unquote(rest);
+    let bound = DateTime::parse_from_rfc3339(text)
+        .map(|b| b.with_timezone(&Utc))
+        .map_err(|_| {
+            err(format!(
+                "the Shopify fake takes ISO 8601 times with a zone in time filters, not `{text}`"
+            ))
+        })?;
+    Ok(match op {
+        "<=" => t <= bound,
+        ">=" => t >= bound,
+        "<" => t < bound,
+        ">" => t > bound,
+        _ => t == bound,
     })
 }
 
@@ -566,6 +644,7 @@ fn order_matches(query: Option<&str>, o: &Order) -> Result<bool, FieldError> {
             Some(("fulfillment_status", "shipped" | "fulfilled")) => {
                 fulfillment_status(o) == "FULFILLED"
             }
+            Some(("updated_at", value)) => time_matches(value, o.updated_at)?,
             _ => {
                 return Err(err(format!(
                     "the Shopify fake does not implement the order filter `{term}`"
@@ -615,16 +694,41 @@ fn query_field<'b>(
         }
         "orders" => {
             let query = a["query"].as_str();
-            let mut items = Vec::new();
+            let mut matching = Vec::new();
             for o in shop.orders.values() {
                 match order_matches(query, o) {
-                    Ok(true) => items.push((o.id, Obj::Order(o.clone()))),
+                    Ok(true) => matching.push(o),
                     Ok(false) => {}
                     Err(e) => return Some(Err(e)),
                 }
             }
-            page("OrderConnection", "OrderEdge", items, &a, ctx.bulk)
-                .map(|p| ResolvedValue::object(Obj::Connection(p)))
+            // The schema's default sort is PROCESSED_AT; orders are processed in id order.
+            match a["sortKey"].as_str().unwrap_or("PROCESSED_AT") {
+                "ID" | "PROCESSED_AT" | "CREATED_AT" => {
+                    let items = matching
+                        .into_iter()
+                        .map(|o| (o.id, Obj::Order(o.clone())))
+                        .collect();
+                    page("OrderConnection", "OrderEdge", items, &a, ctx.bulk)
+                }
+                "UPDATED_AT" => {
+                    let mut items: Vec<((i64, u64), Obj<'_>)> = matching
+                        .into_iter()
+                        .map(|o| {
+                            (
+                                (o.updated_at.timestamp_millis(), o.id),
+                                Obj::Order(o.clone()),
+                            )
+                        })
+                        .collect();
+                    items.sort_by_key(|(k, _)| *k);
+                    page_by("OrderConnection", "OrderEdge", items, &a, ctx.bulk)
+                }
+                other => Err(err(format!(
+                    "the Shopify fake does not implement orders sorted by {other}"
+                ))),
+            }
+            .map(|p| ResolvedValue::object(Obj::Connection(p)))
         }
         "order" => Ok(a["id"]
             .as_str()

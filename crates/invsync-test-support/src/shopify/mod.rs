@@ -7,8 +7,11 @@
 //! MAX_COST_EXCEEDED), `inventorySetQuantities` with `changeFromQuantity` /
 //! `compareQuantity` staleness checks and `@idempotent(key:)` replays,
 //! `productVariantsBulkUpdate` with per-variant `userErrors`, and bulk operations with JSONL
-//! results. Tests can inject a sale between a read and a write, faults, latency and shop
-//! states, and inspect every request.
+//! results, and orders with `updatedAt` from a shop clock tests move, filtered by
+//! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
+//! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
+//! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
+//! cancel, close and edit orders, and inspect every request.
 
 mod bulk;
 mod cost;
@@ -293,6 +296,7 @@ impl FakeShopify {
             })
             .collect();
         let name = format!("#{}", 1001 + shop.orders.len());
+        let updated_at = shop.tick();
         shop.orders.insert(
             id,
             Order {
@@ -301,9 +305,82 @@ impl FakeShopify {
                 closed,
                 cancelled,
                 lines,
+                updated_at,
             },
         );
         exec::gid("Order", id)
+    }
+
+    /// Changes an order (by GID) the way the admin or a fulfilment app would: its
+    /// `updatedAt` becomes the shop's clock, which moves on.
+    fn change_order(&self, order: &str, f: impl FnOnce(&mut Order)) {
+        let mut shop = self.lock();
+        let id = exec::parse_gid("Order", order)
+            .unwrap_or_else(|| panic!("{order} is not an order GID"));
+        let now = shop.tick();
+        let o = shop
+            .orders
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("the fake has no order {order}"));
+        f(o);
+        o.updated_at = now;
+    }
+
+    /// Fulfils `quantity` units of `sku` in an order.
+    pub fn fulfill(&self, order: &str, sku: &str, quantity: i64) {
+        self.change_order(order, |o| {
+            let line = o
+                .lines
+                .iter_mut()
+                .find(|l| l.sku.as_deref() == Some(sku))
+                .unwrap_or_else(|| panic!("the order has no line with SKU {sku}"));
+            line.unfulfilled = (line.unfulfilled - quantity).max(0);
+        });
+    }
+
+    /// Cancels an order: Shopify restocks and nothing is left to fulfil.
+    pub fn cancel_order(&self, order: &str) {
+        self.change_order(order, |o| {
+            o.cancelled = true;
+            o.closed = true;
+            for l in &mut o.lines {
+                l.unfulfilled = 0;
+            }
+        });
+    }
+
+    /// Archives (closes) an order, fulfilled or not.
+    pub fn close_order(&self, order: &str) {
+        self.change_order(order, |o| o.closed = true);
+    }
+
+    /// A change that touches nothing invsync reads (a note, a tag): only `updatedAt` moves.
+    pub fn touch_order(&self, order: &str) {
+        self.change_order(order, |_| {});
+    }
+
+    /// Adds a line to an order (an order edit).
+    pub fn add_order_line(&self, order: &str, sku: &str, quantity: i64) {
+        let line = self.lock().next_id();
+        self.change_order(order, |o| {
+            o.lines.push(OrderLine {
+                id: line,
+                sku: Some(sku.to_owned()),
+                quantity,
+                unfulfilled: quantity,
+            });
+        });
+    }
+
+    /// The shop's clock now (what the next change is stamped with).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.lock().clock
+    }
+
+    /// Moves the shop's clock on: time passing at Shopify.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut shop = self.lock();
+        shop.clock += chrono::Duration::from_std(by).unwrap_or_default();
     }
 
     /// A sale now: `available` drops and an open order holds the units.

@@ -1,6 +1,7 @@
 //! The fake shop's data: products and variants with inventory levels, locations, orders,
 //! bulk operations, idempotency records, the cost bucket, and what tests inject.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -100,6 +101,9 @@ pub struct Location {
     pub active: bool,
 }
 
+/// Where the shop's clock starts.
+const START_CLOCK: &str = "2026-11-28T10:00:00Z";
+
 #[derive(Debug, Clone)]
 pub struct OrderLine {
     pub id: u64,
@@ -115,6 +119,8 @@ pub struct Order {
     pub closed: bool,
     pub cancelled: bool,
     pub lines: Vec<OrderLine>,
+    /// The shop's clock at the order's last change (`updatedAt`).
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +175,9 @@ pub(crate) struct Shop {
     pub locations: Vec<Location>,
     pub primary_location: u64,
     pub orders: BTreeMap<u64, Order>,
+    /// The shop's clock (Shopify's, not the test's): it stamps `updatedAt` and moves on a
+    /// second with every change, and tests move it further.
+    pub clock: DateTime<Utc>,
     pub bulk: BTreeMap<u64, BulkOperation>,
     pub bulk_polls: u32,
     pub idempotency: HashMap<String, IdempotentRecord>,
@@ -205,6 +214,9 @@ impl Shop {
             }],
             primary_location: primary,
             orders: BTreeMap::new(),
+            clock: DateTime::parse_from_rfc3339(START_CLOCK)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
             bulk: BTreeMap::new(),
             bulk_polls: 1,
             idempotency: HashMap::new(),
@@ -223,6 +235,14 @@ impl Shop {
             latency: Duration::ZERO,
             busy: Duration::ZERO,
         }
+    }
+
+    /// The time of a change happening now: the clock, which then moves on a second so the
+    /// next change is later.
+    pub fn tick(&mut self) -> DateTime<Utc> {
+        let now = self.clock;
+        self.clock += chrono::Duration::seconds(1);
+        now
     }
 
     pub fn next_id(&mut self) -> u64 {
@@ -253,6 +273,7 @@ impl Shop {
         let order_id = self.next_id();
         let line_id = self.next_id();
         let name = format!("#{}", 1000 + self.orders.len() + 1);
+        let updated_at = self.tick();
         self.orders.insert(
             order_id,
             Order {
@@ -266,6 +287,7 @@ impl Shop {
                     quantity,
                     unfulfilled: quantity,
                 }],
+                updated_at,
             },
         );
     }

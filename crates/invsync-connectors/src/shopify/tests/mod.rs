@@ -677,3 +677,5 @@ async fn the_token_never_reaches_logs_or_errors() {
         assert!(!text.contains("SENTINEL"), "the token leaked: {text}");
     }
 }
+
+mod orders;

@@ -1,0 +1,3 @@
+DROP TABLE store_order_cursors;
+DROP TABLE store_order_lines;
+DROP TABLE store_orders;
