@@ -669,3 +669,58 @@ fn unmutated_replays_read_the_catalog() {
         assert!(records.len() >= 2, "{name}: {records:?}");
     }
 }
+
+/// Found by the long run: a catalog page claiming 2⁶⁴−1 pages (`meta.pagination.
+/// total_pages`) made the BigCommerce connection page on for good.
+#[test]
+fn bigcommerce_claiming_endless_pages_ends() {
+    let platform = bigcommerce();
+    let at = platform
+        .recorded
+        .iter()
+        .position(|e| e.path.contains("catalog/products"))
+        .expect("a catalog page");
+    let mut recorded = platform.recorded.clone();
+    let mut page: serde_json::Value =
+        serde_json::from_slice(&recorded[at].body).expect("json page");
+    page["meta"]["pagination"]["total_pages"] = serde_json::json!(u64::MAX);
+    recorded[at].body = page.to_string().into_bytes();
+    let _turn = platform.turn.lock().unwrap_or_else(|e| e.into_inner());
+    platform.replay.set(recorded);
+    let conn = (platform.open)(&platform.base_url(BIG_SUFFIX));
+    let read = platform.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), conn.read_catalog()).await
+    });
+    let e = read
+        .expect("ends")
+        .expect_err("an implausible page count is an error");
+    assert!(e.message.contains("pages"), "{e}");
+}
+
+/// The same for WooCommerce's `X-WP-TotalPages` (the header fuzzing now reaches it).
+#[test]
+fn woocommerce_claiming_endless_pages_ends() {
+    let platform = woocommerce();
+    let at = platform
+        .recorded
+        .iter()
+        .position(|e| e.path.contains("/products?"))
+        .expect("a product page");
+    let mut recorded = platform.recorded.clone();
+    recorded[at]
+        .headers
+        .retain(|(name, _)| name != "x-wp-totalpages");
+    recorded[at]
+        .headers
+        .push(("x-wp-totalpages".into(), "4294967295".into()));
+    let _turn = platform.turn.lock().unwrap_or_else(|e| e.into_inner());
+    platform.replay.set(recorded);
+    let conn = (platform.open)(&platform.base_url(""));
+    let read = platform.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), conn.read_catalog()).await
+    });
+    let e = read
+        .expect("ends")
+        .expect_err("an implausible page count is an error");
+    assert!(e.message.contains("pages"), "{e}");
+}

@@ -348,6 +348,7 @@ fn header() -> impl Strategy<Value = (&'static str, &'static str)> {
         "abc",
         "5",
         "18446744073709551616",
+        "4294967295",
         "0.01",
         "Wed, 21 Oct 2015 07:28:00 GMT",
         "text/html",
