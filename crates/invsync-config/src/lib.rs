@@ -138,7 +138,12 @@ pub fn resolve_path(given: Option<&Path>) -> PathBuf {
 /// line and column).
 fn describe_config_error(e: &config::ConfigError) -> String {
     match e {
-        config::ConfigError::FileParse { cause, .. } => format!("not valid TOML: {cause}"),
+        config::ConfigError::FileParse { cause, .. } => {
+            format!(
+                "not valid TOML: {}",
+                without_source_lines(&cause.to_string())
+            )
+        }
         config::ConfigError::Type {
             unexpected,
             expected,
@@ -153,6 +158,23 @@ fn describe_config_error(e: &config::ConfigError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// A TOML syntax error without the quoted source line: that line may hold a secret
+/// (`access_token = "…" x`), and errors are printed and logged. What is left says where
+/// (line and column) and what is wrong.
+fn without_source_lines(message: &str) -> String {
+    let is_snippet = |line: &str| {
+        let line = line.trim_start();
+        let after_number = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        after_number.trim_start().starts_with('|')
+    };
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !is_snippet(line))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 pub(crate) struct Validator<'a> {

@@ -363,6 +363,22 @@ fn toml_syntax_errors_give_line_and_column() {
     assert!(e.contains("line 1"), "{e}");
 }
 
+/// Found by fuzzing (tests/fuzz.rs): the TOML parser quotes the offending line, and a
+/// line with a syntax error may hold a secret.
+#[test]
+fn toml_syntax_errors_never_quote_the_line() {
+    let text = "[accounting]\nkind = \"file\"\n[stores.shop]\naccess_token = { file = \"SENTINEL-in-toml\", file = \"x\" }\n";
+    let (_dir, result) = load_text(text, &[]);
+    let e = result.expect_err("duplicate key").to_string();
+    assert!(!e.contains("SENTINEL"), "{e}");
+    assert!(e.contains("line 4"), "{e}");
+    assert!(e.contains("duplicate key"), "{e}");
+    let (_dir, result) = load_text("[stores.shop]\naccess_token = \"SENTINEL-unclosed\n", &[]);
+    let e = result.expect_err("unclosed string").to_string();
+    assert!(!e.contains("SENTINEL"), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+}
+
 #[test]
 fn missing_file_is_an_error_naming_it() {
     let e = load(Path::new("/nonexistent/invsync.toml"))

@@ -96,7 +96,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .trim();
     let wait = match value.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        // `try_from`: a number too large for a Duration (`1e300`) is not sane either.
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).ok()?,
         _ => {
             let when = httpdate_to_system_time(value)?;
             when.duration_since(std::time::SystemTime::now())
@@ -277,6 +278,16 @@ mod tests {
             "soon".parse().expect("header"),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// Found by fuzzing: `Retry-After: 1e300` overflowed `Duration` and panicked.
+    #[test]
+    fn retry_after_too_large_for_a_duration_is_ignored() {
+        for value in ["1e300", "18446744073709551616", "1e20"] {
+            let mut h = HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, value.parse().expect("header"));
+            assert_eq!(retry_after(&h), None, "{value}");
+        }
     }
 
     #[test]

@@ -12,9 +12,13 @@ pub mod http;
 mod order_feed;
 pub use order_feed::OrderClock;
 pub mod quickbooks_online;
+pub mod redact;
 pub mod shopify;
 pub mod vault;
 pub mod woocommerce;
+
+#[cfg(test)]
+mod fuzz;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -243,27 +247,36 @@ impl OpenContext {
 }
 
 /// Opens a connection of the configured kind. `name` is `accounting` or the store name.
+/// What it reports never shows its credentials ([`redact`]).
 pub fn open(
     name: &str,
     config: &ConnectionConfig,
     ctx: &OpenContext,
 ) -> Result<Box<dyn Connection>, ConnectorError> {
-    match config {
-        ConnectionConfig::File(file) => Ok(Box::new(file::FileConnection::new(name, file.clone()))),
-        ConnectionConfig::WooCommerce(woo) => Ok(Box::new(
-            woocommerce::WooCommerceConnection::new(name, woo)?,
-        )),
-        ConnectionConfig::BigCommerce(big) => Ok(Box::new(
-            bigcommerce::BigCommerceConnection::new(name, big)?,
-        )),
-        ConnectionConfig::QuickBooksOnline(qbo) => Ok(Box::new(
-            quickbooks_online::QuickBooksOnline::open(name, qbo, ctx)?,
-        )),
-        ConnectionConfig::Shopify(shopify) => Ok(Box::new(shopify::ShopifyConnection::new(
-            name,
-            shopify.clone(),
-        )?)),
-    }
+    let redactor = redact::Redactor::for_config(config);
+    let connection: Box<dyn Connection> = match config {
+        ConnectionConfig::File(file) => {
+            return Ok(Box::new(file::FileConnection::new(name, file.clone())));
+        }
+        ConnectionConfig::WooCommerce(woo) => Box::new(
+            woocommerce::WooCommerceConnection::new(name, woo).map_err(|e| redactor.error(e))?,
+        ),
+        ConnectionConfig::BigCommerce(big) => Box::new(
+            bigcommerce::BigCommerceConnection::new(name, big).map_err(|e| redactor.error(e))?,
+        ),
+        ConnectionConfig::QuickBooksOnline(qbo) => {
+            let qbo = quickbooks_online::QuickBooksOnline::open(name, qbo, ctx)
+                .map_err(|e| redactor.error(e))?;
+            // Its own list: OAuth tokens it obtains later are masked as well.
+            let redactor = qbo.redactor();
+            return Ok(Box::new(redact::Redacted::new(Box::new(qbo), redactor)));
+        }
+        ConnectionConfig::Shopify(shopify) => Box::new(
+            shopify::ShopifyConnection::new(name, shopify.clone())
+                .map_err(|e| redactor.error(e))?,
+        ),
+    };
+    Ok(Box::new(redact::Redacted::new(connection, redactor)))
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@
 
 use super::seal::{OpenError, Sealer, TokenSet};
 use crate::http::{self, Backoff, Timeouts};
+use crate::redact::Redactor;
 use crate::{ConnectorError, ErrorKind, SealedTokens, TokenVault, VaultDecision};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use invsync_config::QuickBooksOnlineConfig;
+use invsync_config::{ConnectionConfig, QuickBooksOnlineConfig};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -62,6 +63,8 @@ struct TokenContext {
     client_secret: SecretString,
     seed: Option<SecretString>,
     backoff: Backoff,
+    /// Masks the app's secret and every token this connection sends or is granted.
+    redactor: Redactor,
 }
 
 /// The access tokens of one connection.
@@ -141,9 +144,17 @@ impl Tokens {
                 client_secret: config.client_secret.clone(),
                 seed: config.refresh_token.clone(),
                 backoff,
+                redactor: Redactor::for_config(&ConnectionConfig::QuickBooksOnline(Box::new(
+                    config.clone(),
+                ))),
             }),
             cached: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Masks this connection's credentials, the tokens it obtains included.
+    pub fn redactor(&self) -> Redactor {
+        self.ctx.redactor.clone()
     }
 
     /// A valid access token: the one in use, the one another process stored, or a new one.
@@ -156,6 +167,8 @@ impl Tokens {
         }
         let (access, expires_at, lifetime) = self.ctx.obtain(None).await?;
         let token = access.token.clone();
+        // Also one another process stored: it was never granted to this one.
+        self.ctx.redactor.add(token.expose_secret());
         *cached = Some((access, expires_at, lifetime));
         Ok(token)
     }
@@ -384,6 +397,11 @@ impl TokenContext {
     /// refresh that went through rotated the token, and sending the old one again would
     /// be refused.
     async fn call(&self, form: &[(&str, &str)]) -> Result<Granted, TokenCallError> {
+        for (key, value) in form {
+            if matches!(*key, "refresh_token" | "code") {
+                self.redactor.add(value);
+            }
+        }
         let response = http::send(&self.connection, self.backoff, false, || {
             self.client
                 .post(self.token_url.clone())
@@ -410,6 +428,8 @@ impl TokenContext {
                     format!("Intuit's token endpoint answered HTTP {status} with a body invsync cannot read"),
                 ))
             })?;
+            self.redactor.add(&parsed.access_token);
+            self.redactor.add(&parsed.refresh_token);
             let now = Utc::now();
             return Ok(Granted {
                 access_expires_at: now + ChronoDuration::seconds(parsed.expires_in.max(0)),
@@ -431,7 +451,7 @@ impl TokenContext {
         let code = error.error.unwrap_or_default();
         let description = error
             .error_description
-            .map(|d| format!(": {}", http::truncate(&d, 200)))
+            .map(|d| format!(": {}", http::truncate(&self.redactor.scrub(&d), 200)))
             .unwrap_or_default();
         if code == "invalid_grant" {
             return Err(TokenCallError::InvalidGrant(description));

@@ -195,6 +195,14 @@ impl QuickBooksOnline {
     }
 }
 
+impl QuickBooksOnline {
+    /// Masks this connection's credentials, the OAuth tokens it obtains included
+    /// ([`crate::redact`]).
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        self.inner.tokens.redactor()
+    }
+}
+
 #[async_trait]
 impl Connection for QuickBooksOnline {
     fn name(&self) -> &str {
@@ -404,7 +412,7 @@ impl Inner {
         let detail = serde_json::from_slice::<Body>(body)
             .ok()
             .and_then(|b| b.fault)
-            .map(|f| f.describe())
+            .map(|f| self.tokens.redactor().scrub(&f.describe()))
             .unwrap_or_default();
         let realm = &self.config.realm_id;
         let hint = match status.as_u16() {

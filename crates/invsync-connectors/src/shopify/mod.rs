@@ -163,6 +163,12 @@ impl ShopifyConnection {
         })
     }
 
+    /// Short retries for tests that answer with errors on purpose (the fuzzers).
+    #[cfg(test)]
+    pub(crate) fn set_backoff(&mut self, backoff: crate::http::Backoff) {
+        self.client.set_backoff(backoff);
+    }
+
     fn error(&self, kind: ErrorKind, message: impl std::fmt::Display) -> ConnectorError {
         ConnectorError::new(&self.name, kind, message)
     }

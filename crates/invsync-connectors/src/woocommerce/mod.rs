@@ -57,6 +57,10 @@ const BATCH_LIMIT: usize = 100;
 const WRITE_BATCH: usize = 2_000;
 /// Requests in flight while reading. WordPress sites are often small; keep it modest.
 const READ_CONCURRENCY: usize = 4;
+/// The most pages a list is read in (a million products at 100 a page): a larger
+/// `X-WP-TotalPages` would keep the read going for good, as fuzzing showed for
+/// BigCommerce's page count.
+const MAX_PAGES: usize = 10_000;
 /// Orders that hold stock: paid but not completed, or awaiting payment confirmation
 /// (_orders.md).
 const OPEN_STATUSES: [&str; 2] = ["processing", "on-hold"];
@@ -214,6 +218,15 @@ impl WooCommerceConnection {
         };
         let (mut items, pages) = page(1).await?;
         let pages = pages.unwrap_or(1);
+        if pages > MAX_PAGES {
+            return Err(ConnectorError::new(
+                &self.name,
+                ErrorKind::InvalidData,
+                format!(
+                    "{path}: the site reports {pages} pages (X-WP-TotalPages) of {PAGE_SIZE}; more than {MAX_PAGES} is not a real list, so nothing was read"
+                ),
+            ));
+        }
         let rest: Vec<Vec<Value>> = stream::iter(2..=pages)
             .map(|n| {
                 let fetch = page(n);

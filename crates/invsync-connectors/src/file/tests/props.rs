@@ -1,4 +1,5 @@
-//! Properties: the parsers never panic; what the `csv` crate and serde_json write reads
+//! Properties (issue 8's fuzzing of the file parsers; `INVSYNC_FUZZ_CASES` runs more
+//! cases): the parsers never panic; what the `csv` crate and serde_json write reads
 //! back equal; applied writes change exactly their values and nothing else.
 
 use super::super::{Format, apply, orders, parse_catalog, text};
@@ -124,7 +125,7 @@ fn jsonish() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases(1000)))]
 
     #[test]
     fn arbitrary_bytes_never_panic(src in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -549,7 +550,7 @@ fn model_writes(products: &[Product], specs: &[WriteSpec]) -> (Vec<Write>, Vec<b
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases(300)))]
 
     #[test]
     fn csv_catalogs_read_back_and_writes_change_only_their_cells(
