@@ -3,6 +3,7 @@
 pub mod bigcommerce;
 pub mod catalog;
 pub mod fake;
+pub mod faults;
 pub mod openapi;
 pub mod pg;
 pub mod quickbooks_online;
