@@ -269,13 +269,8 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
 
 impl BigCommerceConnection {
     pub fn new(name: &str, config: &BigCommerceConfig) -> Result<Self, ConnectorError> {
-        Self::with_policy(
-            name,
-            config,
-            Timeouts::default(),
-            Backoff::default(),
-            ConfirmPolicy::default(),
-        )
+        let (timeouts, backoff) = http::policy(&config.http);
+        Self::with_policy(name, config, timeouts, backoff, ConfirmPolicy::default())
     }
 
     pub fn with_policy(
