@@ -6,6 +6,7 @@ pub mod fake;
 pub mod faults;
 pub mod openapi;
 pub mod pg;
+pub mod proxy;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod specs;
