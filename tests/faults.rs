@@ -651,6 +651,17 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
     let runs = rig.runs().await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "running", "the dead run, not yet noticed");
+    let in_flight: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_run_items WHERE run_id = $1 AND error = $2")
+            .bind(runs[0].id)
+            .bind(invsync_store::IN_FLIGHT)
+            .fetch_one(&rig.pool)
+            .await
+            .expect("items");
+    assert_eq!(
+        in_flight, 4,
+        "the batch it was writing when killed is on record as in flight"
+    );
     rig.faults.set_delay(Duration::ZERO);
 
     // The next command notices the dead owner, then syncs what is still different.
@@ -738,6 +749,38 @@ async fn sigterm_mid_run_past_the_grace_records_interrupted_with_what_was_writte
             .as_deref()
             .is_some_and(|e| e.contains("shutdown grace")),
         "{runs:?}"
+    );
+    // The batch cut off in flight is on record — its quantity call reached the shop
+    // before the price calls hung — with what it was going to write and why its outcome
+    // is unknown.
+    let items: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT sku, field, error FROM sync_run_items WHERE run_id = $1 AND outcome = 'failed' ORDER BY sku, field",
+    )
+    .bind(runs[0].id)
+    .fetch_all(&rig.pool)
+    .await
+    .expect("items");
+    let written: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(s, f, _)| (s.as_str(), f.as_str()))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            ("BAG-1", "price"),
+            ("MUG-1", "price"),
+            ("MUG-1", "quantity"),
+            ("TEE-M", "quantity")
+        ]
+    );
+    assert!(
+        items.iter().all(|(_, _, e)| e == invsync_store::IN_FLIGHT),
+        "{items:?}"
+    );
+    assert_eq!(
+        rig.shop.writes("MUG-1").quantity,
+        1,
+        "the quantity call was applied"
     );
     // Whatever reached the shop was applied once; nothing is left running.
     for sku in ["MUG-1", "TEE-M", "BAG-1", "CAP-1"] {

@@ -179,6 +179,15 @@ impl Recorder {
         }
     }
 
+    /// Puts a batch on record before it is sent (`Db::record_in_flight`), so writes cut
+    /// off in flight are not lost from the run's history. Best effort: an unreachable
+    /// database never holds a write back; the real outcomes are recorded either way.
+    async fn in_flight(&mut self, items: &[NewRunItem]) {
+        if let Err(e) = self.db.record_in_flight(self.run_id, items).await {
+            tracing::debug!(run.id = self.run_id, error = %error_chain(&e), "cannot record the writes in flight");
+        }
+    }
+
     fn take(&mut self) -> Vec<NewRunItem> {
         std::mem::take(&mut self.pending)
     }
@@ -890,6 +899,10 @@ async fn write_changes(
                 }
             })
             .collect();
+        let sent: Vec<NewRunItem> = (start..end)
+            .map(|i| change_item(&changes[i], snapshot, ChangeResult::Pending, None))
+            .collect();
+        recorder.in_flight(&sent).await;
         match target.write(&writes).await {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();

@@ -54,6 +54,6 @@ pub use error::StoreError;
 pub use mappings::MappingRow;
 pub use process::ProcessIdentity;
 pub use redact::redact_url;
-pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
+pub use runs::{IN_FLIGHT, NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
 pub use schedules::{ScheduleRow, truncate as truncate_timestamp};
 pub use tokens::{TOKEN_LOCK_WAIT, TokenDecision, TokenRow, TokenStatus, TokenWrite};

@@ -32,6 +32,10 @@ pub struct NewRun {
     pub scheduled_for: Option<DateTime<Utc>>,
 }
 
+/// The `error` of a write recorded before it was sent ([`Db::record_in_flight`]) whose
+/// answer never got recorded: operators see it on runs that ended mid-write.
+pub const IN_FLIGHT: &str = "in flight: sent to the platform, but the run ended before its answer was recorded; it may have been applied. The next run re-reads the value and writes it only if it still differs";
+
 /// One change a run made, failed to make, or skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRunItem {
@@ -316,15 +320,47 @@ impl Db {
         Ok(affected > 0)
     }
 
-    /// Appends items to a run, in order, in one transaction (all or none). Fast enough
-    /// for bulk runs: 100,000 items take a fraction of a second on Postgres.
+    /// Appends items to a run, in order, in one transaction (all or none), replacing the
+    /// run's in-flight placeholders (see [`Db::record_in_flight`]): the items recorded
+    /// are the outcomes those writes were waiting for. Fast enough for bulk runs: 100,000
+    /// items take a fraction of a second on Postgres.
     pub async fn record_items(&self, run_id: i64, items: &[NewRunItem]) -> Result<(), StoreError> {
+        self.insert_items(run_id, items, true).await
+    }
+
+    /// Records writes that are about to be sent to a platform, before they are sent, as
+    /// `failed` items whose error is [`IN_FLIGHT`]. If the run ends before the platform
+    /// answers (`kill -9`, a shutdown past its grace), the writes that may have been
+    /// applied are still on record; when the answer comes, [`Db::record_items`] replaces
+    /// them with the real outcomes.
+    pub async fn record_in_flight(
+        &self,
+        run_id: i64,
+        items: &[NewRunItem],
+    ) -> Result<(), StoreError> {
+        let placeholders: Vec<NewRunItem> = items
+            .iter()
+            .map(|i| NewRunItem {
+                outcome: ItemOutcome::Failed,
+                error: Some(IN_FLIGHT.to_owned()),
+                ..i.clone()
+            })
+            .collect();
+        self.insert_items(run_id, &placeholders, false).await
+    }
+
+    async fn insert_items(
+        &self,
+        run_id: i64,
+        items: &[NewRunItem],
+        replace_in_flight: bool,
+    ) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
         let result = match &self.pool {
-            Pool::Postgres(pool) => record_items_pg(pool, run_id, items).await,
-            Pool::Sqlite(pool) => record_items_sqlite(pool, run_id, items).await,
+            Pool::Postgres(pool) => record_items_pg(pool, run_id, items, replace_in_flight).await,
+            Pool::Sqlite(pool) => record_items_sqlite(pool, run_id, items, replace_in_flight).await,
         };
         match result {
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
@@ -612,8 +648,16 @@ async fn record_items_pg(
     pool: &sqlx::PgPool,
     run_id: i64,
     items: &[NewRunItem],
+    replace_in_flight: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if replace_in_flight {
+        sqlx::query("DELETE FROM sync_run_items WHERE run_id = $1 AND error = $2")
+            .bind(run_id)
+            .bind(IN_FLIGHT)
+            .execute(&mut *tx)
+            .await?;
+    }
     for chunk in items.chunks(PG_ITEMS_PER_STATEMENT) {
         let skus: Vec<&str> = chunk.iter().map(|i| i.sku.as_str()).collect();
         let fields: Vec<&str> = chunk.iter().map(|i| i.field.as_str()).collect();
@@ -647,8 +691,16 @@ async fn record_items_sqlite(
     pool: &sqlx::SqlitePool,
     run_id: i64,
     items: &[NewRunItem],
+    replace_in_flight: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if replace_in_flight {
+        sqlx::query("DELETE FROM sync_run_items WHERE run_id = ? AND error = ?")
+            .bind(run_id)
+            .bind(IN_FLIGHT)
+            .execute(&mut *tx)
+            .await?;
+    }
     for chunk in items.chunks(SQLITE_ITEMS_PER_STATEMENT) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_items_insert(chunk.len())));
         for item in chunk {

@@ -83,6 +83,7 @@ both!(
     recover_by_dead_process_on_this_host,
     list_runs_newest_first_with_filter_and_limit,
     run_items_keep_insertion_order_across_chunks,
+    writes_in_flight_stay_on_record_until_their_outcome_replaces_them,
     mappings_upsert_list_remove_by_normalised_sku,
     timestamps_use_one_format_and_decode,
     rows_serialise_for_the_cli,
@@ -669,6 +670,82 @@ async fn list_runs_newest_first_with_filter_and_limit(h: &Harness) {
             .expect("list")
             .len(),
         5
+    );
+}
+
+async fn writes_in_flight_stay_on_record_until_their_outcome_replaces_them(h: &Harness) {
+    let db = &h.db;
+    let id = db
+        .start_run(&new_run("shop", ProcessIdentity::current()))
+        .await
+        .expect("start");
+    let held = item(
+        "HELD",
+        Field::Quantity,
+        Some("1"),
+        Some("2"),
+        ItemOutcome::Skipped,
+    );
+    db.record_items(id, std::slice::from_ref(&held))
+        .await
+        .expect("record");
+    let batch = vec![
+        item(
+            "A",
+            Field::Quantity,
+            Some("4"),
+            Some("10"),
+            ItemOutcome::Skipped,
+        ),
+        item(
+            "B",
+            Field::Price,
+            Some("1.00"),
+            Some("2.00"),
+            ItemOutcome::Skipped,
+        ),
+    ];
+    db.record_in_flight(id, &batch).await.expect("in flight");
+    // A run that dies here keeps the writes it sent on record, marked as in flight.
+    let rows = db.run_items(id).await.expect("items");
+    assert_eq!(rows.len(), 3);
+    for (row, want) in rows[1..].iter().zip(&batch) {
+        assert_eq!(
+            (&row.sku, row.field, &row.new_value, row.outcome),
+            (&want.sku, want.field, &want.new_value, ItemOutcome::Failed)
+        );
+        assert_eq!(row.error.as_deref(), Some(invsync_store::IN_FLIGHT));
+    }
+    // The answer came: the real outcomes replace the placeholders, in one transaction.
+    let answered = vec![
+        item(
+            "A",
+            Field::Quantity,
+            Some("4"),
+            Some("10"),
+            ItemOutcome::Updated,
+        ),
+        item(
+            "B",
+            Field::Price,
+            Some("1.00"),
+            Some("2.00"),
+            ItemOutcome::Updated,
+        ),
+    ];
+    db.record_items(id, &answered).await.expect("record");
+    let rows = db.run_items(id).await.expect("items");
+    let got: Vec<(&str, ItemOutcome, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.sku.as_str(), r.outcome, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("HELD", ItemOutcome::Skipped, Some("HELD: Skipped")),
+            ("A", ItemOutcome::Updated, None),
+            ("B", ItemOutcome::Updated, None)
+        ]
     );
 }
 
