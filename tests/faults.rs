@@ -537,6 +537,26 @@ async fn a_lost_response_before_idempotency_keys_comes_back_stale_and_is_not_app
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_price_response_is_sent_again_with_the_same_absolute_value() {
+    // Shopify has no compare-and-set or idempotency key for prices (ADR 0014): the retry
+    // sets the same absolute price a second time. Harmless, and counted here so a change
+    // of that policy shows.
+    let rig = Rig::new().await;
+    rig.faults.next(
+        1,
+        Match::body("productVariantsBulkUpdate"),
+        Fault::ApplyThenDrop,
+    );
+    let out = rig.sync().await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rig.assert_one_complete_run().await;
+    rig.assert_synced();
+    let prices = rig.shop.writes("MUG-1").price + rig.shop.writes("BAG-1").price;
+    assert_eq!(prices, 3, "two price calls, one of them sent twice");
+    assert_eq!(rig.shop.stats().quantity_calls_applied, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_between_read_and_write_stands_on_postgres() {
     // The same race as e2e_shopify.rs (SQLite), here with Postgres and write counts.
     let rig = Rig::new().await;
@@ -628,6 +648,52 @@ async fn postgres_cut_mid_run_the_run_goes_on_and_is_recorded_when_it_returns() 
     assert!(
         daemon.log().contains("database"),
         "the log says what happened:\n{}",
+        daemon.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_while_the_run_reads_fails_it_without_writing_and_records_it() {
+    // Manual mappings are read from the database with the catalogs: without them the plan
+    // could match the wrong products, so the run fails rather than guess.
+    let rig = Rig::new().await;
+    let (proxy, through) = invsync_test_support::proxy::postgres(rig.db.url()).await;
+    rig.write_config(
+        &through,
+        "2026-10",
+        "timeout = \"5s\"\nretries = 3\nretry_backoff = \"50ms\"\n",
+        "",
+    );
+    rig.faults.set_delay(Duration::from_millis(1500));
+    let mut daemon = rig.daemon();
+    rig.wait_for_runs("the run to start", Duration::from_secs(30), |runs| {
+        runs.iter().any(|r| r.status == "running")
+    })
+    .await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+    rig.faults.set_delay(Duration::ZERO);
+    rig.wait_for_runs("the run to be recorded", Duration::from_secs(60), |runs| {
+        !runs.is_empty() && runs.iter().all(|r| r.status != "running")
+    })
+    .await;
+    let runs = rig.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, "failed", "{runs:?}");
+    assert!(
+        runs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("database")),
+        "{runs:?}"
+    );
+    rig.assert_untouched();
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)).await,
+        Some(0),
+        "{}",
         daemon.log()
     );
 }
