@@ -39,6 +39,10 @@ struct Run {
     error: Option<String>,
 }
 
+/// `sync_runs` columns as sqlx decodes them: id, status, checked, in_sync, updated,
+/// failed, error.
+type RunTuple = (i64, String, i64, i64, i64, i64, Option<String>);
+
 /// A shop that differs from the accounting export — MUG-1 in price and quantity, TEE-M in
 /// quantity, BAG-1 in price, CAP-1 in sync — behind the fault layer; a Postgres run
 /// history; a config for the binary.
@@ -158,7 +162,7 @@ impl Rig {
 
     /// Every run, oldest first, straight from `sync_runs`.
     async fn runs(&self) -> Vec<Run> {
-        let rows: Vec<(i64, String, i64, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<RunTuple> = sqlx::query_as(
             "SELECT id, status, checked, in_sync, updated, failed, error FROM sync_runs ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -795,7 +799,7 @@ async fn sigterm_mid_run_past_the_grace_records_interrupted_with_what_was_writte
     );
     let mut daemon = rig.daemon();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while rig.faults.injected().get("hang").is_none() {
+    while !rig.faults.injected().contains_key("hang") {
         assert!(Instant::now() < deadline, "{}", daemon.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -311,7 +311,7 @@ async fn soak(o: Options, binary: PathBuf) -> anyhow::Result<()> {
     }
     println!("failures by cause (runs and failed items):");
     let mut causes: Vec<(String, i64)> = causes.into_iter().collect();
-    causes.sort_by(|a, b| b.1.cmp(&a.1));
+    causes.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (c, n) in &causes {
         println!("  {n:>6}  {c}");
     }
