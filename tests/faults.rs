@@ -605,8 +605,12 @@ async fn postgres_cut_mid_run_the_run_goes_on_and_is_recorded_when_it_returns() 
         "timeout = \"5s\"\nretries = 3\nretry_backoff = \"50ms\"\n",
         "",
     );
-    // A slow shop keeps the run in flight while the database is away.
-    rig.faults.set_delay(Duration::from_millis(400));
+    // The price calls are slow: the run is mid-write while the database is away.
+    rig.faults.next(
+        2,
+        Match::body("productVariantsBulkUpdate"),
+        Fault::Hang(Duration::from_secs(2)),
+    );
     let mut daemon = rig.daemon();
     // Mid-write: the quantity call has reached the shop, the price calls are on their way.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -708,7 +712,19 @@ async fn postgres_cut_while_the_run_reads_fails_it_without_writing_and_records_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice() {
     let rig = Rig::new().await;
-    rig.faults.set_delay(Duration::from_millis(300));
+    rig.write_config(
+        rig.db.url(),
+        "2026-10",
+        "timeout = \"30s\"\nretries = 3\nretry_backoff = \"50ms\"\n",
+        "",
+    );
+    // The price calls hang: the run is held after its quantity call, for as long as the
+    // test needs.
+    rig.faults.next(
+        2,
+        Match::body("productVariantsBulkUpdate"),
+        Fault::Hang(Duration::from_secs(20)),
+    );
     let mut daemon = rig.daemon();
     // Killed after the quantity write reached the shop, before the run was finished.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -732,8 +748,6 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
         in_flight, 4,
         "the batch it was writing when killed is on record as in flight"
     );
-    rig.faults.set_delay(Duration::ZERO);
-
     // The next command notices the dead owner, then syncs what is still different.
     let out = rig.sync().await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
