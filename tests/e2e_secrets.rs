@@ -551,9 +551,10 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Done when the engine logged the end of every schedule's run. (Not by the run
-    // rows: on Postgres one of six runs ending at the same moment was sometimes left
-    // `running` in the database although it had ended; see docs/reliability-fuzz-secrets.md.)
+    // Done when the engine logged the end of every schedule's run. (This test once saw
+    // one of six runs left `running` on Postgres although it had ended: a read that failed
+    // dropped the order-tracking read mid-`BEGIN` and poisoned a pooled connection; fixed
+    // in the store, see docs/reliability.md, "Bugs found and fixed".)
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if text.matches("run finished").count() >= 6 {

@@ -10,6 +10,7 @@
 //! cargo run --release -p invsync-bench -- quickbooks-online
 //! cargo run --release -p invsync-bench -- shopify --products 10000
 //! cargo run --release -p invsync-bench -- simulate --seeds 5 --ticks 500
+//! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
@@ -17,6 +18,7 @@
 mod platforms;
 mod quickbooks_online;
 mod simulate;
+mod soak;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -162,6 +164,30 @@ enum Bench {
         #[arg(long, default_value_t = 0.03)]
         failure_rate: f64,
     },
+    /// `invsync daemon` for a long time with many schedules against the fakes, faults on:
+    /// runs by status, failures by cause, RSS over time (docs/reliability.md)
+    Soak {
+        /// How long, e.g. 1h or 15m
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 50)]
+        schedules: usize,
+        /// Fault injection in the Shopify fakes: on or off
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        faults: String,
+        /// One slot per schedule this often (the harness moves due times, compressing the
+        /// 15-minute minimum cadence); 0s keeps the real cadence
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        every: Duration,
+        /// How often the daemon's RSS is sampled
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        sample: Duration,
+        /// Products per store
+        #[arg(long, default_value_t = 20)]
+        products: usize,
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -226,6 +252,23 @@ fn main() -> anyhow::Result<()> {
             adjustments,
             prices,
             time_scale,
+        }),
+        Bench::Soak {
+            duration,
+            schedules,
+            faults,
+            every,
+            sample,
+            products,
+            binary,
+        } => soak::run(soak::Options {
+            duration,
+            schedules,
+            faults: faults == "on",
+            every,
+            sample,
+            products,
+            binary,
         }),
         Bench::Shopify {
             products,

@@ -28,7 +28,7 @@ fn shape(products: usize) -> Shape {
     }
 }
 
-fn binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let binary = match given {
         Some(b) => b,
         None => std::env::current_exe()?.with_file_name("invsync"),

@@ -464,6 +464,43 @@ impl Validator<'_> {
         }
     }
 
+    /// `timeout`, `retries` and `retry_backoff` of an HTTP connection at `key`.
+    pub(crate) fn http(
+        &mut self,
+        key: &str,
+        timeout: Option<&str>,
+        retries: Option<i64>,
+        retry_backoff: Option<&str>,
+    ) -> Option<HttpPolicy> {
+        let defaults = HttpPolicy::default();
+        let timeout = match timeout {
+            None => Some(defaults.timeout),
+            Some(t) => self.duration(&format!("{key}.timeout"), t),
+        };
+        let retry_backoff = match retry_backoff {
+            None => Some(defaults.retry_backoff),
+            Some(t) => self.duration(&format!("{key}.retry_backoff"), t),
+        };
+        let retries = match retries {
+            None => Some(defaults.retries),
+            Some(n) => match u32::try_from(n).ok().filter(|n| *n <= MAX_HTTP_RETRIES) {
+                Some(n) => Some(n),
+                None => {
+                    self.error(
+                        &format!("{key}.retries"),
+                        format!("{n} is out of range: 0 to {MAX_HTTP_RETRIES} retries"),
+                    );
+                    None
+                }
+            },
+        };
+        Some(HttpPolicy {
+            timeout: timeout?,
+            retries: retries?,
+            retry_backoff: retry_backoff?,
+        })
+    }
+
     pub(crate) fn rules(
         &mut self,
         key: &str,

@@ -80,6 +80,34 @@ impl ConnectionConfig {
     }
 }
 
+/// The most `retries` an HTTP connection may be configured with.
+pub const MAX_HTTP_RETRIES: u32 = 20;
+
+/// How an HTTP connection (Shopify, WooCommerce, BigCommerce) waits and retries: the keys
+/// `timeout`, `retries` and `retry_backoff` of its `[stores.NAME]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpPolicy {
+    /// The longest one request may take, the answer included; a platform that hangs longer
+    /// is given up on (and the request retried when that is safe).
+    pub timeout: Duration,
+    /// Retries after the first attempt, for connection failures always, and for timeouts,
+    /// 429 and 5xx of requests that cannot apply twice.
+    pub retries: u32,
+    /// The first retry waits up to this long, each next one up to twice as long (at most
+    /// 30 s, jittered); a `Retry-After` answer wins.
+    pub retry_backoff: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            timeout: Duration::from_secs(60),
+            retries: 4,
+            retry_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
 /// `kind = "woocommerce"` (stores only): the WooCommerce REST API v3 of one site.
 #[derive(Debug, Clone)]
 pub struct WooCommerceConfig {
@@ -88,6 +116,7 @@ pub struct WooCommerceConfig {
     pub url: url::Url,
     pub consumer_key: SecretString,
     pub consumer_secret: SecretString,
+    pub http: HttpPolicy,
 }
 
 /// `kind = "bigcommerce"` (stores only): one BigCommerce store's REST APIs.
@@ -100,6 +129,7 @@ pub struct BigCommerceConfig {
     /// `https://api.bigcommerce.com/stores/{store_hash}` unless overridden; the APIs are
     /// `{base_url}/v3/…` and `{base_url}/v2/…`.
     pub base_url: url::Url,
+    pub http: HttpPolicy,
 }
 
 /// `kind = "file"`: a CSV or JSON export (product.md, "File connections").
@@ -173,6 +203,7 @@ pub struct ShopifyConnectionConfig {
     pub location: Option<String>,
     /// Read the catalog with a bulk operation when the shop has more variants than this.
     pub bulk_above: u64,
+    pub http: HttpPolicy,
 }
 
 #[derive(Debug, Clone)]

@@ -1011,6 +1011,51 @@ fn loads_a_shopify_store_with_defaults() {
 }
 
 #[test]
+fn http_connections_take_a_timeout_and_a_retry_policy() {
+    let (_dir, config) = load_text(SHOPIFY, &[("SHOP_TOKEN", "t")]);
+    let config = config.expect("valid");
+    let ConnectionConfig::Shopify(s) = &config.stores["shop"].connection else {
+        panic!("a shopify store")
+    };
+    assert_eq!(s.http, HttpPolicy::default());
+    assert_eq!(s.http.timeout, std::time::Duration::from_secs(60));
+
+    let text = SHOPIFY.replace(
+        "buffer = 1",
+        "timeout = \"2s\"\nretries = 0\nretry_backoff = \"50ms\"",
+    );
+    let (_dir, config) = load_text(&text, &[("SHOP_TOKEN", "t")]);
+    let config = config.expect("valid");
+    let ConnectionConfig::Shopify(s) = &config.stores["shop"].connection else {
+        panic!("a shopify store")
+    };
+    assert_eq!(
+        s.http,
+        HttpPolicy {
+            timeout: std::time::Duration::from_secs(2),
+            retries: 0,
+            retry_backoff: std::time::Duration::from_millis(50),
+        }
+    );
+
+    for (line, key, message) in [
+        ("timeout = \"0s\"", "stores.shop.timeout", "longer than 0s"),
+        ("timeout = \"soon\"", "stores.shop.timeout", ""),
+        ("retries = -1", "stores.shop.retries", "out of range"),
+        ("retries = 21", "stores.shop.retries", "out of range"),
+        ("retry_backoff = \"x\"", "stores.shop.retry_backoff", ""),
+    ] {
+        let (_dir, config) =
+            load_text(&SHOPIFY.replace("buffer = 1", line), &[("SHOP_TOKEN", "t")]);
+        let errors = config.expect_err(line).to_string();
+        assert!(
+            errors.contains(key) && errors.contains(message),
+            "{line}: {errors}"
+        );
+    }
+}
+
+#[test]
 fn shopify_errors_name_the_key() {
     // (why, config text, environment, key, part of the message)
     type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str, &'a str);

@@ -41,6 +41,24 @@ impl Default for Timeouts {
     }
 }
 
+/// The timeouts and backoff of a connection configured with `timeout`, `retries` and
+/// `retry_backoff` (`invsync_config::HttpPolicy`).
+pub fn policy(config: &invsync_config::HttpPolicy) -> (Timeouts, Backoff) {
+    let defaults = (Timeouts::default(), Backoff::default());
+    (
+        Timeouts {
+            // Opening a connection never gets longer than the whole request.
+            connect: defaults.0.connect.min(config.timeout),
+            request: config.timeout,
+        },
+        Backoff {
+            base: config.retry_backoff,
+            max: defaults.1.max.max(config.retry_backoff),
+            attempts: config.retries.saturating_add(1),
+        },
+    )
+}
+
 /// A client for one connection. Cheap to clone (reqwest pools connections inside).
 pub fn client(connection: &str, timeouts: Timeouts) -> Result<reqwest::Client, ConnectorError> {
     reqwest::Client::builder()

@@ -3,8 +3,10 @@
 pub mod bigcommerce;
 pub mod catalog;
 pub mod fake;
+pub mod faults;
 pub mod openapi;
 pub mod pg;
+pub mod proxy;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod specs;

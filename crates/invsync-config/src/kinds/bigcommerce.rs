@@ -15,6 +15,10 @@ struct RawStoreBig {
     access_token: SecretSource,
     location_id: Option<i64>,
     base_url: Option<String>,
+    // How requests wait and retry (HttpPolicy).
+    timeout: Option<String>,
+    retries: Option<i64>,
+    retry_backoff: Option<String>,
     buffer: Option<i64>,
     max_quantity: Option<i64>,
     share: Option<i64>,
@@ -60,6 +64,12 @@ pub(super) fn store(
     };
     let access_token = v.secret(&format!("{key}.access_token"), &raw.access_token, base);
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
+    let http = v.http(
+        key,
+        raw.timeout.as_deref(),
+        raw.retries,
+        raw.retry_backoff.as_deref(),
+    );
     if !hash_ok {
         return None;
     }
@@ -69,6 +79,7 @@ pub(super) fn store(
             access_token: access_token?,
             location_id: location_id?,
             base_url: base_url?,
+            http: http?,
         }),
         rules: rules?,
     })

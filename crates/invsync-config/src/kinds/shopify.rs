@@ -28,6 +28,10 @@ struct RawStoreShopify {
     api_version: Option<String>,
     location: Option<String>,
     bulk_above: Option<i64>,
+    // How requests wait and retry (HttpPolicy).
+    timeout: Option<String>,
+    retries: Option<i64>,
+    retry_backoff: Option<String>,
     // Quantity rules every store kind takes (product.md rule 7); see file.rs.
     buffer: Option<i64>,
     max_quantity: Option<i64>,
@@ -102,6 +106,12 @@ pub(super) fn store(
         },
     };
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
+    let http = v.http(
+        key,
+        raw.timeout.as_deref(),
+        raw.retries,
+        raw.retry_backoff.as_deref(),
+    );
     if !(shop_ok && version_ok) {
         return None;
     }
@@ -113,6 +123,7 @@ pub(super) fn store(
             api_version,
             location: location?,
             bulk_above: bulk_above?,
+            http: http?,
         }),
         rules: rules?,
     })

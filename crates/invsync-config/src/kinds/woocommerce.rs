@@ -14,6 +14,10 @@ struct RawStoreWoo {
     url: String,
     consumer_key: SecretSource,
     consumer_secret: SecretSource,
+    // How requests wait and retry (HttpPolicy).
+    timeout: Option<String>,
+    retries: Option<i64>,
+    retry_backoff: Option<String>,
     buffer: Option<i64>,
     max_quantity: Option<i64>,
     share: Option<i64>,
@@ -46,11 +50,18 @@ pub(super) fn store(
         base,
     );
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
+    let http = v.http(
+        key,
+        raw.timeout.as_deref(),
+        raw.retries,
+        raw.retry_backoff.as_deref(),
+    );
     Some(StoreConfig {
         connection: ConnectionConfig::WooCommerce(WooCommerceConfig {
             url: url?,
             consumer_key: consumer_key?,
             consumer_secret: consumer_secret?,
+            http: http?,
         }),
         rules: rules?,
     })

@@ -287,13 +287,8 @@ impl BigCommerceConnection {
     }
 
     pub fn new(name: &str, config: &BigCommerceConfig) -> Result<Self, ConnectorError> {
-        Self::with_policy(
-            name,
-            config,
-            Timeouts::default(),
-            Backoff::default(),
-            ConfirmPolicy::default(),
-        )
+        let (timeouts, backoff) = http::policy(&config.http);
+        Self::with_policy(name, config, timeouts, backoff, ConfirmPolicy::default())
     }
 
     pub fn with_policy(

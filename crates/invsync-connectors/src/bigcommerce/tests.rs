@@ -33,6 +33,7 @@ fn connect_with(
         access_token: token.to_owned().into(),
         location_id: location,
         base_url: url::Url::parse(&fake.base_url(server)).expect("url"),
+        http: Default::default(),
     };
     BigCommerceConnection::with_policy(
         "big",

@@ -117,6 +117,7 @@ impl Client {
         base_url: &reqwest::Url,
         api_version: &str,
         token: SecretString,
+        policy: &invsync_config::HttpPolicy,
     ) -> Result<Client, ConnectorError> {
         // A base URL with a path (a proxy at https://proxy/shopify) keeps it: join relative
         // to it as a folder.
@@ -133,12 +134,13 @@ impl Client {
                     format!("cannot build the Admin API URL: {e}"),
                 )
             })?;
+        let (timeouts, backoff) = http::policy(policy);
         Ok(Client {
             connection: connection.to_owned(),
-            http: http::client(connection, http::Timeouts::default())?,
+            http: http::client(connection, timeouts)?,
             endpoint,
             token,
-            backoff: Backoff::default(),
+            backoff,
             budget: Mutex::new(Budget::default()),
         })
     }

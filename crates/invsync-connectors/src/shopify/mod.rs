@@ -152,6 +152,7 @@ impl ShopifyConnection {
             &config.base_url,
             &config.api_version,
             config.access_token.clone(),
+            &config.http,
         )?;
         Ok(ShopifyConnection {
             name: name.to_owned(),

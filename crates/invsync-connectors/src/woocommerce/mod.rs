@@ -92,7 +92,8 @@ impl WooCommerceConnection {
     }
 
     pub fn new(name: &str, config: &WooCommerceConfig) -> Result<Self, ConnectorError> {
-        Self::with_policy(name, config, Timeouts::default(), Backoff::default())
+        let (timeouts, backoff) = http::policy(&config.http);
+        Self::with_policy(name, config, timeouts, backoff)
     }
 
     /// With explicit timeouts and backoff (tests use short ones).

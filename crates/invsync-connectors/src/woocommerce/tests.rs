@@ -30,6 +30,7 @@ fn connect(server: &FakeServer, secret: &str) -> WooCommerceConnection {
         url: url::Url::parse(&server.base_url()).expect("url"),
         consumer_key: "ck_test".to_owned().into(),
         consumer_secret: secret.to_owned().into(),
+        http: Default::default(),
     };
     WooCommerceConnection::with_policy(
         "woo",
@@ -608,6 +609,7 @@ async fn a_site_in_a_subfolder_keeps_its_path() {
         url: url::Url::parse(&format!("{}/shop", server.base_url())).expect("url"),
         consumer_key: "ck_test".to_owned().into(),
         consumer_secret: SENTINEL_SECRET.to_owned().into(),
+        http: Default::default(),
     };
     let conn = WooCommerceConnection::new("woo", &config).expect("connection");
     assert_eq!(

@@ -884,7 +884,9 @@ fn set_quantities(
             // A replay returns the original result; the same key with other arguments is
             // refused (IDEMPOTENCY_KEY_PARAMETER_MISMATCH).
             if record.fingerprint == fingerprint {
-                return Ok(record.outcome.clone());
+                let outcome = record.outcome.clone();
+                shop.idempotent_replays += 1;
+                return Ok(outcome);
             }
             return Ok(SetQuantitiesOutcome {
                 group: None,
@@ -1097,6 +1099,7 @@ fn apply_set_quantities(
             item,
             location,
         });
+        *shop.quantity_writes.entry(id).or_default() += 1;
     }
     shop.adjustment_groups += 1;
     SetQuantitiesOutcome {
@@ -1209,6 +1212,7 @@ fn variants_bulk_update(shop: &mut Shop, a: &Value) -> Result<BulkUpdateResult, 
         if let Some(v) = shop.variants.get_mut(&id) {
             if let Some(p) = price {
                 v.price = p;
+                *shop.price_writes.entry(id).or_default() += 1;
             }
             updated.push(v.clone());
         }

@@ -59,6 +59,18 @@ pub struct Stats {
     pub points_spent: f64,
     /// Time the fake spent handling requests.
     pub busy: Duration,
+    /// `inventorySetQuantities` calls that changed quantities (replays not counted).
+    pub quantity_calls_applied: u64,
+    /// Mutations answered by replaying the result stored under their idempotency key.
+    pub idempotent_replays: u64,
+}
+
+/// How many times the fake applied a write to one variant: more than the sync meant to
+/// means a write was applied twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Writes {
+    pub quantity: u64,
+    pub price: u64,
 }
 
 /// A fake shop. Clones share the same shop.
@@ -442,6 +454,20 @@ impl FakeShopify {
             throttled: shop.throttled,
             points_spent: shop.points_spent,
             busy: shop.busy,
+            quantity_calls_applied: shop.adjustment_groups,
+            idempotent_replays: shop.idempotent_replays,
+        }
+    }
+
+    /// Writes applied to the variant with this SKU (the first one, if several share it).
+    pub fn writes(&self, sku: &str) -> Writes {
+        let shop = self.lock();
+        let Some(id) = shop.variant_by_sku(sku).map(|v| v.id) else {
+            return Writes::default();
+        };
+        Writes {
+            quantity: shop.quantity_writes.get(&id).copied().unwrap_or(0),
+            price: shop.price_writes.get(&id).copied().unwrap_or(0),
         }
     }
 }

@@ -181,6 +181,11 @@ pub(crate) struct Shop {
     pub bulk: BTreeMap<u64, BulkOperation>,
     pub bulk_polls: u32,
     pub idempotency: HashMap<String, IdempotentRecord>,
+    /// Mutations answered from `idempotency` without applying anything again.
+    pub idempotent_replays: u64,
+    /// Quantity sets and price sets applied, per variant id: a write applied twice shows.
+    pub quantity_writes: HashMap<u64, u64>,
+    pub price_writes: HashMap<u64, u64>,
     pub adjustment_groups: u64,
     pub bucket: Bucket,
     pub faults: VecDeque<Fault>,
@@ -220,6 +225,9 @@ impl Shop {
             bulk: BTreeMap::new(),
             bulk_polls: 1,
             idempotency: HashMap::new(),
+            idempotent_replays: 0,
+            quantity_writes: HashMap::new(),
+            price_writes: HashMap::new(),
             adjustment_groups: 0,
             bucket: Bucket {
                 available: limits.bucket,

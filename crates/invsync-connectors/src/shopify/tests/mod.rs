@@ -19,6 +19,7 @@ fn config(server: &FakeServer, token: &str, bulk_above: u64) -> ShopifyConnectio
         api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
         location: None,
         bulk_above,
+        http: Default::default(),
     }
 }
 
@@ -88,6 +89,7 @@ fn the_endpoint_keeps_a_base_path() {
             &reqwest::Url::parse(base).expect("url"),
             "2026-04",
             SecretString::from("t".to_owned()),
+            &Default::default(),
         )
         .expect("client")
         .endpoint()
