@@ -873,8 +873,10 @@ async fn sigterm_mid_run_past_the_grace_records_interrupted_with_what_was_writte
         ]
     );
     assert!(
-        items.iter().all(|(_, _, e)| e.starts_with("outcome unknown")
-            && e.contains(&format!("invsync-run-{}-change-", runs[0].id))),
+        items
+            .iter()
+            .all(|(_, _, e)| e.starts_with("outcome unknown")
+                && e.contains(&format!("invsync-run-{}-change-", runs[0].id))),
         "{items:?}"
     );
     assert_eq!(

@@ -115,6 +115,7 @@ async fn shopify() -> Costs {
     let c = ShopifyConnection::new(
         "shop",
         ShopifyConnectionConfig {
+            http: Default::default(),
             shop: "example.myshopify.com".into(),
             access_token: SecretString::from("t".to_owned()),
             base_url: url::Url::parse(&server.base_url()).expect("url"),
@@ -162,6 +163,7 @@ async fn woocommerce() -> Costs {
     let c = WooCommerceConnection::with_policy(
         "woo",
         &WooCommerceConfig {
+            http: Default::default(),
             url: url::Url::parse(&server.base_url()).expect("url"),
             consumer_key: "ck_test".to_owned().into(),
             consumer_secret: "cs_test".to_owned().into(),
@@ -213,6 +215,7 @@ async fn bigcommerce() -> Costs {
     let c = BigCommerceConnection::with_policy(
         "big",
         &BigCommerceConfig {
+            http: Default::default(),
             store_hash: big.options().store_hash.clone(),
             access_token: big.options().access_token.clone().into(),
             location_id: 1,

@@ -402,6 +402,7 @@ fn woocommerce() -> &'static Platform {
         let server = rt.block_on(invsync_test_support::fake::serve(fake.router()));
         let open: Open = Box::new(|base: &str| {
             let config = WooCommerceConfig {
+                http: Default::default(),
                 url: url::Url::parse(base).expect("url"),
                 consumer_key: SENTINEL.to_owned().into(),
                 consumer_secret: SENTINEL.to_owned().into(),
@@ -461,6 +462,7 @@ fn bigcommerce() -> &'static Platform {
         let server = rt.block_on(invsync_test_support::fake::serve(fake.router()));
         let open: Open = Box::new(|base: &str| {
             let config = BigCommerceConfig {
+                http: Default::default(),
                 store_hash: "abc123".into(),
                 access_token: SENTINEL.to_owned().into(),
                 location_id: 1,
@@ -506,6 +508,7 @@ fn shopify(bulk: bool) -> &'static Platform {
         let bulk_above = if bulk { 0 } else { 10_000 };
         let open: Open = Box::new(move |base: &str| {
             let config = ShopifyConnectionConfig {
+                http: Default::default(),
                 shop: "example.myshopify.com".into(),
                 access_token: SecretString::from(SENTINEL.to_owned()),
                 base_url: url::Url::parse(base).expect("url"),
