@@ -6,6 +6,13 @@
 //! been applied twice — connection failures always; timeouts, 429 and 5xx only for requests
 //! the caller marks idempotent (reads, absolute sets, or writes carrying an idempotency key).
 
+/// The most pages any connector reads one list in (10,000: a million WooCommerce
+/// products at 100 a page, 2.5 million BigCommerce variants at 250, ten million QuickBooks
+/// items at 1,000). A platform answer that claims more is garbled, and reading it would go
+/// on for good or allocate without end — as fuzzing showed on all three — so it is an
+/// error instead.
+pub const MAX_PAGES: usize = 10_000;
+
 use crate::{ConnectorError, ErrorKind};
 use rand::Rng;
 use reqwest::header::HeaderMap;

@@ -69,9 +69,7 @@ const ORDERS_PAGE: usize = 250;
 const WRITE_BATCH: usize = 2_000;
 /// Requests in flight while reading; the pacer keeps them within the quota.
 const READ_CONCURRENCY: usize = 4;
-/// The most pages a v3 list is read in: 2.5 million variants at 250 a page (found by
-/// fuzzing: a page claiming 2⁶⁴−1 pages made the read go on for good).
-const MAX_PAGES: usize = 10_000;
+use crate::http::MAX_PAGES;
 /// Order statuses that still hold stock: Awaiting Fulfillment, Awaiting Shipment,
 /// Partially Shipped (orders.v2.oas2.yml status list).
 const OPEN_STATUSES: [u32; 3] = [11, 9, 3];

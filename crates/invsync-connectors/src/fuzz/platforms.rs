@@ -700,6 +700,33 @@ fn bigcommerce_claiming_endless_pages_ends() {
     assert!(e.message.contains("pages"), "{e}");
 }
 
+/// The same for QuickBooks Online's item count (found by the CI-sized fuzz run: a count
+/// of 2⁶⁴−1 allocated a page slot and a task per page until the OOM killer stopped it).
+#[test]
+fn quickbooks_online_claiming_endless_items_ends() {
+    let platform = quickbooks_online();
+    let at = platform
+        .recorded
+        .iter()
+        .position(|e| String::from_utf8_lossy(&e.body).contains("totalCount"))
+        .expect("the count answer");
+    let mut recorded = platform.recorded.clone();
+    let mut answer: serde_json::Value =
+        serde_json::from_slice(&recorded[at].body).expect("json answer");
+    answer["QueryResponse"]["totalCount"] = serde_json::json!(u64::MAX);
+    recorded[at].body = answer.to_string().into_bytes();
+    let _turn = platform.turn.lock().unwrap_or_else(|e| e.into_inner());
+    platform.replay.set(recorded);
+    let conn = (platform.open)(&platform.base_url(""));
+    let read = platform.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), conn.read_catalog()).await
+    });
+    let e = read
+        .expect("ends")
+        .expect_err("an implausible item count is an error");
+    assert!(e.message.contains("pages"), "{e}");
+}
+
 /// The same for WooCommerce's `X-WP-TotalPages` (the header fuzzing now reaches it).
 #[test]
 fn woocommerce_claiming_endless_pages_ends() {

@@ -2,6 +2,7 @@
 
 use super::json::{ItemJson, decimal};
 use super::{Inner, quote};
+use crate::http::MAX_PAGES;
 use crate::{Catalog, ConnectorError, ErrorKind, RecordRef, Reject};
 use compact_str::CompactString;
 use invsync_core::{ItemKind, Record};
@@ -38,6 +39,19 @@ pub(super) async fn read_catalog(inner: &Arc<Inner>) -> Result<Catalog, Connecto
         .unwrap_or(usize::MAX)
         .div_ceil(page)
         .max(1);
+    // Found by fuzzing: a garbled count of 2⁶⁴−1 allocated a slot and a task per page
+    // until the process was killed for memory.
+    let too_many = |pages: usize| {
+        inner.error(
+            ErrorKind::InvalidData,
+            format!(
+                "QuickBooks reports {total} items, {pages} pages of {page}; more than {MAX_PAGES} pages is not a real catalog, so nothing was read"
+            ),
+        )
+    };
+    if pages > MAX_PAGES {
+        return Err(too_many(pages));
+    }
     let mut fetches = JoinSet::new();
     for p in 0..pages {
         let inner = Arc::clone(inner);
@@ -55,6 +69,9 @@ pub(super) async fn read_catalog(inner: &Arc<Inner>) -> Result<Catalog, Connecto
     // Items added since the count: a full last page means there may be more.
     let mut next = pages;
     while raw_pages.last().is_some_and(|last| last.len() == page) {
+        if next >= MAX_PAGES {
+            return Err(too_many(next + 1));
+        }
         raw_pages.push(fetch_page(inner, next, page).await?);
         next += 1;
     }

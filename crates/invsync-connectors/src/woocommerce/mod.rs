@@ -57,10 +57,7 @@ const BATCH_LIMIT: usize = 100;
 const WRITE_BATCH: usize = 2_000;
 /// Requests in flight while reading. WordPress sites are often small; keep it modest.
 const READ_CONCURRENCY: usize = 4;
-/// The most pages a list is read in (a million products at 100 a page): a larger
-/// `X-WP-TotalPages` would keep the read going for good, as fuzzing showed for
-/// BigCommerce's page count.
-const MAX_PAGES: usize = 10_000;
+use crate::http::MAX_PAGES;
 /// Orders that hold stock: paid but not completed, or awaiting payment confirmation
 /// (_orders.md).
 const OPEN_STATUSES: [&str; 2] = ["processing", "on-hold"];
