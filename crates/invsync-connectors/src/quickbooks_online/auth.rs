@@ -432,14 +432,14 @@ impl TokenContext {
             self.redactor.add(&parsed.refresh_token);
             let now = Utc::now();
             return Ok(Granted {
-                access_expires_at: now + ChronoDuration::seconds(parsed.expires_in.max(0)),
+                access_expires_at: expires_at(now, parsed.expires_in),
                 refresh_expires_at: parsed
                     .x_refresh_token_expires_in
-                    .map(|s| now + ChronoDuration::seconds(s.max(0))),
+                    .map(|s| expires_at(now, s)),
                 tokens: TokenSet {
                     access_token: SecretString::from(parsed.access_token),
                     refresh_token: SecretString::from(parsed.refresh_token),
-                    access_lifetime_secs: parsed.expires_in,
+                    access_lifetime_secs: parsed.expires_in.clamp(0, MAX_TOKEN_LIFETIME_SECS),
                 },
             });
         }
@@ -604,9 +604,36 @@ pub async fn connect_with_code(
     Ok(Connected { refresh_expires_at })
 }
 
+/// The longest token lifetime believed: Intuit's refresh tokens live at most 5 years.
+/// A larger `expires_in` is a garbled answer (found by fuzzing: 8,208,471,043,197 s
+/// overflowed the date arithmetic and panicked).
+const MAX_TOKEN_LIFETIME_SECS: i64 = 5 * 366 * 24 * 3600;
+
+/// When a token granted at `now` for `secs` seconds expires, `secs` clamped to
+/// `0..=MAX_TOKEN_LIFETIME_SECS`.
+fn expires_at(now: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    now + ChronoDuration::seconds(secs.clamp(0, MAX_TOKEN_LIFETIME_SECS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzzing found `expires_in: 8208471043197` panicking in the date arithmetic.
+    #[test]
+    fn implausible_token_lifetimes_are_clamped_not_a_panic() {
+        let now = Utc::now();
+        assert_eq!(
+            expires_at(now, 8_208_471_043_197),
+            now + ChronoDuration::seconds(MAX_TOKEN_LIFETIME_SECS)
+        );
+        assert_eq!(
+            expires_at(now, i64::MAX),
+            expires_at(now, MAX_TOKEN_LIFETIME_SECS)
+        );
+        assert_eq!(expires_at(now, -5), now);
+        assert_eq!(expires_at(now, 3600), now + ChronoDuration::seconds(3600));
+    }
 
     #[test]
     fn the_authorise_url_carries_client_scope_redirect_and_state() {
