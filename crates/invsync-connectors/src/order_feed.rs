@@ -93,6 +93,19 @@ pub(crate) fn parse(cursor: &str) -> Option<Cursor> {
     })
 }
 
+/// The cursor a connection was handed, parsed; one this version cannot read is logged and
+/// treated as none (the read is a snapshot, never a failed run).
+pub(crate) fn resume(connection: &str, cursor: Option<&str>) -> Option<Cursor> {
+    let mark = cursor.and_then(parse);
+    if let (Some(c), None) = (cursor, mark) {
+        tracing::warn!(
+            connection = %connection, cursor = %c,
+            "order cursor not understood; reading a snapshot of the open orders"
+        );
+    }
+    mark
+}
+
 /// The cursor's text.
 pub(crate) fn encode(cursor: Cursor) -> String {
     let mark = cursor.mark.to_rfc3339_opts(SecondsFormat::AutoSi, true);

@@ -918,13 +918,7 @@ impl Connection for BigCommerceConnection {
     }
 
     async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
-        let mark = cursor.and_then(order_feed::parse);
-        if let (Some(c), None) = (cursor, mark) {
-            tracing::warn!(
-                connection = %self.name, cursor = %c,
-                "order cursor not understood; reading a snapshot of the open orders"
-            );
-        }
+        let mark = order_feed::resume(&self.name, cursor);
         let orders = match mark {
             None => self.open_orders().await?,
             Some(mark) => {
