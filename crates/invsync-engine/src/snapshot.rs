@@ -328,7 +328,14 @@ pub(crate) async fn held_orders(
         .filter(|o| sources.contains(&o.store.as_str()))
         .collect();
     let holding = drop_posted(db, accounting, holding, now).await?;
-    db.prune_orders(now - ORDER_RETENTION).await?;
+    // Pruning scans the table: do it with the (at least daily) snapshots, not on every
+    // incremental tick.
+    if feeds
+        .iter()
+        .any(|(_, feed)| feed.as_ref().is_some_and(|f| f.snapshot.is_some()))
+    {
+        db.prune_orders(now - ORDER_RETENTION).await?;
+    }
 
     let mut held = Vec::with_capacity(holding.len());
     for name in sources {
