@@ -38,6 +38,30 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The port of /healthz and /metrics, from the daemon's log: tests listen on port 0, so
+    /// no other test can take a port picked in advance before the daemon binds it.
+    fn http_port(&self) -> u16 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.log();
+            if let Some(port) = log
+                .lines()
+                .find(|l| l.contains("serving /healthz and /metrics"))
+                .and_then(|l| l.split("addr=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+            {
+                return port;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon never served /healthz: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -77,14 +101,6 @@ fn rand_suffix() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
@@ -183,11 +199,10 @@ fn drain(socket: &UnixDatagram, into: &mut Vec<String>) {
 
 #[test]
 fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
-    let port = free_port();
     let dir = setup(
         1,
         &schedule("s0-store", "s0"),
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
         "sqlite://invsync.db",
     );
     let socket_path = dir.path().join("notify.sock");
@@ -200,6 +215,7 @@ fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
             ("WATCHDOG_USEC", "1000000"),
         ],
     );
+    let port = daemon.http_port();
     let mut messages = Vec::new();
     wait_for("READY=1", Duration::from_secs(30), || {
         drain(&socket, &mut messages);
@@ -368,16 +384,16 @@ fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
 
 #[test]
 fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
-    let port = free_port();
     let dir = setup(
         2,
         &schedule("s0-store", "s0"),
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
         "sqlite://invsync.db",
     );
     let config = dir.path().join("invsync.toml");
     let good = std::fs::read_to_string(&config).expect("read");
     let daemon = Daemon::start(&config, &[]);
+    let port = daemon.http_port();
     wait_for("the first run", Duration::from_secs(30), || {
         count(&runs(&config), |r| r["status"] == "succeeded") == 1
     });
@@ -484,11 +500,10 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
     let admin = invsync_test_support::pg::admin_url();
     let name = format!("invsync_away_{}_{}", std::process::id(), rand_suffix());
     let url = admin.replacen("/postgres", &format!("/{name}"), 1);
-    let port = free_port();
     let dir = setup(
         1,
         &schedule("s0-store", "s0"),
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
         &url,
     );
     let socket_path = dir.path().join("notify.sock");
@@ -534,6 +549,7 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
         "READY once the database is there: {messages:?}\n{}",
         daemon.log()
     );
+    let port = daemon.http_port();
     let mut healthy = false;
     for _ in 0..100 {
         if tokio::task::spawn_blocking(move || http_get(port, "/healthz").0)
@@ -573,11 +589,10 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
     let pg = invsync_test_support::pg::fresh_database().await;
-    let port = free_port();
     let dir = setup(
         1,
         &schedule("s0-store", "s0"),
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\"\n"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
         pg.url(),
     );
     // The accounting export is a FIFO: the run waits in its read while the database goes
@@ -593,6 +608,7 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
     );
     let config = dir.path().join("invsync.toml");
     let mut daemon = Daemon::start(&config, &[]);
+    let port = daemon.http_port();
     let started = {
         let log = daemon.log.clone();
         move || {

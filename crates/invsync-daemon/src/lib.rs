@@ -111,6 +111,8 @@ pub async fn run(
                 metrics: options.metrics.clone(),
             };
             let stop = endpoint_stop.clone();
+            // The bound address: with port 0 the system picked it.
+            let addr = listener.local_addr().unwrap_or(addr);
             info!(%addr, "serving /healthz and /metrics");
             Some(tokio::spawn(async move {
                 let served = axum::serve(listener, http::router(state))
