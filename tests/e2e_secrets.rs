@@ -506,18 +506,22 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, response)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// The port the daemon logged for /healthz and /metrics (it listens on port 0, so no
+/// parallel test can take a port picked in advance).
+fn served_port(log: &Path) -> Option<u16> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.contains("serving /healthz and /metrics"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
 }
 
 /// The daemon runs every schedule once (the failing ones too), then serves /metrics and
 /// /healthz; its log is kept.
 fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(String, String)> {
-    let port = free_port();
     let qbo = w.qbo.clone();
     let (config, env) = w.config(
         dir,
@@ -525,7 +529,7 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
         database,
         round,
         (&qbo, &QboFake::token_url(&qbo)),
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\npoll = \"200ms\""),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"",
     );
     let log = dir.join("daemon.log");
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
@@ -543,6 +547,17 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut served = Vec::new();
     // Listening means migrated: the commands below then never migrate alongside it.
+    let port = loop {
+        if let Some(port) = served_port(&log) {
+            break port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     while http_get(port, "/healthz").0 == 0 {
         assert!(
             Instant::now() < deadline,
