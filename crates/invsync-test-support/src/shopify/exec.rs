@@ -151,6 +151,8 @@ pub(crate) enum Obj<'a> {
     InventoryLevel(Variant, u64, Level),
     InventoryQuantity(&'static str, i64),
     Location(u64, String, bool),
+    /// A location read from the root (`location(id:)`), which can list its levels.
+    LocationIn(&'a Shop, &'a RequestCtx, u64),
     Connection(Page<'a>),
     Edge(&'static str, String, Box<Obj<'a>>),
     PageInfo(bool, bool, Option<String>, Option<String>),
@@ -176,7 +178,7 @@ impl ObjectValue for Obj<'_> {
             Obj::InventoryItem(_) => "InventoryItem",
             Obj::InventoryLevel(..) => "InventoryLevel",
             Obj::InventoryQuantity(..) => "InventoryQuantity",
-            Obj::Location(..) => "Location",
+            Obj::Location(..) | Obj::LocationIn(..) => "Location",
             Obj::Connection(p) => p.type_name,
             Obj::Edge(t, ..) => t,
             Obj::PageInfo(..) => "PageInfo",
@@ -216,6 +218,7 @@ impl ObjectValue for Obj<'_> {
                 "price" => leaf(v.price.to_string()),
                 "requiresComponents" => leaf(v.requires_components),
                 "inventoryQuantity" => leaf(v.levels.values().map(|l| l.available).sum::<i64>()),
+                "updatedAt" => leaf(time(v.updated_at)),
                 "product" => {
                     ResolvedValue::object(Obj::Product(v.product_id, v.product_title.clone()))
                 }
@@ -231,6 +234,8 @@ impl ObjectValue for Obj<'_> {
                 "id" => leaf(gid("InventoryItem", v.inventory_item_id)),
                 "tracked" => leaf(v.tracked),
                 "sku" => opt_str(v.sku.as_deref()),
+                "updatedAt" => leaf(time(v.item_updated_at)),
+                "variant" => ResolvedValue::object(Obj::Variant(v.clone())),
                 "inventoryLevel" => {
                     let a = args(info);
                     let location = a["locationId"]
@@ -252,6 +257,8 @@ impl ObjectValue for Obj<'_> {
                     location, v.inventory_item_id
                 )),
                 "location" => ResolvedValue::object(Obj::Location(*location, String::new(), true)),
+                "item" => ResolvedValue::object(Obj::InventoryItem(v.clone())),
+                "updatedAt" => leaf(time(level.updated_at)),
                 "quantities" => {
                     let a = args(info);
                     let mut out = Vec::new();
@@ -284,6 +291,16 @@ impl ObjectValue for Obj<'_> {
                 "isActive" => leaf(*active),
                 _ => return Err(unknown()),
             }),
+            Obj::LocationIn(shop, ctx, id) => {
+                let location = shop.locations.iter().find(|l| l.id == *id);
+                Ok(match field {
+                    "id" => leaf(gid("Location", *id)),
+                    "name" => opt_str(location.map(|l| l.name.as_str())),
+                    "isActive" => leaf(location.is_some_and(|l| l.active)),
+                    "inventoryLevels" => return inventory_levels(shop, ctx, *id, &args(info)),
+                    _ => return Err(unknown()),
+                })
+            }
             Obj::Connection(page) => Ok(match field {
                 "nodes" => ResolvedValue::list(
                     page.items
@@ -328,7 +345,7 @@ impl ObjectValue for Obj<'_> {
                         ResolvedValue::null()
                     }
                 }
-                "updatedAt" => leaf(o.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                "updatedAt" => leaf(time(o.updated_at)),
                 "displayFulfillmentStatus" => leaf(fulfillment_status(o)),
                 "lineItems" => {
                     let lines: Vec<(u64, Obj<'_>)> = o
@@ -429,6 +446,8 @@ impl ObjectValue for Obj<'_> {
                         tracked: true,
                         requires_components: false,
                         levels: Default::default(),
+                        updated_at: DateTime::default(),
+                        item_updated_at: DateTime::default(),
                     };
                     v.levels.insert(c.location, Level::default());
                     ResolvedValue::object(Obj::InventoryItem(v))
@@ -471,6 +490,8 @@ impl<'a> Obj<'a> {
     fn shallow(&self) -> Obj<'a> {
         match self {
             Obj::Variant(v) => Obj::Variant(v.clone()),
+            Obj::InventoryItem(v) => Obj::InventoryItem(v.clone()),
+            Obj::InventoryLevel(v, l, level) => Obj::InventoryLevel(v.clone(), *l, *level),
             Obj::Order(o) => Obj::Order(o.clone()),
             Obj::LineItem(l) => Obj::LineItem(l.clone()),
             Obj::Location(i, n, a) => Obj::Location(*i, n.clone(), *a),
@@ -623,6 +644,67 @@ fn time_matches(value: &str, t: DateTime<Utc>) -> Result<bool, FieldError> {
     })
 }
 
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The filters the fake understands on variants, inventory items and levels: none, or
+/// `updated_at` terms (all must hold).
+fn updated_matches(
+    what: &str,
+    query: Option<&str>,
+    updated_at: DateTime<Utc>,
+) -> Result<bool, FieldError> {
+    let Some(query) = query else {
+        return Ok(true);
+    };
+    for term in query.split_whitespace() {
+        match term.split_once(':') {
+            Some(("updated_at", value)) => {
+                if !time_matches(value, updated_at)? {
+                    return Ok(false);
+                }
+            }
+            _ => {
+                return Err(err(format!(
+                    "the Shopify fake does not implement the {what} filter `{term}`"
+                )));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// `Location.inventoryLevels`: the levels of items stocked at the location, by inventory
+/// item id, filtered by `updated_at`.
+fn inventory_levels<'b>(
+    shop: &'b Shop,
+    ctx: &'b RequestCtx,
+    location: u64,
+    a: &Value,
+) -> Result<ResolvedValue<'b>, FieldError> {
+    let mut items = Vec::new();
+    for v in shop.variants.values() {
+        if let Some(level) = v.levels.get(&location)
+            && updated_matches("inventory level", a["query"].as_str(), level.updated_at)?
+        {
+            items.push((
+                v.inventory_item_id,
+                Obj::InventoryLevel(v.clone(), location, *level),
+            ));
+        }
+    }
+    items.sort_by_key(|(id, _)| *id);
+    page(
+        "InventoryLevelConnection",
+        "InventoryLevelEdge",
+        items,
+        a,
+        ctx.bulk,
+    )
+    .map(|p| ResolvedValue::object(Obj::Connection(p)))
+}
+
 /// `status:open fulfillment_status:unfulfilled`-style order filters the fake understands.
 fn order_matches(query: Option<&str>, o: &Order) -> Result<bool, FieldError> {
     let Some(query) = query else {
@@ -667,14 +749,17 @@ fn query_field<'b>(
     let a = args(info);
     Some(match field {
         "productVariants" => {
-            if a["query"].is_string() || a["savedSearchId"].is_string() {
-                return Some(Err(err("the Shopify fake does not filter variants")));
+            if a["savedSearchId"].is_string() {
+                return Some(Err(err("the Shopify fake does not take saved searches")));
             }
-            let items = shop
-                .variants
-                .values()
-                .map(|v| (v.id, Obj::Variant(v.clone())))
-                .collect();
+            let mut items = Vec::new();
+            for v in shop.variants.values() {
+                match updated_matches("variant", a["query"].as_str(), v.updated_at) {
+                    Ok(true) => items.push((v.id, Obj::Variant(v.clone()))),
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            }
             page(
                 "ProductVariantConnection",
                 "ProductVariantEdge",
@@ -685,12 +770,34 @@ fn query_field<'b>(
             .map(|p| ResolvedValue::object(Obj::Connection(p)))
         }
         "productVariantsCount" => {
-            if a["query"].is_string() {
-                return Some(Err(err("the Shopify fake does not filter variants")));
+            let mut n = 0;
+            for v in shop.variants.values() {
+                match updated_matches("variant", a["query"].as_str(), v.updated_at) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(e)),
+                }
             }
-            Ok(ResolvedValue::object(
-                Obj::Count(shop.variants.len() as u64),
-            ))
+            Ok(ResolvedValue::object(Obj::Count(n)))
+        }
+        "inventoryItems" => {
+            let mut items = Vec::new();
+            for v in shop.variants.values() {
+                match updated_matches("inventory item", a["query"].as_str(), v.item_updated_at) {
+                    Ok(true) => items.push((v.inventory_item_id, Obj::InventoryItem(v.clone()))),
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            items.sort_by_key(|(id, _)| *id);
+            page(
+                "InventoryItemConnection",
+                "InventoryItemEdge",
+                items,
+                &a,
+                ctx.bulk,
+            )
+            .map(|p| ResolvedValue::object(Obj::Connection(p)))
         }
         "orders" => {
             let query = a["query"].as_str();
@@ -745,7 +852,7 @@ fn query_field<'b>(
             Ok(id
                 .and_then(|id| shop.locations.iter().find(|l| l.id == id))
                 .map_or_else(ResolvedValue::null, |l| {
-                    ResolvedValue::object(Obj::Location(l.id, l.name.clone(), l.active))
+                    ResolvedValue::object(Obj::LocationIn(shop, ctx, l.id))
                 }))
         }
         "nodes" => {
@@ -1066,6 +1173,7 @@ fn apply_set_quantities(
         };
     }
     let mut changes = Vec::new();
+    let at = shop.tick();
     for (item, location, quantity) in planned {
         let Some(id) = shop.by_item.get(&item).copied() else {
             continue;
@@ -1085,6 +1193,7 @@ fn apply_set_quantities(
         };
         level.available += delta;
         level.on_hand += delta;
+        level.updated_at = at;
         changes.push(Change {
             name: "available",
             delta,
@@ -1208,10 +1317,12 @@ fn variants_bulk_update(shop: &mut Shop, a: &Value) -> Result<BulkUpdateResult, 
         return Ok((None, errors));
     }
     let mut updated = Vec::new();
+    let at = shop.tick();
     for (id, price) in updates {
         if let Some(v) = shop.variants.get_mut(&id) {
             if let Some(p) = price {
                 v.price = p;
+                v.updated_at = at;
                 *shop.price_writes.entry(id).or_default() += 1;
             }
             updated.push(v.clone());

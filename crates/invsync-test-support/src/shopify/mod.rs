@@ -24,6 +24,7 @@ pub use exec::{MAX_INPUT_ARRAY, MAX_PAGE};
 pub use schema::{SPEC, introspection_to_sdl, schema, validate};
 pub use state::{Fault, Limits, RequestLog, ShopStatus};
 
+use chrono::{DateTime, Utc};
 use invsync_core::{ItemKind, Record};
 use rust_decimal::Decimal;
 use state::{Level, Location, Order, OrderLine, Shop, Variant};
@@ -131,19 +132,14 @@ impl FakeShopify {
         let mut shop = self.lock();
         let product = shop.next_id();
         let location = shop.primary_location;
+        let at = shop.tick();
         variants
             .iter()
             .map(|(sku, price, available)| {
                 let id = shop.next_id();
                 let item = shop.next_id();
                 let mut levels = std::collections::BTreeMap::new();
-                levels.insert(
-                    location,
-                    Level {
-                        available: *available,
-                        on_hand: *available,
-                    },
-                );
+                levels.insert(location, Level::new(*available, at));
                 shop.variants.insert(
                     id,
                     Variant {
@@ -157,6 +153,8 @@ impl FakeShopify {
                         tracked: true,
                         requires_components: false,
                         levels,
+                        updated_at: at,
+                        item_updated_at: at,
                     },
                 );
                 shop.by_item.insert(item, id);
@@ -174,19 +172,15 @@ impl FakeShopify {
     pub fn populate(&self, records: &[Record]) {
         let mut shop = self.lock();
         let location = shop.primary_location;
+        // One moment for the whole catalog, as an import would be.
+        let at = shop.tick();
         for r in records {
             let product = shop.next_id();
             let id = shop.next_id();
             let item = shop.next_id();
             let available = r.quantity.unwrap_or(0);
             let mut levels = std::collections::BTreeMap::new();
-            levels.insert(
-                location,
-                Level {
-                    available,
-                    on_hand: available,
-                },
-            );
+            levels.insert(location, Level::new(available, at));
             shop.variants.insert(
                 id,
                 Variant {
@@ -200,50 +194,77 @@ impl FakeShopify {
                     tracked: r.kind == ItemKind::Inventory && r.quantity.is_some(),
                     requires_components: false,
                     levels,
+                    updated_at: at,
+                    item_updated_at: at,
                 },
             );
             shop.by_item.insert(item, id);
         }
     }
 
-    fn with_variant(&self, sku: &str, f: impl FnOnce(&mut Variant, u64)) {
+    /// Changes the variant with this SKU, as an admin would, at the shop's clock (`at`).
+    fn with_variant(&self, sku: &str, f: impl FnOnce(&mut Variant, u64, DateTime<Utc>)) {
         let mut shop = self.lock();
         let location = shop.primary_location;
         let id = shop
             .variant_by_sku(sku)
             .map(|v| v.id)
             .unwrap_or_else(|| panic!("the fake has no variant with SKU {sku}"));
+        let at = shop.tick();
         if let Some(v) = shop.variants.get_mut(&id) {
-            f(v, location);
+            f(v, location, at);
         }
     }
 
-    /// Turns inventory tracking off (a display-only variant for invsync) or on.
+    /// Turns inventory tracking off (a display-only variant for invsync) or on: a change
+    /// of the inventory item, not of the variant.
     pub fn set_tracked(&self, sku: &str, tracked: bool) {
-        self.with_variant(sku, |v, _| v.tracked = tracked);
+        self.with_variant(sku, |v, _, at| {
+            v.tracked = tracked;
+            v.item_updated_at = at;
+        });
     }
 
     /// Marks a variant as a bundle (`requiresComponents`).
     pub fn set_bundle(&self, sku: &str) {
-        self.with_variant(sku, |v, _| v.requires_components = true);
+        self.with_variant(sku, |v, _, at| {
+            v.requires_components = true;
+            v.updated_at = at;
+        });
     }
 
-    /// Sets `available` (and `on_hand`) at the primary location, as an admin would.
+    /// Sets the price, as an admin would.
+    pub fn set_price(&self, sku: &str, price: &str) {
+        self.with_variant(sku, |v, _, at| {
+            v.price = price.parse().expect("a decimal price");
+            v.updated_at = at;
+        });
+    }
+
+    /// Deletes the variant (its levels go with it).
+    pub fn delete_variant(&self, sku: &str) {
+        let mut shop = self.lock();
+        let Some((id, item)) = shop
+            .variant_by_sku(sku)
+            .map(|v| (v.id, v.inventory_item_id))
+        else {
+            panic!("the fake has no variant with SKU {sku}");
+        };
+        shop.variants.remove(&id);
+        shop.by_item.remove(&item);
+    }
+
+    /// Sets `available` (and `on_hand`) at the primary location, as an admin would: the
+    /// level's `updatedAt` moves, the variant's does not.
     pub fn set_available(&self, sku: &str, available: i64) {
-        self.with_variant(sku, |v, location| {
-            v.levels.insert(
-                location,
-                Level {
-                    available,
-                    on_hand: available,
-                },
-            );
+        self.with_variant(sku, |v, location, at| {
+            v.levels.insert(location, Level::new(available, at));
         });
     }
 
     /// Removes the variant's level at the primary location ("not stocked there").
     pub fn unstock(&self, sku: &str) {
-        self.with_variant(sku, |v, location| {
+        self.with_variant(sku, |v, location, _| {
             v.levels.remove(&location);
         });
     }
@@ -255,14 +276,8 @@ impl FakeShopify {
             .next()
             .and_then(|n| n.parse().ok())
             .expect("a Location GID");
-        self.with_variant(sku, |v, _| {
-            v.levels.insert(
-                location,
-                Level {
-                    available,
-                    on_hand: available,
-                },
-            );
+        self.with_variant(sku, |v, _, at| {
+            v.levels.insert(location, Level::new(available, at));
         });
     }
 

@@ -110,6 +110,9 @@ async fn graphql(
         error_codes: Vec::new(),
         invalid: None,
     };
+    // The shop's clock, as Shopify's servers stamp every response (RFC 9110 `Date`); the
+    // connector bounds its catalog cursor by it (ADR 0017).
+    let date = shop.clock.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let (status, body) = handle(&mut shop, &version, &headers, parsed, &origin, &mut log);
     log.status = status;
     log.error_codes = body["errors"]
@@ -122,6 +125,9 @@ async fn graphql(
     shop.busy += started.elapsed();
     let retry_after = shop.faults_retry_after.take();
     let mut response = json_response(status, &body);
+    if let Ok(v) = date.parse() {
+        response.headers_mut().insert(axum::http::header::DATE, v);
+    }
     if let Some(r) = retry_after
         && let Ok(v) = r.parse()
     {

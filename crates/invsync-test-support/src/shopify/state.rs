@@ -76,6 +76,19 @@ pub struct Fault {
 pub struct Level {
     pub available: i64,
     pub on_hand: i64,
+    /// The shop's clock at the level's last quantity change (`InventoryLevel.updatedAt`).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Level {
+    /// A level holding `available` (and as many on hand), changed at `at`.
+    pub fn new(available: i64, at: DateTime<Utc>) -> Level {
+        Level {
+            available,
+            on_hand: available,
+            updated_at: at,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +105,12 @@ pub struct Variant {
     pub requires_components: bool,
     /// By location id. An item is "stocked at" a location when it has a level there.
     pub levels: BTreeMap<u64, Level>,
+    /// The shop's clock at the variant's last change (`ProductVariant.updatedAt`): price,
+    /// SKU, bundle. Like Shopify's, it does not move when only stock changes (ADR 0017).
+    pub updated_at: DateTime<Utc>,
+    /// The shop's clock at the inventory item's last change (`InventoryItem.updatedAt`):
+    /// tracking turned on or off.
+    pub item_updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,9 +293,11 @@ impl Shop {
         let Some(id) = self.variant_by_sku(sku).map(|v| v.id) else {
             panic!("the fake has no variant with SKU {sku}");
         };
+        let at = self.tick();
         if let Some(v) = self.variants.get_mut(&id) {
             let level = v.levels.entry(location).or_default();
             level.available -= quantity;
+            level.updated_at = at;
         }
         let order_id = self.next_id();
         let line_id = self.next_id();
