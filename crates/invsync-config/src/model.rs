@@ -203,6 +203,9 @@ pub struct ShopifyConnectionConfig {
     pub location: Option<String>,
     /// Read the catalog with a bulk operation when the shop has more variants than this.
     pub bulk_above: u64,
+    /// How long runs may go on reading only what changed since the last read before one
+    /// reads the whole catalog again; zero: every run reads it whole (ADR 0017).
+    pub full_read_every: std::time::Duration,
     pub http: HttpPolicy,
 }
 

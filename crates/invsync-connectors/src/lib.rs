@@ -38,6 +38,26 @@ pub struct Catalog {
     pub rejects: Vec<Reject>,
 }
 
+/// A catalog kept between runs (ADR 0017): the records the last read gave, and the cursor
+/// it handed back with them.
+#[derive(Debug, Clone, Default)]
+pub struct CachedCatalog {
+    pub records: Vec<Record>,
+    pub cursor: String,
+}
+
+/// One read of a catalog through [`Connection::read_catalog_since`].
+#[derive(Debug, Clone, Default)]
+pub struct CatalogRead {
+    /// Every product: a whole read, or the cached records with what changed applied.
+    pub catalog: Catalog,
+    /// What to hand the next read along with `catalog.records`. `None`: the connection
+    /// reads whole catalogs only; nothing is worth keeping.
+    pub cursor: Option<String>,
+    /// Whether only what changed was read.
+    pub incremental: bool,
+}
+
 /// One product a connection could not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
@@ -147,6 +167,21 @@ pub trait Connection: Send + Sync {
 
     /// Reads every product.
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError>;
+
+    /// Reads the catalog, given what the last read returned (`cached`, the caller's copy):
+    /// a connection that can read only what changed since then does so and applies it to
+    /// the cached records; otherwise, or without a usable cache, it reads every product.
+    /// The default always reads every product ([`Connection::read_catalog`]).
+    async fn read_catalog_since(
+        &self,
+        _cached: Option<CachedCatalog>,
+    ) -> Result<CatalogRead, ConnectorError> {
+        Ok(CatalogRead {
+            catalog: self.read_catalog().await?,
+            cursor: None,
+            incremental: false,
+        })
+    }
 
     /// Reads the store's open orders that are not yet posted to the accounting side.
     /// `Ok(None)` when this connection has no source of orders.

@@ -134,7 +134,22 @@ pub(crate) fn feed(
 ) -> OrderFeed {
     let orders = dedupe(orders);
     let newest = orders.iter().filter_map(|o| o.updated_at).max();
-    let cursor = match (previous, newest) {
+    OrderFeed {
+        orders,
+        snapshot: snapshot.then_some(Absent::Closed),
+        cursor: advance(previous, newest, now).map(encode),
+    }
+}
+
+/// The next cursor after a read that saw modification times up to `newest`: the mark
+/// moves to `newest` when that is later (fresh, as of `now`), or stays and settles once
+/// `now` is the overlap past the time it last moved. `None` when there is no mark at all.
+pub(crate) fn advance(
+    previous: Option<Cursor>,
+    newest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Cursor> {
+    match (previous, newest) {
         (Some(p), n) if n.is_none_or(|n| n <= p.mark) => Some(Cursor {
             mark: p.mark,
             settle: match p.settle {
@@ -148,11 +163,6 @@ pub(crate) fn feed(
             mark,
             settle: Settle::Fresh(Some(now)),
         }),
-    };
-    OrderFeed {
-        orders,
-        snapshot: snapshot.then_some(Absent::Closed),
-        cursor: cursor.map(encode),
     }
 }
 

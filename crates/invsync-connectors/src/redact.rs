@@ -11,7 +11,10 @@
 //!
 //! (Database URLs are the store's business: `invsync_store::redact_url`.)
 
-use crate::{Catalog, Connection, ConnectorError, OrderFeed, RecordRef, Write, WriteOutcome};
+use crate::{
+    CachedCatalog, Catalog, CatalogRead, Connection, ConnectorError, OrderFeed, RecordRef, Write,
+    WriteOutcome,
+};
 use async_trait::async_trait;
 use base64::Engine as _;
 use invsync_config::ConnectionConfig;
@@ -197,6 +200,21 @@ impl Connection for Redacted {
             reject.error = self.redactor.scrub(&reject.error);
         }
         Ok(catalog)
+    }
+
+    async fn read_catalog_since(
+        &self,
+        cached: Option<CachedCatalog>,
+    ) -> Result<CatalogRead, ConnectorError> {
+        let mut read = self
+            .inner
+            .read_catalog_since(cached)
+            .await
+            .map_err(|e| self.redactor.error(e))?;
+        for reject in &mut read.catalog.rejects {
+            reject.error = self.redactor.scrub(&reject.error);
+        }
+        Ok(read)
     }
 
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {

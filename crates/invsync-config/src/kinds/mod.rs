@@ -9,7 +9,9 @@ pub mod quickbooks_online;
 mod shopify;
 mod woocommerce;
 
-pub use shopify::{DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE};
+pub use shopify::{
+    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
+};
 
 use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;

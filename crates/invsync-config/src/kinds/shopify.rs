@@ -15,6 +15,11 @@ const OLDEST_SHOPIFY_API_VERSION: &str = "2025-01";
 /// `bulk_above` when not set: catalogs with more variants than this are read with one bulk
 /// operation instead of paged queries (ADR 0011).
 pub const DEFAULT_SHOPIFY_BULK_ABOVE: u64 = 1_000;
+/// `full_read_every` when not set: between full reads, runs read only what changed since
+/// the last read (ADR 0017). A day bounds what an incremental read could miss (a level
+/// deactivated at the location) to a day, for one full read a day.
+pub const DEFAULT_SHOPIFY_FULL_READ_EVERY: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
 
 /// `[stores.NAME] kind = "shopify"`.
 #[derive(Debug, Deserialize)]
@@ -28,6 +33,7 @@ struct RawStoreShopify {
     api_version: Option<String>,
     location: Option<String>,
     bulk_above: Option<i64>,
+    full_read_every: Option<String>,
     // How requests wait and retry (HttpPolicy).
     timeout: Option<String>,
     retries: Option<i64>,
@@ -105,6 +111,14 @@ pub(super) fn store(
             }
         },
     };
+    let full_read_every = match raw.full_read_every.as_deref() {
+        None => Some(DEFAULT_SHOPIFY_FULL_READ_EVERY),
+        // "0s": no incremental reads.
+        Some(text) if humantime::parse_duration(text.trim()).is_ok_and(|d| d.is_zero()) => {
+            Some(std::time::Duration::ZERO)
+        }
+        Some(text) => v.duration(&format!("{key}.full_read_every"), text),
+    };
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
     let http = v.http(
         key,
@@ -123,6 +137,7 @@ pub(super) fn store(
             api_version,
             location: location?,
             bulk_above: bulk_above?,
+            full_read_every: full_read_every?,
             http: http?,
         }),
         rules: rules?,

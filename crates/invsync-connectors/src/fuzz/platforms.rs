@@ -515,6 +515,7 @@ fn shopify(bulk: bool) -> &'static Platform {
                 api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
                 location: None,
                 bulk_above,
+                full_read_every: invsync_config::DEFAULT_SHOPIFY_FULL_READ_EVERY,
             };
             let mut conn = ShopifyConnection::new("shop", config.clone()).expect("connection");
             conn.set_backoff(backoff());

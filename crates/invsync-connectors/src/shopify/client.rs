@@ -10,6 +10,7 @@
 
 use crate::http::{self, Backoff, metrics_names};
 use crate::{ConnectorError, ErrorKind};
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,6 +35,8 @@ pub(crate) struct Client {
     token: SecretString,
     backoff: Backoff,
     budget: Mutex<Budget>,
+    /// The `Date` of the last answer: Shopify's clock, second-precise (ADR 0017).
+    server_time: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 #[derive(Default)]
@@ -142,7 +145,16 @@ impl Client {
             token,
             backoff,
             budget: Mutex::new(Budget::default()),
+            server_time: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Shopify's clock when it answered the last call (its `Date` header), if it sent one.
+    pub(crate) fn server_time(&self) -> Option<DateTime<Utc>> {
+        *self
+            .server_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The requested cost of the last call of `operation`, if any.
@@ -216,6 +228,17 @@ impl Client {
             .await?;
             let status = response.status();
             let retry_after = http::retry_after(response.headers());
+            if let Some(date) = response
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            {
+                *self
+                    .server_time
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(date.to_utc());
+            }
             let text = response
                 .text()
                 .await

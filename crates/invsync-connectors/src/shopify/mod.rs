@@ -22,6 +22,7 @@
 //! Module map: `client` sends a GraphQL call (token, retries, cost budget, errors);
 //! `vendor` holds Shopify's JSON shapes; `graphql/*.graphql` are the documents.
 
+mod catalog;
 mod client;
 mod vendor;
 
@@ -30,8 +31,8 @@ mod tests;
 
 use crate::order_feed::OrderClock;
 use crate::{
-    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
-    WriteOutcome, order_feed,
+    CachedCatalog, Catalog, CatalogRead, Connection, ConnectorError, ErrorKind, OrderFeed,
+    RecordRef, Reject, Write, WriteOutcome, order_feed,
 };
 use async_trait::async_trait;
 use chrono::SecondsFormat;
@@ -58,6 +59,18 @@ pub mod documents {
         include_str!("graphql/variants_by_id.graphql"),
         include_str!("graphql/variant_fields.graphql")
     );
+    pub const VARIANTS_CHANGED: &str = concat!(
+        include_str!("graphql/variants_changed.graphql"),
+        include_str!("graphql/variant_fields.graphql")
+    );
+    pub const ITEMS_CHANGED: &str = concat!(
+        include_str!("graphql/items_changed.graphql"),
+        include_str!("graphql/variant_fields.graphql")
+    );
+    pub const LEVELS_CHANGED: &str = concat!(
+        include_str!("graphql/levels_changed.graphql"),
+        include_str!("graphql/variant_fields.graphql")
+    );
     /// With `LOCATION_ID` in place of the location's GID.
     pub const BULK_VARIANTS: &str = include_str!("graphql/bulk_variants.graphql");
     pub const BULK_RUN: &str = include_str!("graphql/bulk_run.graphql");
@@ -76,6 +89,9 @@ pub mod documents {
             ("variants_count", VARIANTS_COUNT.to_owned()),
             ("variants_page", VARIANTS_PAGE.to_owned()),
             ("variants_by_id", VARIANTS_BY_ID.to_owned()),
+            ("variants_changed", VARIANTS_CHANGED.to_owned()),
+            ("items_changed", ITEMS_CHANGED.to_owned()),
+            ("levels_changed", LEVELS_CHANGED.to_owned()),
             (
                 "bulk_variants",
                 super::bulk_query("gid://shopify/Location/1"),
@@ -434,7 +450,7 @@ impl ShopifyConnection {
         Ok(out)
     }
 
-    fn to_records(&self, nodes: Vec<VariantNode>) -> Catalog {
+    fn to_records(&self, nodes: &[VariantNode]) -> Catalog {
         let mut catalog = Catalog::default();
         for node in nodes {
             match node.to_record() {
@@ -748,25 +764,15 @@ impl Connection for ShopifyConnection {
 
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let location = self.location().await?.to_owned();
-        let count = self
-            .client
-            .call("VariantsCount", documents::VARIANTS_COUNT, json!({}), true)
-            .await?["productVariantsCount"]["count"]
-            .as_u64()
-            .unwrap_or(u64::MAX);
-        let bulk = count > self.config.bulk_above;
-        let started = std::time::Instant::now();
-        let nodes = if bulk {
-            self.read_bulk(&location).await?
-        } else {
-            self.read_paged(&location).await?
-        };
-        tracing::debug!(
-            connection = %self.name, variants = nodes.len(), bulk,
-            elapsed_ms = started.elapsed().as_millis(), "read Shopify catalog"
-        );
-        self.remember(&nodes).await;
-        Ok(self.to_records(nodes))
+        let now = (self.order_clock)();
+        Ok(self.read_whole(&location, now).await?.catalog)
+    }
+
+    async fn read_catalog_since(
+        &self,
+        cached: Option<CachedCatalog>,
+    ) -> Result<CatalogRead, ConnectorError> {
+        self.read_catalog_cached(cached).await
     }
 
     async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {

@@ -2,6 +2,7 @@
 //! "A monetary value string without a currency symbol or code", schema 2025-01) and are
 //! parsed into `Decimal`, never through a float.
 
+use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use invsync_core::{ItemKind, Record};
 use rust_decimal::Decimal;
@@ -111,6 +112,7 @@ struct RawVariant {
     #[serde(default)]
     product: IdOnly,
     inventory_item: Option<RawInventoryItem>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,11 +121,25 @@ struct RawInventoryItem {
     id: String,
     tracked: bool,
     inventory_level: Option<RawLevel>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawLevel {
     quantities: Vec<RawQuantity>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// When Shopify last changed each part of a variant a catalog record is made of: the
+/// variant (price, SKU, bundle), its inventory item (tracking) and its level at the
+/// location (quantities). Incremental reads follow each by its own `updated_at`
+/// (ADR 0017).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Changed {
+    pub variant: Option<DateTime<Utc>>,
+    pub item: Option<DateTime<Utc>>,
+    pub level: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +162,7 @@ pub(super) struct VariantNode {
     bundle: bool,
     /// `None`: not stocked at the location.
     available: Option<i64>,
+    pub changed: Changed,
     problem: Option<String>,
 }
 
@@ -177,6 +194,14 @@ impl VariantNode {
                     tracked: item.as_ref().is_some_and(|i| i.tracked),
                     bundle: raw.requires_components,
                     available,
+                    changed: Changed {
+                        variant: raw.updated_at,
+                        item: item.as_ref().and_then(|i| i.updated_at),
+                        level: item
+                            .as_ref()
+                            .and_then(|i| i.inventory_level.as_ref())
+                            .and_then(|l| l.updated_at),
+                    },
                     problem: None,
                 }
             }
@@ -190,6 +215,7 @@ impl VariantNode {
                 tracked: false,
                 bundle: false,
                 available: None,
+                changed: Changed::default(),
                 problem: Some(format!("Shopify sent a variant invsync cannot read: {e}")),
             },
         }

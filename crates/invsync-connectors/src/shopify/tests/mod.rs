@@ -19,6 +19,7 @@ fn config(server: &FakeServer, token: &str, bulk_above: u64) -> ShopifyConnectio
         api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
         location: None,
         bulk_above,
+        full_read_every: invsync_config::DEFAULT_SHOPIFY_FULL_READ_EVERY,
         http: Default::default(),
     }
 }
@@ -680,4 +681,5 @@ async fn the_token_never_reaches_logs_or_errors() {
     }
 }
 
+mod catalog;
 mod orders;

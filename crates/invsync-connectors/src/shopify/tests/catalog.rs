@@ -1,0 +1,264 @@
+//! Catalog reads that keep what they read (ADR 0017) against the fake shop: a whole read
+//! first, then only what changed since the cursor — prices, tracking, and stock changed by
+//! hand, which a variant's own `updatedAt` does not show — and a whole read again when the
+//! cache cannot be trusted.
+
+use super::*;
+use crate::order_feed::testing::OurClock;
+use crate::{CachedCatalog, CatalogRead};
+use std::time::Duration;
+
+/// A tick later: past the 5-minute overlap, on both clocks.
+const A_TICK: Duration = Duration::from_secs(15 * 60);
+
+struct Setup {
+    fake: FakeShopify,
+    _server: FakeServer,
+    shop: ShopifyConnection,
+    ours: OurClock,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let (fake, server) = start(Limits::unlimited()).await;
+        shop_with_catalog(&fake).await;
+        // The catalog was made a while ago: a first incremental read re-reads only the
+        // changes of the 5-minute overlap before the whole read's marks.
+        fake.advance_clock(Duration::from_secs(3600));
+        let ours = OurClock::new();
+        let shop = connect(&server, 10_000).with_order_clock(ours.clock());
+        Setup {
+            fake,
+            _server: server,
+            shop,
+            ours,
+        }
+    }
+
+    fn tick(&self) {
+        self.fake.advance_clock(A_TICK);
+        self.ours.advance(A_TICK);
+    }
+
+    /// Reads with the previous read as the cache; returns the read and the operations
+    /// it sent.
+    async fn read(&self, previous: Option<&CatalogRead>) -> (CatalogRead, Vec<String>) {
+        let from = self.fake.requests().len();
+        let cached = previous.and_then(|p| {
+            Some(CachedCatalog {
+                records: p.catalog.records.clone(),
+                cursor: p.cursor.clone()?,
+            })
+        });
+        let read = self.shop.read_catalog_since(cached).await.expect("catalog");
+        let operations = self
+            .fake
+            .requests()
+            .into_iter()
+            .skip(from)
+            .filter_map(|r| {
+                let q = r.query?;
+                let at = q.find("query ")?;
+                let op = q[at + 6..].split(['(', ' ', '{']).next()?.to_owned();
+                Some(op)
+            })
+            .collect();
+        (read, operations)
+    }
+
+    /// What a whole read says now, for comparison.
+    async fn truth(&self) -> Catalog {
+        self.shop.read_catalog().await.expect("catalog")
+    }
+}
+
+fn sorted(mut catalog: Catalog) -> (Vec<Record>, Vec<Reject>) {
+    catalog.records.sort_by(|a, b| a.id.cmp(&b.id));
+    catalog.rejects.sort_by(|a, b| a.id.cmp(&b.id));
+    (catalog.records, catalog.rejects)
+}
+
+fn by_sku<'a>(catalog: &'a Catalog, sku: &str) -> &'a Record {
+    catalog
+        .records
+        .iter()
+        .find(|r| r.sku == sku)
+        .unwrap_or_else(|| panic!("{sku} missing"))
+}
+
+#[tokio::test]
+async fn a_quiet_shop_costs_a_count_and_three_empty_pages() {
+    let s = Setup::new().await;
+    let (first, ops) = s.read(None).await;
+    assert!(!first.incremental);
+    check_catalog(&first.catalog);
+    assert!(ops.contains(&"VariantsPage".to_owned()), "{ops:?}");
+    let cursor = first.cursor.clone().expect("a cursor after a whole read");
+    assert!(!cursor.contains(TOKEN));
+
+    s.tick();
+    let (second, ops) = s.read(Some(&first)).await;
+    assert!(second.incremental);
+    assert_eq!(
+        ops,
+        [
+            "VariantsCount",
+            "VariantsChanged",
+            "ItemsChanged",
+            "LevelsChanged"
+        ]
+    );
+    check_catalog(&second.catalog);
+    assert_eq!(
+        sorted(second.catalog.clone()),
+        sorted(first.catalog.clone())
+    );
+    assert_clean(&s.fake);
+}
+
+#[tokio::test]
+async fn changes_of_price_tracking_and_stock_by_hand_are_read_incrementally() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    s.tick();
+    s.fake.set_price("SKU-0001", "13.75");
+    // Stock raised by hand: the variant's own updatedAt does not move, its level's does.
+    s.fake.set_available("SKU-0002", 500);
+    s.fake.sell("SKU-0003", 2);
+    s.fake.set_tracked("SKU-0004", false);
+    s.fake.add_variant("NEW-1", "3.00", 7);
+    // Stocked at the location now: the reject becomes a record.
+    s.fake.set_available("ELSEWHERE", 4);
+    s.tick();
+
+    let (second, ops) = s.read(Some(&first)).await;
+    assert!(second.incremental, "{ops:?}");
+    let c = &second.catalog;
+    assert_eq!(by_sku(c, "SKU-0001").price, Some(dec("13.75")));
+    assert_eq!(by_sku(c, "SKU-0002").quantity, Some(500));
+    assert_eq!(by_sku(c, "SKU-0003").quantity, Some(1));
+    assert_eq!(by_sku(c, "SKU-0004").kind, ItemKind::Base);
+    assert_eq!(by_sku(c, "NEW-1").quantity, Some(7));
+    assert_eq!(by_sku(c, "ELSEWHERE").quantity, Some(4));
+    assert!(c.rejects.is_empty(), "{:?}", c.rejects);
+    assert_eq!(sorted(second.catalog.clone()), sorted(s.truth().await));
+
+    // Read again a tick later: nothing new, and the same catalog.
+    s.tick();
+    let (third, _) = s.read(Some(&second)).await;
+    assert!(third.incremental);
+    assert_eq!(
+        sorted(third.catalog.clone()),
+        sorted(second.catalog.clone())
+    );
+    // A stock change after that is still seen: the marks moved with what was read.
+    s.fake.set_available("SKU-0002", 499);
+    s.tick();
+    let (fourth, _) = s.read(Some(&third)).await;
+    assert!(fourth.incremental);
+    assert_eq!(by_sku(&fourth.catalog, "SKU-0002").quantity, Some(499));
+    assert_clean(&s.fake);
+}
+
+#[tokio::test]
+async fn an_unreadable_variant_stays_reported_and_one_that_breaks_leaves_the_catalog() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    assert_eq!(first.catalog.rejects.len(), 1, "ELSEWHERE is not stocked");
+    s.tick();
+    // SKU-0005 leaves the location: its record must not stay in the cache.
+    s.fake.unstock("SKU-0005");
+    s.fake.set_price("SKU-0005", "1.00");
+    s.tick();
+    let (second, _) = s.read(Some(&first)).await;
+    assert!(second.incremental);
+    let mut rejected: Vec<_> = second
+        .catalog
+        .rejects
+        .iter()
+        .filter_map(|r| r.sku.clone())
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected, ["ELSEWHERE", "SKU-0005"]);
+    assert!(!second.catalog.records.iter().any(|r| r.sku == "SKU-0005"));
+    assert_eq!(sorted(second.catalog.clone()), sorted(s.truth().await));
+}
+
+#[tokio::test]
+async fn a_deleted_variant_makes_the_read_whole() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    s.tick();
+    s.fake.delete_variant("SKU-0007");
+    s.tick();
+    let (second, ops) = s.read(Some(&first)).await;
+    assert!(!second.incremental, "the count shows the deletion: {ops:?}");
+    assert!(!second.catalog.records.iter().any(|r| r.sku == "SKU-0007"));
+    assert_eq!(sorted(second.catalog.clone()), sorted(s.truth().await));
+}
+
+#[tokio::test]
+async fn whole_reads_come_daily_and_for_another_location_or_a_bad_cursor() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    let cached = |cursor: &str| CachedCatalog {
+        records: first.catalog.records.clone(),
+        cursor: cursor.to_owned(),
+    };
+    let cursor = first.cursor.clone().expect("cursor");
+    for bad in [
+        "garbage".to_owned(),
+        cursor.replace("gid://shopify/Location/1", "gid://shopify/Location/99"),
+        cursor.replace("example.myshopify.com", "other.myshopify.com"),
+    ] {
+        let read = s
+            .shop
+            .read_catalog_since(Some(cached(&bad)))
+            .await
+            .expect("catalog");
+        assert!(!read.incremental, "{bad}");
+        check_catalog(&read.catalog);
+    }
+    s.fake.advance_clock(Duration::from_secs(25 * 3600));
+    s.ours.advance(Duration::from_secs(25 * 3600));
+    let (read, _) = s.read(Some(&first)).await;
+    assert!(!read.incremental, "a day after the last whole read");
+    let (next, _) = s.read(Some(&read)).await;
+    assert!(next.incremental, "and incremental again after it");
+}
+
+#[tokio::test]
+async fn more_changes_than_bulk_above_read_the_catalog_whole() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    shop_with_catalog(&fake).await;
+    let ours = OurClock::new();
+    let shop = connect(&server, 50).with_order_clock(ours.clock());
+    let first = shop.read_catalog_since(None).await.expect("catalog");
+    assert!(!first.incremental);
+    fake.advance_clock(A_TICK);
+    ours.advance(A_TICK);
+    for i in 0..120 {
+        fake.set_price(&format!("SKU-{i:04}"), "1.00");
+    }
+    let second = shop
+        .read_catalog_since(Some(CachedCatalog {
+            records: first.catalog.records.clone(),
+            cursor: first.cursor.clone().expect("cursor"),
+        }))
+        .await
+        .expect("catalog");
+    assert!(!second.incremental, "120 changes > bulk_above 50");
+    assert_eq!(by_sku(&second.catalog, "SKU-0100").price, Some(dec("1.00")));
+}
+
+#[tokio::test]
+async fn full_read_every_zero_keeps_no_cursor() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    fake.add_variant("MUG", "9.00", 10);
+    let mut config = config(&server, TOKEN, 10_000);
+    config.full_read_every = Duration::ZERO;
+    let shop = ShopifyConnection::new("shop", config).expect("connection");
+    let read = shop.read_catalog_since(None).await.expect("catalog");
+    assert_eq!(read.cursor, None);
+    assert!(!read.incremental);
+}
