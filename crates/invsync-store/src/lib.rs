@@ -40,6 +40,7 @@ macro_rules! on_pool {
     };
 }
 
+mod catalogs;
 mod db;
 mod error;
 mod intents;
@@ -51,6 +52,7 @@ mod runs;
 mod schedules;
 mod tokens;
 
+pub use catalogs::{CatalogSaved, StoredCatalog};
 pub use db::{Backend, Db, PoolOptions};
 pub use error::StoreError;
 pub use intents::WriteIntent;

@@ -92,6 +92,7 @@ both!(
     order_snapshots_release_absent_orders,
     timestamps_use_one_format_and_decode,
     rows_serialise_for_the_cli,
+    kept_catalogs_save_differences_over_the_version_they_loaded,
 );
 
 fn new_run(store: &str, owner: ProcessIdentity) -> NewRun {
@@ -1603,5 +1604,125 @@ async fn write_intents_are_cleared_by_a_finish_and_settled_by_recovery(h: &Harne
             ("B", ItemOutcome::Updated),
             ("C", ItemOutcome::Updated)
         ]
+    );
+}
+
+fn listing(id: &str, sku: &str, price: &str, quantity: Option<i64>) -> invsync_core::Record {
+    invsync_core::Record {
+        id: id.into(),
+        sku: sku.into(),
+        name: format!("Product {sku}").into(),
+        kind: if quantity.is_some() {
+            invsync_core::ItemKind::Inventory
+        } else {
+            invsync_core::ItemKind::Base
+        },
+        price: Some(price.parse().expect("decimal")),
+        quantity,
+    }
+}
+
+fn sorted_records(mut records: Vec<invsync_core::Record>) -> Vec<invsync_core::Record> {
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    records
+}
+
+async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness) {
+    let db = &h.db;
+    let now = Utc::now();
+    assert_eq!(db.stored_catalog("shop").await.expect("load"), None);
+
+    // A first save keeps every record (1,200: more than one SQLite statement holds), with
+    // prices exact to the cent and a base record without quantity.
+    let mut records: Vec<_> = (0..1200)
+        .map(|i| {
+            listing(
+                &format!("gid://v/{i}"),
+                &format!("SKU-{i}"),
+                "19.99",
+                Some(i),
+            )
+        })
+        .collect();
+    records.push(listing("gid://v/base", "GIFT", "25.10", None));
+    let saved = db
+        .save_catalog("shop", None, &records, Some("cursor-1"), now)
+        .await
+        .expect("save");
+    assert_eq!(
+        (saved.written, saved.deleted, saved.superseded),
+        (1201, 0, false)
+    );
+    let loaded = db
+        .stored_catalog("shop")
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(loaded.cursor, "cursor-1");
+    assert_eq!(
+        sorted_records(loaded.records.clone()),
+        sorted_records(records.clone())
+    );
+
+    // The next save writes only what changed and deletes what is gone.
+    let mut next = loaded.records.clone();
+    next.retain(|r| r.id != "gid://v/7");
+    for r in next.iter_mut().filter(|r| r.id == "gid://v/3") {
+        r.quantity = Some(500);
+    }
+    next.push(listing("gid://v/new", "NEW", "1.00", Some(1)));
+    let saved = db
+        .save_catalog("shop", Some(&loaded), &next, Some("cursor-2"), now)
+        .await
+        .expect("save");
+    assert_eq!((saved.written, saved.deleted), (2, 1));
+    let again = db
+        .stored_catalog("shop")
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(again.cursor, "cursor-2");
+    assert_eq!(
+        sorted_records(again.records.clone()),
+        sorted_records(next.clone())
+    );
+
+    // A run still holding the older version is not kept over the newer one.
+    let stale = db
+        .save_catalog("shop", Some(&loaded), &records, Some("cursor-stale"), now)
+        .await
+        .expect("save");
+    assert!(stale.superseded);
+    assert_eq!(
+        db.stored_catalog("shop")
+            .await
+            .expect("load")
+            .expect("kept")
+            .cursor,
+        "cursor-2"
+    );
+    // Nor is a first save racing one that already landed.
+    let racing = db
+        .save_catalog("shop", None, &records, Some("cursor-race"), now)
+        .await
+        .expect("save");
+    assert!(racing.superseded);
+
+    // Other stores are separate; no cursor forgets the store's catalog.
+    db.save_catalog("other", None, &records[..1], Some("c"), now)
+        .await
+        .expect("save");
+    db.save_catalog("shop", Some(&again), &next, None, now)
+        .await
+        .expect("forget");
+    assert_eq!(db.stored_catalog("shop").await.expect("load"), None);
+    assert_eq!(
+        db.stored_catalog("other")
+            .await
+            .expect("load")
+            .expect("kept")
+            .records
+            .len(),
+        1
     );
 }

@@ -1,0 +1,2 @@
+DROP TABLE store_catalog_records;
+DROP TABLE store_catalogs;
