@@ -333,7 +333,52 @@ async fn the_fake_enforces_batch_limits_and_the_real_schemas() {
         422,
         "product-tracked stock is adjusted by product id"
     );
+    let r = client
+        .get(format!(
+            "{base}/v3/catalog/products?include=variants&limit=251"
+        ))
+        .header("X-Auth-Token", SENTINEL_TOKEN)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 422, "a page larger than 250");
     assert_eq!(fake.violations().len(), 2);
+}
+
+/// A store that takes fewer variants per call than documented answers 413: the write fails
+/// with BigCommerce's own words and says the platform took less than it documents, and a
+/// 413 is not retried.
+#[tokio::test]
+async fn a_413_from_the_store_fails_the_write_with_its_reason() {
+    let fake = catalog_fake(BigOptions {
+        variants_batch_limit: 20,
+        ..options()
+    });
+    let server = fake::serve(fake.router()).await;
+    let conn = connect(&fake, &server);
+    let catalog = conn.read_catalog().await.expect("catalog");
+    let writes: Vec<Write> = (1..=30)
+        .map(|i| {
+            write(
+                find(&catalog.records, &format!("SKU-{i}")),
+                Field::Price,
+                FieldValue::Price(dec("3")),
+            )
+        })
+        .collect();
+    fake.clear_calls();
+    let e = conn.write(&writes).await.expect_err("413");
+    assert_eq!(e.status, Some(413));
+    let text = e.to_string();
+    assert!(
+        text.contains("maximum items allowed in the array is 20")
+            && text.contains("fewer items than it documents"),
+        "{text}"
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "a 413 is not retried: {calls:?}");
+    assert_eq!(calls[0].items, 30);
+    assert_eq!(fake.state().products[&1].variants[0].price, None);
 }
 
 #[tokio::test]
