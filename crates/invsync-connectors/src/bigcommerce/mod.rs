@@ -584,24 +584,7 @@ impl BigCommerceConnection {
                 }
             }
         }
-        let mut out = HashMap::new();
-        for v in values {
-            let q = v.get("total_inventory_onhand").and_then(Value::as_i64);
-            let id = v.get("identity");
-            let variant = id.and_then(|i| i.get("variant_id")).and_then(Value::as_u64);
-            let product = id.and_then(|i| i.get("product_id")).and_then(Value::as_u64);
-            if let Some(q) = q {
-                if let Some(vid) = variant {
-                    out.insert(InventoryItem::Variant(vid), q);
-                }
-                if let Some(pid) = product
-                    && variant.is_none()
-                {
-                    out.insert(InventoryItem::Product(pid), q);
-                }
-            }
-        }
-        Ok(out)
+        Ok(quantities_by_item(&values))
     }
 
     async fn products(
@@ -831,10 +814,13 @@ impl BigCommerceConnection {
                 .await
             {
                 Ok(_) => WriteOutcome::Applied,
-                // 422 {"batch_errors": [...]}: the call was refused as a whole.
-                Err(e) if e.status == Some(422) || e.status == Some(207) => WriteOutcome::Failed(
-                    format!("BigCommerce refused the price update: {}", e.message),
-                ),
+                // 422 {"batch_errors": [...]}: the call was refused as a whole. (The batch
+                // endpoint documents no 207; the single-variant endpoints' 207 is about
+                // inventory, which invsync never sends through the catalog.)
+                Err(e) if e.status == Some(422) => WriteOutcome::Failed(format!(
+                    "BigCommerce refused the price update: {}",
+                    e.message
+                )),
                 Err(e) => return Err(e),
             };
             for (_, i) in chunk {
@@ -843,6 +829,35 @@ impl BigCommerceConnection {
         }
         Ok(())
     }
+}
+
+/// On-hand quantity per inventory item of `/v3/inventory/locations/{id}/items` rows.
+/// A row's `identity` may carry `variant_id`, `product_id` or both (LocationItemsResponse
+/// in inventory.v3.yml). A variant id keys the variant's stock. The product's stock (what a
+/// product-tracked record reads) is the row without a variant id when there is one, else
+/// the first row naming the product: the spec does not say whether a product-tracked
+/// product's row names its base variant too, and either way its quantity is found.
+fn quantities_by_item(rows: &[Value]) -> HashMap<InventoryItem, i64> {
+    let mut out = HashMap::new();
+    for row in rows {
+        let Some(q) = row.get("total_inventory_onhand").and_then(Value::as_i64) else {
+            continue;
+        };
+        let id = row.get("identity");
+        let variant = id.and_then(|i| i.get("variant_id")).and_then(Value::as_u64);
+        let product = id.and_then(|i| i.get("product_id")).and_then(Value::as_u64);
+        if let Some(vid) = variant {
+            out.insert(InventoryItem::Variant(vid), q);
+        }
+        if let Some(pid) = product {
+            if variant.is_none() {
+                out.insert(InventoryItem::Product(pid), q);
+            } else {
+                out.entry(InventoryItem::Product(pid)).or_insert(q);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a v2 order still holds stock (its `status_id` is one of [`OPEN_STATUSES`]).

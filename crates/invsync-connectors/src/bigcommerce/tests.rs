@@ -333,7 +333,52 @@ async fn the_fake_enforces_batch_limits_and_the_real_schemas() {
         422,
         "product-tracked stock is adjusted by product id"
     );
+    let r = client
+        .get(format!(
+            "{base}/v3/catalog/products?include=variants&limit=251"
+        ))
+        .header("X-Auth-Token", SENTINEL_TOKEN)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 422, "a page larger than 250");
     assert_eq!(fake.violations().len(), 2);
+}
+
+/// A store that takes fewer variants per call than documented answers 413: the write fails
+/// with BigCommerce's own words and says the platform took less than it documents, and a
+/// 413 is not retried.
+#[tokio::test]
+async fn a_413_from_the_store_fails_the_write_with_its_reason() {
+    let fake = catalog_fake(BigOptions {
+        variants_batch_limit: 20,
+        ..options()
+    });
+    let server = fake::serve(fake.router()).await;
+    let conn = connect(&fake, &server);
+    let catalog = conn.read_catalog().await.expect("catalog");
+    let writes: Vec<Write> = (1..=30)
+        .map(|i| {
+            write(
+                find(&catalog.records, &format!("SKU-{i}")),
+                Field::Price,
+                FieldValue::Price(dec("3")),
+            )
+        })
+        .collect();
+    fake.clear_calls();
+    let e = conn.write(&writes).await.expect_err("413");
+    assert_eq!(e.status, Some(413));
+    let text = e.to_string();
+    assert!(
+        text.contains("maximum items allowed in the array is 20")
+            && text.contains("fewer items than it documents"),
+        "{text}"
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "a 413 is not retried: {calls:?}");
+    assert_eq!(calls[0].items, 30);
+    assert_eq!(fake.state().products[&1].variants[0].price, None);
 }
 
 #[tokio::test]
@@ -559,3 +604,29 @@ async fn read_records_reads_products_again() {
 }
 
 mod orders;
+
+/// The spec's `identity` may name a product-tracked product's base variant beside the
+/// product: its stock must still be found under the product.
+#[test]
+fn read_back_rows_key_product_stock_with_or_without_a_variant_id() {
+    let rows = vec![
+        serde_json::json!({"identity": {"sku": "A", "product_id": 1}, "total_inventory_onhand": 5}),
+        serde_json::json!({"identity": {"sku": "B", "product_id": 2, "variant_id": 20}, "total_inventory_onhand": 7}),
+        serde_json::json!({"identity": {"sku": "C-1", "product_id": 3, "variant_id": 31}, "total_inventory_onhand": 1}),
+        serde_json::json!({"identity": {"sku": "C", "product_id": 3}, "total_inventory_onhand": 9}),
+        serde_json::json!({"identity": {"sku": "D"}, "total_inventory_onhand": 4}),
+        serde_json::json!({"identity": {"product_id": 5}}),
+    ];
+    let q = quantities_by_item(&rows);
+    assert_eq!(q.get(&InventoryItem::Product(1)), Some(&5));
+    assert_eq!(q.get(&InventoryItem::Product(2)), Some(&7));
+    assert_eq!(q.get(&InventoryItem::Variant(20)), Some(&7));
+    assert_eq!(
+        q.get(&InventoryItem::Product(3)),
+        Some(&9),
+        "the product's own row wins over a variant's"
+    );
+    assert_eq!(q.get(&InventoryItem::Variant(31)), Some(&1));
+    assert_eq!(q.get(&InventoryItem::Product(5)), None, "no quantity");
+    assert_eq!(q.len(), 5);
+}

@@ -355,6 +355,51 @@ async fn the_fake_refuses_batches_past_the_limit_and_numbers_for_prices() {
     assert_eq!(response.status(), 400);
 }
 
+/// A site that lowered `woocommerce_rest_batch_items_limit` answers 413 to a full batch:
+/// the write fails with the fake's refusal and a hint that names the filter, nothing is
+/// half-written, and nothing is retried (a 413 is not transient).
+#[tokio::test]
+async fn a_site_with_a_lower_batch_limit_fails_the_write_with_a_hint() {
+    let fake = WooFake::new(WooOptions {
+        batch_limit: 50,
+        ..options()
+    });
+    for i in 1..=60u64 {
+        fake.insert(FakeProduct::simple(i, &format!("SKU-{i}"), "5.00", 1));
+    }
+    let server = start(&fake).await;
+    let conn = connect(&server, SENTINEL_SECRET);
+    let catalog = conn.read_catalog().await.expect("catalog");
+    let writes: Vec<Write> = (1..=60)
+        .map(|i| {
+            write(
+                find(&catalog, &format!("SKU-{i}")),
+                Field::Quantity,
+                FieldValue::Quantity(9),
+            )
+        })
+        .collect();
+    fake.clear_calls();
+    let e = conn.write(&writes).await.expect_err("413");
+    assert_eq!(e.status, Some(413));
+    let text = e.to_string();
+    assert!(
+        text.contains("more than 50 items") && text.contains("woocommerce_rest_batch_items_limit"),
+        "{text}"
+    );
+    let posts: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1, "a 413 is not retried: {posts:?}");
+    assert_eq!(posts[0].batch_items, 60);
+    assert_eq!(
+        fake.find_sku("SKU-1").expect("SKU-1").2.stock_quantity,
+        Some(1)
+    );
+}
+
 #[tokio::test]
 async fn per_item_errors_inside_a_200_fail_only_their_items() {
     let fake = catalog_fake();
