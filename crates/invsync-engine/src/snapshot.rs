@@ -4,7 +4,7 @@
 use crate::{Engine, EngineError};
 use compact_str::CompactString;
 use invsync_config::{Config, Master};
-use invsync_connectors::Connection;
+use invsync_connectors::{CachedCatalog, Catalog, Connection};
 use invsync_core::{
     FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, OrderLine,
     PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record, Side,
@@ -119,7 +119,7 @@ impl Snapshot {
         let read_master = async {
             match &master_connection {
                 Some((name, c)) => {
-                    let catalog = c.read_catalog().await?;
+                    let catalog = read_kept_catalog(db, name, c.as_ref()).await?;
                     let mappings = mappings(db, name).await?;
                     Ok::<_, EngineError>(Some((catalog, mappings)))
                 }
@@ -128,12 +128,7 @@ impl Snapshot {
         };
         let ((held, accounting), listings, store_mappings, master) = tokio::try_join!(
             read_orders_then_accounting,
-            async {
-                store_connection
-                    .read_catalog()
-                    .await
-                    .map_err(EngineError::from)
-            },
+            read_kept_catalog(db, store, store_connection.as_ref()),
             mappings(db, store),
             read_master,
         )?;
@@ -425,6 +420,46 @@ async fn drop_posted(
         tracing::debug!(store = %store, posted = ids.len(), "orders posted to the accounting side");
     }
     Ok(kept)
+}
+
+/// Reads a store's catalog through its kept copy (ADR 0017): the connection gets what the
+/// last read gave and may read only what changed; what it returns is kept for the next
+/// run. A connection that reads whole catalogs only keeps nothing.
+async fn read_kept_catalog(
+    db: &Db,
+    store: &str,
+    connection: &dyn Connection,
+) -> Result<Catalog, EngineError> {
+    let kept = db.stored_catalog(store).await?;
+    let cached = kept.as_ref().map(|k| CachedCatalog {
+        records: k.records.clone(),
+        cursor: k.cursor.clone(),
+    });
+    let started = std::time::Instant::now();
+    let read = connection.read_catalog_since(cached).await?;
+    tracing::debug!(
+        store, incremental = read.incremental, records = read.catalog.records.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64, "read the store catalog"
+    );
+    if read.cursor.is_some() || kept.is_some() {
+        let saved = db
+            .save_catalog(
+                store,
+                kept.as_ref(),
+                &read.catalog.records,
+                read.cursor.as_deref(),
+                chrono::Utc::now(),
+            )
+            .await?;
+        tracing::debug!(
+            store,
+            written = saved.written,
+            deleted = saved.deleted,
+            superseded = saved.superseded,
+            "kept the store catalog"
+        );
+    }
+    Ok(read.catalog)
 }
 
 async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {
