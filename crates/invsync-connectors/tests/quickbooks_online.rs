@@ -804,6 +804,27 @@ async fn refresh_tokens_rotate_and_the_stored_one_is_used_from_then_on() {
 }
 
 #[tokio::test]
+async fn the_access_token_is_refreshed_before_it_expires() {
+    let s = setup_with(FakeConfig {
+        access_token_lifetime: Duration::from_secs(5),
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    let qbo = s.open();
+    qbo.read_catalog().await.expect("read");
+    qbo.read_catalog().await.expect("read");
+    assert_eq!(s.fake.stats().refreshes, 1, "a fresh token is reused");
+    // In the last fifth of its life (here the last second) the token is replaced before
+    // it is sent, while QuickBooks would still take it: no request meets a 401.
+    tokio::time::sleep(Duration::from_millis(4_200)).await;
+    qbo.read_catalog().await.expect("read");
+    let stats = s.fake.stats();
+    assert_eq!(stats.refreshes, 2, "refreshed ahead of expiry");
+    assert_eq!(stats.unauthorized, 0, "never sent a token that had expired");
+}
+
+#[tokio::test]
 async fn concurrent_requests_share_one_refresh() {
     let s = setup_with(FakeConfig {
         token_latency: Duration::from_millis(200),
