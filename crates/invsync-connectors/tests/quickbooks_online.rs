@@ -69,6 +69,7 @@ fn qbo_config(
         quantity_write: QboQuantityWrite::Adjustment,
         adjustment_account: Some("97".into()),
         order_doc_number: "{order}".into(),
+        http: invsync_config::HttpPolicy::default(),
     }
 }
 
@@ -737,6 +738,42 @@ async fn server_errors_and_timeouts_of_reads_are_retried() {
     assert_eq!(e.kind, ErrorKind::Unavailable);
     assert!(e.message.contains("timed out"), "{e}");
     assert!(!e.message.contains("http://"), "no URL in errors: {e}");
+}
+
+#[tokio::test]
+async fn the_configured_timeout_and_retries_apply() {
+    let mut s = setup_with(FakeConfig {
+        api_latency: Duration::from_millis(500),
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    // `timeout`, `retries` and `retry_backoff` of [accounting], through the plain `open`.
+    s.config.http = invsync_config::HttpPolicy {
+        timeout: Duration::from_millis(100),
+        retries: 2,
+        retry_backoff: Duration::from_millis(10),
+    };
+    let vault: Arc<dyn TokenVault> = Arc::new(s.vault.clone());
+    let qbo = QuickBooksOnline::open(
+        "accounting",
+        &s.config,
+        &OpenContext::new().with_token_vault(vault),
+    )
+    .expect("open");
+    let started = Instant::now();
+    let e = qbo.read_catalog().await.expect_err("times out");
+    assert!(e.message.contains("timed out"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        s.fake.stats().requests,
+        3,
+        "the first attempt and 2 retries"
+    );
 }
 
 #[tokio::test]
