@@ -939,6 +939,87 @@ async fn a_refused_refresh_token_needs_reauthorisation_and_says_how() {
         .expect("read after re-authorising");
 }
 
+/// A vault in which, right after a refresh was refused, someone else stores new tokens
+/// (an operator's `invsync auth quickbooks-online`) before the connection reads again.
+struct ReconnectedMeanwhile {
+    inner: MemoryVault,
+    config: QuickBooksOnlineConfig,
+    fake: QboFake,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TokenVault for ReconnectedMeanwhile {
+    async fn load(
+        &self,
+        key: &str,
+    ) -> Result<Option<invsync_connectors::SealedTokens>, invsync_connectors::ConnectorError> {
+        self.inner.load(key).await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        update: invsync_connectors::VaultUpdate,
+    ) -> Result<Option<invsync_connectors::SealedTokens>, invsync_connectors::ConnectorError> {
+        let result = self.inner.update(key, update).await;
+        if result.is_err() && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let code = self.fake.authorization_code("https://example.com/cb");
+            invsync_connectors::quickbooks_online::connect_with_code(
+                &self.config,
+                Arc::new(self.inner.clone()),
+                &code,
+                "https://example.com/cb",
+            )
+            .await
+            .expect("connect");
+        }
+        result
+    }
+}
+
+#[tokio::test]
+async fn after_invalid_grant_the_stored_tokens_are_read_again_once() {
+    let s = setup().await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    s.open().read_catalog().await.expect("read");
+    s.fake.revoke_refresh_tokens();
+    s.fake.expire_access_tokens();
+    let vault = Arc::new(ReconnectedMeanwhile {
+        inner: s.vault.clone(),
+        config: s.config.clone(),
+        fake: s.fake.clone(),
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let qbo = QuickBooksOnline::open_with(
+        "accounting",
+        &s.config,
+        &OpenContext::new().with_token_vault(vault.clone()),
+        fast(),
+    )
+    .expect("open");
+    qbo.read_catalog()
+        .await
+        .expect("the tokens stored meanwhile are used");
+    assert!(vault.done.load(std::sync::atomic::Ordering::SeqCst));
+    let stats = s.fake.stats();
+    assert_eq!(
+        stats.invalid_grants, 1,
+        "the refused token is not sent again"
+    );
+    assert_eq!(stats.code_exchanges, 1);
+    let stored = s
+        .vault
+        .load("quickbooks-online:4620816365")
+        .await
+        .expect("load")
+        .expect("row");
+    assert!(
+        stored.needs_reauth.is_none(),
+        "not marked: the re-read helped"
+    );
+}
+
 #[tokio::test]
 async fn a_seed_that_is_already_revoked_needs_reauthorisation() {
     let s = setup().await;
