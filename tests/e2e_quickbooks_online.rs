@@ -8,6 +8,8 @@ use invsync_test_support::fake::FakeServer;
 use invsync_test_support::quickbooks_online::{FakeConfig, QboFake};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 /// Sentinel secrets: none of them may appear in output, logs, run history or the database.
 const CLIENT_SECRET: &str = "SENTINEL-client-secret-e2e";
@@ -28,6 +30,10 @@ struct World {
 
 impl World {
     fn new(postgres: bool) -> World {
+        World::with_fake(postgres, FakeConfig::default())
+    }
+
+    fn with_fake(postgres: bool, fake_config: FakeConfig) -> World {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -35,7 +41,7 @@ impl World {
             .expect("runtime");
         let (server, fake) = rt.block_on(QboFake::serve(FakeConfig {
             client_secret: CLIENT_SECRET.into(),
-            ..FakeConfig::default()
+            ..fake_config
         }));
         let pg = postgres.then(|| rt.block_on(invsync_test_support::pg::fresh_database()));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -117,7 +123,12 @@ orders = "shop-orders.csv"
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        Command::from_std(self.std_cmd(args))
+    }
+
+    /// `invsync ARGS` as a plain process, for running several at once.
+    fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("invsync"));
         for (k, _) in std::env::vars() {
             if k.starts_with("INVSYNC") {
                 cmd.env_remove(k);
@@ -280,6 +291,65 @@ fn a_second_process_starts_from_the_rotated_token_sqlite() {
 #[test]
 fn a_second_process_starts_from_the_rotated_token_postgres() {
     two_processes_share_the_rotated_refresh_token(true);
+}
+
+/// Two processes on one database need a token at the same time. The refresh runs under
+/// the token row's lock: the second process waits for the first one's refresh and uses
+/// what it stored. Without the lock it would refresh with the same (then revoked) refresh
+/// token and get `invalid_grant`.
+fn two_processes_at_once_refresh_once(postgres: bool) {
+    let mut w = World::with_fake(
+        postgres,
+        FakeConfig {
+            // Long enough that the second process reaches the lock while the first one's
+            // refresh is still in flight.
+            token_latency: Duration::from_secs(3),
+            ..FakeConfig::default()
+        },
+    );
+    let args = [SYNC_STORE, &["--dry-run"]].concat();
+    let spawn = |w: &World| {
+        w.std_cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn invsync")
+    };
+    let first = spawn(&w);
+    // The first process's refresh is in flight…
+    let started = Instant::now();
+    while w.fake.stats().token_requests == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first process never asked for a token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // … when the second one starts.
+    let second = spawn(&w);
+    for child in [first, second] {
+        let out = child.wait_with_output().expect("wait for invsync");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        w.output.push(format!("{args:?}\n{stdout}\n{stderr}"));
+    }
+    let stats = w.fake.stats();
+    assert_eq!(stats.token_requests, 1, "one refresh for both processes");
+    assert_eq!(stats.refreshes, 1);
+    assert_eq!(stats.invalid_grants, 0);
+    assert_eq!(stats.unauthorized, 0, "both used the new access token");
+    w.assert_no_secret_leaked();
+}
+
+#[test]
+fn two_processes_at_once_refresh_once_sqlite() {
+    two_processes_at_once_refresh_once(false);
+}
+
+#[test]
+fn two_processes_at_once_refresh_once_postgres() {
+    two_processes_at_once_refresh_once(true);
 }
 
 #[test]

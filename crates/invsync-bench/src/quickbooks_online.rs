@@ -76,6 +76,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         quantity_write: QboQuantityWrite::Adjustment,
         adjustment_account: Some("97".into()),
         order_doc_number: "{order}".into(),
+        http: invsync_config::HttpPolicy::default(),
     };
     let tuning = Tuning {
         limits: Limits {

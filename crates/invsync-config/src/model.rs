@@ -83,8 +83,9 @@ impl ConnectionConfig {
 /// The most `retries` an HTTP connection may be configured with.
 pub const MAX_HTTP_RETRIES: u32 = 20;
 
-/// How an HTTP connection (Shopify, WooCommerce, BigCommerce) waits and retries: the keys
-/// `timeout`, `retries` and `retry_backoff` of its `[stores.NAME]` table.
+/// How an HTTP connection (Shopify, WooCommerce, BigCommerce, QuickBooks Online) waits and
+/// retries: the keys `timeout`, `retries` and `retry_backoff` of its `[stores.NAME]` (or
+/// `[accounting]`) table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpPolicy {
     /// The longest one request may take, the answer included; a platform that hangs longer
@@ -169,6 +170,9 @@ pub struct QuickBooksOnlineConfig {
     pub adjustment_account: Option<String>,
     /// The `DocNumber` a posted store order gets: `{order}` and `{store}` are replaced.
     pub order_doc_number: String,
+    /// API requests' timeout and retries (not the token endpoint's: a refresh is never
+    /// sent twice).
+    pub http: HttpPolicy,
 }
 
 /// `environment`: which Intuit API host to use by default.

@@ -763,6 +763,7 @@ fn loads_a_quickbooks_online_accounting_side_with_defaults() {
     assert_eq!(q.quantity_write, QboQuantityWrite::Adjustment);
     assert_eq!(q.adjustment_account, None);
     assert_eq!(q.order_doc_number, "{order}");
+    assert_eq!(q.http, HttpPolicy::default());
     let debug = format!("{config:?}");
     assert!(
         !debug.contains("SENTINEL"),
@@ -772,7 +773,7 @@ fn loads_a_quickbooks_online_accounting_side_with_defaults() {
     // The sandbox, overrides and the optional keys.
     let text = QBO.replace(
         "token_key = { env = \"INVSYNC_TOKEN_KEY\" }",
-        "token_key = { env = \"INVSYNC_TOKEN_KEY\" }\nenvironment = \"sandbox\"\ntoken_url = \"http://127.0.0.1:9/token\"\nredirect_uri = \"https://example.com/callback\"\nquantity_write = \"item\"\nadjustment_account = \"97\"\norder_doc_number = \"{store}-{order}\"",
+        "token_key = { env = \"INVSYNC_TOKEN_KEY\" }\nenvironment = \"sandbox\"\ntoken_url = \"http://127.0.0.1:9/token\"\nredirect_uri = \"https://example.com/callback\"\nquantity_write = \"item\"\nadjustment_account = \"97\"\norder_doc_number = \"{store}-{order}\"\ntimeout = \"90s\"\nretries = 2\nretry_backoff = \"1s\"",
     );
     let (_dir, config) = load_text(&text, QBO_ENV);
     let config = config.unwrap_or_else(|e| panic!("{e}"));
@@ -792,6 +793,14 @@ fn loads_a_quickbooks_online_accounting_side_with_defaults() {
     assert_eq!(q.quantity_write, QboQuantityWrite::Item);
     assert_eq!(q.adjustment_account.as_deref(), Some("97"));
     assert_eq!(q.order_doc_number, "{store}-{order}");
+    assert_eq!(
+        q.http,
+        HttpPolicy {
+            timeout: std::time::Duration::from_secs(90),
+            retries: 2,
+            retry_backoff: std::time::Duration::from_secs(1),
+        }
+    );
     // Without refresh_token: the tokens come from `invsync auth quickbooks-online`.
     let text = QBO.replace("refresh_token = { env = \"QBO_REFRESH_TOKEN\" }\n", "");
     let (_dir, config) = load_text(&text, QBO_ENV);
@@ -900,6 +909,14 @@ fn quickbooks_online_errors_name_the_key_and_never_the_secret() {
                 "kind = \"quickbooks-online\"\nrealm = \"1\"",
             ),
             vec![("accounting.realm", "unknown key")],
+        ),
+        (
+            "retries out of range",
+            replace(
+                "kind = \"quickbooks-online\"",
+                "kind = \"quickbooks-online\"\nretries = 21",
+            ),
+            vec![("accounting.retries", "out of range")],
         ),
         (
             "a store as master needs the adjustment account",

@@ -69,6 +69,7 @@ fn qbo_config(
         quantity_write: QboQuantityWrite::Adjustment,
         adjustment_account: Some("97".into()),
         order_doc_number: "{order}".into(),
+        http: invsync_config::HttpPolicy::default(),
     }
 }
 
@@ -740,6 +741,42 @@ async fn server_errors_and_timeouts_of_reads_are_retried() {
 }
 
 #[tokio::test]
+async fn the_configured_timeout_and_retries_apply() {
+    let mut s = setup_with(FakeConfig {
+        api_latency: Duration::from_millis(500),
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    // `timeout`, `retries` and `retry_backoff` of [accounting], through the plain `open`.
+    s.config.http = invsync_config::HttpPolicy {
+        timeout: Duration::from_millis(100),
+        retries: 2,
+        retry_backoff: Duration::from_millis(10),
+    };
+    let vault: Arc<dyn TokenVault> = Arc::new(s.vault.clone());
+    let qbo = QuickBooksOnline::open(
+        "accounting",
+        &s.config,
+        &OpenContext::new().with_token_vault(vault),
+    )
+    .expect("open");
+    let started = Instant::now();
+    let e = qbo.read_catalog().await.expect_err("times out");
+    assert!(e.message.contains("timed out"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        s.fake.stats().requests,
+        3,
+        "the first attempt and 2 retries"
+    );
+}
+
+#[tokio::test]
 async fn a_401_refreshes_once_then_fails_with_what_to_do() {
     let s = setup().await;
     s.fake.add_inventory_item("A", "x", "1", "1");
@@ -801,6 +838,27 @@ async fn refresh_tokens_rotate_and_the_stored_one_is_used_from_then_on() {
     // With a valid stored access token, a new connection refreshes nothing.
     s.open().read_catalog().await.expect("read");
     assert_eq!(s.fake.stats().refreshes, 2);
+}
+
+#[tokio::test]
+async fn the_access_token_is_refreshed_before_it_expires() {
+    let s = setup_with(FakeConfig {
+        access_token_lifetime: Duration::from_secs(5),
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    let qbo = s.open();
+    qbo.read_catalog().await.expect("read");
+    qbo.read_catalog().await.expect("read");
+    assert_eq!(s.fake.stats().refreshes, 1, "a fresh token is reused");
+    // In the last fifth of its life (here the last second) the token is replaced before
+    // it is sent, while QuickBooks would still take it: no request meets a 401.
+    tokio::time::sleep(Duration::from_millis(4_200)).await;
+    qbo.read_catalog().await.expect("read");
+    let stats = s.fake.stats();
+    assert_eq!(stats.refreshes, 2, "refreshed ahead of expiry");
+    assert_eq!(stats.unauthorized, 0, "never sent a token that had expired");
 }
 
 #[tokio::test]
@@ -879,6 +937,87 @@ async fn a_refused_refresh_token_needs_reauthorisation_and_says_how() {
         .read_catalog()
         .await
         .expect("read after re-authorising");
+}
+
+/// A vault in which, right after a refresh was refused, someone else stores new tokens
+/// (an operator's `invsync auth quickbooks-online`) before the connection reads again.
+struct ReconnectedMeanwhile {
+    inner: MemoryVault,
+    config: QuickBooksOnlineConfig,
+    fake: QboFake,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TokenVault for ReconnectedMeanwhile {
+    async fn load(
+        &self,
+        key: &str,
+    ) -> Result<Option<invsync_connectors::SealedTokens>, invsync_connectors::ConnectorError> {
+        self.inner.load(key).await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        update: invsync_connectors::VaultUpdate,
+    ) -> Result<Option<invsync_connectors::SealedTokens>, invsync_connectors::ConnectorError> {
+        let result = self.inner.update(key, update).await;
+        if result.is_err() && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let code = self.fake.authorization_code("https://example.com/cb");
+            invsync_connectors::quickbooks_online::connect_with_code(
+                &self.config,
+                Arc::new(self.inner.clone()),
+                &code,
+                "https://example.com/cb",
+            )
+            .await
+            .expect("connect");
+        }
+        result
+    }
+}
+
+#[tokio::test]
+async fn after_invalid_grant_the_stored_tokens_are_read_again_once() {
+    let s = setup().await;
+    s.fake.add_inventory_item("A", "x", "1", "1");
+    s.open().read_catalog().await.expect("read");
+    s.fake.revoke_refresh_tokens();
+    s.fake.expire_access_tokens();
+    let vault = Arc::new(ReconnectedMeanwhile {
+        inner: s.vault.clone(),
+        config: s.config.clone(),
+        fake: s.fake.clone(),
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let qbo = QuickBooksOnline::open_with(
+        "accounting",
+        &s.config,
+        &OpenContext::new().with_token_vault(vault.clone()),
+        fast(),
+    )
+    .expect("open");
+    qbo.read_catalog()
+        .await
+        .expect("the tokens stored meanwhile are used");
+    assert!(vault.done.load(std::sync::atomic::Ordering::SeqCst));
+    let stats = s.fake.stats();
+    assert_eq!(
+        stats.invalid_grants, 1,
+        "the refused token is not sent again"
+    );
+    assert_eq!(stats.code_exchanges, 1);
+    let stored = s
+        .vault
+        .load("quickbooks-online:4620816365")
+        .await
+        .expect("load")
+        .expect("row");
+    assert!(
+        stored.needs_reauth.is_none(),
+        "not marked: the re-read helped"
+    );
 }
 
 #[tokio::test]

@@ -39,6 +39,9 @@ struct RawQuickBooksOnline {
     quantity_write: Option<String>,
     adjustment_account: Option<String>,
     order_doc_number: Option<String>,
+    timeout: Option<String>,
+    retries: Option<i64>,
+    retry_backoff: Option<String>,
 }
 
 pub(super) fn accounting(
@@ -147,6 +150,12 @@ pub(super) fn accounting(
             }
         },
     };
+    let http = v.http(
+        "accounting",
+        raw.timeout.as_deref(),
+        raw.retries,
+        raw.retry_backoff.as_deref(),
+    );
     if !realm_ok {
         return None;
     }
@@ -164,6 +173,7 @@ pub(super) fn accounting(
             quantity_write: quantity_write?,
             adjustment_account: adjustment_account?,
             order_doc_number: order_doc_number?,
+            http: http?,
         },
     )))
 }

@@ -563,6 +563,7 @@ fn quickbooks_online() -> &'static Platform {
                 quantity_write: QboQuantityWrite::Adjustment,
                 adjustment_account: Some("97".into()),
                 order_doc_number: "{order}".into(),
+                http: invsync_config::HttpPolicy::default(),
             };
             // A fresh vault per connection: every case goes through the token answer.
             let vault: Arc<dyn TokenVault> = Arc::new(MemoryVault::new());

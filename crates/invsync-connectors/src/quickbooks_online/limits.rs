@@ -224,6 +224,15 @@ mod tests {
             .expect("room again");
     }
 
+    #[test]
+    fn connections_to_one_realm_share_its_limiter() {
+        let a = shared("http://127.0.0.1:1/v3/company/111", small());
+        let b = shared("http://127.0.0.1:1/v3/company/111", Limits::default());
+        let other = shared("http://127.0.0.1:1/v3/company/222", small());
+        assert!(Arc::ptr_eq(&a, &b), "one limiter per realm in a process");
+        assert!(!Arc::ptr_eq(&a, &other), "each realm has its own");
+    }
+
     #[tokio::test]
     async fn a_pause_holds_everyone() {
         let limiter = Limiter::new(small());

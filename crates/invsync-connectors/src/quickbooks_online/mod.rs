@@ -70,9 +70,9 @@ pub struct Tuning {
     pub throttle_wait: Duration,
     /// 429s in a row before a request gives up.
     pub throttle_retries: u32,
-    /// Retries of 5xx answers and timeouts.
+    /// Retries of 5xx answers and timeouts (`retries`, `retry_backoff`).
     pub backoff: Backoff,
-    /// API requests (QuickBooks times requests out after 120 s).
+    /// API requests (`timeout`; QuickBooks itself times requests out after 120 s).
     pub timeouts: Timeouts,
     /// The token endpoint.
     pub token_timeouts: Timeouts,
@@ -108,6 +108,19 @@ impl Default for Tuning {
             writes_per_call: MAX_BATCH * 10,
             doc_numbers_per_query: 100,
             own_limiter: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// The documented limits, with the API requests' timeout and retries from the
+    /// connection's `timeout`, `retries` and `retry_backoff` (`[accounting]`).
+    pub fn for_config(config: &QuickBooksOnlineConfig) -> Tuning {
+        let (timeouts, backoff) = http::policy(&config.http);
+        Tuning {
+            timeouts,
+            backoff,
+            ..Tuning::default()
         }
     }
 }
@@ -152,7 +165,7 @@ impl QuickBooksOnline {
         config: &QuickBooksOnlineConfig,
         ctx: &OpenContext,
     ) -> Result<QuickBooksOnline, ConnectorError> {
-        QuickBooksOnline::open_with(name, config, ctx, Tuning::default())
+        QuickBooksOnline::open_with(name, config, ctx, Tuning::for_config(config))
     }
 
     /// [`QuickBooksOnline::open`] with other limits and timings (tests, benchmarks).

@@ -130,6 +130,9 @@ pub struct Stats {
     pub throttled: usize,
     /// 401 answers.
     pub unauthorized: usize,
+    /// Token endpoint requests received, counted on arrival (before `token_latency`):
+    /// a test can see that a refresh is in flight.
+    pub token_requests: usize,
     /// Token endpoint calls, by outcome.
     pub token_calls: usize,
     pub refreshes: usize,
@@ -1126,6 +1129,7 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    fake.lock().stats.token_requests += 1;
     if !fake.config.token_latency.is_zero() {
         tokio::time::sleep(fake.config.token_latency).await;
     }
