@@ -255,3 +255,104 @@ async fn a_refused_token_fails_the_run_with_what_to_do() {
     let db = std::fs::read(setup.database()).expect("database file");
     assert_no_token("the run-history database", &db);
 }
+
+/// The operations of the GraphQL requests the fake answered from `from` on.
+fn operations(fake: &FakeShopify, from: usize) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .skip(from)
+        .filter_map(|r| {
+            let q = r.query?;
+            let at = q.find("query ").or_else(|| q.find("mutation "))?;
+            let rest = &q[at..];
+            let name = rest.split_whitespace().nth(1)?;
+            Some(name.split(['(', '{']).next()?.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_syncs_read_only_what_changed_and_still_undo_edits_by_hand() {
+    let fake = FakeShopify::new(TOKEN, Limits::standard());
+    for (sku, price, available) in [
+        ("MUG-1", "12.50", 10),
+        ("TEE-M", "19.90", 7),
+        ("CAP-1", "15.00", 3),
+        ("BAG-1", "30.00", 6),
+        ("GIFT", "25.00", 0),
+        ("DUP-1", "5.00", 2),
+    ] {
+        fake.add_variant(sku, price, available);
+    }
+    let server = fake.serve().await;
+    let setup = Setup::new(&server.base_url());
+    let sync = [
+        "--format",
+        "json",
+        "sync",
+        "--store",
+        "shop",
+        "--update",
+        "store",
+        "--fields",
+        "price,quantity",
+    ];
+
+    let first = run(&setup, &sync).await;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let ops = operations(&fake, 0);
+    assert!(
+        ops.iter().any(|o| o == "VariantsPage"),
+        "a whole read first: {ops:?}"
+    );
+
+    // An hour later someone raises stock and a price by hand in the Shopify admin. The
+    // variant's own updatedAt moves for the price only; the stock shows on its level.
+    fake.advance_clock(std::time::Duration::from_secs(3600));
+    fake.set_available("CAP-1", 50);
+    fake.set_price("MUG-1", "99.00");
+    let from = fake.requests().len();
+    let second = run(&setup, &sync).await;
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let ops = operations(&fake, from);
+    for op in ["VariantsChanged", "ItemsChanged", "LevelsChanged"] {
+        assert!(ops.iter().any(|o| o == op), "{op} missing: {ops:?}");
+    }
+    assert!(
+        !ops.iter().any(|o| o == "VariantsPage" || o == "BulkRun"),
+        "no whole read: {ops:?}"
+    );
+    assert_eq!(
+        fake.variant("CAP-1").expect("CAP-1").available,
+        3,
+        "the stock raised by hand is back to the accounting side's"
+    );
+    assert_eq!(
+        fake.variant("MUG-1").expect("MUG-1").price,
+        "12.50".parse().expect("dec")
+    );
+    let report = json(&second);
+    let run_id = report["run_id"].as_i64().expect("run id");
+    let shown = json(
+        &run(
+            &setup,
+            &["--format", "json", "runs", "show", &run_id.to_string()],
+        )
+        .await,
+    );
+    let items = shown["items"].as_array().expect("items");
+    assert_eq!(
+        items.len(),
+        2,
+        "exactly the two edits were undone: {items:?}"
+    );
+    assert_eq!(fake.invalid_documents(), Vec::<String>::new());
+}
