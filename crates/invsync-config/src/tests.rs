@@ -1004,6 +1004,7 @@ fn loads_a_shopify_store_with_defaults() {
     assert_eq!(s.api_version, DEFAULT_SHOPIFY_API_VERSION);
     assert_eq!(s.location, None);
     assert_eq!(s.bulk_above, DEFAULT_SHOPIFY_BULK_ABOVE);
+    assert_eq!(s.full_read_every, DEFAULT_SHOPIFY_FULL_READ_EVERY);
     assert_eq!(s.access_token.expose_secret(), "shpat_s3cret-sentinel");
     assert_eq!(shop.rules.buffer, 1);
     assert_eq!(shop.connection.kind(), "shopify");
@@ -1014,7 +1015,7 @@ fn loads_a_shopify_store_with_defaults() {
 
     let text = SHOPIFY.replace(
         "buffer = 1",
-        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0",
+        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0\nfull_read_every = \"6h\"",
     );
     let (_dir, config) = load_text(&text, &[("SHOP_TOKEN", "t")]);
     let config = config.expect("valid");
@@ -1025,6 +1026,16 @@ fn loads_a_shopify_store_with_defaults() {
     assert_eq!(s.api_version, "2025-10");
     assert_eq!(s.location.as_deref(), Some("gid://shopify/Location/42"));
     assert_eq!(s.bulk_above, 0);
+    assert_eq!(s.full_read_every, std::time::Duration::from_secs(6 * 3600));
+
+    let (_dir, config) = load_text(
+        &SHOPIFY.replace("buffer = 1", "full_read_every = \"0s\""),
+        &[("SHOP_TOKEN", "t")],
+    );
+    let ConnectionConfig::Shopify(s) = &config.expect("valid").stores["shop"].connection else {
+        panic!("a shopify store")
+    };
+    assert!(s.full_read_every.is_zero(), "0s: no incremental reads");
 }
 
 #[test]
@@ -1111,6 +1122,13 @@ fn shopify_errors_name_the_key() {
             &[("SHOP_TOKEN", "t")],
             "stores.shop.api_version",
             "not a supported Admin API version",
+        ),
+        (
+            "full_read_every not a duration",
+            SHOPIFY.replace("buffer = 1", "full_read_every = \"daily\""),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.full_read_every",
+            "not a duration",
         ),
         (
             "location by name",
