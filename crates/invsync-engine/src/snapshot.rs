@@ -438,8 +438,11 @@ async fn read_kept_catalog(
     let started = std::time::Instant::now();
     let read = connection.read_catalog_since(cached).await?;
     tracing::debug!(
-        store, incremental = read.incremental, records = read.catalog.records.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64, "read the store catalog"
+        store,
+        incremental = read.incremental,
+        records = read.catalog.records.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read the store catalog"
     );
     if read.cursor.is_some() || kept.is_some() {
         let saved = db

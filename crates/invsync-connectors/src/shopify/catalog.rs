@@ -236,7 +236,10 @@ impl ShopifyConnection {
     ) -> Result<Option<CatalogRead>, ConnectorError> {
         let (count, exact) = self.variant_count().await?;
         let bound = self.client.server_time();
-        let limit = usize::try_from(self.config.bulk_above).unwrap_or(usize::MAX);
+        // More changes than a whole read would be paged for: read whole (in bulk). Never
+        // below one full page, so `bulk_above = 0` (always bulk) keeps incremental reads.
+        let limit = usize::try_from(self.config.bulk_above.max(super::MAX_PAGE as u64))
+            .unwrap_or(usize::MAX);
         let mut changed = Vec::new();
         for (operation, document, since, path) in [
             (
@@ -367,8 +370,8 @@ impl ShopifyConnection {
         }))
     }
 
-    /// Pages one change query into `out`; `false` when more than `limit` changed (the
-    /// caller reads the catalog whole instead).
+    /// Pages one change query into `out`; `false` once `out` holds more than `limit`
+    /// changes of all three queries (the caller reads the catalog whole instead).
     #[allow(clippy::too_many_arguments)]
     async fn read_changed_pages(
         &self,
@@ -386,7 +389,6 @@ impl ShopifyConnection {
         );
         let mut after: Option<String> = None;
         let mut first = CHANGED_PAGE;
-        let start = out.len();
         loop {
             let answer = self
                 .client
@@ -426,7 +428,7 @@ impl ShopifyConnection {
                     out.push(VariantNode::parse(variant));
                 }
             }
-            if out.len() - start > limit {
+            if out.len() > limit {
                 return Ok(false);
             }
             match (page.page_info.has_next_page, page.page_info.end_cursor) {

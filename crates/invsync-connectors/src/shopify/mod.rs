@@ -6,7 +6,8 @@
 //!   variants and bundles (`requiresComponents`) are `base`.
 //! * **Reading** pages `productVariants` (100, then as many as fit under the single-query
 //!   cost limit), or — above `bulk_above` variants — runs one bulk operation and downloads
-//!   its JSONL result (ADR 0011).
+//!   its JSONL result (ADR 0011). Later runs get the kept catalog back and read only the
+//!   variants, inventory items and levels changed since (`catalog`, ADR 0017).
 //! * **Open orders** are open orders with unfulfilled units (ADR 0013). Tracked orders are
 //!   read incrementally (ADR 0060): a snapshot of the open orders first, then every order
 //!   updated since the cursor (`updated_at:>'…'`, sorted by `UPDATED_AT`), in any status;
@@ -147,7 +148,8 @@ pub struct ShopifyConnection {
     location: OnceCell<String>,
     /// Variant GID → product and inventory item, filled by every read.
     refs: Mutex<HashMap<CompactString, VariantRef>>,
-    /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
+    /// invsync's clock, for settling order and catalog cursors and timing whole catalog
+    /// reads (ADRs 0060, 0017); tests set their own.
     order_clock: OrderClock,
 }
 

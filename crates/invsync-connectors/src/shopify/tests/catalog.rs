@@ -228,7 +228,7 @@ async fn whole_reads_come_daily_and_for_another_location_or_a_bad_cursor() {
 }
 
 #[tokio::test]
-async fn more_changes_than_bulk_above_read_the_catalog_whole() {
+async fn more_changes_than_bulk_above_or_a_page_read_the_catalog_whole() {
     let (fake, server) = start(Limits::unlimited()).await;
     shop_with_catalog(&fake).await;
     let ours = OurClock::new();
@@ -237,8 +237,14 @@ async fn more_changes_than_bulk_above_read_the_catalog_whole() {
     assert!(!first.incremental);
     fake.advance_clock(A_TICK);
     ours.advance(A_TICK);
-    for i in 0..120 {
+    for i in 0..230 {
         fake.set_price(&format!("SKU-{i:04}"), "1.00");
+    }
+    for sku in ["TEE-S", "TEE-M", "GIFT-CARD", "BUNDLE-1"] {
+        fake.set_available(sku, 9);
+    }
+    for i in 0..30 {
+        fake.set_available(&format!("SKU-{i:04}"), 1);
     }
     let second = shop
         .read_catalog_since(Some(CachedCatalog {
@@ -247,7 +253,10 @@ async fn more_changes_than_bulk_above_read_the_catalog_whole() {
         }))
         .await
         .expect("catalog");
-    assert!(!second.incremental, "120 changes > bulk_above 50");
+    assert!(
+        !second.incremental,
+        "264 changes > 250 (bulk_above 50, but never below a page)"
+    );
     assert_eq!(by_sku(&second.catalog, "SKU-0100").price, Some(dec("1.00")));
 }
 
