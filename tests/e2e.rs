@@ -664,3 +664,27 @@ fn runs_print_tables_and_filter_by_store_and_limit() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no run 999"));
 }
+
+/// `--status` and `--all` pick the products of a manual run (`--sku`: see
+/// `a_manual_mapping_links_differently_named_skus`).
+#[test]
+fn a_sync_picks_products_by_status_or_all() {
+    let demo = Demo::new();
+    let planned = |more: &[&'static str]| {
+        let plan = demo.json(&args(&with(SYNC_SHOP, &[&["--dry-run"], more].concat())));
+        plan["changes"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(planned(&["--all"]), 4);
+    assert_eq!(planned(&["--status", "out-of-sync"]), 4);
+    assert_eq!(planned(&["--status", "in-sync,base,unmapped"]), 0);
+    assert_eq!(planned(&["--sku", "MUG-2"]), 2);
+    let out = demo
+        .cmd(&args(&with(SYNC_SHOP, &["--all", "--sku", "MUG-2"])))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--all and --sku exclude each other"
+    );
+}
