@@ -449,6 +449,10 @@ fn config_check_prints_next_run_times() {
     assert!(stdout.contains("shop-store"), "{stdout}");
     assert!(stdout.contains("every 15m"), "{stdout}");
     assert!(stdout.contains("at daemon start"), "{stdout}");
+    assert!(
+        stdout.contains("master inventory location: accounting; in_orders = skip"),
+        "the config's own words, not Rust's: {stdout}"
+    );
     let json = demo.json(&["config", "check"]);
     assert_eq!(
         json["schedules"][0]["next_runs"].as_array().map(Vec::len),
@@ -573,5 +577,114 @@ fn orders_hold_stock_until_they_leave_the_orders_file() {
             .iter()
             .any(|c| c["sku"] == "TEE-L" && c["new"] == "1"),
         "{third}"
+    );
+}
+
+/// Long manual runs show a progress bar on a terminal (and none when piped: see
+/// `dry_run_shows_the_diff_and_changes_nothing`). `script` runs invsync on a pseudo-terminal.
+#[test]
+fn a_sync_on_a_terminal_shows_its_progress() {
+    let demo = Demo::new();
+    let invsync = assert_cmd::cargo::cargo_bin("invsync");
+    let command = format!(
+        "'{}' --config '{}' {}",
+        invsync.display(),
+        demo.config().display(),
+        SYNC_SHOP.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args([
+            "--quiet",
+            "--return",
+            "--flush",
+            "--command",
+            &command,
+            "/dev/null",
+        ])
+        .env("TERM", "xterm")
+        .env_remove("INVSYNC_LOG")
+        .env_remove("INVSYNC_CONFIG")
+        .output()
+        .expect("script(1) from util-linux runs the binary on a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        ["reading…", "planning…", "changes ("]
+            .iter()
+            .any(|phase| screen.contains(phase)),
+        "no progress bar on a terminal:\n{screen}"
+    );
+    assert!(screen.contains("Run 1 succeeded: 4 change(s)"), "{screen}");
+}
+
+/// `invsync runs` and `runs show ID` as tables (the JSON forms are checked above), and the
+/// `--store` and `--limit` filters.
+#[test]
+fn runs_print_tables_and_filter_by_store_and_limit() {
+    let demo = Demo::new();
+    demo.cmd(SYNC_SHOP).assert().success();
+    demo.cmd(&[
+        "sync", "--store", "market", "--update", "store", "--fields", "quantity",
+    ])
+    .assert()
+    .success();
+
+    let out = demo.cmd(&["runs"]).output().expect("run");
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["ID", "STORE", "STATUS", "CHECKED", "UPDATED", "FAILED"] {
+        assert!(header.contains(column), "{column} missing from:\n{table}");
+    }
+    assert_eq!(table.matches("succeeded").count(), 2, "{table}");
+    assert!(table.contains("(manual)"), "{table}");
+
+    let market = demo.json(&["runs", "--store", "market"]);
+    let market = market.as_array().expect("array");
+    assert_eq!(market.len(), 1);
+    assert_eq!(market[0]["store"], "market");
+    let newest = demo.json(&["runs", "--limit", "1"]);
+    assert_eq!(newest.as_array().map(Vec::len), Some(1));
+    assert_eq!(newest[0]["store"], "market", "newest first");
+
+    let shop_run = demo.json(&["runs", "--store", "shop"])[0]["id"].to_string();
+    let out = demo
+        .cmd(&["runs", "show", &shop_run])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "SKU", "OUTCOME", "MUG-2", "price", "14.00", "updated", "skipped",
+    ] {
+        assert!(shown.contains(part), "`{part}` missing from:\n{shown}");
+    }
+
+    let out = demo.cmd(&["runs", "show", "999"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no run 999"));
+}
+
+/// `--status` and `--all` pick the products of a manual run (`--sku`: see
+/// `a_manual_mapping_links_differently_named_skus`).
+#[test]
+fn a_sync_picks_products_by_status_or_all() {
+    let demo = Demo::new();
+    let planned = |more: &[&'static str]| {
+        let plan = demo.json(&args(&with(SYNC_SHOP, &[&["--dry-run"], more].concat())));
+        plan["changes"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(planned(&["--all"]), 4);
+    assert_eq!(planned(&["--status", "out-of-sync"]), 4);
+    assert_eq!(planned(&["--status", "in-sync,base,unmapped"]), 0);
+    assert_eq!(planned(&["--sku", "MUG-2"]), 2);
+    let out = demo
+        .cmd(&args(&with(SYNC_SHOP, &["--all", "--sku", "MUG-2"])))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--all and --sku exclude each other"
     );
 }

@@ -155,6 +155,65 @@ fn sigterm_mid_run_records_an_interrupted_run_and_exits_1() {
     assert_eq!(row.trim(), "interrupted|1");
 }
 
+/// The migrations on disk for one backend.
+fn migrations(backend: &str) -> usize {
+    std::fs::read_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend),
+    )
+    .expect("migrations dir")
+    .filter(|e| {
+        e.as_ref()
+            .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".up.sql"))
+    })
+    .count()
+}
+
+/// `invsync migrate` with this config and environment; its stdout.
+fn migrate(config: &Path, env: &[(&str, &str)]) -> String {
+    let out = Command::cargo_bin("invsync")
+        .expect("bin")
+        .envs(env.iter().copied())
+        .arg("--config")
+        .arg(config)
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn migrate_creates_the_run_history_tables_once() {
+    let blocked = Blocked::new();
+    let first = migrate(&blocked.config(), &[]);
+    assert!(
+        first.starts_with(&format!(
+            "{} migration(s) applied; the sqlite database at ",
+            migrations("sqlite")
+        )),
+        "{first}"
+    );
+    assert!(first.contains("is up to date"), "{first}");
+    let second = migrate(&blocked.config(), &[]);
+    assert!(second.starts_with("0 migration(s) applied"), "{second}");
+    let tables = sqlite(
+        &blocked.dir.path().join("invsync.db"),
+        "select name from sqlite_master where type = 'table' order by name",
+    );
+    for table in ["mappings", "sync_run_items", "sync_runs"] {
+        assert!(
+            tables.lines().any(|t| t == table),
+            "{table} missing: {tables}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_records_runs_in_postgres() {
     let pg = invsync_test_support::pg::fresh_database().await;
@@ -184,6 +243,17 @@ async fn sync_records_runs_in_postgres() {
             .output()
             .expect("run")
     };
+    let env = [("INVSYNC__DATABASE__URL", pg.url())];
+    let first = migrate(&dir.path().join("invsync.toml"), &env);
+    assert!(
+        first.starts_with(&format!(
+            "{} migration(s) applied; the postgres database at ",
+            migrations("postgres")
+        )),
+        "{first}"
+    );
+    let second = migrate(&dir.path().join("invsync.toml"), &env);
+    assert!(second.starts_with("0 migration(s) applied"), "{second}");
     let out = run(&[
         "sync",
         "--store",

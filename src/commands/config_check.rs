@@ -69,7 +69,7 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
                 writeln!(out, "{}: OK", config.source.display())?;
                 writeln!(
                     out,
-                    "accounting: {}; master inventory location: {}; in-orders: {:?}",
+                    "accounting: {}; master inventory location: {}; in_orders = {}",
                     config.accounting.kind(),
                     master(&config),
                     config.inventory.in_orders

@@ -563,6 +563,142 @@ fn the_demo_config_is_valid() {
     assert!(!config.stores.is_empty());
 }
 
+/// `(table, config text, environment, the unknown key's full name, the example to check)`.
+type DocCase<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
+/// The example configs document every key: each key a table accepts (as the error for an
+/// unknown key lists them) appears in `config/invsync.example.toml`, set or commented out
+/// (`kind = "quickbooks-online"` in its own example). A key added to a `Raw*` struct without
+/// a line in the example fails here.
+#[test]
+fn the_example_configs_document_every_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).expect("read an example");
+    let example = read("invsync.example.toml");
+    let qbo_example = read("invsync.quickbooks-online.example.toml");
+    let documented = |text: &str, key: &str| {
+        text.lines().any(|line| {
+            let line = line.trim_start_matches('#').trim_start();
+            line.starts_with(&format!("{key} ="))
+                || line.starts_with(&format!("[{key}"))
+                || line.starts_with(&format!("[[{key}]]"))
+        })
+    };
+    let with_unknown_schedule_key =
+        VALID.replacen("every = \"15m\"", "every = \"15m\"\nzz_unknown = 1", 1);
+    let top_level = format!("zz_unknown = 1\n{VALID}");
+    let platform_env = [
+        ("WOO_KEY", "ck_x"),
+        ("WOO_SECRET", "cs_x"),
+        ("BC_TOKEN", "t"),
+    ];
+    let cases: Vec<DocCase> = vec![
+        ("top level", &top_level, vec![], "zz_unknown", &example),
+        (
+            "[database]",
+            VALID,
+            vec![("INVSYNC__DATABASE__ZZ_UNKNOWN", "1")],
+            "database.zz_unknown",
+            &example,
+        ),
+        (
+            "[daemon]",
+            VALID,
+            vec![("INVSYNC__DAEMON__ZZ_UNKNOWN", "1")],
+            "daemon.zz_unknown",
+            &example,
+        ),
+        (
+            "[inventory]",
+            VALID,
+            vec![("INVSYNC__INVENTORY__ZZ_UNKNOWN", "1")],
+            "inventory.zz_unknown",
+            &example,
+        ),
+        (
+            "file accounting",
+            VALID,
+            vec![("INVSYNC__ACCOUNTING__ZZ_UNKNOWN", "1")],
+            "accounting.zz_unknown",
+            &example,
+        ),
+        (
+            "file store",
+            VALID,
+            vec![("INVSYNC__STORES__SHOP__ZZ_UNKNOWN", "1")],
+            "stores.shop.zz_unknown",
+            &example,
+        ),
+        (
+            "[[schedules]]",
+            &with_unknown_schedule_key,
+            vec![],
+            "schedules[0].zz_unknown",
+            &example,
+        ),
+        (
+            "woocommerce store",
+            PLATFORM_STORES,
+            [
+                &platform_env[..],
+                &[("INVSYNC__STORES__WOO__ZZ_UNKNOWN", "1")],
+            ]
+            .concat(),
+            "stores.woo.zz_unknown",
+            &example,
+        ),
+        (
+            "bigcommerce store",
+            PLATFORM_STORES,
+            [
+                &platform_env[..],
+                &[("INVSYNC__STORES__BIG__ZZ_UNKNOWN", "1")],
+            ]
+            .concat(),
+            "stores.big.zz_unknown",
+            &example,
+        ),
+        (
+            "shopify store",
+            SHOPIFY,
+            vec![
+                ("SHOP_TOKEN", "shpat_x"),
+                ("INVSYNC__STORES__SHOP__ZZ_UNKNOWN", "1"),
+            ],
+            "stores.shop.zz_unknown",
+            &example,
+        ),
+        (
+            "quickbooks-online accounting",
+            QBO,
+            [QBO_ENV, &[("INVSYNC__ACCOUNTING__ZZ_UNKNOWN", "1")]].concat(),
+            "accounting.zz_unknown",
+            &qbo_example,
+        ),
+    ];
+    for (table, text, env, unknown, example) in cases {
+        let (_dir, result) = load_text(text, &env);
+        let errors = result.expect_err(table);
+        let error = errors
+            .iter()
+            .find(|e| e.key.as_deref() == Some(unknown))
+            .unwrap_or_else(|| panic!("{table}: no error at {unknown}: {errors}"));
+        let expected = error
+            .message
+            .split_once("expected")
+            .map(|(_, list)| list)
+            .unwrap_or_else(|| panic!("{table}: {}", error.message));
+        let keys: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        assert!(keys.len() > 1, "{table}: {}", error.message);
+        for key in keys {
+            assert!(
+                documented(example, key),
+                "{table}: `{key}` is not documented in the example config"
+            );
+        }
+    }
+}
+
 const PLATFORM_STORES: &str = r#"
 [accounting]
 kind = "file"

@@ -223,3 +223,224 @@ impl RunCounts {
             + self.skipped_other
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::{ConflictReason, PairKind, UnmappedReason};
+    use crate::model::{Field, FieldValue, Side};
+    use crate::plan::{PlannedChange, ProductPlan, SkippedChange};
+    use proptest::prelude::*;
+
+    /// One product of a finished (or cut short) run: its status, what happened to each of
+    /// its planned changes, and the differences held back (with why).
+    type Product<'a> = (Status, &'a [ChangeResult], &'a [SkipReason]);
+
+    fn plan_of(products: &[Product<'_>]) -> (Plan, Vec<ChangeResult>) {
+        let mut plan = Plan::default();
+        let mut results = Vec::new();
+        for (n, (status, changes, skips)) in products.iter().enumerate() {
+            let product = u32::try_from(n).expect("small");
+            let pair = match status {
+                Status::Conflict => PairKind::Conflict(ConflictReason::DuplicateStoreSku),
+                Status::Unmapped => PairKind::Unmapped(UnmappedReason::NoItem),
+                _ => PairKind::Matched { manual: false },
+            };
+            plan.products.push(ProductPlan {
+                accounting: Some(product),
+                store: Some(product),
+                status: *status,
+                pair,
+                price_differs: false,
+                quantity_differs: false,
+            });
+            for (i, result) in changes.iter().enumerate() {
+                plan.changes.push(PlannedChange {
+                    product,
+                    side: Side::Store,
+                    record: product,
+                    field: if i == 0 {
+                        Field::Price
+                    } else {
+                        Field::Quantity
+                    },
+                    old: FieldValue::Quantity(1),
+                    new: FieldValue::Quantity(2),
+                });
+                results.push(*result);
+            }
+            for reason in *skips {
+                plan.skipped.push(SkippedChange {
+                    product,
+                    field: Field::Quantity,
+                    old: None,
+                    new: None,
+                    reason: *reason,
+                });
+            }
+        }
+        (plan, results)
+    }
+
+    /// Which bucket one product lands in (`None`: only counted as checked).
+    fn bucket(product: Product<'_>) -> Option<&'static str> {
+        let (plan, results) = plan_of(&[product]);
+        let c = RunCounts::tally(&plan, &results);
+        assert_eq!(c.checked, 1);
+        let buckets = [
+            ("in_sync", c.in_sync),
+            ("updated", c.updated),
+            ("failed", c.failed),
+            ("skipped_in_orders", c.skipped_in_orders),
+            ("skipped_base", c.skipped_base),
+            ("unmapped", c.unmapped),
+            ("conflicts", c.conflicts),
+            ("skipped_other", c.skipped_other),
+        ];
+        let hit: Vec<&str> = buckets
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, _)| *name)
+            .collect();
+        assert!(hit.len() <= 1, "{product:?} counted twice: {hit:?}");
+        hit.first().copied()
+    }
+
+    #[test]
+    fn each_product_lands_in_one_bucket() {
+        use ChangeResult::{Applied, Failed, Pending, Stale};
+        use SkipReason::{InOrders, MissingValue, NoMasterQuantity};
+        let cases: &[(&str, Product<'_>, Option<&str>)] = &[
+            ("nothing to do", (Status::InSync, &[], &[]), Some("in_sync")),
+            (
+                "written",
+                (Status::OutOfSync, &[Applied], &[]),
+                Some("updated"),
+            ),
+            (
+                "one field written, the other failed: failed wins",
+                (Status::OutOfSync, &[Applied, Failed], &[]),
+                Some("failed"),
+            ),
+            (
+                "changed since read and left alone",
+                (Status::OutOfSync, &[Stale], &[]),
+                Some("skipped_other"),
+            ),
+            (
+                "a side has no value",
+                (Status::OutOfSync, &[], &[MissingValue(Side::Store)]),
+                Some("skipped_other"),
+            ),
+            (
+                "the master has no quantity",
+                (Status::OutOfSync, &[], &[NoMasterQuantity]),
+                Some("skipped_other"),
+            ),
+            (
+                "written, another field held back: updated",
+                (Status::OutOfSync, &[Applied], &[NoMasterQuantity]),
+                Some("updated"),
+            ),
+            (
+                "in orders, quantity held back",
+                (Status::InOrders, &[], &[InOrders]),
+                Some("skipped_in_orders"),
+            ),
+            (
+                "in orders, price written: updated",
+                (Status::InOrders, &[Applied], &[InOrders]),
+                Some("updated"),
+            ),
+            ("base", (Status::Base, &[], &[]), Some("skipped_base")),
+            ("unmapped", (Status::Unmapped, &[], &[]), Some("unmapped")),
+            ("conflict", (Status::Conflict, &[], &[]), Some("conflicts")),
+            (
+                "not attempted (interrupted): checked only",
+                (Status::OutOfSync, &[Pending], &[]),
+                None,
+            ),
+            (
+                "one field written before the stop: updated",
+                (Status::OutOfSync, &[Applied, Pending], &[]),
+                Some("updated"),
+            ),
+        ];
+        for (why, product, want) in cases {
+            assert_eq!(bucket(*product), *want, "{why}");
+        }
+    }
+
+    #[test]
+    fn the_status_follows_the_counts() {
+        let counts = |updated, failed| RunCounts {
+            updated,
+            failed,
+            ..RunCounts::default()
+        };
+        assert_eq!(RunStatus::from_counts(&counts(0, 0)), RunStatus::Succeeded);
+        assert_eq!(RunStatus::from_counts(&counts(3, 0)), RunStatus::Succeeded);
+        assert_eq!(RunStatus::from_counts(&counts(3, 1)), RunStatus::Partial);
+        assert_eq!(RunStatus::from_counts(&counts(0, 1)), RunStatus::Failed);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>(), Ok(s));
+        }
+        for t in [Trigger::Schedule, Trigger::Manual] {
+            assert_eq!(t.as_str().parse::<Trigger>(), Ok(t));
+        }
+        for o in [
+            ItemOutcome::Updated,
+            ItemOutcome::Failed,
+            ItemOutcome::Skipped,
+        ] {
+            assert_eq!(o.as_str().parse::<ItemOutcome>(), Ok(o));
+        }
+    }
+
+    fn arb_product() -> impl Strategy<Value = (Status, Vec<ChangeResult>, Vec<SkipReason>)> {
+        let result = prop_oneof![
+            Just(ChangeResult::Pending),
+            Just(ChangeResult::Applied),
+            Just(ChangeResult::Failed),
+            Just(ChangeResult::Stale),
+        ];
+        let reason = prop_oneof![
+            Just(SkipReason::InOrders),
+            Just(SkipReason::NoMasterQuantity),
+            Just(SkipReason::MissingValue(Side::Accounting)),
+        ];
+        (
+            proptest::sample::select(Status::ALL.to_vec()),
+            proptest::collection::vec(result, 0..3),
+            proptest::collection::vec(reason, 0..2),
+        )
+    }
+
+    proptest! {
+        /// Every product is counted once: for a finished run (nothing pending) the buckets
+        /// add up to `checked`; a run cut short leaves exactly its unattempted products out.
+        #[test]
+        fn buckets_add_up_to_checked(products in proptest::collection::vec(arb_product(), 0..20)) {
+            let products: Vec<Product<'_>> = products
+                .iter()
+                .map(|(s, c, k)| (*s, c.as_slice(), k.as_slice()))
+                .collect();
+            let (plan, results) = plan_of(&products);
+            let c = RunCounts::tally(&plan, &results);
+            prop_assert_eq!(c.checked, products.len() as i64);
+            let uncounted = products
+                .iter()
+                .filter(|(status, changes, _)| {
+                    !matches!(status, Status::Base | Status::Unmapped | Status::Conflict)
+                        && changes.contains(&ChangeResult::Pending)
+                        && !changes.iter().any(|r| matches!(r, ChangeResult::Applied | ChangeResult::Failed))
+                })
+                .count() as i64;
+            prop_assert_eq!(c.bucket_total() + uncounted, c.checked);
+        }
+    }
+}
