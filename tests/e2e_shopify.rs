@@ -8,6 +8,19 @@ use serde_json::Value;
 
 const TOKEN: &str = "shpat_E2E-SENTINEL-41b7";
 
+/// A sync of prices and quantities into the store, reporting JSON.
+const SYNC: [&str; 9] = [
+    "--format",
+    "json",
+    "sync",
+    "--store",
+    "shop",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+];
+
 struct Setup {
     dir: tempfile::TempDir,
 }
@@ -100,22 +113,7 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
     let setup = Setup::new(&server.base_url());
 
     // The dry run reads and plans; it writes nothing.
-    let dry = run(
-        &setup,
-        &[
-            "--format",
-            "json",
-            "sync",
-            "--store",
-            "shop",
-            "--update",
-            "store",
-            "--fields",
-            "price,quantity",
-            "--dry-run",
-        ],
-    )
-    .await;
+    let dry = run(&setup, &[&SYNC[..], &["--dry-run"]].concat()).await;
     assert!(
         dry.status.success(),
         "{}",
@@ -286,17 +284,7 @@ async fn later_syncs_read_only_what_changed_and_still_undo_edits_by_hand() {
     }
     let server = fake.serve().await;
     let setup = Setup::new(&server.base_url());
-    let sync = [
-        "--format",
-        "json",
-        "sync",
-        "--store",
-        "shop",
-        "--update",
-        "store",
-        "--fields",
-        "price,quantity",
-    ];
+    let sync = SYNC;
 
     let first = run(&setup, &sync).await;
     assert!(

@@ -39,6 +39,22 @@ pub struct CatalogSaved {
     pub superseded: bool,
 }
 
+impl CatalogSaved {
+    const SUPERSEDED: CatalogSaved = CatalogSaved {
+        written: 0,
+        deleted: 0,
+        superseded: true,
+    };
+
+    fn wrote(upserts: &[(&str, String)], deletes: &[&str]) -> CatalogSaved {
+        CatalogSaved {
+            written: upserts.len() as u64,
+            deleted: deletes.len() as u64,
+            superseded: false,
+        }
+    }
+}
+
 impl Db {
     /// The store's kept catalog, if any. A record that no longer parses (a format from
     /// another version) drops the whole cache: the next read is whole.
@@ -185,10 +201,7 @@ async fn save_pg(
 ) -> Result<CatalogSaved, sqlx::Error> {
     let mut tx = crate::db::begin(pool, None).await?;
     if !claim!(tx, store, version, cursor, now) {
-        return Ok(CatalogSaved {
-            superseded: true,
-            ..CatalogSaved::default()
-        });
+        return Ok(CatalogSaved::SUPERSEDED);
     }
     for chunk in deletes.chunks(PG_ROWS_PER_STATEMENT) {
         sqlx::query("DELETE FROM store_catalog_records WHERE store = $1 AND id = ANY($2::text[])")
@@ -212,11 +225,7 @@ async fn save_pg(
         .await?;
     }
     tx.commit().await?;
-    Ok(CatalogSaved {
-        written: upserts.len() as u64,
-        deleted: deletes.len() as u64,
-        superseded: false,
-    })
+    Ok(CatalogSaved::wrote(upserts, deletes))
 }
 
 async fn save_sqlite(
@@ -228,14 +237,11 @@ async fn save_sqlite(
     upserts: &[(&str, String)],
     deletes: &[&str],
 ) -> Result<CatalogSaved, sqlx::Error> {
-    // IMMEDIATE: take the write lock first, so the version check and the writes see no
-    // other writer in between.
-    let mut tx = crate::db::begin(pool, Some("BEGIN IMMEDIATE")).await?;
+    // IMMEDIATE (`begin`'s default on SQLite): the write lock first, so the version check
+    // and the writes see no other writer in between.
+    let mut tx = crate::db::begin(pool, None).await?;
     if !claim!(tx, store, version, cursor, now) {
-        return Ok(CatalogSaved {
-            superseded: true,
-            ..CatalogSaved::default()
-        });
+        return Ok(CatalogSaved::SUPERSEDED);
     }
     for chunk in deletes.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -259,9 +265,5 @@ async fn save_sqlite(
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(CatalogSaved {
-        written: upserts.len() as u64,
-        deleted: deletes.len() as u64,
-        superseded: false,
-    })
+    Ok(CatalogSaved::wrote(upserts, deletes))
 }

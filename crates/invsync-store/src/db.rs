@@ -310,10 +310,19 @@ async fn create_parent_dir(file: &std::path::Path) -> Result<(), StoreError> {
 /// transaction sqlx does not know about, and every later statement on it is silently
 /// never committed — a finished run's row stays `running`. Running `BEGIN` on its own task
 /// lets it complete; if nobody awaits the transaction any more, dropping it rolls back.
+///
+/// On SQLite every transaction here writes, so it begins `IMMEDIATE` unless told
+/// otherwise: a deferred one that reads first and then writes cannot wait for another
+/// writer that committed meanwhile (its snapshot is stale) and fails at once with
+/// "database is locked", whatever the busy timeout. Two writers in one run (a store's
+/// orders and its kept catalog, saved concurrently) showed it.
 pub(crate) async fn begin<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
     statement: Option<&'static str>,
 ) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    let statement = statement.or_else(|| {
+        (DB::NAME == <sqlx::Sqlite as sqlx::Database>::NAME).then_some("BEGIN IMMEDIATE")
+    });
     let pool = pool.clone();
     tokio::spawn(async move {
         match statement {
