@@ -139,6 +139,15 @@ enum Bench {
         /// Delay the fake adds to every GraphQL answer, in milliseconds
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// Later syncs after the first, 15 shop minutes apart (incremental reads, ADR 0017)
+        #[arg(long, default_value_t = 0)]
+        ticks: u32,
+        /// Stock levels edited by hand in the shop before each later sync
+        #[arg(long, default_value_t = 100)]
+        tick_changes: usize,
+        /// The store's full_read_every ("0s": every sync reads the whole catalog)
+        #[arg(long, default_value = "24h")]
+        full_read_every: String,
         /// The invsync binary to run [default: next to this one]
         #[arg(long)]
         binary: Option<PathBuf>,
@@ -276,6 +285,9 @@ fn main() -> anyhow::Result<()> {
             restore_rate,
             bulk_above,
             latency_ms,
+            ticks,
+            tick_changes,
+            full_read_every,
             binary,
         } => bench_shopify(ShopifyBench {
             products,
@@ -286,6 +298,9 @@ fn main() -> anyhow::Result<()> {
             },
             bulk_above,
             latency: Duration::from_millis(latency_ms),
+            ticks,
+            tick_changes,
+            full_read_every,
             binary,
         }),
     }
@@ -634,6 +649,9 @@ struct ShopifyBench {
     limits: Limits,
     bulk_above: u64,
     latency: Duration,
+    ticks: u32,
+    tick_changes: usize,
+    full_read_every: String,
     binary: Option<PathBuf>,
 }
 
@@ -667,9 +685,10 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         std::fs::write(
             dir.path().join("invsync.toml"),
             format!(
-                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"shopify\"\nshop = \"bench.myshopify.com\"\naccess_token = \"{TOKEN}\"\nbase_url = \"{}\"\nbulk_above = {}\n",
+                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"shopify\"\nshop = \"bench.myshopify.com\"\naccess_token = \"{TOKEN}\"\nbase_url = \"{}\"\nbulk_above = {}\nfull_read_every = \"{}\"\n",
                 server.base_url(),
-                b.bulk_above
+                b.bulk_above,
+                b.full_read_every
             ),
         )?;
         println!(
@@ -681,25 +700,28 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
             b.products as u64 > b.bulk_above
         );
         let config = dir.path().join("invsync.toml");
+        let sync = || {
+            let (binary, config) = (binary.clone(), config.clone());
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(&binary)
+                    .arg("--config")
+                    .arg(&config)
+                    .args([
+                        "--format",
+                        "json",
+                        "sync",
+                        "--store",
+                        "shop",
+                        "--update",
+                        "store",
+                        "--fields",
+                        "price,quantity",
+                    ])
+                    .output()
+            })
+        };
         let start = Instant::now();
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&binary)
-                .arg("--config")
-                .arg(&config)
-                .args([
-                    "--format",
-                    "json",
-                    "sync",
-                    "--store",
-                    "shop",
-                    "--update",
-                    "store",
-                    "--fields",
-                    "price,quantity",
-                ])
-                .output()
-        })
-        .await??;
+        let out = sync().await??;
         let wall = start.elapsed();
         if !out.status.success() {
             bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -738,6 +760,44 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
             bound,
             if bound > 0.0 { wall.as_secs_f64() / bound } else { f64::NAN }
         );
+        // Later ticks: stock edited by hand on `tick_changes` listings, then a sync that
+        // must put each back; what the read costs is what incremental reads save.
+        let skus: Vec<String> = fake
+            .variants()
+            .into_iter()
+            .filter(|v| v.tracked)
+            .filter_map(|v| v.sku)
+            .collect();
+        for tick in 1..=b.ticks {
+            fake.advance_clock(Duration::from_secs(15 * 60));
+            let step = (skus.len() / b.tick_changes.max(1)).max(1);
+            let mut edited = 0;
+            for sku in skus.iter().skip(tick as usize).step_by(step).take(b.tick_changes) {
+                if let Some(v) = fake.variant(sku) {
+                    fake.set_available(sku, v.available + 5);
+                    edited += 1;
+                }
+            }
+            let before = fake.stats();
+            let start = Instant::now();
+            let out = sync().await??;
+            let wall = start.elapsed();
+            if !out.status.success() {
+                bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let updated = report["changes"]
+                .as_array()
+                .map(|c| c.iter().filter(|c| c["outcome"] == "updated").count())
+                .unwrap_or(0);
+            let after = fake.stats();
+            println!(
+                "tick {tick}: {edited} levels edited by hand, {updated} written back; {} API calls, {:.0} cost points, wall {:.2} s",
+                after.requests - before.requests,
+                after.points_spent - before.points_spent,
+                wall.as_secs_f64()
+            );
+        }
         server.stop().await;
         Ok(())
     })
