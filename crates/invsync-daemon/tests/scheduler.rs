@@ -19,6 +19,9 @@ struct FakeRunner {
     runs: Mutex<Vec<(String, Option<DateTime<Utc>>)>>,
     hold: Mutex<Option<Arc<Semaphore>>>,
     busy_store: Mutex<Option<String>>,
+    /// Runs that ended: schedule, the config's cadence for it as the run saw it, and
+    /// whether the run was asked to stop.
+    finished: Mutex<Vec<(String, Option<String>, bool)>>,
 }
 
 impl FakeRunner {
@@ -34,9 +37,9 @@ impl FakeRunner {
 impl SlotRunner for FakeRunner {
     async fn run(
         &self,
-        _config: Arc<Config>,
+        config: Arc<Config>,
         request: SyncRequest,
-        _cancel: CancellationToken,
+        cancel: CancellationToken,
     ) -> Result<RunReport, EngineError> {
         if self.busy_store.lock().expect("lock").as_deref() == Some(request.store.as_str()) {
             return Err(EngineError::Store(StoreError::RunInProgress {
@@ -52,6 +55,16 @@ impl SlotRunner for FakeRunner {
         if let Some(hold) = hold {
             let _permit = hold.acquire().await.expect("permit");
         }
+        let name = request.schedule.clone().unwrap_or_default();
+        let cadence = config
+            .schedules
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.cadence.describe());
+        self.finished
+            .lock()
+            .expect("lock")
+            .push((name, cadence, cancel.is_cancelled()));
         Ok(RunReport {
             run_id: None,
             dry_run: false,
@@ -181,6 +194,7 @@ both!(
     cron_in_a_time_zone_runs_once_per_local_day_across_dst,
     two_daemons_run_each_slot_exactly_once,
     reloads_add_change_and_remove_schedules,
+    a_reload_leaves_runs_in_flight_alone,
     a_busy_store_records_a_skipped_slot,
 );
 
@@ -411,6 +425,75 @@ async fn reloads_add_change_and_remove_schedules(w: World) {
             .map(|r| r.name)
             .collect();
     assert_eq!(names, ["daily", "new"]);
+}
+
+async fn a_reload_leaves_runs_in_flight_alone(w: World) {
+    let hold = Arc::new(Semaphore::new(0));
+    *w.runner.hold.lock().expect("lock") = Some(hold.clone());
+    let mut s = w.scheduler(&format!("{EVERY_15M}{EVERY_24H}")).await;
+    w.at(&mut s, t0()).await;
+    assert_eq!(s.running(), 2, "both runs are in flight");
+    let before = |name: &str| {
+        s.config()
+            .schedules
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.cadence.describe())
+    };
+    let (daily_before, s_before) = (before("daily"), before("s"));
+    // While they run: "daily" becomes hourly, "s" is removed, "new" is added.
+    let changed = "[[schedules]]\nname = \"daily\"\nstore = \"shop\"\nevery = \"1h\"\nupdate = \"store\"\nfields = [\"quantity\"]\n\
+                   [[schedules]]\nname = \"new\"\nstore = \"pos\"\nevery = \"6h\"\nupdate = \"store\"\nfields = [\"price\"]\n";
+    w.clock.set(t0() + TimeDelta::minutes(5));
+    s.apply_config(w.config(changed)).await.expect("reload");
+    w.at(&mut s, t0() + TimeDelta::minutes(5)).await;
+    // Its task records the run once it gets going.
+    for _ in 0..100 {
+        if w.runner.count("new") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.runner.count("new"), 1, "the added schedule starts");
+    assert_eq!(s.running(), 3, "the runs in flight go on");
+    let daily =
+        w.db.list_schedules()
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|r| r.name == "daily")
+            .expect("daily");
+    assert!(
+        daily.lease_owner.is_some(),
+        "a reload does not clear the lease of the run in flight (no other daemon starts it meanwhile)"
+    );
+    *w.runner.hold.lock().expect("lock") = None;
+    hold.add_permits(3);
+    s.wait_idle().await;
+    let mut finished = w.runner.finished.lock().expect("lock").clone();
+    finished.sort();
+    assert_eq!(
+        finished,
+        vec![
+            ("daily".to_owned(), daily_before, false),
+            ("new".to_owned(), Some("every 6h".to_owned()), false),
+            ("s".to_owned(), s_before, false),
+        ],
+        "nothing was stopped, and each run kept the config it started with"
+    );
+    let runs = w.runner.runs().len();
+    w.at(&mut s, t0() + TimeDelta::minutes(30)).await;
+    assert_eq!(
+        w.runner.runs().len(),
+        runs,
+        "the removed schedule does not run again"
+    );
+    w.at(&mut s, t0() + TimeDelta::minutes(60)).await;
+    assert_eq!(
+        w.runner.count("daily"),
+        2,
+        "the changed cadence counts from the run that was in flight"
+    );
 }
 
 async fn a_busy_store_records_a_skipped_slot(w: World) {
