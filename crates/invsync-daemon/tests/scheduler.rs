@@ -517,3 +517,81 @@ async fn a_busy_store_records_a_skipped_slot(w: World) {
     w.at(&mut s, t0() + TimeDelta::minutes(15)).await;
     assert_eq!(w.runner.count("s"), 1, "the schedule goes on");
 }
+
+/// The loop abandons a scheduling pass that takes too long (a slow or hung database). If
+/// it is dropped while a claim's `UPDATE` waits, the statement may still commit: the slot
+/// is then this daemon's, and the next pass must run it rather than lose it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_that_outlives_an_abandoned_pass_still_runs() {
+    let w = World::new(Backend::Postgres).await;
+    let url = w._pg.as_ref().expect("postgres").url().to_owned();
+    let mut s = w.scheduler_as(EVERY_15M, Some("daemon-a")).await;
+    // Another session holds the schedule's row, so the claim's UPDATE waits for it.
+    let locked = w.dir.path().join("locked");
+    let mut psql = std::process::Command::new("psql")
+        .arg(&url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let mut stdin = psql.stdin.take().expect("stdin");
+        write!(
+            stdin,
+            "BEGIN;\nSELECT 1 FROM sync_schedules WHERE name = 's' FOR UPDATE;\n\\! touch {}\nSELECT pg_sleep(3);\nCOMMIT;\n",
+            locked.display()
+        )
+        .expect("write to psql");
+    }
+    for _ in 0..300 {
+        if locked.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(locked.exists(), "psql took the row lock");
+    w.clock.set(t0());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), s.tick())
+            .await
+            .is_err(),
+        "the pass waits on the locked row and is abandoned"
+    );
+    assert!(
+        tokio::task::spawn_blocking(move || psql.wait().expect("psql"))
+            .await
+            .expect("join")
+            .success()
+    );
+    // The abandoned claim went through once the row was free.
+    let mut row = None;
+    for _ in 0..100 {
+        row =
+            w.db.list_schedules()
+                .await
+                .expect("list")
+                .into_iter()
+                .next();
+        if row.as_ref().is_some_and(|r| r.lease_owner.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let row = row.expect("the schedule");
+    assert_eq!(
+        (row.lease_owner.as_deref(), row.next_due_at),
+        (Some("daemon-a"), t0() + TimeDelta::minutes(15)),
+        "the claim committed after its pass was dropped"
+    );
+    assert_eq!(w.runner.count("s"), 0);
+    w.at(&mut s, t0() + TimeDelta::seconds(5)).await;
+    assert_eq!(
+        w.runner.runs(),
+        vec![("s".to_owned(), Some(t0()))],
+        "the won slot runs, once, as the slot it was"
+    );
+    w.at(&mut s, t0() + TimeDelta::minutes(15)).await;
+    assert_eq!(w.runner.count("s"), 2, "and the schedule goes on");
+}
