@@ -50,6 +50,14 @@ fn the_unit_has_what_the_daemon_relies_on() {
             "`{line}` missing from deploy/invsync.service"
         );
     }
+    // Run recovery judges an owner on this host dead when its /proc/PID is gone; hiding
+    // other users' processes would make a live manual run look dead.
+    for hides in ["ProtectProc=invisible", "ProtectProc=ptraceable"] {
+        assert!(
+            !text.lines().any(|l| l.trim() == hides),
+            "`{hides}` hides live run owners from the daemon's recovery"
+        );
+    }
     // The daemon's default shutdown grace must fit in the stop timeout.
     assert!(invsync_config::DEFAULT_SHUTDOWN_GRACE < std::time::Duration::from_secs(45));
 }

@@ -312,6 +312,11 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
     wait_for("the run to start", Duration::from_secs(30), || {
         daemon.log().contains("run started")
     });
+    assert!(
+        !daemon.log().contains("serving /healthz"),
+        "`listen = \"off\"` serves nothing:\n{}",
+        daemon.log()
+    );
     let started = Instant::now();
     daemon.signal("TERM");
     assert_eq!(
@@ -327,6 +332,61 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
     let r = runs(&config);
     assert_eq!(r[0]["status"], "interrupted", "{r}");
     assert!(r[0]["finished_at"].is_string());
+}
+
+#[test]
+fn sigterm_lets_a_run_in_flight_finish_within_the_grace() {
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        "[daemon]\nlisten = \"off\"\nshutdown_grace = \"30s\"\npoll = \"200ms\"\n",
+        "sqlite://invsync.db",
+    );
+    // The accounting export is a FIFO: the run waits in its read until the test feeds it.
+    let fifo = dir.path().join("accounting.csv");
+    std::fs::remove_file(&fifo).expect("rm");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let config = dir.path().join("invsync.toml");
+    let mut daemon = Daemon::start(&config, &[]);
+    wait_for("the run to start", Duration::from_secs(30), || {
+        daemon.log().contains("run started")
+    });
+    daemon.signal("TERM");
+    wait_for("the drain to begin", Duration::from_secs(30), || {
+        daemon.log().contains("waiting for runs in flight")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        daemon.child.try_wait().expect("wait").is_none(),
+        "the daemon waits for its run:\n{}",
+        daemon.log()
+    );
+    std::fs::write(&fifo, "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n").expect("feed");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "log:\n{}",
+        daemon.log()
+    );
+    let r = runs(&config);
+    assert_eq!(
+        count(&r, |_| true),
+        1,
+        "no slot was claimed after SIGTERM: {r}"
+    );
+    assert_eq!(r[0]["status"], "succeeded", "the run finished: {r}");
+    assert_eq!(r[0]["counts"]["updated"], 1, "{r}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+        "its writes went through"
+    );
 }
 
 #[test]
@@ -398,20 +458,32 @@ fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
         count(&runs(&config), |r| r["status"] == "succeeded") == 1
     });
 
+    // Two mistakes: an interval below the minimum and a store that does not exist.
     std::fs::write(
         &config,
-        format!("{good}{}", schedule("bad", "s1").replace("15m", "5m")),
+        format!(
+            "{good}{}{}",
+            schedule("bad", "s1").replace("15m", "5m"),
+            schedule("worse", "nowhere")
+        ),
     )
     .expect("write");
     daemon.signal("HUP");
-    wait_for("the rejection in the log", Duration::from_secs(30), || {
-        daemon.log().contains("config reload rejected")
-    });
-    assert!(
-        daemon.log().contains("schedules[1].every"),
-        "every error is logged:\n{}",
-        daemon.log()
+    wait_for(
+        "both rejections in the log",
+        Duration::from_secs(30),
+        || daemon.log().matches("config reload rejected").count() >= 2,
     );
+    for key in ["schedules[1].every", "schedules[2].store"] {
+        assert!(
+            daemon
+                .log()
+                .lines()
+                .any(|l| l.contains("config reload rejected") && l.contains(key)),
+            "every error is logged ({key}):\n{}",
+            daemon.log()
+        );
+    }
     let (status, body) = http_get(port, "/healthz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("the last config reload failed"), "{body}");
@@ -710,11 +782,16 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
         "the platform write went ahead"
     );
-    assert!(
-        daemon.log().contains("database"),
-        "the log says what happened:\n{}",
-        daemon.log()
-    );
+    for said in [
+        "run outcome waits for the database",
+        "recorded a run outcome that had waited for the database",
+    ] {
+        assert!(
+            daemon.log().contains(said),
+            "the log says what happened (`{said}`):\n{}",
+            daemon.log()
+        );
+    }
     daemon.signal("TERM");
     assert_eq!(
         daemon.wait_exit(Duration::from_secs(30)),
@@ -723,4 +800,88 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         daemon.log()
     );
     admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_api_calls_and_throttles_by_connection() {
+    use invsync_test_support::woocommerce::{Fault, WooFake, WooOptions, WooProduct};
+    let fake = WooFake::new(WooOptions {
+        consumer_key: "ck_daemon".into(),
+        consumer_secret: "cs_daemon".into(),
+        ..WooOptions::default()
+    });
+    fake.insert(WooProduct::simple(1, "A", "1.50", 0));
+    fake.insert(WooProduct::simple(2, "B", "2.00", 3));
+    // The store throttles the first request; the connector waits and asks again.
+    fake.push_fault(Fault {
+        status: 429,
+        retry_after: Some(1),
+        delay: None,
+    });
+    let server = invsync_test_support::fake::serve(fake.router()).await;
+    let dir = setup(
+        0,
+        &schedule("woo-store", "woo"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
+        "sqlite://invsync.db",
+    );
+    let config = dir.path().join("invsync.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        format!(
+            "{text}[stores.woo]\nkind = \"woocommerce\"\nurl = \"{}\"\nconsumer_key = \"ck_daemon\"\nconsumer_secret = \"cs_daemon\"\n",
+            server.base_url()
+        ),
+    )
+    .expect("write");
+    let mut daemon = Daemon::start(&config, &[]);
+    let port = daemon.http_port();
+    let config1 = config.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the scheduled run", Duration::from_secs(60), || {
+            count(&runs(&config1), |r| r["status"] == "succeeded") == 1
+        })
+    })
+    .await
+    .expect("wait");
+    let calls = fake.calls().len();
+    let (status, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+        .await
+        .expect("get");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{connection=\"woo\"}} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(
+        value("invsync_api_calls_total"),
+        Some(calls as f64),
+        "one call counted per request the store saw ({calls}):\n{metrics}"
+    );
+    assert_eq!(
+        value("invsync_api_throttles_total"),
+        Some(1.0),
+        "the 429 is counted:\n{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "invsync_runs_total{store=\"woo\",schedule=\"woo-store\",status=\"succeeded\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("cs_daemon"),
+        "no secret in /metrics:\n{metrics}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
 }

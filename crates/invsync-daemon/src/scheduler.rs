@@ -59,6 +59,13 @@ impl SlotRunner for EngineRunner {
     }
 }
 
+/// A slot won by a claim whose pass was abandoned.
+struct Won {
+    schedule: ScheduleConfig,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
 /// A slot that ended (sent by its task to the loop).
 #[derive(Debug)]
 pub struct SlotDone {
@@ -79,6 +86,10 @@ pub struct Scheduler {
     tracker: TaskTracker,
     done_tx: mpsc::UnboundedSender<SlotDone>,
     done_rx: mpsc::UnboundedReceiver<SlotDone>,
+    /// Slots this daemon won after the pass that claimed them was abandoned (the loop's
+    /// timeout dropped it mid-claim): the next pass starts them, so no won slot goes unrun.
+    won_tx: mpsc::UnboundedSender<Won>,
+    won_rx: mpsc::UnboundedReceiver<Won>,
     /// Run outcomes the database could not take yet.
     pending: Arc<Mutex<Vec<PendingRecord>>>,
     health: Arc<Health>,
@@ -95,6 +106,7 @@ impl Scheduler {
         let me = ProcessIdentity::current();
         let owner = format!("{}:{}:{}", me.host, me.pid, me.start_marker);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (won_tx, won_rx) = mpsc::unbounded_channel();
         Scheduler {
             db,
             me,
@@ -106,6 +118,8 @@ impl Scheduler {
             tracker: TaskTracker::new(),
             done_tx,
             done_rx,
+            won_tx,
+            won_rx,
             pending: Arc::new(Mutex::new(Vec::new())),
             health,
         }
@@ -173,6 +187,10 @@ impl Scheduler {
     /// the next slot of a configured schedule falls due (for the loop to sleep until).
     pub async fn tick(&mut self) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>), StoreError> {
         self.reap();
+        while let Ok(won) = self.won_rx.try_recv() {
+            warn!(schedule = %won.schedule.name, due = %won.due, "starting a slot whose claim outlived an abandoned scheduling pass");
+            self.start(won.schedule, won.due, won.now);
+        }
         let now = self.clock.now().await?;
         let rows = self.db.list_schedules().await?;
         let mut next_wake: Option<DateTime<Utc>> = None;
@@ -206,23 +224,53 @@ impl Scheduler {
                 continue;
             }
             let next = cadence::next_due(&schedule.cadence, row.next_due_at, now);
-            if self
-                .db
-                .claim_slot(
-                    &row.name,
-                    row.next_due_at,
-                    next,
-                    &self.owner,
-                    now,
-                    now + LEASE,
-                )
-                .await?
-            {
+            if self.claim(schedule, row.next_due_at, next, now).await? {
                 next_wake = Some(next_wake.map_or(next, |w| w.min(next)));
-                self.start(schedule, row.next_due_at, now);
             }
         }
         Ok((now, next_wake))
+    }
+
+    /// Claims the slot of `schedule` due at `due` and starts it if this daemon won it.
+    ///
+    /// The claim runs on its own task: if this pass is dropped while the `UPDATE` is in
+    /// flight (the loop abandons a pass that takes too long), the statement may still
+    /// commit. The task then hands the won slot to the next pass instead of losing it —
+    /// a slot claimed but never started would otherwise be skipped silently.
+    async fn claim(
+        &mut self,
+        schedule: ScheduleConfig,
+        due: DateTime<Utc>,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        let db = self.db.clone();
+        let owner = self.owner.clone();
+        let won_tx = self.won_tx.clone();
+        let slot = schedule.clone();
+        tokio::spawn(async move {
+            let won = db
+                .claim_slot(&slot.name, due, next, &owner, now, now + LEASE)
+                .await;
+            if let Err(Ok(true)) = answer_tx.send(won) {
+                let _ = won_tx.send(Won {
+                    schedule: slot,
+                    due,
+                    now,
+                });
+            }
+        });
+        match answer_rx.await {
+            Ok(Ok(true)) => {
+                self.start(schedule, due, now);
+                Ok(true)
+            }
+            Ok(Ok(false)) => Ok(false),
+            Ok(Err(e)) => Err(e),
+            // The claim task died without answering (a panic): nothing was started.
+            Err(_) => Ok(false),
+        }
     }
 
     fn start(&mut self, schedule: ScheduleConfig, due: DateTime<Utc>, now: DateTime<Utc>) {
@@ -303,6 +351,9 @@ impl Scheduler {
     /// is recorded `interrupted` so no run stays `running`.
     pub async fn shutdown(&mut self, grace: Duration) {
         self.tracker.close();
+        while let Ok(won) = self.won_rx.try_recv() {
+            warn!(schedule = %won.schedule.name, due = %won.due, "a slot claimed as the daemon stopped is not run; its lease lapses on its own");
+        }
         let running = self.running.len();
         if running > 0 {
             info!(

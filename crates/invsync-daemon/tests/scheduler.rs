@@ -19,6 +19,9 @@ struct FakeRunner {
     runs: Mutex<Vec<(String, Option<DateTime<Utc>>)>>,
     hold: Mutex<Option<Arc<Semaphore>>>,
     busy_store: Mutex<Option<String>>,
+    /// Runs that ended: schedule, the config's cadence for it as the run saw it, and
+    /// whether the run was asked to stop.
+    finished: Mutex<Vec<(String, Option<String>, bool)>>,
 }
 
 impl FakeRunner {
@@ -34,9 +37,9 @@ impl FakeRunner {
 impl SlotRunner for FakeRunner {
     async fn run(
         &self,
-        _config: Arc<Config>,
+        config: Arc<Config>,
         request: SyncRequest,
-        _cancel: CancellationToken,
+        cancel: CancellationToken,
     ) -> Result<RunReport, EngineError> {
         if self.busy_store.lock().expect("lock").as_deref() == Some(request.store.as_str()) {
             return Err(EngineError::Store(StoreError::RunInProgress {
@@ -52,6 +55,16 @@ impl SlotRunner for FakeRunner {
         if let Some(hold) = hold {
             let _permit = hold.acquire().await.expect("permit");
         }
+        let name = request.schedule.clone().unwrap_or_default();
+        let cadence = config
+            .schedules
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.cadence.describe());
+        self.finished
+            .lock()
+            .expect("lock")
+            .push((name, cadence, cancel.is_cancelled()));
         Ok(RunReport {
             run_id: None,
             dry_run: false,
@@ -181,6 +194,7 @@ both!(
     cron_in_a_time_zone_runs_once_per_local_day_across_dst,
     two_daemons_run_each_slot_exactly_once,
     reloads_add_change_and_remove_schedules,
+    a_reload_leaves_runs_in_flight_alone,
     a_busy_store_records_a_skipped_slot,
 );
 
@@ -413,6 +427,75 @@ async fn reloads_add_change_and_remove_schedules(w: World) {
     assert_eq!(names, ["daily", "new"]);
 }
 
+async fn a_reload_leaves_runs_in_flight_alone(w: World) {
+    let hold = Arc::new(Semaphore::new(0));
+    *w.runner.hold.lock().expect("lock") = Some(hold.clone());
+    let mut s = w.scheduler(&format!("{EVERY_15M}{EVERY_24H}")).await;
+    w.at(&mut s, t0()).await;
+    assert_eq!(s.running(), 2, "both runs are in flight");
+    let before = |name: &str| {
+        s.config()
+            .schedules
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.cadence.describe())
+    };
+    let (daily_before, s_before) = (before("daily"), before("s"));
+    // While they run: "daily" becomes hourly, "s" is removed, "new" is added.
+    let changed = "[[schedules]]\nname = \"daily\"\nstore = \"shop\"\nevery = \"1h\"\nupdate = \"store\"\nfields = [\"quantity\"]\n\
+                   [[schedules]]\nname = \"new\"\nstore = \"pos\"\nevery = \"6h\"\nupdate = \"store\"\nfields = [\"price\"]\n";
+    w.clock.set(t0() + TimeDelta::minutes(5));
+    s.apply_config(w.config(changed)).await.expect("reload");
+    w.at(&mut s, t0() + TimeDelta::minutes(5)).await;
+    // Its task records the run once it gets going.
+    for _ in 0..100 {
+        if w.runner.count("new") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.runner.count("new"), 1, "the added schedule starts");
+    assert_eq!(s.running(), 3, "the runs in flight go on");
+    let daily =
+        w.db.list_schedules()
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|r| r.name == "daily")
+            .expect("daily");
+    assert!(
+        daily.lease_owner.is_some(),
+        "a reload does not clear the lease of the run in flight (no other daemon starts it meanwhile)"
+    );
+    *w.runner.hold.lock().expect("lock") = None;
+    hold.add_permits(3);
+    s.wait_idle().await;
+    let mut finished = w.runner.finished.lock().expect("lock").clone();
+    finished.sort();
+    assert_eq!(
+        finished,
+        vec![
+            ("daily".to_owned(), daily_before, false),
+            ("new".to_owned(), Some("every 6h".to_owned()), false),
+            ("s".to_owned(), s_before, false),
+        ],
+        "nothing was stopped, and each run kept the config it started with"
+    );
+    let runs = w.runner.runs().len();
+    w.at(&mut s, t0() + TimeDelta::minutes(30)).await;
+    assert_eq!(
+        w.runner.runs().len(),
+        runs,
+        "the removed schedule does not run again"
+    );
+    w.at(&mut s, t0() + TimeDelta::minutes(60)).await;
+    assert_eq!(
+        w.runner.count("daily"),
+        2,
+        "the changed cadence counts from the run that was in flight"
+    );
+}
+
 async fn a_busy_store_records_a_skipped_slot(w: World) {
     *w.runner.busy_store.lock().expect("lock") = Some("shop".into());
     let mut s = w.scheduler(EVERY_15M).await;
@@ -433,4 +516,82 @@ async fn a_busy_store_records_a_skipped_slot(w: World) {
     *w.runner.busy_store.lock().expect("lock") = None;
     w.at(&mut s, t0() + TimeDelta::minutes(15)).await;
     assert_eq!(w.runner.count("s"), 1, "the schedule goes on");
+}
+
+/// The loop abandons a scheduling pass that takes too long (a slow or hung database). If
+/// it is dropped while a claim's `UPDATE` waits, the statement may still commit: the slot
+/// is then this daemon's, and the next pass must run it rather than lose it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_that_outlives_an_abandoned_pass_still_runs() {
+    let w = World::new(Backend::Postgres).await;
+    let url = w._pg.as_ref().expect("postgres").url().to_owned();
+    let mut s = w.scheduler_as(EVERY_15M, Some("daemon-a")).await;
+    // Another session holds the schedule's row, so the claim's UPDATE waits for it.
+    let locked = w.dir.path().join("locked");
+    let mut psql = std::process::Command::new("psql")
+        .arg(&url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let mut stdin = psql.stdin.take().expect("stdin");
+        write!(
+            stdin,
+            "BEGIN;\nSELECT 1 FROM sync_schedules WHERE name = 's' FOR UPDATE;\n\\! touch {}\nSELECT pg_sleep(3);\nCOMMIT;\n",
+            locked.display()
+        )
+        .expect("write to psql");
+    }
+    for _ in 0..300 {
+        if locked.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(locked.exists(), "psql took the row lock");
+    w.clock.set(t0());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), s.tick())
+            .await
+            .is_err(),
+        "the pass waits on the locked row and is abandoned"
+    );
+    assert!(
+        tokio::task::spawn_blocking(move || psql.wait().expect("psql"))
+            .await
+            .expect("join")
+            .success()
+    );
+    // The abandoned claim went through once the row was free.
+    let mut row = None;
+    for _ in 0..100 {
+        row =
+            w.db.list_schedules()
+                .await
+                .expect("list")
+                .into_iter()
+                .next();
+        if row.as_ref().is_some_and(|r| r.lease_owner.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let row = row.expect("the schedule");
+    assert_eq!(
+        (row.lease_owner.as_deref(), row.next_due_at),
+        (Some("daemon-a"), t0() + TimeDelta::minutes(15)),
+        "the claim committed after its pass was dropped"
+    );
+    assert_eq!(w.runner.count("s"), 0);
+    w.at(&mut s, t0() + TimeDelta::seconds(5)).await;
+    assert_eq!(
+        w.runner.runs(),
+        vec![("s".to_owned(), Some(t0()))],
+        "the won slot runs, once, as the slot it was"
+    );
+    w.at(&mut s, t0() + TimeDelta::minutes(15)).await;
+    assert_eq!(w.runner.count("s"), 2, "and the schedule goes on");
 }
