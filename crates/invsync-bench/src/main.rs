@@ -678,6 +678,8 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         let (accounting, store) = catalog::generate(Shape::new(b.products));
         let fake = FakeShopify::new(TOKEN, b.limits);
         fake.populate(&store);
+        // The catalog was made long before invsync first reads it.
+        fake.advance_clock(Duration::from_secs(24 * 3600));
         fake.set_latency(b.latency);
         let server = fake.serve().await;
         let dir = tempfile::tempdir()?;
@@ -769,7 +771,11 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
             .filter_map(|v| v.sku)
             .collect();
         for tick in 1..=b.ticks {
+            // Fifteen minutes pass: the shop's clock moves, and the bucket refills (a full
+            // bucket takes bucket / restore_rate seconds).
             fake.advance_clock(Duration::from_secs(15 * 60));
+            tokio::time::sleep(Duration::from_secs_f64(b.limits.bucket / b.limits.restore_rate))
+                .await;
             let step = (skus.len() / b.tick_changes.max(1)).max(1);
             let mut edited = 0;
             for sku in skus.iter().skip(tick as usize).step_by(step).take(b.tick_changes) {
@@ -779,6 +785,7 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
                 }
             }
             let before = fake.stats();
+            let logged = fake.requests().len();
             let start = Instant::now();
             let out = sync().await??;
             let wall = start.elapsed();
@@ -791,8 +798,14 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
                 .map(|c| c.iter().filter(|c| c["outcome"] == "updated").count())
                 .unwrap_or(0);
             let after = fake.stats();
+            let whole = fake.requests().iter().skip(logged).any(|r| {
+                r.query.as_deref().is_some_and(|q| {
+                    q.contains("bulkOperationRunQuery") || q.contains("query VariantsPage")
+                })
+            });
             println!(
-                "tick {tick}: {edited} levels edited by hand, {updated} written back; {} API calls, {:.0} cost points, wall {:.2} s",
+                "tick {tick}: {edited} levels edited by hand, {updated} written back; {} read; {} API calls, {:.0} cost points, wall {:.2} s",
+                if whole { "whole" } else { "only changes" },
                 after.requests - before.requests,
                 after.points_spent - before.points_spent,
                 wall.as_secs_f64()

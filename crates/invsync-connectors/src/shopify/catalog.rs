@@ -57,6 +57,23 @@ struct CursorReject {
     error: String,
 }
 
+/// A `Count` object: the count (unreadable: as many as can be, so nothing is taken for
+/// small) and whether Shopify says it is exact.
+fn parse_count(count: &Value) -> (u64, bool) {
+    (
+        count["count"].as_u64().unwrap_or(u64::MAX),
+        count["precision"].as_str() != Some("AT_LEAST"),
+    )
+}
+
+/// The search filter of changes after `since`.
+fn changed_since(since: DateTime<Utc>) -> String {
+    format!(
+        "updated_at:>'{}'",
+        since.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
 /// The three marks of a cursor, parsed.
 struct Marks {
     variants: Cursor,
@@ -87,11 +104,7 @@ impl ShopifyConnection {
             .client
             .call("VariantsCount", documents::VARIANTS_COUNT, json!({}), true)
             .await?;
-        let count = &data["productVariantsCount"];
-        Ok((
-            count["count"].as_u64().unwrap_or(u64::MAX),
-            count["precision"].as_str() != Some("AT_LEAST"),
-        ))
+        Ok(parse_count(&data["productVariantsCount"]))
     }
 
     /// Reads every variant (ADR 0011) and the cursor to read only changes next time.
@@ -234,12 +247,29 @@ impl ShopifyConnection {
         mut records: Vec<Record>,
         now: DateTime<Utc>,
     ) -> Result<Option<CatalogRead>, ConnectorError> {
-        let (count, exact) = self.variant_count().await?;
-        let bound = self.client.server_time();
         // More changes than a whole read would be paged for: read whole (in bulk). Never
         // below one full page, so `bulk_above = 0` (always bulk) keeps incremental reads.
         let limit = usize::try_from(self.config.bulk_above.max(super::MAX_PAGE as u64))
             .unwrap_or(usize::MAX);
+        let counts = self
+            .client
+            .call(
+                "CatalogCounts",
+                documents::CATALOG_COUNTS,
+                json!({ "changed": changed_since(marks.variants.since()) }),
+                true,
+            )
+            .await?;
+        let bound = self.client.server_time();
+        let (count, exact) = parse_count(&counts["all"]);
+        let (variants_changed, _) = parse_count(&counts["changed"]);
+        if variants_changed > limit as u64 {
+            tracing::info!(
+                connection = %self.name, changed = variants_changed, limit,
+                "more variants changed than bulk_above; reading the whole catalog"
+            );
+            return Ok(None);
+        }
         let mut changed = Vec::new();
         for (operation, document, since, path) in [
             (
@@ -383,10 +413,7 @@ impl ShopifyConnection {
         limit: usize,
         out: &mut Vec<VariantNode>,
     ) -> Result<bool, ConnectorError> {
-        let query = format!(
-            "updated_at:>'{}'",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true)
-        );
+        let query = changed_since(since);
         let mut after: Option<String> = None;
         let mut first = CHANGED_PAGE;
         loop {

@@ -52,6 +52,7 @@ use vendor::VariantNode;
 pub mod documents {
     pub const LOCATION: &str = include_str!("graphql/location.graphql");
     pub const VARIANTS_COUNT: &str = include_str!("graphql/variants_count.graphql");
+    pub const CATALOG_COUNTS: &str = include_str!("graphql/catalog_counts.graphql");
     pub const VARIANTS_PAGE: &str = concat!(
         include_str!("graphql/variants_page.graphql"),
         include_str!("graphql/variant_fields.graphql")
@@ -88,6 +89,7 @@ pub mod documents {
         vec![
             ("location", LOCATION.to_owned()),
             ("variants_count", VARIANTS_COUNT.to_owned()),
+            ("catalog_counts", CATALOG_COUNTS.to_owned()),
             ("variants_page", VARIANTS_PAGE.to_owned()),
             ("variants_by_id", VARIANTS_BY_ID.to_owned()),
             ("variants_changed", VARIANTS_CHANGED.to_owned()),

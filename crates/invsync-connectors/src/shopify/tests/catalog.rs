@@ -13,7 +13,7 @@ const A_TICK: Duration = Duration::from_secs(15 * 60);
 
 struct Setup {
     fake: FakeShopify,
-    _server: FakeServer,
+    server: FakeServer,
     shop: ShopifyConnection,
     ours: OurClock,
 }
@@ -29,7 +29,7 @@ impl Setup {
         let shop = connect(&server, 10_000).with_order_clock(ours.clock());
         Setup {
             fake,
-            _server: server,
+            server,
             shop,
             ours,
         }
@@ -87,7 +87,7 @@ fn by_sku<'a>(catalog: &'a Catalog, sku: &str) -> &'a Record {
 }
 
 #[tokio::test]
-async fn a_quiet_shop_costs_a_count_and_three_empty_pages() {
+async fn a_quiet_shop_costs_counts_and_three_empty_pages() {
     let s = Setup::new().await;
     let (first, ops) = s.read(None).await;
     assert!(!first.incremental);
@@ -102,7 +102,7 @@ async fn a_quiet_shop_costs_a_count_and_three_empty_pages() {
     assert_eq!(
         ops,
         [
-            "VariantsCount",
+            "CatalogCounts",
             "VariantsChanged",
             "ItemsChanged",
             "LevelsChanged"
@@ -270,4 +270,50 @@ async fn full_read_every_zero_keeps_no_cursor() {
     let read = shop.read_catalog_since(None).await.expect("catalog");
     assert_eq!(read.cursor, None);
     assert!(!read.incremental);
+}
+
+#[tokio::test]
+async fn more_changed_variants_than_the_limit_read_whole_without_paging_them() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    s.tick();
+    for i in 0..25 {
+        s.fake.add_variant(&format!("MORE-{i}"), "2.00", 1);
+    }
+    for i in 0..230 {
+        s.fake.set_price(&format!("SKU-{i:04}"), "3.00");
+    }
+    s.tick();
+    // bulk_above 10,000 on this connection: lower it to the floor of one page (250).
+    let mut config = config(&s.server, TOKEN, 0);
+    config.bulk_above = 0;
+    let shop = ShopifyConnection::new("shop", config)
+        .expect("connection")
+        .with_order_clock(s.ours.clock());
+    let from = s.fake.requests().len();
+    let read = shop
+        .read_catalog_since(Some(CachedCatalog {
+            records: first.catalog.records.clone(),
+            cursor: first.cursor.clone().expect("cursor"),
+        }))
+        .await
+        .expect("catalog");
+    assert!(
+        !read.incremental,
+        "255 variants changed, over the floor of 250"
+    );
+    let paged_changes = s
+        .fake
+        .requests()
+        .into_iter()
+        .skip(from)
+        .filter(|r| {
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("VariantsChanged"))
+        })
+        .count();
+    assert_eq!(paged_changes, 0, "the count said so before any page");
+    assert_eq!(by_sku(&read.catalog, "SKU-0100").price, Some(dec("3.00")));
+    assert_eq!(by_sku(&read.catalog, "MORE-3").quantity, Some(1));
 }
