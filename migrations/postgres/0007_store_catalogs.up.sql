@@ -10,7 +10,10 @@ CREATE TABLE store_catalogs (
     -- Bumped by every save: a run saves only over the version it read, so two runs of one
     -- store at once never mix their views (the later one is skipped and re-reads).
     version BIGINT NOT NULL,
-    read_at TIMESTAMPTZ NOT NULL
+    read_at TIMESTAMPTZ NOT NULL,
+    -- Values invsync wrote to the store since this catalog was read: they changed on the
+    -- store, so the next read meets them again; past `bulk_above` it reads whole at once.
+    writes  BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE store_catalog_records (

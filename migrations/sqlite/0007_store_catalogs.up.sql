@@ -3,7 +3,8 @@ CREATE TABLE store_catalogs (
     store   TEXT PRIMARY KEY,
     cursor  TEXT NOT NULL,
     version INTEGER NOT NULL,
-    read_at TEXT NOT NULL
+    read_at TEXT NOT NULL,
+    writes  INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE store_catalog_records (

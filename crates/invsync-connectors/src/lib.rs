@@ -44,6 +44,8 @@ pub struct Catalog {
 pub struct CachedCatalog {
     pub records: Vec<Record>,
     pub cursor: String,
+    /// Values invsync wrote to the store since: the next read meets them as changes.
+    pub writes_since: u64,
 }
 
 /// One read of a catalog through [`Connection::read_catalog_since`].

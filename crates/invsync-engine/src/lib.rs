@@ -544,6 +544,18 @@ impl Engine {
             }
         }
 
+        // What this run wrote to the store will show as changes to its next catalog read
+        // (ADR 0017): counted, so a read facing many of them reads whole at once.
+        let applied = results
+            .iter()
+            .filter(|r| **r == ChangeResult::Applied)
+            .count() as u64;
+        if request.update == Side::Store
+            && applied > 0
+            && let Err(e) = self.db.count_catalog_writes(&request.store, applied).await
+        {
+            warn!(run.id = run_id, error = %error_chain(&e), "could not count this run's writes on the kept catalog");
+        }
         let mut counts = RunCounts::tally(&plan, &results);
         counts.failed += snapshot.rejects.len() as i64;
         counts.checked += snapshot.rejects.len() as i64;

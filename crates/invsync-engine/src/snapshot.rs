@@ -434,6 +434,7 @@ async fn read_kept_catalog(
     let cached = kept.as_ref().map(|k| CachedCatalog {
         records: k.records.clone(),
         cursor: k.cursor.clone(),
+        writes_since: k.writes,
     });
     let started = std::time::Instant::now();
     let read = connection.read_catalog_since(cached).await?;

@@ -26,6 +26,9 @@ pub struct StoredCatalog {
     pub cursor: String,
     /// What [`Db::save_catalog`] must be given back.
     pub version: i64,
+    /// Values invsync wrote to the store since the catalog was read
+    /// ([`Db::count_catalog_writes`]).
+    pub writes: u64,
 }
 
 /// What a save did.
@@ -59,14 +62,14 @@ impl Db {
     /// The store's kept catalog, if any. A record that no longer parses (a format from
     /// another version) drops the whole cache: the next read is whole.
     pub async fn stored_catalog(&self, store: &str) -> Result<Option<StoredCatalog>, StoreError> {
-        let head: Option<(String, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT cursor, version FROM store_catalogs WHERE store = $1")
+        let head: Option<(String, i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT cursor, version, writes FROM store_catalogs WHERE store = $1")
                 .bind(store)
                 .fetch_optional(pool)
                 .await
         })
         .context("read the kept catalog")?;
-        let Some((cursor, version)) = head else {
+        let Some((cursor, version, writes)) = head else {
             return Ok(None);
         };
         let rows: Vec<(String,)> = on_pool!(self, |pool| {
@@ -90,7 +93,23 @@ impl Db {
             records,
             cursor,
             version,
+            writes: u64::try_from(writes).unwrap_or_default(),
         }))
+    }
+
+    /// Adds `n` values written to the store to its kept catalog's count (nothing when none
+    /// is kept). The next save starts the count again.
+    pub async fn count_catalog_writes(&self, store: &str, n: u64) -> Result<(), StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE store_catalogs SET writes = writes + $2 WHERE store = $1")
+                .bind(store)
+                .bind(n)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .context("count the writes on the kept catalog")
     }
 
     /// Saves a store's catalog after a read: `loaded` is what the run loaded (`None`: it
@@ -165,7 +184,8 @@ macro_rules! claim {
         let done =
             match $version {
                 Some(v) => sqlx::query(
-                    "UPDATE store_catalogs SET cursor = $2, version = version + 1, read_at = $3 \
+                    "UPDATE store_catalogs SET cursor = $2, version = version + 1, read_at = $3, \
+                       writes = 0 \
                      WHERE store = $1 AND version = $4",
                 )
                 .bind($store)

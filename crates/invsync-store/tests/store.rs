@@ -1653,12 +1653,18 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
         (saved.written, saved.deleted, saved.superseded),
         (1201, 0, false)
     );
+    db.count_catalog_writes("shop", 3).await.expect("count");
+    db.count_catalog_writes("shop", 2).await.expect("count");
+    db.count_catalog_writes("no-such-store", 2)
+        .await
+        .expect("nothing kept: nothing to count");
     let loaded = db
         .stored_catalog("shop")
         .await
         .expect("load")
         .expect("kept");
     assert_eq!(loaded.cursor, "cursor-1");
+    assert_eq!(loaded.writes, 5, "writes since the catalog was read");
     assert_eq!(
         sorted_records(loaded.records.clone()),
         sorted_records(records.clone())
@@ -1682,6 +1688,7 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
         .expect("load")
         .expect("kept");
     assert_eq!(again.cursor, "cursor-2");
+    assert_eq!(again.writes, 0, "a save starts the count again");
     assert_eq!(
         sorted_records(again.records.clone()),
         sorted_records(next.clone())

@@ -22,7 +22,6 @@ use crate::order_feed::{self, Cursor};
 use crate::{CachedCatalog, Catalog, CatalogRead, ConnectorError, ErrorKind, Reject};
 use chrono::{DateTime, SecondsFormat, Utc};
 use compact_str::CompactString;
-use invsync_core::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -229,7 +228,7 @@ impl ShopifyConnection {
         if let Some(cached) = cached
             && let Some((cursor, marks)) = self.resume_catalog(&cached.cursor, &location, now)
             && let Some(read) = self
-                .read_changes(&location, cursor, marks, cached.records, now)
+                .read_changes(&location, cursor, marks, cached, now)
                 .await?
         {
             return Ok(read);
@@ -244,9 +243,10 @@ impl ShopifyConnection {
         location: &str,
         cursor: CatalogCursor,
         marks: Marks,
-        mut records: Vec<Record>,
+        cached: CachedCatalog,
         now: DateTime<Utc>,
     ) -> Result<Option<CatalogRead>, ConnectorError> {
+        let mut records = cached.records;
         // More changes than a whole read would be paged for: read whole (in bulk). Never
         // below one full page, so `bulk_above = 0` (always bulk) keeps incremental reads.
         let limit = usize::try_from(self.config.bulk_above.max(super::MAX_PAGE as u64))
@@ -263,10 +263,12 @@ impl ShopifyConnection {
         let bound = self.client.server_time();
         let (count, exact) = parse_count(&counts["all"]);
         let (variants_changed, _) = parse_count(&counts["changed"]);
-        if variants_changed > limit as u64 {
+        // What invsync itself wrote since comes back as changes too (levels have no count).
+        let expected = variants_changed.saturating_add(cached.writes_since);
+        if expected > limit as u64 {
             tracing::info!(
-                connection = %self.name, changed = variants_changed, limit,
-                "more variants changed than bulk_above; reading the whole catalog"
+                connection = %self.name, variants_changed, written = cached.writes_since, limit,
+                "more changes than bulk_above; reading the whole catalog"
             );
             return Ok(None);
         }

@@ -48,6 +48,7 @@ impl Setup {
             Some(CachedCatalog {
                 records: p.catalog.records.clone(),
                 cursor: p.cursor.clone()?,
+                writes_since: 0,
             })
         });
         let read = self.shop.read_catalog_since(cached).await.expect("catalog");
@@ -204,6 +205,7 @@ async fn whole_reads_come_daily_and_for_another_location_or_a_bad_cursor() {
     let cached = |cursor: &str| CachedCatalog {
         records: first.catalog.records.clone(),
         cursor: cursor.to_owned(),
+        writes_since: 0,
     };
     let cursor = first.cursor.clone().expect("cursor");
     for bad in [
@@ -250,6 +252,7 @@ async fn more_changes_than_bulk_above_or_a_page_read_the_catalog_whole() {
         .read_catalog_since(Some(CachedCatalog {
             records: first.catalog.records.clone(),
             cursor: first.cursor.clone().expect("cursor"),
+            writes_since: 0,
         }))
         .await
         .expect("catalog");
@@ -295,6 +298,7 @@ async fn more_changed_variants_than_the_limit_read_whole_without_paging_them() {
         .read_catalog_since(Some(CachedCatalog {
             records: first.catalog.records.clone(),
             cursor: first.cursor.clone().expect("cursor"),
+            writes_since: 0,
         }))
         .await
         .expect("catalog");
@@ -316,4 +320,32 @@ async fn more_changed_variants_than_the_limit_read_whole_without_paging_them() {
     assert_eq!(paged_changes, 0, "the count said so before any page");
     assert_eq!(by_sku(&read.catalog, "SKU-0100").price, Some(dec("3.00")));
     assert_eq!(by_sku(&read.catalog, "MORE-3").quantity, Some(1));
+}
+
+#[tokio::test]
+async fn many_writes_since_the_read_make_it_whole_without_paging() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    s.tick();
+    let from = s.fake.requests().len();
+    let read = s
+        .shop
+        .read_catalog_since(Some(CachedCatalog {
+            records: first.catalog.records.clone(),
+            cursor: first.cursor.clone().expect("cursor"),
+            // The last run wrote more values than bulk_above (10,000): they all changed.
+            writes_since: 10_001,
+        }))
+        .await
+        .expect("catalog");
+    assert!(!read.incremental);
+    assert!(
+        !s.fake
+            .requests()
+            .into_iter()
+            .skip(from)
+            .any(|r| r.query.as_deref().is_some_and(|q| q.contains("Changed("))),
+        "no page of changes was read"
+    );
+    check_catalog(&read.catalog);
 }
