@@ -26,7 +26,8 @@ use compact_str::CompactString;
 use futures::FutureExt as _;
 use invsync_config::{Config, ConnectionConfig};
 use invsync_connectors::{
-    Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
+    Connection, ConnectorError, ErrorKind, KeyRound, OpenContext, RecordRef, Write, WriteKeys,
+    WriteOutcome,
 };
 use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
@@ -348,6 +349,8 @@ impl Engine {
         }
 
         self.recover().await?;
+        // What sets this database's idempotency keys apart from any other's (ADR 0016).
+        let installation = self.db.installation_id().await?;
         let run_id = self
             .db
             .start_run(&NewRun {
@@ -373,6 +376,7 @@ impl Engine {
         // A panic inside the run must still finalise the row: catch it and record it.
         let outcome = std::panic::AssertUnwindSafe(self.run(
             request,
+            &installation,
             &needs,
             plan_request,
             progress,
@@ -446,9 +450,11 @@ impl Engine {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         request: &SyncRequest,
+        installation: &str,
         needs: &SnapshotNeeds,
         plan_request: PlanRequest,
         progress: &dyn Progress,
@@ -494,12 +500,12 @@ impl Engine {
             Side::Accounting => snapshot.accounting_connection.as_ref(),
         };
         progress.start_writes(plan.changes.len() as u64);
-        let key = |n: usize| format!("invsync-run-{run_id}-change-{n}");
+        let keys = WriteKeys::new(installation, run_id, KeyRound::Change);
         let written = write_changes(
             target,
             &plan.changes,
             &snapshot,
-            &key,
+            &keys,
             recorder,
             progress,
             cancel,
@@ -526,9 +532,10 @@ impl Engine {
                 errors: &mut errors,
                 snapshot: &mut snapshot,
             };
+            let keys = WriteKeys::new(installation, run_id, KeyRound::Replan);
             match self
                 .replan_stale(
-                    run_id, request, &mut state, &stale, recorder, progress, cancel,
+                    request, &keys, &mut state, &stale, recorder, progress, cancel,
                 )
                 .await
             {
@@ -590,8 +597,8 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn replan_stale(
         &self,
-        run_id: i64,
         request: &SyncRequest,
+        write_keys: &WriteKeys,
         state: &mut Replan<'_>,
         stale: &[usize],
         recorder: &mut Recorder,
@@ -673,7 +680,6 @@ impl Engine {
             .map(skip_item)
             .collect();
         recorder.record(skips).await;
-        let key = |n: usize| format!("invsync-run-{run_id}-replan-{n}");
         progress.start_writes(again.changes.len() as u64);
         let snapshot: &Snapshot = state.snapshot;
         let target: &dyn Connection = match side {
@@ -684,7 +690,7 @@ impl Engine {
             target,
             &again.changes,
             snapshot,
-            &key,
+            write_keys,
             recorder,
             progress,
             cancel,
@@ -891,12 +897,12 @@ struct Written {
 }
 
 /// Writes `changes` through `target` in batches of its size, recording each batch's items
-/// as it completes. `key(n)` is the idempotency key of change `n`.
+/// as it completes. Change `n` carries `keys`' key for it.
 async fn write_changes(
     target: &dyn Connection,
     changes: &[PlannedChange],
     snapshot: &Snapshot,
-    key: &(dyn Fn(usize) -> String + Sync),
+    keys: &WriteKeys,
     recorder: &mut Recorder,
     progress: &dyn Progress,
     cancel: &CancellationToken,
@@ -918,13 +924,16 @@ async fn write_changes(
             .enumerate()
             .map(|(offset, ch)| {
                 let record = snapshot.record(ch.side, ch.record);
+                let id = record.map(|r| r.id.clone()).unwrap_or_default();
+                let sku = record.map(|r| r.sku.clone()).unwrap_or_default();
+                let key = keys.key(start + offset, &id, &sku, ch.field, ch.old, ch.new);
                 Write {
-                    id: record.map(|r| r.id.clone()).unwrap_or_default(),
-                    sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
+                    id,
+                    sku,
                     field: ch.field,
                     old: ch.old,
                     new: ch.new,
-                    key: key(start + offset),
+                    key,
                 }
             })
             .collect();

@@ -138,6 +138,8 @@ struct Fault {
     reject: bool,
     calls: AtomicUsize,
     sizes: Mutex<Vec<usize>>,
+    /// The idempotency key of every write sent.
+    keys: Mutex<Vec<String>>,
 }
 
 struct Faulty {
@@ -181,6 +183,7 @@ impl Connection for Faulty {
     async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let call = self.fault.calls.fetch_add(1, Ordering::SeqCst);
         self.fault.sizes.lock().expect("lock").push(writes.len());
+        (self.fault.keys.lock().expect("lock")).extend(writes.iter().map(|w| w.key.clone()));
         if let Some(token) = &self.fault.cancel_after_first {
             token.cancel();
         }
@@ -417,7 +420,7 @@ async fn stale_items_are_re_read_re_planned_and_written_once(backend: Backend) {
     });
     let report = sync(
         &setup,
-        Some(fault),
+        Some(fault.clone()),
         FieldSet::QUANTITY,
         &CancellationToken::new(),
     )
@@ -426,6 +429,19 @@ async fn stale_items_are_re_read_re_planned_and_written_once(backend: Backend) {
         report.status,
         RunStatus::Succeeded,
         "a concurrent change is not a failure"
+    );
+    // The second round's write has a key of its own, never one of the first round's.
+    let installation = setup.db.installation_id().await.expect("installation id");
+    let run = report.run_id.expect("run");
+    let keys = fault.keys.lock().expect("lock").clone();
+    let round = |r: &str| {
+        let prefix = format!("invsync-{installation}-run-{run}-{r}-");
+        keys.iter().filter(|k| k.starts_with(&prefix)).count()
+    };
+    assert_eq!(
+        (round("change"), round("replan"), keys.len()),
+        (5, 1, 6),
+        "{keys:?}"
     );
     assert_eq!(
         (report.counts.updated, report.counts.skipped_other),
@@ -679,10 +695,18 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
         .expect("a run row");
     let intents = setup.db.write_intents(id).await.expect("intents");
     assert_eq!(intents.len(), 4, "both batches were intended: {intents:?}");
+    // The keys on record are the keys sent: this database's, this run's, one per write.
+    let installation = setup.db.installation_id().await.expect("installation id");
+    let prefix = format!("invsync-{installation}-run-{id}-change-");
+    let mut sent = fault.keys.lock().expect("lock").clone();
+    let mut intended: Vec<String> = intents.iter().map(|i| i.key.clone()).collect();
+    sent.sort();
+    intended.sort();
+    intended.dedup();
+    assert_eq!(intended, sent);
     assert!(
-        intents
-            .iter()
-            .all(|i| i.key.starts_with(&format!("invsync-run-{id}-change-")))
+        intended.iter().all(|k| k.starts_with(&prefix)),
+        "{intended:?}"
     );
 
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -711,10 +735,14 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
     );
     for unknown in &rows[2..] {
         let error = unknown.error.as_deref().unwrap_or_default();
+        let key = intents
+            .iter()
+            .find(|i| i.sku == unknown.sku)
+            .map(|i| i.key.as_str())
+            .expect("its intent");
         assert!(
-            error.starts_with("outcome unknown")
-                && error.contains(&format!("invsync-run-{id}-change-")),
-            "{error}"
+            error.starts_with("outcome unknown") && error.contains(key),
+            "{error} names {key}"
         );
     }
     let row = setup.db.get_run(id).await.expect("get").expect("row");
