@@ -131,12 +131,43 @@ pub struct RunReport {
     pub skipped: Vec<ReportedSkip>,
     /// The run-level error, when the run failed as a whole.
     pub error: Option<String>,
-    /// Set when that error is the operator's input (a malformed file, a missing file).
+    /// Set when that error is the operator's input (a malformed file, a missing file, SKUs
+    /// of which none is on either side).
     pub input_error: bool,
+    /// The SKUs of a SKU selection found on neither side (their matching form, sorted).
+    /// When that is every one of them there is nothing to do: the report says so as an
+    /// input error, status `skipped`, and no run is recorded.
+    pub unknown_skus: Vec<SkuKey>,
     /// The run's outcome when it could not be written to the run history (the database
     /// was unreachable at the end). Retry with [`Engine::record_late`]; until then the row
     /// stays `running` and, once its heartbeat is stale, becomes `interrupted`.
     pub unrecorded: Option<PendingRecord>,
+}
+
+impl RunReport {
+    /// The report of a request whose SKUs are all on neither side: nothing to do.
+    fn nothing_selected(request: &SyncRequest, unknown_skus: Vec<SkuKey>) -> RunReport {
+        RunReport {
+            run_id: None,
+            dry_run: request.dry_run,
+            status: RunStatus::Skipped,
+            counts: RunCounts::default(),
+            changes: Vec::new(),
+            skipped: Vec::new(),
+            error: Some(format!(
+                "none of the requested SKUs is on the accounting side or in store `{}`: nothing to do",
+                request.store
+            )),
+            input_error: true,
+            unrecorded: None,
+            unknown_skus,
+        }
+    }
+}
+
+/// Whether a request selects SKUs of which none is on either side.
+fn selects_nothing(selection: &Selection, unknown_skus: &[SkuKey]) -> bool {
+    matches!(selection, Selection::Skus(wanted) if wanted.len() == unknown_skus.len())
 }
 
 /// A run outcome waiting for the database.
@@ -323,6 +354,11 @@ impl Engine {
                 _ = cancel.cancelled() => return Err(EngineError::Interrupted),
                 result = read_and_plan => result?,
             };
+            let unknown_skus = snapshot.unknown_skus(&request.selection);
+            if selects_nothing(&request.selection, &unknown_skus) {
+                progress.finish();
+                return Ok(RunReport::nothing_selected(request, unknown_skus));
+            }
             let changes = report_changes(
                 &plan,
                 &snapshot,
@@ -345,6 +381,7 @@ impl Engine {
                 error: None,
                 input_error: false,
                 unrecorded: None,
+                unknown_skus,
             });
         }
 
@@ -399,6 +436,27 @@ impl Engine {
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
 
+        // Nothing asked for exists: an empty run on record is noise. If it cannot be
+        // deleted (the database is away), it is recorded `skipped` below instead.
+        if let Ok(report) = &outcome
+            && selects_nothing(&request.selection, &report.unknown_skus)
+        {
+            match self.db.discard_run(run_id).await {
+                Ok(true) => {
+                    info!(
+                        run.id = run_id,
+                        "no requested SKU is on either side; the run is not kept"
+                    );
+                    progress.finish();
+                    return Ok(report.clone());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(run.id = run_id, error = %error_chain(&e), "could not discard a run with nothing to do; recording it as skipped")
+                }
+            }
+        }
+
         let mut report = match outcome {
             Ok(mut report) => {
                 report.run_id = Some(run_id);
@@ -414,6 +472,7 @@ impl Engine {
                 error: Some(failure.message),
                 input_error: failure.input_error,
                 unrecorded: None,
+                unknown_skus: Vec::new(),
             },
         };
         let mut pending = PendingRecord {
@@ -475,6 +534,10 @@ impl Engine {
             _ = cancel.cancelled() => return Err(RunFailure::interrupted("interrupted while reading, before anything was written")),
             result = read_and_plan => result.map_err(RunFailure::from_engine)?,
         };
+        let unknown_skus = snapshot.unknown_skus(&request.selection);
+        if selects_nothing(&request.selection, &unknown_skus) {
+            return Ok(RunReport::nothing_selected(request, unknown_skus));
+        }
 
         // Differences held back and products that could not be read go on record first.
         let mut pre_items: Vec<NewRunItem> = report_skips(&plan, &snapshot)
@@ -587,6 +650,7 @@ impl Engine {
             error,
             input_error,
             unrecorded: None,
+            unknown_skus,
         })
     }
 

@@ -288,6 +288,7 @@ on_both_backends!(
     unreadable_products_fail_as_items_not_the_run,
     a_dry_run_records_and_writes_nothing,
     a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown,
+    skus_on_neither_side_are_reported_and_none_matching_records_no_run,
 );
 
 async fn writes_in_batches_and_records_every_item(backend: Backend) {
@@ -757,4 +758,62 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
             .is_empty(),
         "settled"
     );
+}
+
+/// `--sku` of SKUs on neither side: the report names them; when none matched there is
+/// nothing to do — an input error, and the run row is not kept (no empty runs on record).
+async fn skus_on_neither_side_are_reported_and_none_matching_records_no_run(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let engine = setup.engine(None);
+    let keys = |skus: &[&str]| {
+        Selection::Skus(
+            skus.iter()
+                .filter_map(|s| invsync_core::SkuKey::new(s))
+                .collect(),
+        )
+    };
+    let unknown = |report: &RunReport| -> Vec<String> {
+        report
+            .unknown_skus
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    for dry_run in [true, false] {
+        let report = engine
+            .sync(
+                &SyncRequest {
+                    selection: keys(&["NOPE", "zz"]),
+                    dry_run,
+                    ..request(FieldSet::BOTH)
+                },
+                &NoProgress,
+                &CancellationToken::new(),
+            )
+            .await
+            .expect("sync");
+        assert_eq!(unknown(&report), ["nope", "zz"]);
+        assert!(report.input_error && report.error.is_some(), "{report:?}");
+        assert_eq!((report.run_id, report.status), (None, RunStatus::Skipped));
+    }
+    let runs = setup.db.list_runs(&Default::default()).await.expect("runs");
+    assert!(runs.is_empty(), "no run kept: {runs:?}");
+
+    let report = engine
+        .sync(
+            &SyncRequest {
+                selection: keys(&["a", "NOPE"]),
+                ..request(FieldSet::BOTH)
+            },
+            &NoProgress,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("sync");
+    assert_eq!(unknown(&report), ["nope"]);
+    assert!(!report.input_error);
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(report.counts.updated, 1);
+    assert!(report.run_id.is_some());
+    assert!(setup.shop().contains("A,A,1.00,1\n"), "{}", setup.shop());
 }

@@ -82,6 +82,7 @@ both!(
     run_round_trip,
     finish_does_not_overwrite_an_interrupted_run,
     one_running_run_per_store,
+    only_a_running_run_without_items_is_discarded,
     concurrent_starts_admit_one_run,
     recover_by_stale_heartbeat,
     recover_by_dead_process_on_this_host,
@@ -561,6 +562,61 @@ async fn one_running_run_per_store(h: &Harness) {
         .await
         .expect("shop is free again");
     assert!(next > first);
+}
+
+/// A run with nothing to do (`--sku` of SKUs on neither side) is deleted, not kept; a run
+/// that recorded anything, or finished, never is.
+async fn only_a_running_run_without_items_is_discarded(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    let empty = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    assert!(db.discard_run(empty).await.expect("discard"));
+    assert!(db.get_run(empty).await.expect("get").is_none());
+    assert!(!db.discard_run(empty).await.expect("again"), "gone already");
+
+    let with_items = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    db.record_items(
+        with_items,
+        &[item(
+            "A",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    assert!(!db.discard_run(with_items).await.expect("discard"));
+    db.finish_run(
+        with_items,
+        RunStatus::Succeeded,
+        &RunCounts::default(),
+        None,
+    )
+    .await
+    .expect("finish");
+
+    let finished = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    db.finish_run(finished, RunStatus::Succeeded, &RunCounts::default(), None)
+        .await
+        .expect("finish");
+    assert!(!db.discard_run(finished).await.expect("discard"));
+    for id in [with_items, finished] {
+        assert!(
+            db.get_run(id).await.expect("get").is_some(),
+            "run {id} kept"
+        );
+    }
 }
 
 async fn concurrent_starts_admit_one_run(h: &Harness) {
