@@ -132,7 +132,7 @@ fn as_typed(requested: &[String], unknown: &[SkuKey]) -> Vec<String> {
 }
 
 /// 0 when everything planned was done, 1 when the run had failures or was cut short, 2
-/// when the operator's input (a data file) was at fault.
+/// when the operator's input (a data file, SKUs of which none exists) was at fault.
 fn exit_code(report: &RunReport) -> ExitCode {
     if report.input_error {
         return ExitCode::from(2);

@@ -386,7 +386,7 @@ impl Engine {
         }
 
         self.recover().await?;
-        // What sets this database's idempotency keys apart from any other's (ADR 0016).
+        // What sets this database's idempotency keys apart from any other's (ADR 0018).
         let installation = self.db.installation_id().await?;
         let run_id = self
             .db
