@@ -688,3 +688,111 @@ fn a_sync_picks_products_by_status_or_all() {
         "--all and --sku exclude each other"
     );
 }
+
+/// `sync --sku` with SKUs on neither side (issue 12, item 6): a `--sku NOPE` used to answer
+/// `checked 0` and exit 0. Every SKU found on neither side is named, in tables and JSON
+/// (`unknown_skus`, as typed); when none matched there is nothing to do — exit 2, no run
+/// recorded, nothing written.
+#[test]
+fn skus_on_neither_side_are_named_and_none_matching_exits_2_recording_nothing() {
+    let demo = Demo::new();
+    let before = demo.read("shop.csv");
+    let sync = |more: &[&'static str], json: bool| {
+        let mut all = with(SYNC_SHOP, more);
+        if json {
+            all.extend(["--format".to_owned(), "json".to_owned()]);
+        }
+        demo.cmd(&args(&all)).output().expect("run")
+    };
+    for dry in [true, false] {
+        let more: &[&'static str] = if dry {
+            &["--sku", "NOPE,Other-1", "--dry-run"]
+        } else {
+            &["--sku", "NOPE,Other-1"]
+        };
+        let out = sync(more, false);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "dry {dry}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("not found on either side: NOPE, Other-1"),
+            "dry {dry}: {stdout}"
+        );
+        assert!(
+            stderr.contains("none of the requested SKUs"),
+            "dry {dry}: {stderr}"
+        );
+
+        let out = sync(more, true);
+        assert_eq!(out.status.code(), Some(2), "dry {dry}");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            report["unknown_skus"],
+            serde_json::json!(["NOPE", "Other-1"])
+        );
+        assert_eq!(report["run_id"], Value::Null, "{report}");
+        assert_eq!(report["dry_run"], dry);
+        assert_eq!(report["changes"], serde_json::json!([]));
+    }
+    assert_eq!(
+        demo.json(&["runs"]),
+        Value::Array(vec![]),
+        "no run recorded"
+    );
+    assert_eq!(demo.read("shop.csv"), before, "nothing written");
+}
+
+/// Some SKUs match: the run goes on as asked and still names the others; its exit code is
+/// the run's. A SKU on one side only (WEB-ONLY, in the shop alone) is found, and SKUs match
+/// as they do everywhere (trimmed, any case).
+#[test]
+fn a_sync_of_some_unknown_skus_runs_the_others_and_names_the_rest() {
+    let demo = Demo::new();
+    let skus = ["--sku", " tee-m ,NOPE,WEB-ONLY,nope"];
+
+    let out = demo
+        .cmd(&args(&with(
+            SYNC_SHOP,
+            &[&skus[..], &["--dry-run"]].concat(),
+        )))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("TEE-M  T-shirt (M)"), "{stdout}");
+    assert!(
+        stdout.contains("\nnot found on either side: NOPE\n"),
+        "{stdout}"
+    );
+    let plan = demo.json(&args(&with(
+        SYNC_SHOP,
+        &[&skus[..], &["--dry-run"]].concat(),
+    )));
+    assert_eq!(plan["unknown_skus"], serde_json::json!(["NOPE"]));
+    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(2), "{plan}");
+
+    let out = demo
+        .cmd(&args(&with(SYNC_SHOP, &skus)))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("not found on either side: NOPE"),
+        "{stdout}"
+    );
+    assert!(demo.read("shop.csv").contains("TEE-M,T-shirt (M),19.90,7,"));
+
+    let run = demo.json(&args(&with(SYNC_SHOP, &["--sku", "MUG-2,NOPE"])));
+    assert_eq!(run["unknown_skus"], serde_json::json!(["NOPE"]));
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["counts"]["updated"], 1, "{run}");
+    let runs = demo.json(&["runs"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "both runs recorded");
+
+    // No unknown SKUs: the field is an empty list, the line absent.
+    let plan = demo.json(&args(&with(SYNC_SHOP, &["--dry-run"])));
+    assert_eq!(plan["unknown_skus"], serde_json::json!([]));
+}

@@ -27,9 +27,8 @@ struct Setup {
 
 impl Setup {
     fn new(base_url: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("accounting.csv"),
+        Setup::with(
+            base_url,
             "sku,name,price,quantity,kind\n\
              MUG-1,Mug,12.50,10,\n\
              TEE-M,T-shirt (M),19.90,7,\n\
@@ -37,12 +36,18 @@ impl Setup {
              BAG-1,Bag,30.00,6,\n\
              GIFT,Gift card,25.00,0,\n\
              DUP-1,Twice in the shop,5.00,2,\n",
+            "sqlite://var/invsync.db",
         )
-        .expect("accounting");
+    }
+
+    /// Its own directory with this accounting file and run-history database.
+    fn with(base_url: &str, accounting: &str, database: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("accounting.csv"), accounting).expect("accounting");
         std::fs::write(
             dir.path().join("invsync.toml"),
             format!(
-                "[database]\nurl = \"sqlite://var/invsync.db\"\n\n\
+                "[database]\nurl = \"{database}\"\n\n\
                  [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
                  [stores.shop]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\n\
                  access_token = {{ env = \"E2E_SHOP_TOKEN\" }}\nbase_url = \"{base_url}\"\n"
@@ -343,4 +348,106 @@ async fn later_syncs_read_only_what_changed_and_still_undo_edits_by_hand() {
         "exactly the two edits were undone: {items:?}"
     );
     assert_eq!(fake.invalid_documents(), Vec::<String>::new());
+}
+
+/// Which database the second installation in [`a_second_installation_gets_its_own_keys`]
+/// keeps its run history in.
+enum SecondDatabase {
+    Sqlite,
+    Postgres,
+}
+
+/// Two fresh run-history databases against one shop (a reset, a second installation, the
+/// demo database and then Postgres): each starts at run 1, and Shopify answers a repeated
+/// idempotency key with the first call's result (or, with other arguments, refuses it), so
+/// keys made of run and change numbers alone left the second installation's writes
+/// unapplied. `same_write`: the second installation makes exactly the first one's write
+/// again (the stock went back to where it was), which Shopify would replay silently —
+/// invsync reported `updated` for a write never applied. Otherwise it writes another value.
+async fn a_second_installation_gets_its_own_keys(second: SecondDatabase, same_write: bool) {
+    let fake = FakeShopify::new(TOKEN, Limits::standard());
+    fake.add_variant("MUG-1", "12.50", 4);
+    let server = fake.serve().await;
+    let quantity: [&str; 9] = [
+        "--format", "json", "sync", "--store", "shop", "--update", "store", "--fields", "quantity",
+    ];
+
+    let first = Setup::with(
+        &server.base_url(),
+        "sku,name,price,quantity,kind\nMUG-1,Mug,12.50,10,\n",
+        "sqlite://var/invsync.db",
+    );
+    let out = run(&first, &quantity).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["run_id"], 1);
+    assert_eq!(fake.variant("MUG-1").expect("MUG-1").available, 10);
+
+    let postgres = match second {
+        SecondDatabase::Postgres => Some(invsync_test_support::pg::fresh_database().await),
+        SecondDatabase::Sqlite => None,
+    };
+    let url = postgres.as_ref().map_or_else(
+        || "sqlite://var/invsync.db".to_owned(),
+        |pg| pg.url().to_owned(),
+    );
+    let want = if same_write {
+        // Sales bring the stock back to 4: the second installation writes 4 → 10 again.
+        fake.set_available("MUG-1", 4);
+        10
+    } else {
+        7
+    };
+    let second = Setup::with(
+        &server.base_url(),
+        &format!("sku,name,price,quantity,kind\nMUG-1,Mug,12.50,{want},\n"),
+        &url,
+    );
+    let replays = fake.stats().idempotent_replays;
+    let out = run(&second, &quantity).await;
+    let report = json(&out);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        report["run_id"], 1,
+        "a fresh database starts at run 1 again"
+    );
+    assert_eq!(report["changes"][0]["outcome"], "updated", "{report}");
+    assert_eq!(
+        fake.variant("MUG-1").expect("MUG-1").available,
+        want,
+        "the second installation's write is applied, not answered from the first one's key"
+    );
+    assert_eq!(
+        fake.stats().idempotent_replays,
+        replays,
+        "nothing was replayed"
+    );
+    assert_eq!(fake.invalid_documents(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sqlite_database_writing_the_same_change_is_applied() {
+    a_second_installation_gets_its_own_keys(SecondDatabase::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sqlite_database_writing_another_value_is_applied() {
+    a_second_installation_gets_its_own_keys(SecondDatabase::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_sqlite_writing_the_same_change_is_applied() {
+    a_second_installation_gets_its_own_keys(SecondDatabase::Postgres, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_sqlite_writing_another_value_is_applied() {
+    a_second_installation_gets_its_own_keys(SecondDatabase::Postgres, false).await;
 }

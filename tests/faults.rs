@@ -160,6 +160,14 @@ impl Rig {
         }
     }
 
+    /// The database's installation id, which idempotency keys start with.
+    async fn installation(&self) -> String {
+        sqlx::query_scalar("SELECT id FROM installation")
+            .fetch_one(&self.pool)
+            .await
+            .expect("installation id")
+    }
+
     /// Every run, oldest first, straight from `sync_runs`.
     async fn runs(&self) -> Vec<Run> {
         let rows: Vec<RunTuple> = sqlx::query_as(
@@ -772,9 +780,10 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
     .await
     .expect("items");
     assert_eq!(unknown.len(), 4, "{unknown:?}");
+    let installation = rig.installation().await;
     assert!(
         unknown.iter().all(|e| e.starts_with("outcome unknown")
-            && e.contains(&format!("invsync-run-{dead}-change-"))),
+            && e.contains(&format!("invsync-{installation}-run-{dead}-change-"))),
         "{unknown:?}"
     );
     assert_eq!(runs[0].failed, 4, "{runs:?}");
@@ -872,11 +881,15 @@ async fn sigterm_mid_run_past_the_grace_records_interrupted_with_what_was_writte
             ("TEE-M", "quantity")
         ]
     );
+    let installation = rig.installation().await;
     assert!(
         items
             .iter()
             .all(|(_, _, e)| e.starts_with("outcome unknown")
-                && e.contains(&format!("invsync-run-{}-change-", runs[0].id))),
+                && e.contains(&format!(
+                    "invsync-{installation}-run-{}-change-",
+                    runs[0].id
+                ))),
         "{items:?}"
     );
     assert_eq!(

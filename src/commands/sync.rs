@@ -50,9 +50,10 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     if let Some(mut pending) = report.unrecorded.take() {
         record_or_give_up(&engine, &mut pending).await?;
     }
+    let unknown = as_typed(&args.sku, &report.unknown_skus);
     match format {
-        Format::Json => output::json(&report_json(&report, rules))?,
-        Format::Table => print_table(&request, &report, rules)?,
+        Format::Json => output::json(&report_json(&report, rules, &unknown))?,
+        Format::Table => print_table(&request, &report, rules, &unknown)?,
     }
     if let Some(error) = &report.error {
         eprintln!("error: {error}");
@@ -113,8 +114,25 @@ fn request(args: &SyncArgs) -> SyncRequest {
     }
 }
 
+/// The requested SKUs of `unknown` as the operator typed them (trimmed), each once, in the
+/// order given.
+fn as_typed(requested: &[String], unknown: &[SkuKey]) -> Vec<String> {
+    let mut named: Vec<SkuKey> = Vec::new();
+    let mut typed = Vec::new();
+    for raw in requested {
+        if let Some(key) = SkuKey::new(raw)
+            && unknown.contains(&key)
+            && !named.contains(&key)
+        {
+            typed.push(raw.trim().to_owned());
+            named.push(key);
+        }
+    }
+    typed
+}
+
 /// 0 when everything planned was done, 1 when the run had failures or was cut short, 2
-/// when the operator's input (a data file) was at fault.
+/// when the operator's input (a data file, SKUs of which none exists) was at fault.
 fn exit_code(report: &RunReport) -> ExitCode {
     if report.input_error {
         return ExitCode::from(2);
@@ -162,7 +180,12 @@ fn outcome(result: ChangeResult, dry_run: bool) -> &'static str {
 /// A store's quantity rules and the `in_orders` mode, when the run writes its quantity.
 type Rules = Option<(QuantityRules, InOrdersMode)>;
 
-fn print_table(request: &SyncRequest, report: &RunReport, rules: Rules) -> Result<(), CliError> {
+fn print_table(
+    request: &SyncRequest,
+    report: &RunReport,
+    rules: Rules,
+    unknown: &[String],
+) -> Result<(), CliError> {
     let any_error = report.changes.iter().any(|c| c.error.is_some());
     let headers: &[&'static str] = match (report.dry_run, any_error) {
         (true, _) => &["SKU", "NAME", "FIELD", "FROM", "TO"],
@@ -222,6 +245,13 @@ fn print_table(request: &SyncRequest, report: &RunReport, rules: Rules) -> Resul
                 request.store
             )?;
         }
+        if !unknown.is_empty() {
+            writeln!(out, "not found on either side: {}", unknown.join(", "))?;
+        }
+        if !report.dry_run && report.run_id.is_none() {
+            // Nothing was run (no requested SKU exists): there is nothing to count.
+            return Ok(());
+        }
         if !changes.is_empty() {
             writeln!(out)?;
             changes.write_to(out)?;
@@ -277,7 +307,7 @@ impl ReportExt for RunReport {
     }
 }
 
-fn report_json(report: &RunReport, rules: Rules) -> serde_json::Value {
+fn report_json(report: &RunReport, rules: Rules, unknown: &[String]) -> serde_json::Value {
     json!({
         "run_id": report.run_id,
         "quantity_rules": rules.map(|(rules, in_orders)| json!({
@@ -290,6 +320,7 @@ fn report_json(report: &RunReport, rules: Rules) -> serde_json::Value {
         "status": report.status,
         "counts": report.counts,
         "error": report.error,
+        "unknown_skus": unknown,
         "changes": report.changes.iter().map(|c| json!({
             "sku": c.sku,
             "name": c.name,

@@ -9,6 +9,8 @@
 pub mod bigcommerce;
 pub mod file;
 pub mod http;
+mod keys;
+pub use keys::{KeyRound, MAX_KEY_LEN, WriteKeys};
 mod order_feed;
 pub use order_feed::OrderClock;
 pub mod quickbooks_online;
@@ -78,8 +80,8 @@ pub struct Write {
     pub field: Field,
     pub old: FieldValue,
     pub new: FieldValue,
-    /// Stable across retries of this write and unique across writes: derived from the run
-    /// id and the item. Connections that support idempotency keys send it.
+    /// Stable across retries of this write and unique across writes, runs and databases
+    /// ([`WriteKeys`]). Connections that support idempotency keys send it.
     pub key: String,
 }
 

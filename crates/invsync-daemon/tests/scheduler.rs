@@ -75,6 +75,7 @@ impl SlotRunner for FakeRunner {
             error: None,
             input_error: false,
             unrecorded: None,
+            unknown_skus: vec![],
         })
     }
 }

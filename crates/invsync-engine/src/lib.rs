@@ -26,7 +26,8 @@ use compact_str::CompactString;
 use futures::FutureExt as _;
 use invsync_config::{Config, ConnectionConfig};
 use invsync_connectors::{
-    Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
+    Connection, ConnectorError, ErrorKind, KeyRound, OpenContext, RecordRef, Write, WriteKeys,
+    WriteOutcome,
 };
 use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
@@ -130,12 +131,43 @@ pub struct RunReport {
     pub skipped: Vec<ReportedSkip>,
     /// The run-level error, when the run failed as a whole.
     pub error: Option<String>,
-    /// Set when that error is the operator's input (a malformed file, a missing file).
+    /// Set when that error is the operator's input (a malformed file, a missing file, SKUs
+    /// of which none is on either side).
     pub input_error: bool,
+    /// The SKUs of a SKU selection found on neither side (their matching form, sorted).
+    /// When that is every one of them there is nothing to do: the report says so as an
+    /// input error, status `skipped`, and no run is recorded.
+    pub unknown_skus: Vec<SkuKey>,
     /// The run's outcome when it could not be written to the run history (the database
     /// was unreachable at the end). Retry with [`Engine::record_late`]; until then the row
     /// stays `running` and, once its heartbeat is stale, becomes `interrupted`.
     pub unrecorded: Option<PendingRecord>,
+}
+
+impl RunReport {
+    /// The report of a request whose SKUs are all on neither side: nothing to do.
+    fn nothing_selected(request: &SyncRequest, unknown_skus: Vec<SkuKey>) -> RunReport {
+        RunReport {
+            run_id: None,
+            dry_run: request.dry_run,
+            status: RunStatus::Skipped,
+            counts: RunCounts::default(),
+            changes: Vec::new(),
+            skipped: Vec::new(),
+            error: Some(format!(
+                "none of the requested SKUs is on the accounting side or in store `{}`: nothing to do",
+                request.store
+            )),
+            input_error: true,
+            unrecorded: None,
+            unknown_skus,
+        }
+    }
+}
+
+/// Whether a request selects SKUs of which none is on either side.
+fn selects_nothing(selection: &Selection, unknown_skus: &[SkuKey]) -> bool {
+    matches!(selection, Selection::Skus(wanted) if wanted.len() == unknown_skus.len())
 }
 
 /// A run outcome waiting for the database.
@@ -322,6 +354,11 @@ impl Engine {
                 _ = cancel.cancelled() => return Err(EngineError::Interrupted),
                 result = read_and_plan => result?,
             };
+            let unknown_skus = snapshot.unknown_skus(&request.selection);
+            if selects_nothing(&request.selection, &unknown_skus) {
+                progress.finish();
+                return Ok(RunReport::nothing_selected(request, unknown_skus));
+            }
             let changes = report_changes(
                 &plan,
                 &snapshot,
@@ -344,10 +381,13 @@ impl Engine {
                 error: None,
                 input_error: false,
                 unrecorded: None,
+                unknown_skus,
             });
         }
 
         self.recover().await?;
+        // What sets this database's idempotency keys apart from any other's (ADR 0018).
+        let installation = self.db.installation_id().await?;
         let run_id = self
             .db
             .start_run(&NewRun {
@@ -373,6 +413,7 @@ impl Engine {
         // A panic inside the run must still finalise the row: catch it and record it.
         let outcome = std::panic::AssertUnwindSafe(self.run(
             request,
+            &installation,
             &needs,
             plan_request,
             progress,
@@ -395,6 +436,27 @@ impl Engine {
         heartbeat_stop.cancel();
         let _ = heartbeat.await;
 
+        // Nothing asked for exists: an empty run on record is noise. If it cannot be
+        // deleted (the database is away), it is recorded `skipped` below instead.
+        if let Ok(report) = &outcome
+            && selects_nothing(&request.selection, &report.unknown_skus)
+        {
+            match self.db.discard_run(run_id).await {
+                Ok(true) => {
+                    info!(
+                        run.id = run_id,
+                        "no requested SKU is on either side; the run is not kept"
+                    );
+                    progress.finish();
+                    return Ok(report.clone());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(run.id = run_id, error = %error_chain(&e), "could not discard a run with nothing to do; recording it as skipped")
+                }
+            }
+        }
+
         let mut report = match outcome {
             Ok(mut report) => {
                 report.run_id = Some(run_id);
@@ -410,6 +472,7 @@ impl Engine {
                 error: Some(failure.message),
                 input_error: failure.input_error,
                 unrecorded: None,
+                unknown_skus: Vec::new(),
             },
         };
         let mut pending = PendingRecord {
@@ -446,9 +509,11 @@ impl Engine {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         request: &SyncRequest,
+        installation: &str,
         needs: &SnapshotNeeds,
         plan_request: PlanRequest,
         progress: &dyn Progress,
@@ -469,6 +534,10 @@ impl Engine {
             _ = cancel.cancelled() => return Err(RunFailure::interrupted("interrupted while reading, before anything was written")),
             result = read_and_plan => result.map_err(RunFailure::from_engine)?,
         };
+        let unknown_skus = snapshot.unknown_skus(&request.selection);
+        if selects_nothing(&request.selection, &unknown_skus) {
+            return Ok(RunReport::nothing_selected(request, unknown_skus));
+        }
 
         // Differences held back and products that could not be read go on record first.
         let mut pre_items: Vec<NewRunItem> = report_skips(&plan, &snapshot)
@@ -494,12 +563,12 @@ impl Engine {
             Side::Accounting => snapshot.accounting_connection.as_ref(),
         };
         progress.start_writes(plan.changes.len() as u64);
-        let key = |n: usize| format!("invsync-run-{run_id}-change-{n}");
+        let keys = WriteKeys::new(installation, run_id, KeyRound::Change);
         let written = write_changes(
             target,
             &plan.changes,
             &snapshot,
-            &key,
+            &keys,
             recorder,
             progress,
             cancel,
@@ -526,9 +595,10 @@ impl Engine {
                 errors: &mut errors,
                 snapshot: &mut snapshot,
             };
+            let keys = WriteKeys::new(installation, run_id, KeyRound::Replan);
             match self
                 .replan_stale(
-                    run_id, request, &mut state, &stale, recorder, progress, cancel,
+                    request, &keys, &mut state, &stale, recorder, progress, cancel,
                 )
                 .await
             {
@@ -580,6 +650,7 @@ impl Engine {
             error,
             input_error,
             unrecorded: None,
+            unknown_skus,
         })
     }
 
@@ -590,8 +661,8 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     async fn replan_stale(
         &self,
-        run_id: i64,
         request: &SyncRequest,
+        write_keys: &WriteKeys,
         state: &mut Replan<'_>,
         stale: &[usize],
         recorder: &mut Recorder,
@@ -673,7 +744,6 @@ impl Engine {
             .map(skip_item)
             .collect();
         recorder.record(skips).await;
-        let key = |n: usize| format!("invsync-run-{run_id}-replan-{n}");
         progress.start_writes(again.changes.len() as u64);
         let snapshot: &Snapshot = state.snapshot;
         let target: &dyn Connection = match side {
@@ -684,7 +754,7 @@ impl Engine {
             target,
             &again.changes,
             snapshot,
-            &key,
+            write_keys,
             recorder,
             progress,
             cancel,
@@ -891,12 +961,12 @@ struct Written {
 }
 
 /// Writes `changes` through `target` in batches of its size, recording each batch's items
-/// as it completes. `key(n)` is the idempotency key of change `n`.
+/// as it completes. Change `n` carries `keys`' key for it.
 async fn write_changes(
     target: &dyn Connection,
     changes: &[PlannedChange],
     snapshot: &Snapshot,
-    key: &(dyn Fn(usize) -> String + Sync),
+    keys: &WriteKeys,
     recorder: &mut Recorder,
     progress: &dyn Progress,
     cancel: &CancellationToken,
@@ -918,13 +988,16 @@ async fn write_changes(
             .enumerate()
             .map(|(offset, ch)| {
                 let record = snapshot.record(ch.side, ch.record);
+                let id = record.map(|r| r.id.clone()).unwrap_or_default();
+                let sku = record.map(|r| r.sku.clone()).unwrap_or_default();
+                let key = keys.key(start + offset, &id, &sku, ch.field, ch.old, ch.new);
                 Write {
-                    id: record.map(|r| r.id.clone()).unwrap_or_default(),
-                    sku: record.map(|r| r.sku.clone()).unwrap_or_default(),
+                    id,
+                    sku,
                     field: ch.field,
                     old: ch.old,
                     new: ch.new,
-                    key: key(start + offset),
+                    key,
                 }
             })
             .collect();

@@ -7,11 +7,11 @@ use invsync_config::{Config, Master};
 use invsync_connectors::{CachedCatalog, Catalog, Connection};
 use invsync_core::{
     FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, OrderLine,
-    PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record, Side,
-    SkuKey, match_catalogs,
+    PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record,
+    Selection, Side, SkuKey, match_catalogs,
 };
 use invsync_store::{Db, OrderFilter, OrderRow};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Where the master quantity comes from for this request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +230,32 @@ impl Snapshot {
 
     pub fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
         invsync_core::plan(&self.input(), request)
+    }
+
+    /// The SKUs of a SKU selection that no record on either side carries (a product that
+    /// could not be read counts as there), sorted. None for other selections.
+    pub fn unknown_skus(&self, selection: &Selection) -> Vec<SkuKey> {
+        let Selection::Skus(wanted) = selection else {
+            return Vec::new();
+        };
+        let mut unknown: HashSet<&SkuKey> = wanted.iter().collect();
+        let skus = self
+            .accounting
+            .iter()
+            .chain(&self.store)
+            .map(|r| r.sku.as_str())
+            .chain(self.rejects.iter().filter_map(|r| r.sku.as_deref()));
+        for sku in skus {
+            if unknown.is_empty() {
+                break;
+            }
+            if let Some(key) = SkuKey::new(sku) {
+                unknown.remove(&key);
+            }
+        }
+        let mut unknown: Vec<SkuKey> = unknown.into_iter().cloned().collect();
+        unknown.sort_unstable();
+        unknown
     }
 
     pub fn record(&self, side: Side, index: u32) -> Option<&Record> {

@@ -138,6 +138,8 @@ struct Fault {
     reject: bool,
     calls: AtomicUsize,
     sizes: Mutex<Vec<usize>>,
+    /// The idempotency key of every write sent.
+    keys: Mutex<Vec<String>>,
 }
 
 struct Faulty {
@@ -181,6 +183,7 @@ impl Connection for Faulty {
     async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let call = self.fault.calls.fetch_add(1, Ordering::SeqCst);
         self.fault.sizes.lock().expect("lock").push(writes.len());
+        (self.fault.keys.lock().expect("lock")).extend(writes.iter().map(|w| w.key.clone()));
         if let Some(token) = &self.fault.cancel_after_first {
             token.cancel();
         }
@@ -285,6 +288,7 @@ on_both_backends!(
     unreadable_products_fail_as_items_not_the_run,
     a_dry_run_records_and_writes_nothing,
     a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown,
+    skus_on_neither_side_are_reported_and_none_matching_records_no_run,
 );
 
 async fn writes_in_batches_and_records_every_item(backend: Backend) {
@@ -417,7 +421,7 @@ async fn stale_items_are_re_read_re_planned_and_written_once(backend: Backend) {
     });
     let report = sync(
         &setup,
-        Some(fault),
+        Some(fault.clone()),
         FieldSet::QUANTITY,
         &CancellationToken::new(),
     )
@@ -426,6 +430,19 @@ async fn stale_items_are_re_read_re_planned_and_written_once(backend: Backend) {
         report.status,
         RunStatus::Succeeded,
         "a concurrent change is not a failure"
+    );
+    // The second round's write has a key of its own, never one of the first round's.
+    let installation = setup.db.installation_id().await.expect("installation id");
+    let run = report.run_id.expect("run");
+    let keys = fault.keys.lock().expect("lock").clone();
+    let round = |r: &str| {
+        let prefix = format!("invsync-{installation}-run-{run}-{r}-");
+        keys.iter().filter(|k| k.starts_with(&prefix)).count()
+    };
+    assert_eq!(
+        (round("change"), round("replan"), keys.len()),
+        (5, 1, 6),
+        "{keys:?}"
     );
     assert_eq!(
         (report.counts.updated, report.counts.skipped_other),
@@ -679,10 +696,18 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
         .expect("a run row");
     let intents = setup.db.write_intents(id).await.expect("intents");
     assert_eq!(intents.len(), 4, "both batches were intended: {intents:?}");
+    // The keys on record are the keys sent: this database's, this run's, one per write.
+    let installation = setup.db.installation_id().await.expect("installation id");
+    let prefix = format!("invsync-{installation}-run-{id}-change-");
+    let mut sent = fault.keys.lock().expect("lock").clone();
+    let mut intended: Vec<String> = intents.iter().map(|i| i.key.clone()).collect();
+    sent.sort();
+    intended.sort();
+    intended.dedup();
+    assert_eq!(intended, sent);
     assert!(
-        intents
-            .iter()
-            .all(|i| i.key.starts_with(&format!("invsync-run-{id}-change-")))
+        intended.iter().all(|k| k.starts_with(&prefix)),
+        "{intended:?}"
     );
 
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -711,10 +736,14 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
     );
     for unknown in &rows[2..] {
         let error = unknown.error.as_deref().unwrap_or_default();
+        let key = intents
+            .iter()
+            .find(|i| i.sku == unknown.sku)
+            .map(|i| i.key.as_str())
+            .expect("its intent");
         assert!(
-            error.starts_with("outcome unknown")
-                && error.contains(&format!("invsync-run-{id}-change-")),
-            "{error}"
+            error.starts_with("outcome unknown") && error.contains(key),
+            "{error} names {key}"
         );
     }
     let row = setup.db.get_run(id).await.expect("get").expect("row");
@@ -729,4 +758,62 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
             .is_empty(),
         "settled"
     );
+}
+
+/// `--sku` of SKUs on neither side: the report names them; when none matched there is
+/// nothing to do — an input error, and the run row is not kept (no empty runs on record).
+async fn skus_on_neither_side_are_reported_and_none_matching_records_no_run(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let engine = setup.engine(None);
+    let keys = |skus: &[&str]| {
+        Selection::Skus(
+            skus.iter()
+                .filter_map(|s| invsync_core::SkuKey::new(s))
+                .collect(),
+        )
+    };
+    let unknown = |report: &RunReport| -> Vec<String> {
+        report
+            .unknown_skus
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    for dry_run in [true, false] {
+        let report = engine
+            .sync(
+                &SyncRequest {
+                    selection: keys(&["NOPE", "zz"]),
+                    dry_run,
+                    ..request(FieldSet::BOTH)
+                },
+                &NoProgress,
+                &CancellationToken::new(),
+            )
+            .await
+            .expect("sync");
+        assert_eq!(unknown(&report), ["nope", "zz"]);
+        assert!(report.input_error && report.error.is_some(), "{report:?}");
+        assert_eq!((report.run_id, report.status), (None, RunStatus::Skipped));
+    }
+    let runs = setup.db.list_runs(&Default::default()).await.expect("runs");
+    assert!(runs.is_empty(), "no run kept: {runs:?}");
+
+    let report = engine
+        .sync(
+            &SyncRequest {
+                selection: keys(&["a", "NOPE"]),
+                ..request(FieldSet::BOTH)
+            },
+            &NoProgress,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("sync");
+    assert_eq!(unknown(&report), ["nope"]);
+    assert!(!report.input_error);
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(report.counts.updated, 1);
+    assert!(report.run_id.is_some());
+    assert!(setup.shop().contains("A,A,1.00,1\n"), "{}", setup.shop());
 }

@@ -1,5 +1,6 @@
 //! invsync's database: run history (`sync_runs`, `sync_run_items`), manual mappings
-//! (`mappings`), rotating OAuth tokens (`oauth_tokens`, encrypted by the connectors) and the migrations that create them, on **Postgres** (production; several
+//! (`mappings`), rotating OAuth tokens (`oauth_tokens`, encrypted by the connectors), the
+//! installation id its idempotency keys start with (`installation`) and the migrations that create them, on **Postgres** (production; several
 //! daemons may share one) or **SQLite** (the embedded default, one file).
 //!
 //! Operators read these tables directly with `psql`/`sqlite3` (product.md, "Run-history
@@ -43,6 +44,7 @@ macro_rules! on_pool {
 mod catalogs;
 mod db;
 mod error;
+mod installation;
 mod intents;
 mod mappings;
 mod orders;

@@ -316,6 +316,24 @@ impl Db {
         Ok(affected > 0)
     }
 
+    /// Deletes a run that turned out to have nothing to do at all (every SKU it was asked
+    /// for is on neither side): an empty run on record is noise. Only while it is still
+    /// `running` and has no items; returns whether it was deleted.
+    pub async fn discard_run(&self, run_id: i64) -> Result<bool, StoreError> {
+        let affected = on_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM sync_runs WHERE id = $1 AND status = 'running' \
+                 AND NOT EXISTS (SELECT 1 FROM sync_run_items WHERE run_id = $1)",
+            )
+            .bind(run_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .context("discard a run with nothing to do")?;
+        Ok(affected > 0)
+    }
+
     /// Appends items to a run, in order, in one transaction (all or none). Fast enough
     /// for bulk runs: 100,000 items take a fraction of a second on Postgres.
     pub async fn record_items(&self, run_id: i64, items: &[NewRunItem]) -> Result<(), StoreError> {

@@ -77,10 +77,12 @@ macro_rules! both {
 both!(
     migrations_are_idempotent_and_reversible,
     concurrent_migrators_on_a_fresh_database_all_succeed,
+    concurrent_openers_of_a_fresh_database_agree_on_one_installation_id,
     a_caller_dropped_mid_transaction_never_poisons_the_pool,
     run_round_trip,
     finish_does_not_overwrite_an_interrupted_run,
     one_running_run_per_store,
+    only_a_running_run_without_items_is_discarded,
     concurrent_starts_admit_one_run,
     recover_by_stale_heartbeat,
     recover_by_dead_process_on_this_host,
@@ -235,6 +237,83 @@ async fn concurrent_migrators_on_a_fresh_database_all_succeed(h: &Harness) {
         }
     }
     assert_eq!(bare.db.pending_migrations().await.expect("pending"), 0);
+}
+
+/// The installation id idempotency keys start with (ADR 0016): processes opening a fresh
+/// database at once (a daemon and a manual sync, several fleet daemons) all get the same
+/// id; another database has another; it never changes once made.
+async fn concurrent_openers_of_a_fresh_database_agree_on_one_installation_id(h: &Harness) {
+    const OPENERS: usize = 8;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(OPENERS));
+    // One thread, runtime and pool per opener, like separate processes.
+    let openers: Vec<_> = (0..OPENERS)
+        .map(|_| {
+            let url = h.url.clone();
+            let start = start.clone();
+            std::thread::spawn(move || -> Result<String, String> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime.block_on(async {
+                    let db = Db::connect(&url, &PoolOptions::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // Connected first, then all ask at once.
+                    start.wait();
+                    let id = db.installation_id().await.map_err(|e| format!("{e:?}"));
+                    db.close().await;
+                    id
+                })
+            })
+        })
+        .collect();
+    let ids: Vec<String> = openers
+        .into_iter()
+        .map(|t| t.join().expect("opener thread").expect("installation id"))
+        .collect();
+    let id = &ids[0];
+    assert!(ids.iter().all(|i| i == id), "one id for all: {ids:?}");
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{id}"
+    );
+    assert_eq!(&h.db.installation_id().await.expect("again"), id, "stable");
+
+    let other = harness(h.db.backend(), true).await;
+    assert_ne!(
+        &other.db.installation_id().await.expect("other"),
+        id,
+        "another database, another id"
+    );
+
+    // Only what invsync makes goes into a key.
+    execute(&other, "UPDATE installation SET id = 'x-1'").await;
+    let err = other.db.installation_id().await.expect_err("a spoilt id");
+    assert!(err.to_string().contains("installation.id"), "{err}");
+    // A deleted row is made again, new.
+    execute(&other, "DELETE FROM installation").await;
+    let again = other.db.installation_id().await.expect("made again");
+    assert_eq!(again.len(), 32);
+    assert_ne!(&again, id);
+}
+
+/// Runs one statement the store has no call for on a harness's database.
+async fn execute(h: &Harness, sql: &'static str) {
+    match h.db.backend() {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&h.url).await.expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&h.url).await.expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+    }
 }
 
 /// Callers cancelled while a store call opens its transaction (a run stopped while it
@@ -483,6 +562,61 @@ async fn one_running_run_per_store(h: &Harness) {
         .await
         .expect("shop is free again");
     assert!(next > first);
+}
+
+/// A run with nothing to do (`--sku` of SKUs on neither side) is deleted, not kept; a run
+/// that recorded anything, or finished, never is.
+async fn only_a_running_run_without_items_is_discarded(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    let empty = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    assert!(db.discard_run(empty).await.expect("discard"));
+    assert!(db.get_run(empty).await.expect("get").is_none());
+    assert!(!db.discard_run(empty).await.expect("again"), "gone already");
+
+    let with_items = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    db.record_items(
+        with_items,
+        &[item(
+            "A",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        )],
+    )
+    .await
+    .expect("items");
+    assert!(!db.discard_run(with_items).await.expect("discard"));
+    db.finish_run(
+        with_items,
+        RunStatus::Succeeded,
+        &RunCounts::default(),
+        None,
+    )
+    .await
+    .expect("finish");
+
+    let finished = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    db.finish_run(finished, RunStatus::Succeeded, &RunCounts::default(), None)
+        .await
+        .expect("finish");
+    assert!(!db.discard_run(finished).await.expect("discard"));
+    for id in [with_items, finished] {
+        assert!(
+            db.get_run(id).await.expect("get").is_some(),
+            "run {id} kept"
+        );
+    }
 }
 
 async fn concurrent_starts_admit_one_run(h: &Harness) {

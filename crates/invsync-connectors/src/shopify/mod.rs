@@ -739,16 +739,11 @@ fn quantity_outcome(e: &vendor::UserError, w: &Write) -> WriteOutcome {
 }
 
 /// The idempotency key of one `inventorySetQuantities` call: the same writes give the same
-/// key (so a retry replays), other writes another key. Readable start, a hash of all keys.
+/// key (so a retry replays), other writes another key. Readable start, a hash of all keys;
+/// at most [`crate::MAX_KEY_LEN`] + 21 characters (`+250-` and 16 hex digits), inside the
+/// 255 Shopify allows.
 fn batch_key(keys: &[&str]) -> String {
-    // FNV-1a, 64 bit: stable across processes and versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for key in keys {
-        for byte in key.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+    let hash = crate::keys::stable_hash(keys.iter().map(|k| k.as_bytes()));
     format!(
         "{}+{}-{hash:016x}",
         keys.first().copied().unwrap_or_default(),

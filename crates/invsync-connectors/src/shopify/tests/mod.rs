@@ -123,6 +123,15 @@ fn batch_keys_are_stable_and_distinct() {
     assert!(a.starts_with("k-0+3-"));
 }
 
+#[test]
+fn the_longest_batch_key_fits_shopifys_limit() {
+    let longest = "k".repeat(crate::MAX_KEY_LEN);
+    let keys = vec![longest.as_str(); WRITE_BATCH];
+    let key = batch_key(&keys);
+    assert_eq!(key.len(), crate::MAX_KEY_LEN + 21, "{key}");
+    assert!(key.len() <= 255);
+}
+
 async fn shop_with_catalog(fake: &FakeShopify) -> Vec<invsync_test_support::shopify::VariantIds> {
     let mut ids = Vec::new();
     for i in 0..230 {
