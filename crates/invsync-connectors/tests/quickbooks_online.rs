@@ -112,6 +112,7 @@ fn price_write(id: &str, sku: &str, old: &str, new: &str) -> Write {
         old: FieldValue::Price(Decimal::from_str(old).expect("old")),
         new: FieldValue::Price(Decimal::from_str(new).expect("new")),
         key: format!("invsync-run-1-change-{sku}"),
+        sale: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn quantity_write(id: &str, sku: &str, old: i64, new: i64) -> Write {
         old: FieldValue::Quantity(old),
         new: FieldValue::Quantity(new),
         key: format!("invsync-run-1-change-{sku}"),
+        sale: None,
     }
 }
 

@@ -925,6 +925,7 @@ async fn write_changes(
                     old: ch.old,
                     new: ch.new,
                     key: key(start + offset),
+                    sale: ch.sale,
                 }
             })
             .collect();

@@ -226,6 +226,7 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
             kind: ItemKind::Base,
             price: price_of(None, p.price.as_ref())?,
             quantity: None,
+            sale: None,
         });
     }
     for v in &p.variants {
@@ -271,6 +272,7 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
             },
             price: price_of(v.price.as_ref(), p.price.as_ref())?,
             quantity,
+            sale: None,
         });
     }
     Ok(out)

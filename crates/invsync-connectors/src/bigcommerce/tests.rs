@@ -134,6 +134,7 @@ fn write(record: &Record, field: Field, new: FieldValue) -> Write {
         old: record.value(field).expect("a value to replace"),
         new,
         key: format!("k-{}-{field}", record.sku),
+        sale: None,
     }
 }
 
@@ -461,6 +462,7 @@ async fn refused_credentials_fail_with_a_hint_and_never_show_the_token() {
             old: FieldValue::Price(dec("19.99")),
             new: FieldValue::Price(dec("2")),
             key: "k".into(),
+            sale: None,
         }])
         .await
         .expect_err("401");

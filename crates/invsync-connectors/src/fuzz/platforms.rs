@@ -124,6 +124,7 @@ fn inputs_from(records: &[Record], store: &str) -> Inputs {
                     old,
                     new: bump(old),
                     key: format!("invsync-run-1-change-{n}-{field:?}"),
+                    sale: None,
                 });
             }
         }

@@ -246,6 +246,7 @@ fn to_record(item: ItemJson) -> Parsed {
         kind,
         price,
         quantity,
+        sale: None,
     })
 }
 

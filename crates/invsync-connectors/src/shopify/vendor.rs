@@ -255,6 +255,7 @@ impl VariantNode {
             },
             price,
             quantity,
+            sale: None,
         })
     }
 }

@@ -132,6 +132,7 @@ fn write(record: &Record, field: Field, new: FieldValue) -> Write {
         old: record.value(field).expect("a value to replace"),
         new,
         key: format!("k-{}-{field}", record.sku),
+        sale: None,
     }
 }
 

@@ -107,6 +107,7 @@ impl WooProduct {
             },
             price,
             quantity: if inventory { self.stock_quantity } else { None },
+            sale: None,
         })
     }
 }
@@ -184,6 +185,7 @@ impl WooVariation {
             },
             price,
             quantity: if inventory { quantity } else { None },
+            sale: None,
         })
     }
 }

@@ -46,6 +46,7 @@ fn quantity_write(id: &str, sku: &str, old: i64, new: i64, n: usize) -> Write {
         old: FieldValue::Quantity(old),
         new: FieldValue::Quantity(new),
         key: format!("invsync-run-1-change-{n}"),
+        sale: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn price_write(id: &str, sku: &str, old: &str, new: &str, n: usize) -> Write {
         old: FieldValue::Price(dec(old)),
         new: FieldValue::Price(dec(new)),
         key: format!("invsync-run-1-change-{n}"),
+        sale: None,
     }
 }
 
