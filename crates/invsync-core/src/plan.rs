@@ -544,7 +544,12 @@ impl ProductCtx<'_, '_> {
             if field == Field::Quantity
                 && let Some(reason) = self.quantity_not_applicable()
             {
-                skipped.push(skip(reason, None));
+                // Not stocked there is a real difference: say what the store would get.
+                let new = match reason {
+                    SkipReason::NotStocked(_) => self.wanted(field).ok(),
+                    _ => None,
+                };
+                skipped.push(skip(reason, new));
                 continue;
             }
             let new = match self.wanted(field) {

@@ -30,7 +30,7 @@ use invsync_connectors::{
 };
 use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
-    ProductPlan, RunCounts, RunStatus, Selection, Side, SkipReason, SkuKey, Trigger,
+    ProductPlan, RunCounts, RunStatus, SaleAction, Selection, Side, SkipReason, SkuKey, Trigger,
 };
 use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError, WriteIntent};
 use snapshot::{Snapshot, SnapshotNeeds};
@@ -104,6 +104,9 @@ pub struct ReportedChange {
     pub field: Field,
     pub old: FieldValue,
     pub new: FieldValue,
+    /// For a price written to a listing on sale: whether the sale was ended or its price
+    /// written.
+    pub sale: Option<SaleAction>,
     pub result: ChangeResult,
     pub error: Option<String>,
 }
@@ -1046,6 +1049,7 @@ fn report_changes(
                 field: ch.field,
                 old: ch.old,
                 new: ch.new,
+                sale: ch.sale,
                 result: results.get(i).copied().unwrap_or(ChangeResult::Pending),
                 error: errors.get(i).cloned().flatten(),
             }
