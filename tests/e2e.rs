@@ -696,7 +696,8 @@ fn a_sync_picks_products_by_status_or_all() {
 #[test]
 fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
     write(
         "invsync.toml",
         "[database]\nurl = \"sqlite://run.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
@@ -758,9 +759,18 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
         .as_array()
         .expect("changes")
         .iter()
-        .map(|c| (c["sku"].as_str().unwrap_or(""), c["field"].as_str().unwrap_or("")))
+        .map(|c| {
+            (
+                c["sku"].as_str().unwrap_or(""),
+                c["field"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
-    assert_eq!(changed, [("GIFT-25", "price"), ("MUG-1", "price")], "{report}");
+    assert_eq!(
+        changed,
+        [("GIFT-25", "price"), ("MUG-1", "price")],
+        "{report}"
+    );
     let held: Vec<&str> = report["skipped"]
         .as_array()
         .expect("skipped")
@@ -773,7 +783,10 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
         "{report}"
     );
     let shop = std::fs::read_to_string(dir.path().join("shop.csv")).expect("shop");
-    assert!(shop.contains("GIFT-25,Gift card,25.00,,untracked"), "{shop}");
+    assert!(
+        shop.contains("GIFT-25,Gift card,25.00,,untracked"),
+        "{shop}"
+    );
     assert!(shop.contains("MUG-1,Mug,10.00,,untracked"), "{shop}");
 
     let after = run(&["status", "--store", "shop"]);

@@ -119,8 +119,10 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
                         "quantity not written (would be {q}) until the orders are posted"
                     ));
                 }
-                if let (SkipReason::InOrders | SkipReason::NotStocked(_), Some(FieldValue::Quantity(q))) =
-                    (s.reason, s.new)
+                if let (
+                    SkipReason::InOrders | SkipReason::NotStocked(_),
+                    Some(FieldValue::Quantity(q)),
+                ) = (s.reason, s.new)
                 {
                     offered = Some(q);
                 }

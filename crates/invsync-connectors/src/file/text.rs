@@ -232,7 +232,7 @@ mod tests {
         assert!(
             parse_kind("bundle")
                 .expect_err("bundle")
-                .contains("neither inventory nor base")
+                .contains("not inventory, untracked or base")
         );
     }
 
