@@ -59,7 +59,6 @@ fn fake_store() -> WooFake {
         kind: "variable".into(),
         sku: "SHIRT".into(),
         name: "Shirt".into(),
-        regular_price: String::new(),
         manage_stock: true,
         stock_quantity: Some(4),
         variations: vec![
@@ -69,15 +68,17 @@ fn fake_store() -> WooFake {
                 regular_price: "24.00".into(),
                 stock: VariationStock::Own,
                 stock_quantity: Some(3),
+                ..WooVariation::default()
             },
             WooVariation {
                 id: 12,
                 sku: "SHIRT-L".into(),
                 regular_price: "27.00".into(),
                 stock: VariationStock::Parent,
-                stock_quantity: None,
+                ..WooVariation::default()
             },
         ],
+        ..WooProduct::default()
     });
     let mut group = WooProduct::simple(20, "GROUP", "35.00", 0);
     group.kind = "grouped".into();
