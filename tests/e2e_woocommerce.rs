@@ -4,7 +4,7 @@
 use assert_cmd::Command;
 use invsync_test_support::fake;
 use invsync_test_support::woocommerce::{
-    VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooVariation,
+    VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooSale, WooVariation,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -301,5 +301,187 @@ async fn an_order_completed_between_syncs_releases_its_stock_on_the_incremental_
         bowl.stock_quantity,
         Some(9),
         "the completed order no longer holds SKU-3 back"
+    );
+}
+
+/// A product on sale until a date (8.00 instead of 10.00) and one without stock management;
+/// the accounting side asks 10.00 and 6.50.
+fn sale_store() -> WooFake {
+    let fake = WooFake::new(WooOptions {
+        consumer_key: "ck_e2e".into(),
+        consumer_secret: SECRET.into(),
+        ..WooOptions::default()
+    });
+    let until = fake.state().clock + chrono::Duration::days(10);
+    fake.insert(
+        WooProduct::simple(1, "RUNNING", "10.00", 5).on_sale(WooSale {
+            sale_price: "8.00".into(),
+            from: None,
+            to: Some(until),
+        }),
+    );
+    fake.insert(WooProduct::untracked(2, "UNTRACKED", "7.00"));
+    fake
+}
+
+fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
+    std::fs::write(
+        dir.join("accounting.csv"),
+        "sku,name,price,quantity,kind\n\
+         RUNNING,Mug,10.00,5,inventory\n\
+         UNTRACKED,Poster,6.50,3,inventory\n",
+    )
+    .expect("accounting");
+    let policy = sale_price.map_or_else(String::new, |p| format!("sale_price = \"{p}\"\n"));
+    std::fs::write(
+        dir.join("invsync.toml"),
+        format!(
+            r#"
+[database]
+url = "sqlite://invsync.db"
+
+[accounting]
+kind = "file"
+path = "accounting.csv"
+
+[stores.woo]
+kind = "woocommerce"
+url = "{base_url}"
+consumer_key = {{ env = "E2E_WOO_KEY" }}
+consumer_secret = {{ env = "E2E_WOO_SECRET" }}
+{policy}"#
+        ),
+    )
+    .expect("config");
+}
+
+/// What the storefront charges: the sale price while the sale runs, else the regular one.
+fn storefront_price(fake: &WooFake, sku: &str) -> String {
+    let (_, _, p) = fake.find_sku(sku).expect(sku);
+    let now = fake.state().clock;
+    if p.sale.is_active(&p.regular_price, now) {
+        p.sale.sale_price
+    } else {
+        p.regular_price
+    }
+}
+
+fn status_of<'a>(report: &'a Value, sku: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["sku"] == sku)
+        .unwrap_or_else(|| panic!("{sku} in {report}"))
+}
+
+/// Issue 12: a listing on sale is held back with the sale as the reason (not `updated`, not
+/// in sync) under the default `sale_price = "hold"`; a product without stock management has
+/// its price synced and its quantity never written; `sale_price = "clear"` ends the sale so
+/// the storefront charges the accounting price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_right() {
+    let fake = sale_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup_sales(dir.path(), &server.base_url(), None);
+
+    let held = |report: &Value| {
+        report["skipped"]
+            .as_array()
+            .expect("skipped")
+            .iter()
+            .find(|s| s["sku"] == "RUNNING" && s["field"] == "price")
+            .and_then(|s| s["reason"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("RUNNING's price held back: {report}"))
+    };
+    let mut dry = SYNC.to_vec();
+    dry.push("--dry-run");
+    let preview = json(&run(dir.path(), SECRET, &dry).await);
+    let reason = held(&preview);
+    assert!(
+        reason.contains("on sale in the store at 8.00 until"),
+        "the dry run names the sale and its end: {reason}"
+    );
+
+    let report = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let changes = report["changes"].as_array().expect("changes");
+    assert!(
+        changes.iter().all(|c| c["sku"] != "RUNNING"),
+        "nothing written to the listing on sale: {report}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["sku"] == "UNTRACKED" && c["field"] == "price" && c["outcome"] == "updated"),
+        "{report}"
+    );
+    assert!(changes.iter().all(|c| c["field"] != "quantity"), "{report}");
+    assert!(held(&report).contains("on sale in the store at 8.00"));
+    assert_eq!(storefront_price(&fake, "RUNNING"), "8.00");
+    let (_, _, poster) = fake.find_sku("UNTRACKED").expect("UNTRACKED");
+    assert_eq!(
+        (poster.regular_price.as_str(), poster.stock_quantity),
+        ("6.5", None)
+    );
+
+    let status = json(
+        &run(
+            dir.path(),
+            SECRET,
+            &["status", "--store", "woo", "--format", "json"],
+        )
+        .await,
+    );
+    let running = status_of(&status, "RUNNING");
+    assert_eq!(running["status"], "out-of-sync", "{running}");
+    assert!(
+        running["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("on sale in the store at 8.00")),
+        "{running}"
+    );
+    assert_eq!(status_of(&status, "UNTRACKED")["status"], "in-sync");
+
+    // With `sale_price = "clear"` the sale ends and shoppers pay the accounting price.
+    setup_sales(dir.path(), &server.base_url(), Some("clear"));
+    let report = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert!(
+        report["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| c["sku"] == "RUNNING"
+                && c["old"] == "8.00"
+                && c["new"] == "10.00"
+                && c["outcome"] == "updated"),
+        "{report}"
+    );
+    let (_, _, mug) = fake.find_sku("RUNNING").expect("RUNNING");
+    assert_eq!(
+        (
+            mug.regular_price.as_str(),
+            mug.sale.sale_price.as_str(),
+            mug.sale.to
+        ),
+        ("10", "", None),
+        "the sale ended"
+    );
+    assert_eq!(storefront_price(&fake, "RUNNING"), "10");
+    let status = json(
+        &run(
+            dir.path(),
+            SECRET,
+            &["status", "--store", "woo", "--format", "json"],
+        )
+        .await,
+    );
+    assert_eq!(
+        status_of(&status, "RUNNING")["status"],
+        "in-sync",
+        "{status}"
     );
 }

@@ -440,20 +440,25 @@ fn bigcommerce() -> &'static Platform {
         });
         fake.insert(BigProduct::simple(1, "SKU-1", dec("10.00")), 1, 5);
         fake.insert(BigProduct::simple(2, "SKU-2", dec("3.50")), 1, 0);
+        let mut card = BigProduct::simple(4, "CARD", dec("25"));
+        card.inventory_tracking = "none".into();
+        fake.insert(card, 1, 0);
         let mut shirt = BigProduct::simple(3, "SHIRT", dec("20.00"));
         shirt.inventory_tracking = "variant".into();
+        shirt.sale_price = dec("19.50");
         shirt.variants = vec![
             BigVariant {
                 id: 31,
                 sku: "SHIRT-S".into(),
                 price: Some(dec("21.00")),
+                sale_price: Some(dec("18.00")),
                 option_values: vec!["S".into()],
             },
             BigVariant {
                 id: 32,
                 sku: "SHIRT-M".into(),
-                price: None,
                 option_values: vec!["M".into()],
+                ..BigVariant::default()
             },
         ];
         fake.insert(shirt, 1, 4);
