@@ -11,43 +11,35 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
+mod support;
+
 const TOKEN: &str = "bc-SENTINEL-e2e-token";
 
 fn dec(s: &str) -> Decimal {
     s.parse().expect("decimal")
 }
 
-fn setup(dir: &Path, base_url: &str) {
-    std::fs::write(
-        dir.join("accounting.csv"),
-        "sku,name,price,quantity,kind\n\
-         SKU-1,Mug,10.00,5,inventory\n\
-         SKU-2,Plate,20.50,8,inventory\n\
-         SKU-3,Bowl,7.00,9,inventory\n\
-         SHIRT-S,Shirt S,25.00,3,inventory\n\
-         GIFT,Gift card,50.00,0,inventory\n",
-    )
-    .expect("accounting");
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
+const ACCOUNTING: &str = "sku,name,price,quantity,kind\n\
+     SKU-1,Mug,10.00,5,inventory\n\
+     SKU-2,Plate,20.50,8,inventory\n\
+     SKU-3,Bowl,7.00,9,inventory\n\
+     SHIRT-S,Shirt S,25.00,3,inventory\n\
+     GIFT,Gift card,50.00,0,inventory\n";
 
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.big]
+/// The `[stores.big]` table, with `extra` lines.
+fn store(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"[stores.big]
 kind = "bigcommerce"
 store_hash = "abc123"
 access_token = {{ env = "E2E_BC_TOKEN" }}
 base_url = "{base_url}"
-"#
-        ),
+{extra}"#
     )
-    .expect("config");
+}
+
+fn setup(dir: &Path, base_url: &str) {
+    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
 }
 
 fn fake_store() -> BigFake {
@@ -125,6 +117,8 @@ fn json(out: &std::process::Output) -> Value {
         )
     })
 }
+
+const STATUS: &[&str] = &["status", "--store", "big", "--format", "json"];
 
 const SYNC: &[&str] = &[
     "sync",
@@ -236,34 +230,13 @@ fn sale_store() -> BigFake {
 }
 
 fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
-    std::fs::write(
-        dir.join("accounting.csv"),
+    support::write_setup(
+        dir,
         "sku,name,price,quantity,kind\n\
          CAN,Lager can,3.60,126,inventory\n\
          CARD,Gift card,45.00,7,inventory\n",
-    )
-    .expect("accounting");
-    let policy = sale_price.map_or_else(String::new, |p| format!("sale_price = \"{p}\"\n"));
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
-
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.big]
-kind = "bigcommerce"
-store_hash = "abc123"
-access_token = {{ env = "E2E_BC_TOKEN" }}
-base_url = "{base_url}"
-{policy}"#
-        ),
-    )
-    .expect("config");
+        &store(base_url, &support::sale_price_line(sale_price)),
+    );
 }
 
 /// The storefront price of a product's first variant, as BigCommerce computes it.
@@ -271,15 +244,6 @@ fn storefront_price(fake: &BigFake, product: u64) -> Decimal {
     let state = fake.state();
     let p = &state.products[&product];
     p.calculated_price(&p.variants[0])
-}
-
-fn status_of<'a>(report: &'a Value, sku: &str) -> &'a Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["sku"] == sku)
-        .unwrap_or_else(|| panic!("{sku} in {report}"))
 }
 
 /// Issue 12: a listing on sale is held back with the sale as the reason (not `updated`, not
@@ -296,19 +260,8 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     let mut dry = SYNC.to_vec();
     dry.push("--dry-run");
     let preview = json(&run(dir.path(), TOKEN, &dry).await);
-    let held = |report: &Value| {
-        report["skipped"]
-            .as_array()
-            .expect("skipped")
-            .iter()
-            .find(|s| s["sku"] == "CAN" && s["field"] == "price")
-            .cloned()
-            .unwrap_or_else(|| panic!("CAN's price held back: {report}"))
-    };
-    let reason = held(&preview)["reason"]
-        .as_str()
-        .expect("reason")
-        .to_owned();
+    let held = |report: &Value| support::held_reason(report, "CAN", "price");
+    let reason = held(&preview);
     assert!(
         reason.contains("on sale in the store at 3.35"),
         "the dry run names the sale: {reason}"
@@ -321,31 +274,19 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         changes.iter().all(|c| c["sku"] != "CAN"),
         "nothing written to the listing on sale: {report}"
     );
-    assert!(
-        changes
-            .iter()
-            .any(|c| c["sku"] == "CARD" && c["field"] == "price" && c["outcome"] == "updated"),
+    assert_eq!(
+        support::change(&report, "CARD", "price").map(|c| &c["outcome"]),
+        Some(&json!("updated")),
         "an untracked listing's price is synced: {report}"
     );
     assert!(changes.iter().all(|c| c["field"] != "quantity"), "{report}");
-    assert!(
-        held(&report)["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("on sale in the store at 3.35"))
-    );
+    assert!(held(&report).contains("on sale in the store at 3.35"));
     assert_eq!(storefront_price(&fake, 1), dec("3.35"));
     assert_eq!(storefront_price(&fake, 2), dec("45"));
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
-    let status = json(
-        &run(
-            dir.path(),
-            TOKEN,
-            &["status", "--store", "big", "--format", "json"],
-        )
-        .await,
-    );
-    let can = status_of(&status, "CAN");
+    let status = json(&run(dir.path(), TOKEN, STATUS).await);
+    let can = support::status_of(&status, "CAN");
     assert_eq!(can["status"], "out-of-sync", "{can}");
     assert!(
         can["detail"]
@@ -353,32 +294,23 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
             .is_some_and(|d| d.contains("on sale in the store at 3.35")),
         "{can}"
     );
-    assert_eq!(status_of(&status, "CARD")["status"], "in-sync");
+    assert_eq!(support::status_of(&status, "CARD")["status"], "in-sync");
 
     // The merchant lets invsync end the sale: the storefront then charges 3.60.
     setup_sales(dir.path(), &fake.base_url(&server), Some("clear"));
     let report = json(&run(dir.path(), TOKEN, SYNC).await);
     assert_eq!(report["status"], "succeeded", "{report}");
-    let written = report["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .find(|c| c["sku"] == "CAN")
-        .cloned()
-        .unwrap_or_else(|| panic!("CAN written: {report}"));
+    let written = support::change(&report, "CAN", "price").expect("CAN written");
     assert_eq!(
         (&written["old"], &written["new"], &written["outcome"]),
         (&json!("3.35"), &json!("3.60"), &json!("updated"))
     );
     assert_eq!(storefront_price(&fake, 1), dec("3.6"));
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
-    let status = json(
-        &run(
-            dir.path(),
-            TOKEN,
-            &["status", "--store", "big", "--format", "json"],
-        )
-        .await,
+    let status = json(&run(dir.path(), TOKEN, STATUS).await);
+    assert_eq!(
+        support::status_of(&status, "CAN")["status"],
+        "in-sync",
+        "{status}"
     );
-    assert_eq!(status_of(&status, "CAN")["status"], "in-sync", "{status}");
 }

@@ -9,40 +9,32 @@ use invsync_test_support::woocommerce::{
 use serde_json::Value;
 use std::path::Path;
 
+mod support;
+
 const SECRET: &str = "cs_SENTINEL-e2e-secret";
 
-fn setup(dir: &Path, base_url: &str) {
-    std::fs::write(
-        dir.join("accounting.csv"),
-        "sku,name,price,quantity,kind\n\
-         SKU-1,Mug,10.00,5,inventory\n\
-         SKU-2,Plate,20.50,8,inventory\n\
-         SKU-3,Bowl,7.00,9,inventory\n\
-         SHIRT-S,Shirt S,25.00,3,inventory\n\
-         SHIRT-L,Shirt L,27.00,12,inventory\n\
-         GROUP,Set,30.00,1,inventory\n",
-    )
-    .expect("accounting");
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
+const ACCOUNTING: &str = "sku,name,price,quantity,kind\n\
+     SKU-1,Mug,10.00,5,inventory\n\
+     SKU-2,Plate,20.50,8,inventory\n\
+     SKU-3,Bowl,7.00,9,inventory\n\
+     SHIRT-S,Shirt S,25.00,3,inventory\n\
+     SHIRT-L,Shirt L,27.00,12,inventory\n\
+     GROUP,Set,30.00,1,inventory\n";
 
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.woo]
+/// The `[stores.woo]` table, with `extra` lines.
+fn store(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"[stores.woo]
 kind = "woocommerce"
 url = "{base_url}"
 consumer_key = {{ env = "E2E_WOO_KEY" }}
 consumer_secret = {{ env = "E2E_WOO_SECRET" }}
-"#
-        ),
+{extra}"#
     )
-    .expect("config");
+}
+
+fn setup(dir: &Path, base_url: &str) {
+    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
 }
 
 fn fake_store() -> WooFake {
@@ -134,6 +126,8 @@ fn json(out: &std::process::Output) -> Value {
         )
     })
 }
+
+const STATUS: &[&str] = &["status", "--store", "woo", "--format", "json"];
 
 const SYNC: &[&str] = &[
     "sync",
@@ -325,34 +319,13 @@ fn sale_store() -> WooFake {
 }
 
 fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
-    std::fs::write(
-        dir.join("accounting.csv"),
+    support::write_setup(
+        dir,
         "sku,name,price,quantity,kind\n\
          RUNNING,Mug,10.00,5,inventory\n\
          UNTRACKED,Poster,6.50,3,inventory\n",
-    )
-    .expect("accounting");
-    let policy = sale_price.map_or_else(String::new, |p| format!("sale_price = \"{p}\"\n"));
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
-
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.woo]
-kind = "woocommerce"
-url = "{base_url}"
-consumer_key = {{ env = "E2E_WOO_KEY" }}
-consumer_secret = {{ env = "E2E_WOO_SECRET" }}
-{policy}"#
-        ),
-    )
-    .expect("config");
+        &store(base_url, &support::sale_price_line(sale_price)),
+    );
 }
 
 /// What the storefront charges: the sale price while the sale runs, else the regular one.
@@ -366,15 +339,6 @@ fn storefront_price(fake: &WooFake, sku: &str) -> String {
     }
 }
 
-fn status_of<'a>(report: &'a Value, sku: &str) -> &'a Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["sku"] == sku)
-        .unwrap_or_else(|| panic!("{sku} in {report}"))
-}
-
 /// Issue 12: a listing on sale is held back with the sale as the reason (not `updated`, not
 /// in sync) under the default `sale_price = "hold"`; a product without stock management has
 /// its price synced and its quantity never written; `sale_price = "clear"` ends the sale so
@@ -386,16 +350,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     let dir = tempfile::tempdir().expect("tempdir");
     setup_sales(dir.path(), &server.base_url(), None);
 
-    let held = |report: &Value| {
-        report["skipped"]
-            .as_array()
-            .expect("skipped")
-            .iter()
-            .find(|s| s["sku"] == "RUNNING" && s["field"] == "price")
-            .and_then(|s| s["reason"].as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("RUNNING's price held back: {report}"))
-    };
+    let held = |report: &Value| support::held_reason(report, "RUNNING", "price");
     let mut dry = SYNC.to_vec();
     dry.push("--dry-run");
     let preview = json(&run(dir.path(), SECRET, &dry).await);
@@ -412,10 +367,9 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         changes.iter().all(|c| c["sku"] != "RUNNING"),
         "nothing written to the listing on sale: {report}"
     );
-    assert!(
-        changes
-            .iter()
-            .any(|c| c["sku"] == "UNTRACKED" && c["field"] == "price" && c["outcome"] == "updated"),
+    assert_eq!(
+        support::change(&report, "UNTRACKED", "price").map(|c| &c["outcome"]),
+        Some(&Value::from("updated")),
         "{report}"
     );
     assert!(changes.iter().all(|c| c["field"] != "quantity"), "{report}");
@@ -427,15 +381,8 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         ("6.5", None)
     );
 
-    let status = json(
-        &run(
-            dir.path(),
-            SECRET,
-            &["status", "--store", "woo", "--format", "json"],
-        )
-        .await,
-    );
-    let running = status_of(&status, "RUNNING");
+    let status = json(&run(dir.path(), SECRET, STATUS).await);
+    let running = support::status_of(&status, "RUNNING");
     assert_eq!(running["status"], "out-of-sync", "{running}");
     assert!(
         running["detail"]
@@ -443,21 +390,23 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
             .is_some_and(|d| d.contains("on sale in the store at 8.00")),
         "{running}"
     );
-    assert_eq!(status_of(&status, "UNTRACKED")["status"], "in-sync");
+    assert_eq!(
+        support::status_of(&status, "UNTRACKED")["status"],
+        "in-sync"
+    );
 
     // With `sale_price = "clear"` the sale ends and shoppers pay the accounting price.
     setup_sales(dir.path(), &server.base_url(), Some("clear"));
     let report = json(&run(dir.path(), SECRET, SYNC).await);
     assert_eq!(report["status"], "succeeded", "{report}");
-    assert!(
-        report["changes"]
-            .as_array()
-            .expect("changes")
-            .iter()
-            .any(|c| c["sku"] == "RUNNING"
-                && c["old"] == "8.00"
-                && c["new"] == "10.00"
-                && c["outcome"] == "updated"),
+    let written = support::change(&report, "RUNNING", "price").expect("RUNNING written");
+    assert_eq!(
+        (&written["old"], &written["new"], &written["outcome"]),
+        (
+            &Value::from("8.00"),
+            &Value::from("10.00"),
+            &Value::from("updated")
+        ),
         "{report}"
     );
     let (_, _, mug) = fake.find_sku("RUNNING").expect("RUNNING");
@@ -471,16 +420,9 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         "the sale ended"
     );
     assert_eq!(storefront_price(&fake, "RUNNING"), "10");
-    let status = json(
-        &run(
-            dir.path(),
-            SECRET,
-            &["status", "--store", "woo", "--format", "json"],
-        )
-        .await,
-    );
+    let status = json(&run(dir.path(), SECRET, STATUS).await);
     assert_eq!(
-        status_of(&status, "RUNNING")["status"],
+        support::status_of(&status, "RUNNING")["status"],
         "in-sync",
         "{status}"
     );

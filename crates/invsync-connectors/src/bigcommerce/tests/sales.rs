@@ -2,17 +2,13 @@
 //! serving them, and price writes that end a sale or set the sale price.
 
 use super::*;
+use crate::captured::price_write;
 use invsync_core::{Sale, SaleAction};
 use std::collections::BTreeMap;
 
 /// A captured payload (tests/fixtures/README.md names every source).
 fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/bigcommerce/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::captured::fixture("bigcommerce", name)
 }
 
 /// The product of a captured payload: `{"data": {...}}` or the product itself.
@@ -161,18 +157,6 @@ fn sales_fake() -> BigFake {
     card.inventory_tracking = "none".into();
     fake.insert(card, 1, 0);
     fake
-}
-
-fn price_write(record: &Record, new: &str, sale: Option<SaleAction>) -> Write {
-    Write {
-        id: record.id.clone(),
-        sku: record.sku.clone(),
-        field: Field::Price,
-        old: FieldValue::Price(record.charged_price().expect("a price")),
-        new: FieldValue::Price(dec(new)),
-        key: format!("k-{}", record.sku),
-        sale,
-    }
 }
 
 /// What the storefront charges for a variant now, as the fake computes `calculated_price`.

@@ -3,6 +3,7 @@
 //! planning.
 
 use super::*;
+use crate::captured::price_write;
 use chrono::{DateTime, TimeZone, Utc};
 use invsync_core::{Sale, SaleAction};
 use invsync_test_support::woocommerce::WooSale;
@@ -10,12 +11,7 @@ use std::collections::BTreeMap;
 
 /// A captured payload (tests/fixtures/README.md names every source).
 fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/woocommerce/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::captured::fixture("woocommerce", name)
 }
 
 /// The products or variations of a payload: a bare list, the WordPress.com proxy's
@@ -289,18 +285,6 @@ fn sales_fake() -> (WooFake, DateTime<Utc>) {
     parent.variations[0].sale = WooSale::at("11.00");
     fake.insert(parent);
     (fake, now)
-}
-
-fn price_write(record: &Record, new: &str, sale: Option<SaleAction>) -> Write {
-    Write {
-        id: record.id.clone(),
-        sku: record.sku.clone(),
-        field: Field::Price,
-        old: FieldValue::Price(record.charged_price().expect("a price")),
-        new: FieldValue::Price(dec(new)),
-        key: format!("k-{}", record.sku),
-        sale,
-    }
 }
 
 #[tokio::test]
