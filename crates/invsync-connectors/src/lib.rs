@@ -18,6 +18,8 @@ pub mod vault;
 pub mod woocommerce;
 
 #[cfg(test)]
+mod captured;
+#[cfg(test)]
 mod fuzz;
 
 use async_trait::async_trait;
