@@ -91,6 +91,47 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
+/// The items `runs show RUN --format json` lists for a run.
+async fn run_items(setup: &Setup, run_id: i64) -> Vec<Value> {
+    let shown = run(
+        setup,
+        &["--format", "json", "runs", "show", &run_id.to_string()],
+    )
+    .await;
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    json(&shown)["items"].as_array().expect("items").clone()
+}
+
+/// The item of one SKU and field among a run's items.
+fn item<'a>(items: &'a [Value], sku: &str, field: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["sku"] == sku && i["field"] == field)
+        .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
+}
+
+/// An untracked variant's quantity does not apply: it is never written, and if the run
+/// notes it at all, it is a skipped quantity "stock not tracked" (no difference, nothing
+/// that holds the run or the product up). Its price item, if any, is another matter.
+fn assert_only_untracked_quantity_noted(items: &[Value], sku: &str) {
+    for noted in items
+        .iter()
+        .filter(|i| i["sku"] == sku && i["field"] == "quantity")
+    {
+        assert_eq!(noted["outcome"], "skipped", "{noted}");
+        assert!(
+            noted["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stock not tracked")),
+            "{noted}"
+        );
+    }
+}
+
 fn assert_no_token(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     assert!(!text.contains("SENTINEL"), "the token leaked into {what}");
@@ -179,24 +220,8 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
 
     // The run history.
     let run_id = report["run_id"].as_i64().expect("run id");
-    let shown = run(
-        &setup,
-        &["--format", "json", "runs", "show", &run_id.to_string()],
-    )
-    .await;
-    assert!(
-        shown.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shown.stderr)
-    );
-    let shown = json(&shown);
-    let items = shown["items"].as_array().expect("items");
-    let item = |sku: &str, field: &str| {
-        items
-            .iter()
-            .find(|i| i["sku"] == sku && i["field"] == field)
-            .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
-    };
+    let items = run_items(&setup, run_id).await;
+    let item = |sku: &str, field: &str| item(&items, sku, field);
     assert_eq!(item("MUG-1", "price")["outcome"], "updated");
     assert_eq!(item("MUG-1", "quantity")["outcome"], "updated");
     let tee = item("TEE-M", "quantity");
@@ -217,17 +242,13 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
         latest["counts"]["skipped_base"], 0,
         "the untracked gift card is no display-only product: its price is in sync"
     );
-    // Its quantity does not apply; if the run notes that, it is as "stock not tracked".
-    for gift in items.iter().filter(|i| i["sku"] == "GIFT") {
-        assert_eq!(gift["field"], "quantity", "{gift}");
-        assert_eq!(gift["outcome"], "skipped", "{gift}");
-        assert!(
-            gift["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("stock not tracked")),
-            "{gift}"
-        );
-    }
+    assert!(
+        !items
+            .iter()
+            .any(|i| i["sku"] == "GIFT" && i["field"] == "price"),
+        "its price is in sync: {items:?}"
+    );
+    assert_only_untracked_quantity_noted(&items, "GIFT");
     assert!(
         matches!(latest["status"].as_str(), Some("succeeded" | "partial")),
         "{latest}"
@@ -340,14 +361,7 @@ async fn later_syncs_read_only_what_changed_and_still_undo_edits_by_hand() {
     );
     let report = json(&second);
     let run_id = report["run_id"].as_i64().expect("run id");
-    let shown = json(
-        &run(
-            &setup,
-            &["--format", "json", "runs", "show", &run_id.to_string()],
-        )
-        .await,
-    );
-    let items = shown["items"].as_array().expect("items");
+    let items = run_items(&setup, run_id).await;
     assert_eq!(
         items.len(),
         2,
@@ -424,21 +438,8 @@ async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
     );
     assert_eq!(fake.writes("POSTER").quantity, 0);
     assert_eq!(fake.writes("GIFT").quantity, 0);
-    let shown = json(
-        &run(
-            &setup,
-            &["--format", "json", "runs", "show", &run_id.to_string()],
-        )
-        .await,
-    );
-    let items = shown["items"].as_array().expect("items");
-    let item = |sku: &str, field: &str| {
-        items
-            .iter()
-            .find(|i| i["sku"] == sku && i["field"] == field)
-            .cloned()
-            .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
-    };
+    let items = run_items(&setup, run_id).await;
+    let item = |sku: &str, field: &str| item(&items, sku, field);
     assert_eq!(item("POSTER", "price")["outcome"], "updated");
     assert_eq!(item("GIFT", "price")["outcome"], "updated");
     let held = item("POSTER", "quantity");
@@ -450,20 +451,7 @@ async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
             .contains(WHAT_TO_DO),
         "{held}"
     );
-    // An untracked variant's quantity does not apply: never written, and if noted, as
-    // "stock not tracked" (no difference: the run and the product are not held up by it).
-    for gift in items
-        .iter()
-        .filter(|i| i["sku"] == "GIFT" && i["field"] == "quantity")
-    {
-        assert_eq!(gift["outcome"], "skipped", "{gift}");
-        assert!(
-            gift["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("stock not tracked")),
-            "{gift}"
-        );
-    }
+    assert_only_untracked_quantity_noted(&items, "GIFT");
     let runs = json(&run(&setup, &["--format", "json", "runs", "--store", "shop"]).await);
     let latest = &runs.as_array().expect("runs")[0];
     assert_eq!(latest["status"], "succeeded", "{latest}");

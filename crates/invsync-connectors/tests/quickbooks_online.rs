@@ -88,6 +88,16 @@ fn fast() -> Tuning {
 }
 
 impl Setup {
+    /// The access token the fake issued (after a read obtained one), for requests a test
+    /// sends itself.
+    fn access_token(&self) -> String {
+        self.fake
+            .issued_tokens()
+            .into_iter()
+            .find(|t| t.starts_with("fake-access"))
+            .expect("access token")
+    }
+
     fn open(&self) -> QuickBooksOnline {
         self.open_with(fast())
     }
@@ -463,14 +473,7 @@ async fn the_fake_refuses_item_properties_that_finance_xsd_lacks() {
     let id = s.fake.add_inventory_item("A", "x", "10", "10");
     let qbo = s.open();
     qbo.read_catalog().await.expect("read"); // obtains an access token
-    let token = {
-        // The fake issued exactly one access token so far.
-        s.fake
-            .issued_tokens()
-            .into_iter()
-            .find(|t| t.starts_with("fake-access"))
-            .expect("access token")
-    };
+    let token = s.access_token();
     let client = reqwest::Client::new();
     let send = |body: Value| {
         client
@@ -611,12 +614,7 @@ async fn a_stale_sync_token_is_answered_with_the_recorded_fault_and_handled_as_s
     let id = s.fake.add_recorded_item(fixture("item_service.json"));
     let qbo = s.open();
     qbo.read_catalog().await.expect("read"); // obtains an access token
-    let token = s
-        .fake
-        .issued_tokens()
-        .into_iter()
-        .find(|t| t.starts_with("fake-access"))
-        .expect("access token");
+    let token = s.access_token();
     // The fake's answer to a stale SyncToken in a batch is the recorded one.
     let answer: Value = reqwest::Client::new()
         .post(format!(

@@ -62,6 +62,17 @@ fn price_write(id: &str, sku: &str, old: &str, new: &str, n: usize) -> Write {
     }
 }
 
+/// Reads one variant again by id (what the engine does for a stale write).
+async fn read_again(shop: &ShopifyConnection, variant: &str, sku: &str) -> Vec<Record> {
+    shop.read_records(&[RecordRef {
+        id: variant.into(),
+        sku: sku.into(),
+    }])
+    .await
+    .expect("re-read")
+    .expect("supported")
+}
+
 /// Nothing the connector sent was invalid, every API call carried the token, and no bulk
 /// download did.
 fn assert_clean(fake: &FakeShopify) {
@@ -327,14 +338,7 @@ async fn a_sale_between_read_and_write_is_never_overwritten() {
     assert_eq!(fake.variant("C").expect("C").available, 20);
 
     // Re-reading the stale record gives the engine the fresh value.
-    let fresh = shop
-        .read_records(&[RecordRef {
-            id: b.variant.as_str().into(),
-            sku: "B".into(),
-        }])
-        .await
-        .expect("re-read")
-        .expect("supported");
+    let fresh = read_again(&shop, &b.variant, "B").await;
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].quantity, Some(7));
     let lines = shop
@@ -575,14 +579,7 @@ async fn a_variant_unstocked_between_read_and_write_is_stale_and_reads_back_not_
     );
     assert!(!fake.variant("B").expect("B").stocked);
     // The engine reads it again: the fresh record holds its quantity back.
-    let fresh = shop
-        .read_records(&[RecordRef {
-            id: b.variant.as_str().into(),
-            sku: "B".into(),
-        }])
-        .await
-        .expect("re-read")
-        .expect("supported");
+    let fresh = read_again(&shop, &b.variant, "B").await;
     assert_eq!(
         fresh
             .iter()
