@@ -28,8 +28,9 @@
 //! `minorversion=75`, so any test proves the connector pins it.
 //!
 //! Tests, end-to-end tests and benchmarks start it with [`QboFake::serve`], read and
-//! change its state (items, documents, tokens), and inject faults (status codes,
-//! throttling, concurrent edits).
+//! change its state (items — recorded answers kept as they are with
+//! [`QboFake::add_recorded_item`] —, documents, tokens), and inject faults (status codes,
+//! throttling, concurrent edits, answered with the words of a recorded 5010 fault).
 
 pub mod query;
 pub mod xsd;

@@ -11,7 +11,9 @@
 //! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
 //! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
 //! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
-//! cancel, close and edit orders, and inspect every request.
+//! cancel, close and edit orders, have an operation answered with a recorded or written-down
+//! answer (`answer_next`, `answer_next_bulk`), and inspect every request. Variants may be
+//! untracked, not stocked at a location (`inventoryLevel` answers `null`) or bundles.
 
 mod bulk;
 mod cost;
