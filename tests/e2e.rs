@@ -751,7 +751,7 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
     );
     assert_eq!(row(&before, "GIFT-25")["status"], "out-of-sync");
 
-    let report = run(&SYNC_SHOP[..]);
+    let report = run(SYNC_SHOP);
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(report["counts"]["updated"], 2, "{report}");
     assert_eq!(report["counts"]["in_sync"], 1, "{report}");
