@@ -87,6 +87,17 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
 }
 
 /// `12.50`, `-` for none.
+/// A store's price as shoppers see it: `3.35 (sale, regular 3.60)` while a sale runs.
+pub fn store_price(
+    regular: Option<rust_decimal::Decimal>,
+    sale: Option<invsync_core::Sale>,
+) -> String {
+    match sale {
+        Some(sale) => format!("{} (sale, regular {})", sale.price, opt(regular)),
+        None => opt(regular),
+    }
+}
+
 pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }

@@ -796,3 +796,109 @@ fn a_sync_of_some_unknown_skus_runs_the_others_and_names_the_rest() {
     let plan = demo.json(&args(&with(SYNC_SHOP, &["--dry-run"])));
     assert_eq!(plan["unknown_skus"], serde_json::json!([]));
 }
+
+/// Products whose stock is not tracked are sold: their price syncs and their quantity is
+/// held back with the reason (issue 12, rule 3). Owns its data: a gift card (untracked on
+/// both sides, like a QuickBooks NonInventory item), a mug whose store listing does not
+/// manage stock (WooCommerce `manage_stock: false`) and a tracked tote.
+#[test]
+fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "invsync.toml",
+        "[database]\nurl = \"sqlite://run.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
+         [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
+    );
+    write(
+        "accounting.csv",
+        "sku,name,price,quantity,kind\nGIFT-25,Gift card,25.00,,untracked\nMUG-1,Mug,10.00,5,inventory\nTOTE-1,Tote,15.00,4,inventory\n",
+    );
+    write(
+        "shop.csv",
+        "sku,name,price,quantity,kind\nGIFT-25,Gift card,20.00,,untracked\nMUG-1,Mug,9.00,,untracked\nTOTE-1,Tote,15.00,4,inventory\n",
+    );
+    let config = dir.path().join("invsync.toml");
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("invsync")
+            .expect("binary")
+            .env_remove("INVSYNC_CONFIG")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .args(["--format", "json"])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let row = |status: &Value, sku: &str| {
+        status["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["sku"] == sku)
+            .cloned()
+            .unwrap_or_else(|| panic!("{sku} in {status}"))
+    };
+
+    let before = run(&["status", "--store", "shop"]);
+    let mug = row(&before, "MUG-1");
+    assert_eq!(mug["status"], "out-of-sync", "{mug}");
+    assert_eq!(mug["differs"], serde_json::json!(["price"]), "{mug}");
+    assert!(
+        mug["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("stock not tracked in the store")),
+        "{mug}"
+    );
+    assert_eq!(row(&before, "GIFT-25")["status"], "out-of-sync");
+
+    let report = run(SYNC_SHOP);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["counts"]["updated"], 2, "{report}");
+    assert_eq!(report["counts"]["in_sync"], 1, "{report}");
+    let changed: Vec<(&str, &str)> = report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["sku"].as_str().unwrap_or(""),
+                c["field"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [("GIFT-25", "price"), ("MUG-1", "price")],
+        "{report}"
+    );
+    let held: Vec<&str> = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter(|s| s["field"] == "quantity")
+        .filter_map(|s| s["reason"].as_str())
+        .collect();
+    assert!(
+        held.len() == 2 && held.iter().all(|r| r.starts_with("stock not tracked")),
+        "{report}"
+    );
+    let shop = std::fs::read_to_string(dir.path().join("shop.csv")).expect("shop");
+    assert!(
+        shop.contains("GIFT-25,Gift card,25.00,,untracked"),
+        "{shop}"
+    );
+    assert!(shop.contains("MUG-1,Mug,10.00,,untracked"), "{shop}");
+
+    let after = run(&["status", "--store", "shop"]);
+    for sku in ["GIFT-25", "MUG-1", "TOTE-1"] {
+        assert_eq!(row(&after, sku)["status"], "in-sync", "{after}");
+    }
+}

@@ -7,9 +7,11 @@ use invsync_test_support::bigcommerce::{
 };
 use invsync_test_support::fake;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+
+mod support;
 
 const TOKEN: &str = "bc-SENTINEL-e2e-token";
 
@@ -17,37 +19,27 @@ fn dec(s: &str) -> Decimal {
     s.parse().expect("decimal")
 }
 
-fn setup(dir: &Path, base_url: &str) {
-    std::fs::write(
-        dir.join("accounting.csv"),
-        "sku,name,price,quantity,kind\n\
-         SKU-1,Mug,10.00,5,inventory\n\
-         SKU-2,Plate,20.50,8,inventory\n\
-         SKU-3,Bowl,7.00,9,inventory\n\
-         SHIRT-S,Shirt S,25.00,3,inventory\n\
-         GIFT,Gift card,50.00,0,inventory\n",
-    )
-    .expect("accounting");
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
+const ACCOUNTING: &str = "sku,name,price,quantity,kind\n\
+     SKU-1,Mug,10.00,5,inventory\n\
+     SKU-2,Plate,20.50,8,inventory\n\
+     SKU-3,Bowl,7.00,9,inventory\n\
+     SHIRT-S,Shirt S,25.00,3,inventory\n\
+     GIFT,Gift card,50.00,0,inventory\n";
 
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.big]
+/// The `[stores.big]` table, with `extra` lines.
+fn store(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"[stores.big]
 kind = "bigcommerce"
 store_hash = "abc123"
 access_token = {{ env = "E2E_BC_TOKEN" }}
 base_url = "{base_url}"
-"#
-        ),
+{extra}"#
     )
-    .expect("config");
+}
+
+fn setup(dir: &Path, base_url: &str) {
+    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
 }
 
 fn fake_store() -> BigFake {
@@ -69,9 +61,10 @@ fn fake_store() -> BigFake {
             variants: vec![BigVariant {
                 id: 101,
                 sku: "SHIRT-S".into(),
-                price: None,
                 option_values: vec!["S".into()],
+                ..BigVariant::default()
             }],
+            ..BigProduct::default()
         },
         1,
         1,
@@ -125,6 +118,8 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
+const STATUS: &[&str] = &["status", "--store", "big", "--format", "json"];
+
 const SYNC: &[&str] = &[
     "sync",
     "--store",
@@ -166,7 +161,7 @@ async fn syncs_a_bigcommerce_store_from_a_file_master_and_records_the_run() {
         assert_eq!(state.products[&10].variants[0].price, Some(dec("25")));
         assert_eq!(
             state.products[&20].variants[0].price, None,
-            "base: never written"
+            "untracked, its price already right: not written"
         );
     }
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
@@ -177,7 +172,16 @@ async fn syncs_a_bigcommerce_store_from_a_file_master_and_records_the_run() {
     let count = |key: &str| first["counts"][key].as_i64().expect(key);
     assert_eq!(count("updated"), 3, "SKU-1, sku-2, SHIRT-S");
     assert_eq!(count("skipped_in_orders"), 1);
-    assert_eq!(count("skipped_base"), 1, "the untracked gift card");
+    assert_eq!(
+        count("skipped_base"),
+        0,
+        "the gift card without tracking is sold: its price is compared"
+    );
+    assert_eq!(
+        count("in_sync"),
+        1,
+        "the gift card: 50 = 50, stock not tracked"
+    );
     assert_eq!(count("failed"), 0);
 
     let again = json(&run(dir.path(), TOKEN, SYNC).await);
@@ -206,4 +210,107 @@ async fn a_refused_token_fails_the_run_with_a_clear_message_and_no_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!all.contains("SENTINEL"), "{all}");
+}
+
+/// A store with the listing of issue 12 (`price` 3.35 and `sale_price` 3.35 on its variant)
+/// and a gift card without inventory tracking; the accounting side asks 3.60 and 45.
+fn sale_store() -> BigFake {
+    let fake = BigFake::new(BigOptions {
+        access_token: TOKEN.into(),
+        ..BigOptions::default()
+    });
+    let mut can = BigProduct::simple(1, "CAN", dec("3.35"));
+    can.variants[0].price = Some(dec("3.35"));
+    can.variants[0].sale_price = Some(dec("3.35"));
+    fake.insert(can, 1, 126);
+    let mut card = BigProduct::simple(2, "CARD", dec("50"));
+    card.inventory_tracking = "none".into();
+    fake.insert(card, 1, 0);
+    fake
+}
+
+fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
+    support::write_setup(
+        dir,
+        "sku,name,price,quantity,kind\n\
+         CAN,Lager can,3.60,126,inventory\n\
+         CARD,Gift card,45.00,7,inventory\n",
+        &store(base_url, &support::sale_price_line(sale_price)),
+    );
+}
+
+/// The storefront price of a product's first variant, as BigCommerce computes it.
+fn storefront_price(fake: &BigFake, product: u64) -> Decimal {
+    let state = fake.state();
+    let p = &state.products[&product];
+    p.calculated_price(&p.variants[0])
+}
+
+/// Issue 12: a listing on sale is held back with the sale as the reason (not `updated`, not
+/// in sync) under the default `sale_price = "hold"`; an untracked listing's price is synced
+/// and its quantity never written; `sale_price = "clear"` makes the storefront charge the
+/// accounting price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_right() {
+    let fake = sale_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup_sales(dir.path(), &fake.base_url(&server), None);
+
+    let mut dry = SYNC.to_vec();
+    dry.push("--dry-run");
+    let preview = json(&run(dir.path(), TOKEN, &dry).await);
+    let held = |report: &Value| support::held_reason(report, "CAN", "price");
+    let reason = held(&preview);
+    assert!(
+        reason.contains("on sale in the store at 3.35"),
+        "the dry run names the sale: {reason}"
+    );
+
+    let report = json(&run(dir.path(), TOKEN, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let changes = report["changes"].as_array().expect("changes");
+    assert!(
+        changes.iter().all(|c| c["sku"] != "CAN"),
+        "nothing written to the listing on sale: {report}"
+    );
+    assert_eq!(
+        support::change(&report, "CARD", "price").map(|c| &c["outcome"]),
+        Some(&json!("updated")),
+        "an untracked listing's price is synced: {report}"
+    );
+    assert!(changes.iter().all(|c| c["field"] != "quantity"), "{report}");
+    assert!(held(&report).contains("on sale in the store at 3.35"));
+    assert_eq!(storefront_price(&fake, 1), dec("3.35"));
+    assert_eq!(storefront_price(&fake, 2), dec("45"));
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+
+    let status = json(&run(dir.path(), TOKEN, STATUS).await);
+    let can = support::status_of(&status, "CAN");
+    assert_eq!(can["status"], "out-of-sync", "{can}");
+    assert!(
+        can["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("on sale in the store at 3.35")),
+        "{can}"
+    );
+    assert_eq!(support::status_of(&status, "CARD")["status"], "in-sync");
+
+    // The merchant lets invsync end the sale: the storefront then charges 3.60.
+    setup_sales(dir.path(), &fake.base_url(&server), Some("clear"));
+    let report = json(&run(dir.path(), TOKEN, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let written = support::change(&report, "CAN", "price").expect("CAN written");
+    assert_eq!(
+        (&written["old"], &written["new"], &written["outcome"]),
+        (&json!("3.35"), &json!("3.60"), &json!("updated"))
+    );
+    assert_eq!(storefront_price(&fake, 1), dec("3.6"));
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let status = json(&run(dir.path(), TOKEN, STATUS).await);
+    assert_eq!(
+        support::status_of(&status, "CAN")["status"],
+        "in-sync",
+        "{status}"
+    );
 }

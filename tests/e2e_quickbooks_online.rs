@@ -352,6 +352,63 @@ fn two_processes_at_once_refresh_once_postgres() {
     two_processes_at_once_refresh_once(true);
 }
 
+/// Issue 12 through the binary: QuickBooks items whose stock is not tracked — a
+/// `NonInventory` item and a `Service` — are sold at a price, and that price is synced to
+/// the store; their quantities are left alone, and the run does not fail over them.
+#[test]
+fn noninventory_and_service_prices_sync_to_the_store() {
+    let mut w = World::new(false);
+    w.fake.add_item(
+        json!({"Name": "Tote bag", "Sku": "TOTE", "Type": "NonInventory", "TrackQtyOnHand": false, "UnitPrice": 9.5}),
+    );
+    std::fs::write(
+        w.path("shop.csv"),
+        "sku,name,price,quantity\nMUG-1,Stoneware mug,12.50,10\nMUG-2,Espresso cup,14.00,1\nFAB-1,Fabric,8.00,2\nWRAP,Gift wrap,1.50,0\nTOTE,Tote bag,8.00,4\n",
+    )
+    .expect("shop");
+    let status = w.json(&["status", "--store", "shop"]);
+    let row = |status: &Value, sku: &str| {
+        status["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku))
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {sku}: {status}"))
+    };
+    for sku in ["TOTE", "WRAP"] {
+        let r = row(&status, sku);
+        assert_eq!(r["status"], "out-of-sync", "{r}");
+        assert!(
+            r["differs"]
+                .as_array()
+                .is_some_and(|d| d.contains(&json!("price"))),
+            "{r}"
+        );
+        assert!(
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("stock not tracked on the accounting side")),
+            "{r}"
+        );
+    }
+
+    let (code, stdout, stderr) = w.run(SYNC_STORE, None);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        w.read("shop.csv"),
+        "sku,name,price,quantity\nMUG-1,Stoneware mug,12.50,10\nMUG-2,Espresso cup,14.00,1\nFAB-1,Fabric,8.00,2\nWRAP,Gift wrap,2.00,0\nTOTE,Tote bag,9.50,4\n",
+        "the prices of the NonInventory item and the service are synced; their quantities are left alone"
+    );
+    let runs = w.json(&["runs"]);
+    assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    assert_eq!(runs[0]["counts"]["failed"], 0, "{runs}");
+    assert_eq!(runs[0]["counts"]["skipped_base"], 0, "{runs}");
+    let status = w.json(&["status", "--store", "shop"]);
+    for sku in ["TOTE", "WRAP"] {
+        assert_eq!(row(&status, sku)["status"], "in-sync", "{status}");
+    }
+    w.assert_no_secret_leaked();
+}
+
 #[test]
 fn a_refused_refresh_token_fails_runs_until_auth_connects_again() {
     let mut w = World::new(false);

@@ -96,6 +96,47 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
+/// The items `runs show RUN --format json` lists for a run.
+async fn run_items(setup: &Setup, run_id: i64) -> Vec<Value> {
+    let shown = run(
+        setup,
+        &["--format", "json", "runs", "show", &run_id.to_string()],
+    )
+    .await;
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    json(&shown)["items"].as_array().expect("items").clone()
+}
+
+/// The item of one SKU and field among a run's items.
+fn item<'a>(items: &'a [Value], sku: &str, field: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i["sku"] == sku && i["field"] == field)
+        .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
+}
+
+/// An untracked variant's quantity does not apply: it is never written, and if the run
+/// notes it at all, it is a skipped quantity "stock not tracked" (no difference, nothing
+/// that holds the run or the product up). Its price item, if any, is another matter.
+fn assert_only_untracked_quantity_noted(items: &[Value], sku: &str) {
+    for noted in items
+        .iter()
+        .filter(|i| i["sku"] == sku && i["field"] == "quantity")
+    {
+        assert_eq!(noted["outcome"], "skipped", "{noted}");
+        assert!(
+            noted["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stock not tracked")),
+            "{noted}"
+        );
+    }
+}
+
 fn assert_no_token(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     assert!(!text.contains("SENTINEL"), "the token leaked into {what}");
@@ -184,24 +225,8 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
 
     // The run history.
     let run_id = report["run_id"].as_i64().expect("run id");
-    let shown = run(
-        &setup,
-        &["--format", "json", "runs", "show", &run_id.to_string()],
-    )
-    .await;
-    assert!(
-        shown.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shown.stderr)
-    );
-    let shown = json(&shown);
-    let items = shown["items"].as_array().expect("items");
-    let item = |sku: &str, field: &str| {
-        items
-            .iter()
-            .find(|i| i["sku"] == sku && i["field"] == field)
-            .unwrap_or_else(|| panic!("no item {sku} {field}: {items:?}"))
-    };
+    let items = run_items(&setup, run_id).await;
+    let item = |sku: &str, field: &str| item(&items, sku, field);
     assert_eq!(item("MUG-1", "price")["outcome"], "updated");
     assert_eq!(item("MUG-1", "quantity")["outcome"], "updated");
     let tee = item("TEE-M", "quantity");
@@ -219,9 +244,16 @@ async fn a_sync_to_shopify_leaves_a_concurrent_sale_standing_and_records_the_run
     assert_eq!(latest["id"].as_i64(), Some(run_id));
     assert_eq!(latest["counts"]["failed"], 0);
     assert_eq!(
-        latest["counts"]["skipped_base"], 1,
-        "the untracked gift card"
+        latest["counts"]["skipped_base"], 0,
+        "the untracked gift card is no display-only product: its price is in sync"
     );
+    assert!(
+        !items
+            .iter()
+            .any(|i| i["sku"] == "GIFT" && i["field"] == "price"),
+        "its price is in sync: {items:?}"
+    );
+    assert_only_untracked_quantity_noted(&items, "GIFT");
     assert!(
         matches!(latest["status"].as_str(), Some("succeeded" | "partial")),
         "{latest}"
@@ -334,14 +366,7 @@ async fn later_syncs_read_only_what_changed_and_still_undo_edits_by_hand() {
     );
     let report = json(&second);
     let run_id = report["run_id"].as_i64().expect("run id");
-    let shown = json(
-        &run(
-            &setup,
-            &["--format", "json", "runs", "show", &run_id.to_string()],
-        )
-        .await,
-    );
-    let items = shown["items"].as_array().expect("items");
+    let items = run_items(&setup, run_id).await;
     assert_eq!(
         items.len(),
         2,
@@ -450,4 +475,113 @@ async fn postgres_after_sqlite_writing_the_same_change_is_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_after_sqlite_writing_another_value_is_applied() {
     a_second_installation_gets_its_own_keys(SecondDatabase::Postgres, false).await;
+}
+
+/// Issue 12 through the binary: a variant not stocked at the synced location is one
+/// classification for `status` and `sync` — a listing whose quantity is held back with what
+/// to do about it, never "no listing in this store" and never a failed run — and its price,
+/// like an untracked variant's, is synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
+    let fake = FakeShopify::new(TOKEN, Limits::standard());
+    fake.add_variant("MUG-1", "12.50", 10);
+    fake.add_untracked_variant("GIFT", "20.00");
+    fake.add_unstocked_variant("POSTER", "16.00");
+    let server = fake.serve().await;
+    let setup = Setup::new(&server.base_url());
+    std::fs::write(
+        setup.dir.path().join("accounting.csv"),
+        "sku,name,price,quantity,kind\n\
+         MUG-1,Mug,12.50,10,\n\
+         GIFT,Gift card,25.00,0,\n\
+         POSTER,Poster,18.00,7,\n",
+    )
+    .expect("accounting");
+    const WHAT_TO_DO: &str =
+        "not stocked at the store's location: stock it there, or change the store's `location`";
+    let status_row = |report: &Value, sku: &str| -> Value {
+        report["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku))
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {sku}: {report}"))
+    };
+
+    // status: a listing, out of sync, with the reason and what to do.
+    let status = run(&setup, &["--format", "json", "status", "--store", "shop"]).await;
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status = json(&status);
+    let poster = status_row(&status, "POSTER");
+    assert_eq!(poster["status"], "out-of-sync", "{poster}");
+    assert_ne!(poster["status"], "unmapped");
+    assert_eq!(poster["store_price"], "16.00", "{poster}");
+    let detail = poster["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(WHAT_TO_DO), "{detail}");
+    assert!(!detail.contains("no listing"), "{detail}");
+    let gift = status_row(&status, "GIFT");
+    assert_eq!(gift["status"], "out-of-sync", "its price differs: {gift}");
+    assert_eq!(gift["differs"], serde_json::json!(["price"]), "{gift}");
+
+    // sync: the same reason for the held-back quantity, both prices written, no failure.
+    let out = run(&setup, &SYNC).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    let run_id = report["run_id"].as_i64().expect("run id");
+    let poster = fake.variant("POSTER").expect("POSTER");
+    assert_eq!(poster.price, "18.00".parse().expect("dec"));
+    assert!(!poster.stocked, "never stocked by invsync");
+    assert_eq!(
+        fake.variant("GIFT").expect("GIFT").price,
+        "25.00".parse().expect("dec")
+    );
+    assert_eq!(fake.writes("POSTER").quantity, 0);
+    assert_eq!(fake.writes("GIFT").quantity, 0);
+    let items = run_items(&setup, run_id).await;
+    let item = |sku: &str, field: &str| item(&items, sku, field);
+    assert_eq!(item("POSTER", "price")["outcome"], "updated");
+    assert_eq!(item("GIFT", "price")["outcome"], "updated");
+    let held = item("POSTER", "quantity");
+    assert_eq!(held["outcome"], "skipped", "{held}");
+    assert!(
+        held["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(WHAT_TO_DO),
+        "{held}"
+    );
+    assert_only_untracked_quantity_noted(&items, "GIFT");
+    let runs = json(&run(&setup, &["--format", "json", "runs", "--store", "shop"]).await);
+    let latest = &runs.as_array().expect("runs")[0];
+    assert_eq!(latest["status"], "succeeded", "{latest}");
+    assert_eq!(latest["counts"]["failed"], 0, "{latest}");
+    assert_eq!(latest["counts"]["unmapped"], 0, "{latest}");
+
+    // status afterwards: the gift card is in sync; the poster still waits to be stocked.
+    let after = json(&run(&setup, &["--format", "json", "status", "--store", "shop"]).await);
+    assert_eq!(status_row(&after, "GIFT")["status"], "in-sync");
+    let poster = status_row(&after, "POSTER");
+    assert_eq!(poster["status"], "out-of-sync", "{poster}");
+    assert!(
+        poster["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(WHAT_TO_DO),
+        "{poster}"
+    );
+
+    // Stocked at the location by hand: the next run syncs its quantity.
+    fake.set_available("POSTER", 2);
+    let out = run(&setup, &SYNC).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(fake.variant("POSTER").expect("POSTER").available, 7);
+    assert_eq!(fake.invalid_documents(), Vec::<String>::new());
 }

@@ -4,45 +4,37 @@
 use assert_cmd::Command;
 use invsync_test_support::fake;
 use invsync_test_support::woocommerce::{
-    VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooVariation,
+    VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooSale, WooVariation,
 };
 use serde_json::Value;
 use std::path::Path;
 
+mod support;
+
 const SECRET: &str = "cs_SENTINEL-e2e-secret";
 
-fn setup(dir: &Path, base_url: &str) {
-    std::fs::write(
-        dir.join("accounting.csv"),
-        "sku,name,price,quantity,kind\n\
-         SKU-1,Mug,10.00,5,inventory\n\
-         SKU-2,Plate,20.50,8,inventory\n\
-         SKU-3,Bowl,7.00,9,inventory\n\
-         SHIRT-S,Shirt S,25.00,3,inventory\n\
-         SHIRT-L,Shirt L,27.00,12,inventory\n\
-         GROUP,Set,30.00,1,inventory\n",
-    )
-    .expect("accounting");
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
+const ACCOUNTING: &str = "sku,name,price,quantity,kind\n\
+     SKU-1,Mug,10.00,5,inventory\n\
+     SKU-2,Plate,20.50,8,inventory\n\
+     SKU-3,Bowl,7.00,9,inventory\n\
+     SHIRT-S,Shirt S,25.00,3,inventory\n\
+     SHIRT-L,Shirt L,27.00,12,inventory\n\
+     GROUP,Set,30.00,1,inventory\n";
 
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-[stores.woo]
+/// The `[stores.woo]` table, with `extra` lines.
+fn store(base_url: &str, extra: &str) -> String {
+    format!(
+        r#"[stores.woo]
 kind = "woocommerce"
 url = "{base_url}"
 consumer_key = {{ env = "E2E_WOO_KEY" }}
 consumer_secret = {{ env = "E2E_WOO_SECRET" }}
-"#
-        ),
+{extra}"#
     )
-    .expect("config");
+}
+
+fn setup(dir: &Path, base_url: &str) {
+    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
 }
 
 fn fake_store() -> WooFake {
@@ -59,7 +51,6 @@ fn fake_store() -> WooFake {
         kind: "variable".into(),
         sku: "SHIRT".into(),
         name: "Shirt".into(),
-        regular_price: String::new(),
         manage_stock: true,
         stock_quantity: Some(4),
         variations: vec![
@@ -69,15 +60,17 @@ fn fake_store() -> WooFake {
                 regular_price: "24.00".into(),
                 stock: VariationStock::Own,
                 stock_quantity: Some(3),
+                ..WooVariation::default()
             },
             WooVariation {
                 id: 12,
                 sku: "SHIRT-L".into(),
                 regular_price: "27.00".into(),
                 stock: VariationStock::Parent,
-                stock_quantity: None,
+                ..WooVariation::default()
             },
         ],
+        ..WooProduct::default()
     });
     let mut group = WooProduct::simple(20, "GROUP", "35.00", 0);
     group.kind = "grouped".into();
@@ -133,6 +126,8 @@ fn json(out: &std::process::Output) -> Value {
         )
     })
 }
+
+const STATUS: &[&str] = &["status", "--store", "woo", "--format", "json"];
 
 const SYNC: &[&str] = &[
     "sync",
@@ -300,5 +295,135 @@ async fn an_order_completed_between_syncs_releases_its_stock_on_the_incremental_
         bowl.stock_quantity,
         Some(9),
         "the completed order no longer holds SKU-3 back"
+    );
+}
+
+/// A product on sale until a date (8.00 instead of 10.00) and one without stock management;
+/// the accounting side asks 10.00 and 6.50.
+fn sale_store() -> WooFake {
+    let fake = WooFake::new(WooOptions {
+        consumer_key: "ck_e2e".into(),
+        consumer_secret: SECRET.into(),
+        ..WooOptions::default()
+    });
+    let until = fake.state().clock + chrono::Duration::days(10);
+    fake.insert(
+        WooProduct::simple(1, "RUNNING", "10.00", 5).on_sale(WooSale {
+            sale_price: "8.00".into(),
+            from: None,
+            to: Some(until),
+        }),
+    );
+    fake.insert(WooProduct::untracked(2, "UNTRACKED", "7.00"));
+    fake
+}
+
+fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
+    support::write_setup(
+        dir,
+        "sku,name,price,quantity,kind\n\
+         RUNNING,Mug,10.00,5,inventory\n\
+         UNTRACKED,Poster,6.50,3,inventory\n",
+        &store(base_url, &support::sale_price_line(sale_price)),
+    );
+}
+
+/// What the storefront charges: the sale price while the sale runs, else the regular one.
+fn storefront_price(fake: &WooFake, sku: &str) -> String {
+    let (_, _, p) = fake.find_sku(sku).expect(sku);
+    let now = fake.state().clock;
+    if p.sale.is_active(&p.regular_price, now) {
+        p.sale.sale_price
+    } else {
+        p.regular_price
+    }
+}
+
+/// Issue 12: a listing on sale is held back with the sale as the reason (not `updated`, not
+/// in sync) under the default `sale_price = "hold"`; a product without stock management has
+/// its price synced and its quantity never written; `sale_price = "clear"` ends the sale so
+/// the storefront charges the accounting price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_right() {
+    let fake = sale_store();
+    let server = fake::serve(fake.router()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup_sales(dir.path(), &server.base_url(), None);
+
+    let held = |report: &Value| support::held_reason(report, "RUNNING", "price");
+    let mut dry = SYNC.to_vec();
+    dry.push("--dry-run");
+    let preview = json(&run(dir.path(), SECRET, &dry).await);
+    let reason = held(&preview);
+    assert!(
+        reason.contains("on sale in the store at 8.00 until"),
+        "the dry run names the sale and its end: {reason}"
+    );
+
+    let report = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let changes = report["changes"].as_array().expect("changes");
+    assert!(
+        changes.iter().all(|c| c["sku"] != "RUNNING"),
+        "nothing written to the listing on sale: {report}"
+    );
+    assert_eq!(
+        support::change(&report, "UNTRACKED", "price").map(|c| &c["outcome"]),
+        Some(&Value::from("updated")),
+        "{report}"
+    );
+    assert!(changes.iter().all(|c| c["field"] != "quantity"), "{report}");
+    assert!(held(&report).contains("on sale in the store at 8.00"));
+    assert_eq!(storefront_price(&fake, "RUNNING"), "8.00");
+    let (_, _, poster) = fake.find_sku("UNTRACKED").expect("UNTRACKED");
+    assert_eq!(
+        (poster.regular_price.as_str(), poster.stock_quantity),
+        ("6.5", None)
+    );
+
+    let status = json(&run(dir.path(), SECRET, STATUS).await);
+    let running = support::status_of(&status, "RUNNING");
+    assert_eq!(running["status"], "out-of-sync", "{running}");
+    assert!(
+        running["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("on sale in the store at 8.00")),
+        "{running}"
+    );
+    assert_eq!(
+        support::status_of(&status, "UNTRACKED")["status"],
+        "in-sync"
+    );
+
+    // With `sale_price = "clear"` the sale ends and shoppers pay the accounting price.
+    setup_sales(dir.path(), &server.base_url(), Some("clear"));
+    let report = json(&run(dir.path(), SECRET, SYNC).await);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let written = support::change(&report, "RUNNING", "price").expect("RUNNING written");
+    assert_eq!(
+        (&written["old"], &written["new"], &written["outcome"]),
+        (
+            &Value::from("8.00"),
+            &Value::from("10.00"),
+            &Value::from("updated")
+        ),
+        "{report}"
+    );
+    let (_, _, mug) = fake.find_sku("RUNNING").expect("RUNNING");
+    assert_eq!(
+        (
+            mug.regular_price.as_str(),
+            mug.sale.sale_price.as_str(),
+            mug.sale.to
+        ),
+        ("10", "", None),
+        "the sale ended"
+    );
+    assert_eq!(storefront_price(&fake, "RUNNING"), "10");
+    let status = json(&run(dir.path(), SECRET, STATUS).await);
+    assert_eq!(
+        support::status_of(&status, "RUNNING")["status"],
+        "in-sync",
+        "{status}"
     );
 }

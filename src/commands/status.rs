@@ -53,7 +53,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
                     format!(
                         "{}/{}",
                         output::opt(r.accounting_price),
-                        output::opt(r.store_price)
+                        output::store_price(r.store_price, r.store_sale)
                     ),
                     format!(
                         "{}/{}→{}",

@@ -5,8 +5,8 @@ use crate::output::{self, Table};
 use crate::progress::Bar;
 use crate::{CliError, CmdResult};
 use invsync_core::{
-    ChangeResult, Field, FieldSet, InOrdersMode, QuantityRules, RunStatus, Selection, Side, SkuKey,
-    Trigger,
+    ChangeResult, Field, FieldSet, InOrdersMode, QuantityRules, RunStatus, SaleAction, Selection,
+    Side, SkuKey, Trigger,
 };
 use invsync_engine::{Engine, RunReport, SyncRequest};
 use serde_json::json;
@@ -167,6 +167,14 @@ async fn stop_on_signal(cancel: CancellationToken) {
     std::process::exit(130);
 }
 
+/// What a price write does to the listing's sale, in words.
+fn sale_action(sale: Option<SaleAction>) -> Option<&'static str> {
+    sale.map(|action| match action {
+        SaleAction::End => "ends the sale",
+        SaleAction::Set => "as the sale price",
+    })
+}
+
 fn outcome(result: ChangeResult, dry_run: bool) -> &'static str {
     match (result, dry_run) {
         (_, true) => "would update",
@@ -194,10 +202,14 @@ fn print_table(
     };
     let mut changes = Table::new(headers);
     for c in &report.changes {
+        let field = match sale_action(c.sale) {
+            Some(action) => format!("{} ({action})", c.field),
+            None => c.field.to_string(),
+        };
         let mut row = vec![
             c.sku.to_string(),
             c.name.to_string(),
-            c.field.to_string(),
+            field,
             c.old.to_string(),
             c.new.to_string(),
         ];
@@ -327,6 +339,7 @@ fn report_json(report: &RunReport, rules: Rules, unknown: &[String]) -> serde_js
             "field": c.field,
             "old": c.old.to_string(),
             "new": c.new.to_string(),
+            "sale": c.sale,
             "outcome": outcome(c.result, report.dry_run),
             "error": c.error,
         })).collect::<Vec<_>>(),

@@ -351,6 +351,7 @@ fn bench_plan(products: usize, repeat: usize) -> anyhow::Result<()> {
             orders: &orders,
             in_orders: InOrdersMode::Skip,
             rules: QuantityRules::default(),
+            sale_price: invsync_core::SalePolicy::default(),
         };
         let plan = plan(&input, &request)?;
         times.push(start.elapsed());

@@ -182,6 +182,7 @@ fn write(id: &str, i: usize, field: Field) -> Write {
         old,
         new,
         key: format!("invsync-run-1-change-{i}"),
+        sale: None,
     }
 }
 

@@ -27,7 +27,7 @@ pub use secret::SecretSource;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use invsync_core::{Field, FieldSet, InOrdersMode, QuantityRules, Side};
+use invsync_core::{Field, FieldSet, InOrdersMode, QuantityRules, SalePolicy, Side};
 use raw::{RawConfig, RawKind, RawSchedule};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -530,6 +530,18 @@ impl Validator<'_> {
             }),
         };
         ok.then_some(rules)
+    }
+
+    /// `sale_price`: "hold" (default), "clear" or "write".
+    pub(crate) fn sale_price(&mut self, key: &str, text: Option<&str>) -> Option<SalePolicy> {
+        match text.map(str::parse::<SalePolicy>) {
+            None => Some(SalePolicy::default()),
+            Some(Ok(policy)) => Some(policy),
+            Some(Err(e)) => {
+                self.error(&format!("{key}.sale_price"), e);
+                None
+            }
+        }
     }
 
     pub(crate) fn data_path(&mut self, key: &str, text: &str, base: &Path) -> Option<PathBuf> {

@@ -2,7 +2,7 @@
 //! [`crate::load`]; every path is absolute and every secret resolved.
 
 use chrono_tz::Tz;
-use invsync_core::{FieldSet, InOrdersMode, QuantityRules, Side};
+use invsync_core::{FieldSet, InOrdersMode, QuantityRules, SalePolicy, Side};
 use secrecy::{SecretSlice, SecretString};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -217,6 +217,9 @@ pub struct ShopifyConnectionConfig {
 pub struct StoreConfig {
     pub connection: ConnectionConfig,
     pub rules: QuantityRules,
+    /// `sale_price`: what a price sync does to a listing on sale (stores with sale
+    /// prices: WooCommerce, BigCommerce).
+    pub sale_price: SalePolicy,
 }
 
 /// When a schedule fires.

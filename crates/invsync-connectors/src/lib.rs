@@ -20,13 +20,15 @@ pub mod vault;
 pub mod woocommerce;
 
 #[cfg(test)]
+mod captured;
+#[cfg(test)]
 mod fuzz;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
 use invsync_config::ConnectionConfig;
 pub use invsync_core::Absent;
-use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder};
+use invsync_core::{Field, FieldValue, OrderLine, Record, SaleAction, StoreOrder};
 use std::fmt;
 use std::sync::Arc;
 pub use vault::{MemoryVault, SealedTokens, TokenVault, VaultDecision, VaultFuture, VaultUpdate};
@@ -73,6 +75,8 @@ pub struct Reject {
 
 /// One field of one record to write. `old` is the value read when planning: connections
 /// with compare-and-set semantics must only write when the current value still equals it.
+/// For a price that is the price shoppers paid ([`Record::charged_price`]): a listing's sale
+/// price while it is on sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
     pub id: CompactString,
@@ -80,6 +84,10 @@ pub struct Write {
     pub field: Field,
     pub old: FieldValue,
     pub new: FieldValue,
+    /// For a price written to a listing on sale (`sale_price = "clear"` or `"write"`):
+    /// end the sale with the new regular price, or write the new sale price. Connections
+    /// without sale prices fail a write that carries one.
+    pub sale: Option<SaleAction>,
     /// Stable across retries of this write and unique across writes, runs and databases
     /// ([`WriteKeys`]). Connections that support idempotency keys send it.
     pub key: String,

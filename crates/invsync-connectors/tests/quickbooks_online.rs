@@ -88,6 +88,16 @@ fn fast() -> Tuning {
 }
 
 impl Setup {
+    /// The access token the fake issued (after a read obtained one), for requests a test
+    /// sends itself.
+    fn access_token(&self) -> String {
+        self.fake
+            .issued_tokens()
+            .into_iter()
+            .find(|t| t.starts_with("fake-access"))
+            .expect("access token")
+    }
+
     fn open(&self) -> QuickBooksOnline {
         self.open_with(fast())
     }
@@ -112,6 +122,7 @@ fn price_write(id: &str, sku: &str, old: &str, new: &str) -> Write {
         old: FieldValue::Price(Decimal::from_str(old).expect("old")),
         new: FieldValue::Price(Decimal::from_str(new).expect("new")),
         key: format!("invsync-run-1-change-{sku}"),
+        sale: None,
     }
 }
 
@@ -123,6 +134,7 @@ fn quantity_write(id: &str, sku: &str, old: i64, new: i64) -> Write {
         old: FieldValue::Quantity(old),
         new: FieldValue::Quantity(new),
         key: format!("invsync-run-1-change-{sku}"),
+        sale: None,
     }
 }
 
@@ -169,10 +181,20 @@ async fn reads_every_page_and_classifies_items() {
         (ItemKind::Inventory, Some(7), Some(Decimal::new(1250, 2)))
     );
     assert_eq!(mug.id, "1");
-    for base in ["SVC", "NON", "KIT", "UNTRACKED"] {
-        assert_eq!(by_sku(base).kind, ItemKind::Base, "{base}");
-        assert_eq!(by_sku(base).quantity, None, "{base}");
+    // Sold at a price with no stock counted: the price syncs.
+    for (sku, price) in [("SVC", 9000), ("NON", 300), ("UNTRACKED", 400)] {
+        let r = by_sku(sku);
+        assert_eq!(
+            (r.kind, r.price, r.quantity),
+            (ItemKind::Untracked, Some(Decimal::new(price, 2)), None),
+            "{sku}"
+        );
     }
+    assert_eq!(
+        (by_sku("KIT").kind, by_sku("KIT").quantity),
+        (ItemKind::Base, None),
+        "a bundle"
+    );
     assert!(
         catalog
             .records
@@ -315,7 +337,7 @@ async fn a_stale_sync_token_rereads_and_retries_once() {
 }
 
 #[tokio::test]
-async fn per_item_faults_fail_only_their_item_with_quickbooks_message() {
+async fn per_item_problems_fail_only_their_item() {
     let s = setup().await;
     let good = s.fake.add_inventory_item("GOOD", "x", "10", "3");
     let service = s
@@ -340,10 +362,16 @@ async fn per_item_faults_fail_only_their_item_with_quickbooks_message() {
         .await
         .expect("write");
     assert_eq!(outcomes[0], WriteOutcome::Applied);
+    // A service's stock is not tracked: its quantity is refused before it is sent.
     assert!(
-        matches!(&outcomes[1], WriteOutcome::Failed(m) if m.starts_with("QuickBooks: ") && m.contains("Business Validation Error") && m.contains("code 6000")),
+        matches!(&outcomes[1], WriteOutcome::Failed(m) if m.contains("stock not tracked") && m.contains(&service)),
         "{:?}",
         outcomes[1]
+    );
+    assert_eq!(
+        s.fake.stats().item_updates,
+        1,
+        "only GOOD's update reached QuickBooks"
     );
     assert!(
         matches!(&outcomes[2], WriteOutcome::Failed(m) if m.contains("no item with Id 9999")),
@@ -445,14 +473,7 @@ async fn the_fake_refuses_item_properties_that_finance_xsd_lacks() {
     let id = s.fake.add_inventory_item("A", "x", "10", "10");
     let qbo = s.open();
     qbo.read_catalog().await.expect("read"); // obtains an access token
-    let token = {
-        // The fake issued exactly one access token so far.
-        s.fake
-            .issued_tokens()
-            .into_iter()
-            .find(|t| t.starts_with("fake-access"))
-            .expect("access token")
-    };
+    let token = s.access_token();
     let client = reqwest::Client::new();
     let send = |body: Value| {
         client
@@ -524,6 +545,111 @@ async fn the_fake_refuses_item_properties_that_finance_xsd_lacks() {
         .await
         .expect("send");
     assert_eq!(r.status(), 400);
+}
+
+// ---- recorded answers (tests/fixtures/quickbooks_online, sources in its README) ------
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/quickbooks_online/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+}
+
+#[tokio::test]
+async fn recorded_items_read_as_inventory_untracked_and_base_and_a_service_price_is_written() {
+    let s = setup().await;
+    let fountain = s
+        .fake
+        .add_recorded_item(fixture("item_inventory.json")["Item"].clone());
+    let concrete = s.fake.add_recorded_item(fixture("item_service.json"));
+    s.fake
+        .add_recorded_item(fixture("item_category.json")["Item"].clone());
+    let qbo = s.open();
+    let catalog = qbo.read_catalog().await.expect("read");
+    assert_eq!(catalog.rejects, vec![]);
+    let by_name = |name: &str| {
+        catalog
+            .records
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let kinds = [
+        ("Rock Fountain", ItemKind::Inventory, Some(27500), Some(2)),
+        ("Concrete", ItemKind::Untracked, Some(0), None),
+        ("Flowers and Trees", ItemKind::Base, None, None),
+    ];
+    for (name, kind, cents, quantity) in kinds {
+        let r = by_name(name);
+        assert_eq!(
+            (r.kind, r.price, r.quantity),
+            (kind, cents.map(|c| Decimal::new(c, 2)), quantity),
+            "{name}"
+        );
+    }
+    assert_eq!((fountain.as_str(), concrete.as_str()), ("5", "3"));
+
+    // The service's price is written like any item's: a sparse update with the
+    // SyncToken it was recorded with ("1").
+    let outcomes = qbo
+        .write(&[price_write(&concrete, "", "0.00", "45.00")])
+        .await
+        .expect("write");
+    assert_eq!(outcomes, vec![WriteOutcome::Applied]);
+    let item = s.fake.item(&concrete).expect("item");
+    assert_eq!(price_of(&item), Decimal::from(45));
+    assert_eq!(item["SyncToken"], "2");
+    assert_eq!(item["Type"], "Service", "a sparse update keeps the rest");
+    assert_eq!(
+        item["IncomeAccountRef"]["value"], "48",
+        "a sparse update keeps the rest"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_sync_token_is_answered_with_the_recorded_fault_and_handled_as_stale() {
+    let s = setup().await;
+    let id = s.fake.add_recorded_item(fixture("item_service.json"));
+    let qbo = s.open();
+    qbo.read_catalog().await.expect("read"); // obtains an access token
+    let token = s.access_token();
+    // The fake's answer to a stale SyncToken in a batch is the recorded one.
+    let answer: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v3/company/{}/batch?minorversion=75",
+            s.base_url, s.config.realm_id
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"BatchItemRequest": [{
+            "bId": "bid3", "operation": "update",
+            "Item": {"Id": id, "SyncToken": "0", "sparse": true, "UnitPrice": 1}
+        }]}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let recorded = fixture("batch_stale_object.json");
+    assert_eq!(
+        answer["BatchItemResponse"][0], recorded["BatchItemResponse"][2],
+        "the same Fault, word for word, under the same bId"
+    );
+
+    // Through the connector: a 5010 is read again and retried once (ADR 0036); a second
+    // one leaves the item stale, in QuickBooks' words.
+    s.fake.conflict_on_update(&id, 2);
+    let outcomes = qbo
+        .write(&[price_write(&id, "", "0.00", "45.00")])
+        .await
+        .expect("write");
+    assert!(
+        matches!(&outcomes[0], WriteOutcome::Stale(m) if m.contains("5010")),
+        "{outcomes:?}"
+    );
+    assert_eq!(price_of(&s.fake.item(&id).expect("item")), Decimal::ZERO);
 }
 
 // ---- 5. posted orders ----------------------------------------------------------------

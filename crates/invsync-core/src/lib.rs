@@ -15,7 +15,9 @@ pub mod run;
 pub mod sku;
 
 pub use matching::{Matching, Pair, PairKind, match_catalogs};
-pub use model::{Field, FieldSet, FieldValue, ItemKind, Mapping, Record, Side};
+pub use model::{
+    Field, FieldSet, FieldValue, ItemKind, Mapping, Record, Sale, SaleAction, SalePolicy, Side,
+};
 pub use orders::{Absent, OrderBook, OrderLine, StoreOrder, StoreOrderLine};
 pub use plan::{
     InOrdersMode, MasterQuantities, Plan, PlanError, PlanInput, PlanRequest, PlannedChange,

@@ -325,6 +325,7 @@ mod tests {
             kind: ItemKind::Inventory,
             price: None,
             quantity: None,
+            sale: None,
         }
     }
 

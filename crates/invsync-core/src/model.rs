@@ -1,5 +1,6 @@
 //! The vocabulary of product.md as types.
 
+use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -145,13 +146,24 @@ impl fmt::Display for FieldSet {
     }
 }
 
-/// Whether a product's stock is synced (`inventory`) or it is display-only (`base`:
-/// variable/parent products, bundles, groups, untracked items).
+/// What kind of product a record is, which decides what invsync may sync of it
+/// (product.md, rule 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ItemKind {
+    /// A sold product whose stock is tracked: price and quantity sync.
     #[default]
     Inventory,
+    /// A sold product whose stock is not tracked (WooCommerce `manage_stock: false`, an
+    /// untracked Shopify variant, BigCommerce `inventory_tracking: none`, a QuickBooks
+    /// `NonInventory` item): its price syncs; its quantity does not apply and is held back
+    /// with that reason.
+    Untracked,
+    /// A tracked product with no stock record at the location invsync syncs (a Shopify
+    /// inventory item not stocked there): its price syncs; its quantity is held back until
+    /// it is stocked there or the store's `location` changes.
+    NotStocked,
+    /// Display-only: a variable/parent product, a bundle, group or kit. Never synced.
     Base,
 }
 
@@ -159,13 +171,92 @@ impl ItemKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ItemKind::Inventory => "inventory",
+            ItemKind::Untracked => "untracked",
+            ItemKind::NotStocked => "not-stocked",
             ItemKind::Base => "base",
         }
     }
 }
 
+/// A sale running in a store: shoppers pay `price`, not the listing's regular price.
+/// Connections report only sales that are active when they read (a scheduled sale that
+/// has not started, or one that has ended, is no sale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sale {
+    pub price: Decimal,
+    /// When the sale ends, where the store says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl fmt::Display for Sale {
+    /// `on sale in the store at 3.35 until 2026-12-31 23:59 UTC`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "on sale in the store at {}", self.price)?;
+        match self.until {
+            Some(until) => write!(f, " until {}", until.format("%Y-%m-%d %H:%M UTC")),
+            None => f.write_str(" with no end date"),
+        }
+    }
+}
+
+/// What a store does about a listing's active sale when its price is synced
+/// (`[stores.NAME] sale_price`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SalePolicy {
+    /// Leave the sale alone and hold the price back, with the sale as the reason.
+    #[default]
+    Hold,
+    /// End the sale and write the price as the regular price.
+    Clear,
+    /// Write the price as the sale price (the regular price stays as the "was" price).
+    Write,
+}
+
+impl SalePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SalePolicy::Hold => "hold",
+            SalePolicy::Clear => "clear",
+            SalePolicy::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for SalePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SalePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "hold" => Ok(SalePolicy::Hold),
+            "clear" => Ok(SalePolicy::Clear),
+            "write" => Ok(SalePolicy::Write),
+            other => Err(format!(
+                "`{other}` is not a sale price policy: use `hold`, `clear` or `write`"
+            )),
+        }
+    }
+}
+
+/// How a price write treats a listing's sale ([`SalePolicy`]). `None` on a write: the
+/// listing is not on sale and its (regular) price is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaleAction {
+    /// Write the new price as the regular price and end the sale.
+    End,
+    /// Write the new price as the sale price; the regular price is left alone.
+    Set,
+}
+
 /// One product as a connection reports it: an accounting item or a store listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The connection's own identifier (a variant id, a row key …). Empty where the
     /// connection addresses products by SKU.
@@ -177,13 +268,41 @@ pub struct Record {
     pub price: Option<Decimal>,
     /// `None` when the quantity is not tracked.
     pub quantity: Option<i64>,
+    /// An active sale: what shoppers pay instead of `price` (stores only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale: Option<Sale>,
 }
 
 impl Record {
+    /// The price shoppers pay: the sale price while a sale runs, else the price.
+    pub fn charged_price(&self) -> Option<Decimal> {
+        self.sale.map(|s| s.price).or(self.price)
+    }
+
     pub fn value(&self, field: Field) -> Option<FieldValue> {
         match field {
             Field::Price => self.price.map(FieldValue::Price),
             Field::Quantity => self.quantity.map(FieldValue::Quantity),
+        }
+    }
+
+    /// Applies a written change, with what it did to a sale ([`SaleAction`]).
+    pub fn apply(&mut self, value: FieldValue, sale: Option<SaleAction>) {
+        match (sale, value) {
+            (Some(SaleAction::End), FieldValue::Price(p)) => {
+                self.sale = None;
+                self.price = Some(p);
+            }
+            (Some(SaleAction::Set), FieldValue::Price(p)) => match &mut self.sale {
+                Some(sale) => sale.price = p,
+                None => {
+                    self.sale = Some(Sale {
+                        price: p,
+                        until: None,
+                    })
+                }
+            },
+            _ => self.set(value),
         }
     }
 

@@ -9,10 +9,13 @@
 //! * a store is never offered more than rule 7 allows.
 
 use crate::matching::{Matching, PairKind};
-use crate::model::{Field, FieldSet, FieldValue, ItemKind, Record, Side};
+use crate::model::{
+    Field, FieldSet, FieldValue, ItemKind, Record, Sale, SaleAction, SalePolicy, Side,
+};
 use crate::orders::OrderBook;
 use crate::quantity::{QuantityRules, offered_quantity};
 use crate::sku::SkuKey;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
@@ -124,6 +127,8 @@ pub struct PlanInput<'a> {
     pub in_orders: InOrdersMode,
     /// The synced store's quantity rules.
     pub rules: QuantityRules,
+    /// The synced store's `sale_price`: what a price sync does to a listing on sale.
+    pub sale_price: SalePolicy,
 }
 
 /// Which products a sync looks at.
@@ -183,8 +188,12 @@ pub struct PlannedChange {
     /// Index of the written record in that side's records.
     pub record: u32,
     pub field: Field,
+    /// The value read. For a price, the price shoppers paid: the sale price of a listing
+    /// on sale (compare-and-set compares with that).
     pub old: FieldValue,
     pub new: FieldValue,
+    /// For a price write to a listing on sale: end the sale, or write the sale price.
+    pub sale: Option<SaleAction>,
 }
 
 /// A difference that the plan deliberately does not write.
@@ -205,6 +214,26 @@ pub enum SkipReason {
     NoMasterQuantity,
     /// This side has no value for the field.
     MissingValue(Side),
+    /// The product's stock is not tracked on this side: its quantity does not apply.
+    /// Not a difference: the product can be in sync on its price alone.
+    StockNotTracked(Side),
+    /// The product is tracked but not stocked at the location this side syncs.
+    NotStocked(Side),
+    /// The store listing is on sale (`sale_price = "hold"`, or an accounting-side
+    /// update): shoppers pay the sale price, whatever the regular price says.
+    OnSale(Sale),
+    /// `sale_price = "write"`, but the new price is not below the listing's regular
+    /// price, so it cannot be a sale price.
+    SaleNotBelowRegular { sale: Sale, regular: Decimal },
+}
+
+impl SkipReason {
+    /// Whether the held-back field really differs between the sides. A quantity that
+    /// does not apply (stock not tracked) is no difference: the product is in sync when
+    /// everything else is.
+    pub fn is_difference(self) -> bool {
+        !matches!(self, SkipReason::StockNotTracked(_))
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -217,6 +246,26 @@ impl fmt::Display for SkipReason {
                 f.write_str("the master inventory location has no quantity for this product")
             }
             SkipReason::MissingValue(side) => write!(f, "the {side} side has no value"),
+            SkipReason::StockNotTracked(Side::Store) => {
+                f.write_str("stock not tracked in the store")
+            }
+            SkipReason::StockNotTracked(Side::Accounting) => {
+                f.write_str("stock not tracked on the accounting side")
+            }
+            SkipReason::NotStocked(Side::Store) => f.write_str(
+                "not stocked at the store's location: stock it there, or change the store's `location`",
+            ),
+            SkipReason::NotStocked(Side::Accounting) => {
+                f.write_str("not stocked at the accounting side's location")
+            }
+            SkipReason::OnSale(sale) => write!(
+                f,
+                "{sale}; shoppers pay the sale price (sale_price = \"hold\"; \"clear\" ends the sale, \"write\" writes the sale price)"
+            ),
+            SkipReason::SaleNotBelowRegular { sale, regular } => write!(
+                f,
+                "{sale}; the new price is not below the regular price {regular}, so it cannot be written as the sale price (sale_price = \"write\")"
+            ),
         }
     }
 }
@@ -349,7 +398,9 @@ pub fn plan(input: &PlanInput<'_>, request: &PlanRequest) -> Result<Plan, PlanEr
         let new_skips = &plan.skipped[skipped_from..];
         let differs = |field| {
             new_changes.iter().any(|c| c.field == field)
-                || new_skips.iter().any(|s| s.field == field)
+                || new_skips
+                    .iter()
+                    .any(|s| s.field == field && s.reason.is_difference())
         };
         plan.products.push(ProductPlan {
             accounting: pair.accounting,
@@ -411,6 +462,69 @@ impl ProductCtx<'_, '_> {
         }
     }
 
+    /// Why this product's quantity does not apply on either side (stock not tracked, not
+    /// stocked at the synced location), if it does not.
+    fn quantity_not_applicable(&self) -> Option<SkipReason> {
+        // The updated side first: that is where the write would have gone.
+        let (first, second) = match self.request.update {
+            Side::Store => ((Side::Store, self.listing), (Side::Accounting, self.acct)),
+            Side::Accounting => ((Side::Accounting, self.acct), (Side::Store, self.listing)),
+        };
+        [first, second]
+            .into_iter()
+            .find_map(|(side, record)| match record.kind {
+                ItemKind::Untracked => Some(SkipReason::StockNotTracked(side)),
+                ItemKind::NotStocked => Some(SkipReason::NotStocked(side)),
+                ItemKind::Inventory | ItemKind::Base => None,
+            })
+    }
+
+    /// A price for a store listing on sale: shoppers pay the sale price, so that is what
+    /// is compared, and the store's `sale_price` decides what is written (rule 3).
+    fn sale_price_change(
+        &self,
+        sale: Sale,
+        new: FieldValue,
+    ) -> Result<Option<PlannedChange>, SkippedChange> {
+        let FieldValue::Price(price) = new else {
+            return Ok(None);
+        };
+        let old = FieldValue::Price(sale.price);
+        if price == sale.price {
+            return Ok(None);
+        }
+        let skip = |reason| SkippedChange {
+            product: self.product,
+            field: Field::Price,
+            old: Some(old),
+            new: Some(new),
+            reason,
+        };
+        let action = match self.input.sale_price {
+            SalePolicy::Hold => return Err(skip(SkipReason::OnSale(sale))),
+            SalePolicy::Clear => match self.listing.price {
+                Some(_) => SaleAction::End,
+                None => return Err(skip(SkipReason::MissingValue(Side::Store))),
+            },
+            SalePolicy::Write => match self.listing.price {
+                Some(regular) if price < regular => SaleAction::Set,
+                Some(regular) => {
+                    return Err(skip(SkipReason::SaleNotBelowRegular { sale, regular }));
+                }
+                None => return Err(skip(SkipReason::MissingValue(Side::Store))),
+            },
+        };
+        Ok(Some(PlannedChange {
+            product: self.product,
+            side: Side::Store,
+            record: self.pair_store.unwrap_or(u32::MAX),
+            field: Field::Price,
+            old,
+            new,
+            sale: Some(action),
+        }))
+    }
+
     /// Appends this product's changes and held-back differences; returns its status.
     fn diff(&self, changes: &mut Vec<PlannedChange>, skipped: &mut Vec<SkippedChange>) -> Status {
         let (changes_from, skipped_from) = (changes.len(), skipped.len());
@@ -427,6 +541,17 @@ impl ProductCtx<'_, '_> {
                 new,
                 reason,
             };
+            if field == Field::Quantity
+                && let Some(reason) = self.quantity_not_applicable()
+            {
+                // Not stocked there is a real difference: say what the store would get.
+                let new = match reason {
+                    SkipReason::NotStocked(_) => self.wanted(field).ok(),
+                    _ => None,
+                };
+                skipped.push(skip(reason, new));
+                continue;
+            }
             let new = match self.wanted(field) {
                 Ok(new) => new,
                 Err(reason) => {
@@ -436,6 +561,25 @@ impl ProductCtx<'_, '_> {
                     continue;
                 }
             };
+            if field == Field::Price
+                && let Some(sale) = self.listing.sale
+            {
+                match self.request.update {
+                    Side::Store => match self.sale_price_change(sale, new) {
+                        Ok(Some(change)) => changes.push(change),
+                        Ok(None) => {}
+                        Err(held) => skipped.push(held),
+                    },
+                    // The store charges the sale price; its regular price is not what
+                    // shoppers pay and the sale price is not the accounting price.
+                    Side::Accounting => {
+                        if old != Some(FieldValue::Price(sale.price)) {
+                            skipped.push(skip(SkipReason::OnSale(sale), Some(new)));
+                        }
+                    }
+                }
+                continue;
+            }
             let Some(old_value) = old else {
                 skipped.push(skip(
                     SkipReason::MissingValue(self.request.update),
@@ -464,12 +608,16 @@ impl ProductCtx<'_, '_> {
                     field,
                     old: old_value,
                     new,
+                    sale: None,
                 });
             }
         }
+        let differs = skipped[skipped_from..]
+            .iter()
+            .any(|s| s.reason.is_difference());
         if self.in_orders {
             Status::InOrders
-        } else if changes.len() == changes_from && skipped.len() == skipped_from {
+        } else if changes.len() == changes_from && !differs {
             Status::InSync
         } else {
             Status::OutOfSync

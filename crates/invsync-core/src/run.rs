@@ -185,6 +185,7 @@ impl RunCounts {
         }
         for skip in &plan.skipped {
             if skip.reason != SkipReason::InOrders
+                && skip.reason.is_difference()
                 && let Some(s) = seen.get_mut(skip.product as usize)
             {
                 s.held_back = true;
@@ -266,6 +267,7 @@ mod tests {
                     },
                     old: FieldValue::Quantity(1),
                     new: FieldValue::Quantity(2),
+                    sale: None,
                 });
                 results.push(*result);
             }
@@ -351,6 +353,45 @@ mod tests {
                 "in orders, price written: updated",
                 (Status::InOrders, &[Applied], &[InOrders]),
                 Some("updated"),
+            ),
+            (
+                "stock not tracked and the price in sync: in sync (no difference held back)",
+                (
+                    Status::InSync,
+                    &[],
+                    &[SkipReason::StockNotTracked(Side::Store)],
+                ),
+                Some("in_sync"),
+            ),
+            (
+                "stock not tracked, price written: updated",
+                (
+                    Status::OutOfSync,
+                    &[Applied],
+                    &[SkipReason::StockNotTracked(Side::Store)],
+                ),
+                Some("updated"),
+            ),
+            (
+                "not stocked at the location: held back",
+                (
+                    Status::OutOfSync,
+                    &[],
+                    &[SkipReason::NotStocked(Side::Store)],
+                ),
+                Some("skipped_other"),
+            ),
+            (
+                "on sale in the store: the price is held back, never in sync",
+                (
+                    Status::OutOfSync,
+                    &[],
+                    &[SkipReason::OnSale(crate::model::Sale {
+                        price: rust_decimal::Decimal::ONE,
+                        until: None,
+                    })],
+                ),
+                Some("skipped_other"),
             ),
             ("base", (Status::Base, &[], &[]), Some("skipped_base")),
             ("unmapped", (Status::Unmapped, &[], &[]), Some("unmapped")),

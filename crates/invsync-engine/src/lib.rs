@@ -31,7 +31,7 @@ use invsync_connectors::{
 };
 use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
-    ProductPlan, RunCounts, RunStatus, Selection, Side, SkipReason, SkuKey, Trigger,
+    ProductPlan, RunCounts, RunStatus, SaleAction, Selection, Side, SkipReason, SkuKey, Trigger,
 };
 use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError, WriteIntent};
 use snapshot::{Snapshot, SnapshotNeeds};
@@ -105,6 +105,9 @@ pub struct ReportedChange {
     pub field: Field,
     pub old: FieldValue,
     pub new: FieldValue,
+    /// For a price written to a listing on sale: whether the sale was ended or its price
+    /// written.
+    pub sale: Option<SaleAction>,
     pub result: ChangeResult,
     pub error: Option<String>,
 }
@@ -998,6 +1001,7 @@ async fn write_changes(
                     old: ch.old,
                     new: ch.new,
                     key,
+                    sale: ch.sale,
                 }
             })
             .collect();
@@ -1118,6 +1122,7 @@ fn report_changes(
                 field: ch.field,
                 old: ch.old,
                 new: ch.new,
+                sale: ch.sale,
                 result: results.get(i).copied().unwrap_or(ChangeResult::Pending),
                 error: errors.get(i).cloned().flatten(),
             }

@@ -8,7 +8,7 @@ use invsync_connectors::{CachedCatalog, Catalog, Connection};
 use invsync_core::{
     FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, OrderLine,
     PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record,
-    Selection, Side, SkuKey, match_catalogs,
+    SalePolicy, Selection, Side, SkuKey, match_catalogs,
 };
 use invsync_store::{Db, OrderFilter, OrderRow};
 use std::collections::{HashMap, HashSet};
@@ -75,6 +75,8 @@ pub(crate) struct Snapshot {
     pub orders: OrderBook,
     pub in_orders: InOrdersMode,
     pub rules: QuantityRules,
+    /// The store's `sale_price`.
+    pub sale_price: SalePolicy,
 }
 
 impl Snapshot {
@@ -173,6 +175,7 @@ impl Snapshot {
             held,
             in_orders: config.inventory.in_orders,
             rules: store_config.rules,
+            sale_price: store_config.sale_price,
         })
     }
 
@@ -225,6 +228,7 @@ impl Snapshot {
             orders: &self.orders,
             in_orders: self.in_orders,
             rules: self.rules,
+            sale_price: self.sale_price,
         }
     }
 

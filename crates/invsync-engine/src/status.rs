@@ -4,7 +4,7 @@
 use crate::snapshot::{Snapshot, SnapshotNeeds};
 use crate::{Engine, EngineError};
 use invsync_core::{
-    Field, FieldSet, FieldValue, InOrdersMode, PlanRequest, QuantityRules, Selection, Side,
+    Field, FieldSet, FieldValue, InOrdersMode, PlanRequest, QuantityRules, Sale, Selection, Side,
     SkipReason, Status,
 };
 use rust_decimal::Decimal;
@@ -22,7 +22,11 @@ pub struct StatusRow {
     /// The fields that differ.
     pub differs: Vec<Field>,
     pub accounting_price: Option<Decimal>,
+    /// The listing's regular price.
     pub store_price: Option<Decimal>,
+    /// The listing's active sale, when it is on sale: what shoppers pay instead of
+    /// `store_price`, and until when.
+    pub store_sale: Option<Sale>,
     pub accounting_quantity: Option<i64>,
     pub store_quantity: Option<i64>,
     /// The quantity this store should show under the master and the store's rules.
@@ -105,7 +109,7 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
                 }
             }
             for s in plan.skipped.iter().filter(|s| s.product as usize == index) {
-                if s.old != s.new {
+                if s.old != s.new && s.reason.is_difference() {
                     differs.push(s.field);
                 }
                 if s.reason != SkipReason::InOrders {
@@ -114,6 +118,12 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
                     notes.push(format!(
                         "quantity not written (would be {q}) until the orders are posted"
                     ));
+                }
+                if let (
+                    SkipReason::InOrders | SkipReason::NotStocked(_),
+                    Some(FieldValue::Quantity(q)),
+                ) = (s.reason, s.new)
+                {
                     offered = Some(q);
                 }
             }
@@ -146,6 +156,7 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
             differs,
             accounting_price: acct.and_then(|a| a.price),
             store_price: listing.and_then(|l| l.price),
+            store_sale: listing.and_then(|l| l.sale),
             accounting_quantity: acct.and_then(|a| a.quantity),
             store_quantity: listing.and_then(|l| l.quantity),
             offered_quantity: offered,

@@ -209,6 +209,7 @@ fn record(sku: usize, quantity: i64) -> Record {
         kind: ItemKind::Inventory,
         price: Some(Decimal::new(1000, 2)),
         quantity: Some(quantity),
+        sale: None,
     }
 }
 

@@ -1753,6 +1753,7 @@ fn listing(id: &str, sku: &str, price: &str, quantity: Option<i64>) -> invsync_c
         },
         price: Some(price.parse().expect("decimal")),
         quantity,
+        sale: None,
     }
 }
 

@@ -7,6 +7,14 @@
 //!   `X-Rate-Limit-Requests-Quota` and `X-Rate-Limit-Requests-Left`; past it, 429.
 //! * `GET /v3/catalog/products?include=variants` pages with `limit` (≤ 250) and `page`, in a
 //!   `{"data", "meta": {"pagination"}}` envelope; prices are JSON numbers.
+//! * Sale prices (products_catalog.v3.yml, product-variants_catalog.v3.yml): a product's
+//!   `sale_price` (0 for none) "will be used instead of value in the price field"; a
+//!   variant's `sale_price` of `null` takes the product's, like its `price`. A variant's
+//!   `sale_price` of 0 is no sale for that variant (the fake's reading: 0 is what every
+//!   unset sale price shows). `calculated_price` is the sale price when one is set (even one
+//!   at or above the price), else the price. `PUT /v3/catalog/variants` takes `sale_price`.
+//! * Products can be loaded from captured payloads ([`BigProduct::from_payload`],
+//!   [`BigFake::insert_payload`]).
 //! * `PUT /v3/catalog/variants` takes at most 50 variants (413 past it);
 //!   `PUT /v3/inventory/adjustments/absolute` at most 2,000 items (413 past it). Both bodies
 //!   are checked against BigCommerce's real OpenAPI files; a violation is a 422 and is kept
@@ -39,22 +47,26 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BigVariant {
     pub id: u64,
     pub sku: String,
     /// `None`: the product's price applies.
     pub price: Option<Decimal>,
+    /// `None`: the product's sale price applies; `Some(0)`: no sale for this variant.
+    pub sale_price: Option<Decimal>,
     /// Option values; empty for a product's base variant.
     pub option_values: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BigProduct {
     pub id: u64,
     pub name: String,
     pub sku: String,
     pub price: Decimal,
+    /// 0: no sale.
+    pub sale_price: Decimal,
     /// `none`, `product` or `variant`.
     pub inventory_tracking: String,
     pub variants: Vec<BigVariant>,
@@ -68,14 +80,74 @@ impl BigProduct {
             name: format!("Product {id}"),
             sku: sku.into(),
             price,
+            sale_price: Decimal::ZERO,
             inventory_tracking: "product".into(),
             variants: vec![BigVariant {
                 id: id * 10,
                 sku: sku.into(),
-                price: None,
-                option_values: Vec::new(),
+                ..BigVariant::default()
             }],
         }
+    }
+
+    /// A variant's price and sale price as the storefront applies them: its own, else the
+    /// product's (`null` inherits); a sale price of 0 is none.
+    pub fn prices_of(&self, v: &BigVariant) -> (Decimal, Option<Decimal>) {
+        let price = v.price.unwrap_or(self.price);
+        let sale = v.sale_price.unwrap_or(self.sale_price);
+        (price, (sale > Decimal::ZERO).then_some(sale))
+    }
+
+    /// What the storefront charges for a variant: the sale price when one is set, else the
+    /// price (products_catalog.v3.yml, `calculated_price`).
+    pub fn calculated_price(&self, v: &BigVariant) -> Decimal {
+        let (price, sale) = self.prices_of(v);
+        sale.unwrap_or(price)
+    }
+
+    /// A product as `GET /v3/catalog/products?include=variants` sends it (a captured
+    /// payload): id, name, SKU, prices, tracking and its variants.
+    pub fn from_payload(p: &Value) -> Result<BigProduct, String> {
+        let decimal = |v: &Value, key: &str| -> Result<Option<Decimal>, String> {
+            match &v[key] {
+                Value::Null => Ok(None),
+                Value::Number(n) => n
+                    .to_string()
+                    .parse::<Decimal>()
+                    .map(Some)
+                    .map_err(|e| format!("{key} {n}: {e}")),
+                other => Err(format!("{key} is {other}, not a number")),
+            }
+        };
+        let text = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+        let variants = p["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                Ok(BigVariant {
+                    id: v["id"].as_u64().ok_or("a variant without an id")?,
+                    sku: text(v, "sku"),
+                    price: decimal(v, "price")?,
+                    sale_price: decimal(v, "sale_price")?,
+                    option_values: v["option_values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|o| text(o, "label"))
+                        .collect(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(BigProduct {
+            id: p["id"].as_u64().ok_or("a product without an id")?,
+            name: text(p, "name"),
+            sku: text(p, "sku"),
+            price: decimal(p, "price")?.unwrap_or_default(),
+            sale_price: decimal(p, "sale_price")?.unwrap_or_default(),
+            inventory_tracking: text(p, "inventory_tracking"),
+            variants,
+        })
     }
 }
 
@@ -366,6 +438,35 @@ impl BigFake {
         state.products.insert(product.id, product);
     }
 
+    /// Adds a captured product ([`BigProduct::from_payload`]) with the stock it showed: its
+    /// `inventory_level` (tracked by product) or each variant's (tracked by variant), at the
+    /// default location.
+    pub fn insert_payload(&self, payload: &Value) -> Result<(), String> {
+        let product = BigProduct::from_payload(payload)?;
+        let level = |v: &Value| v["inventory_level"].as_i64().unwrap_or(0);
+        let mut state = self.state();
+        match product.inventory_tracking.as_str() {
+            "product" => {
+                state
+                    .stock
+                    .insert((1, Item::Product(product.id)), level(payload));
+            }
+            "variant" => {
+                for v in payload["variants"].as_array().into_iter().flatten() {
+                    if let Some(id) = v["id"].as_u64() {
+                        state.stock.insert((1, Item::Variant(id)), level(v));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for v in &product.variants {
+            state.variant_owner.insert(v.id, product.id);
+        }
+        state.products.insert(product.id, product);
+        Ok(())
+    }
+
     /// Moves the store's clock on: time passing at BigCommerce.
     pub fn advance_clock(&self, by: Duration) {
         let mut state = self.state();
@@ -639,8 +740,8 @@ fn products_inner(fake: &BigFake, q: &HashMap<String, String>) -> Response {
                 "type": "physical",
                 "sku": p.sku,
                 "price": number(p.price),
-                "sale_price": 0,
-                "calculated_price": number(p.price),
+                "sale_price": number(p.sale_price),
+                "calculated_price": number(if p.sale_price > Decimal::ZERO { p.sale_price } else { p.price }),
                 "inventory_tracking": p.inventory_tracking,
                 "inventory_level": if p.inventory_tracking == "variant" {
                     p.variants.iter().map(|v| state.quantity(1, Item::Variant(v.id))).sum::<i64>()
@@ -660,7 +761,8 @@ fn products_inner(fake: &BigFake, q: &HashMap<String, String>) -> Response {
                                 "product_id": p.id,
                                 "sku": v.sku,
                                 "price": v.price.map_or(Value::Null, number),
-                                "calculated_price": number(v.price.unwrap_or(p.price)),
+                                "sale_price": v.sale_price.map_or(Value::Null, number),
+                                "calculated_price": number(p.calculated_price(v)),
                                 "inventory_level": level,
                                 "option_values": v.option_values.iter().enumerate().map(|(i, label)| json!({
                                     "id": i + 1, "label": label, "option_id": 1, "option_display_name": "Option"
@@ -735,17 +837,23 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
     }
     let mut state = fake.state();
     let mut unknown = Vec::new();
-    let ids: Vec<(u64, Option<Decimal>)> = items
+    // Per variant: the price written, and the sale price written (`Some(None)`: null,
+    // which inherits the product's).
+    #[allow(clippy::type_complexity)]
+    let ids: Vec<(u64, Option<Decimal>, Option<Option<Decimal>>)> = items
         .iter()
         .filter_map(|i| {
             let id = i.get("id").and_then(Value::as_u64)?;
             let price = i
                 .get("price")
                 .map(|p| p.to_string().parse::<Decimal>().ok());
-            Some((id, price.flatten()))
+            let sale = i
+                .get("sale_price")
+                .map(|p| p.to_string().parse::<Decimal>().ok());
+            Some((id, price.flatten(), sale))
         })
         .collect();
-    for (id, _) in &ids {
+    for (id, ..) in &ids {
         if state.owner(*id).is_none() {
             unknown.push(*id);
         }
@@ -760,7 +868,7 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
             .into_response();
     }
     let mut data = Vec::new();
-    for (id, price) in ids {
+    for (id, price, sale) in ids {
         let Some(owner) = state.owner(id).map(|p| p.id) else {
             continue;
         };
@@ -770,7 +878,16 @@ fn put_variants_inner(fake: &BigFake, body: &Value) -> Response {
             if price.is_some() {
                 v.price = price;
             }
-            data.push(json!({"id": v.id, "product_id": owner, "sku": v.sku, "price": v.price.map_or(Value::Null, number)}));
+            if let Some(sale) = sale {
+                v.sale_price = sale;
+            }
+            let v = v.clone();
+            data.push(json!({
+                "id": v.id, "product_id": owner, "sku": v.sku,
+                "price": v.price.map_or(Value::Null, number),
+                "sale_price": v.sale_price.map_or(Value::Null, number),
+                "calculated_price": number(p.calculated_price(&v)),
+            }));
         }
     }
     Json(json!({"data": data, "meta": {}})).into_response()

@@ -59,6 +59,7 @@ pub fn generate(shape: Shape) -> (Vec<Record>, Vec<Record>) {
             kind,
             price: Some(price),
             quantity: Some(quantity),
+            sale: None,
         });
         let store_price = if rng.random_bool(shape.price_diff) {
             price + Decimal::new(100, 2)
@@ -77,6 +78,7 @@ pub fn generate(shape: Shape) -> (Vec<Record>, Vec<Record>) {
             kind,
             price: Some(store_price),
             quantity: Some(store_quantity),
+            sale: None,
         });
     }
     (accounting, store)

@@ -10,8 +10,18 @@
 //! * `POST …/batch` takes at most [`WooOptions::batch_limit`] create+update+delete items
 //!   (413 `woocommerce_rest_request_entity_too_large` past it) and reports per-item errors
 //!   inside a 200.
-//! * A variation's `manage_stock` is `"parent"` when it uses its parent's stock, and its
-//!   `stock_quantity` then shows the parent's.
+//! * A variation that does not manage its own stock shows `manage_stock: "parent"` and the
+//!   parent's `stock_quantity` while its parent manages stock, and `false` otherwise
+//!   (`WC_Product_Variation::get_manage_stock`, view context).
+//! * Sales: `regular_price`, `sale_price` ("" for none) and `date_on_sale_from`/`_to` (site
+//!   time) with their `_gmt` twins. `on_sale` and the current `price` are computed at the
+//!   site's clock as `WC_Product::is_on_sale` does: a sale price below the regular price, its
+//!   start (if any) passed and its end (if any) not. A batch update takes `sale_price` and
+//!   the four dates; `""` clears a date and `null` leaves it (the controller's `isset`).
+//!   WooCommerce's daily scheduled-sales job, which resets `price` after a sale ends, is not
+//!   modelled: the fake's `price` is always what that job would leave.
+//! * Products and variations can be loaded from captured REST payloads
+//!   ([`WooProduct::from_payload`], [`WooVariation::from_payload`]).
 //!
 //! * `GET /orders` takes `status` (a list, `any` by default), `modified_after` /
 //!   `modified_before` (ISO 8601; in the site's time zone unless `dates_are_gmt=true` or the
@@ -33,33 +43,73 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset, Utc};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How a variation manages stock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VariationStock {
     /// Its own `stock_quantity`.
+    #[default]
     Own,
-    /// Not managed: display-only.
+    /// Not managed by the variation: while the parent manages stock, the variation shows
+    /// `"parent"` and sells from the parent's stock; otherwise its stock is not tracked.
     None,
-    /// The parent product's stock (`manage_stock: "parent"`).
+    /// The same stored state as [`VariationStock::None`], named for tests that mean the
+    /// parent's stock (`manage_stock: "parent"`).
     Parent,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A sale as WooCommerce stores it on a product or variation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WooSale {
+    /// A decimal string, or "" for none.
+    pub sale_price: String,
+    /// `date_on_sale_from_gmt`: the sale starts then (none: at once).
+    pub from: Option<DateTime<Utc>>,
+    /// `date_on_sale_to_gmt`: the sale ends then (none: never).
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl WooSale {
+    /// A sale at `price` with no dates.
+    pub fn at(price: &str) -> WooSale {
+        WooSale {
+            sale_price: price.into(),
+            ..WooSale::default()
+        }
+    }
+
+    /// `WC_Product::is_on_sale` at `now`: a sale price below the regular price, started and
+    /// not ended.
+    pub fn is_active(&self, regular_price: &str, now: DateTime<Utc>) -> bool {
+        let (Ok(regular), Ok(sale)) = (
+            regular_price.trim().parse::<Decimal>(),
+            self.sale_price.trim().parse::<Decimal>(),
+        ) else {
+            return false;
+        };
+        sale < regular
+            && self.from.is_none_or(|from| from <= now)
+            && self.to.is_none_or(|to| to >= now)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WooVariation {
     pub id: u64,
     pub sku: String,
     /// As the API holds it: a decimal string, or "" for none.
     pub regular_price: String,
+    pub sale: WooSale,
     pub stock: VariationStock,
     pub stock_quantity: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WooProduct {
     pub id: u64,
     /// `simple`, `variable`, `grouped` or `external`.
@@ -67,6 +117,7 @@ pub struct WooProduct {
     pub sku: String,
     pub name: String,
     pub regular_price: String,
+    pub sale: WooSale,
     pub manage_stock: bool,
     pub stock_quantity: Option<i64>,
     pub variations: Vec<WooVariation>,
@@ -83,9 +134,84 @@ impl WooProduct {
             regular_price: price.into(),
             manage_stock: true,
             stock_quantity: Some(quantity),
-            variations: Vec::new(),
+            ..WooProduct::default()
         }
     }
+
+    /// A simple product whose stock is not managed (`manage_stock: false`).
+    pub fn untracked(id: u64, sku: &str, price: &str) -> WooProduct {
+        WooProduct {
+            manage_stock: false,
+            stock_quantity: None,
+            ..WooProduct::simple(id, sku, price, 0)
+        }
+    }
+
+    /// The same product on sale.
+    pub fn on_sale(mut self, sale: WooSale) -> WooProduct {
+        self.sale = sale;
+        self
+    }
+
+    /// A product as `GET /products` sends it (a captured payload): its id, type, SKU, name,
+    /// prices, sale dates (`_gmt`) and stock. Variations come separately.
+    pub fn from_payload(p: &Value) -> Result<WooProduct, String> {
+        Ok(WooProduct {
+            id: p["id"].as_u64().ok_or("a product without an id")?,
+            kind: str_field(p, "type"),
+            sku: str_field(p, "sku"),
+            name: str_field(p, "name"),
+            regular_price: str_field(p, "regular_price"),
+            sale: sale_of_payload(p)?,
+            manage_stock: p["manage_stock"].as_bool() == Some(true),
+            stock_quantity: p["stock_quantity"].as_i64(),
+            variations: Vec::new(),
+        })
+    }
+}
+
+impl WooVariation {
+    /// A variation as `GET /products/{id}/variations` sends it (a captured payload).
+    /// `manage_stock: "parent"` and `false` are the same stored state
+    /// ([`VariationStock::None`]); what it shows depends on the parent.
+    pub fn from_payload(v: &Value) -> Result<WooVariation, String> {
+        Ok(WooVariation {
+            id: v["id"].as_u64().ok_or("a variation without an id")?,
+            sku: str_field(v, "sku"),
+            regular_price: str_field(v, "regular_price"),
+            sale: sale_of_payload(v)?,
+            stock: if v["manage_stock"].as_bool() == Some(true) {
+                VariationStock::Own
+            } else {
+                VariationStock::None
+            },
+            stock_quantity: if v["manage_stock"].as_bool() == Some(true) {
+                v["stock_quantity"].as_i64()
+            } else {
+                None
+            },
+        })
+    }
+}
+
+fn str_field(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+fn sale_of_payload(v: &Value) -> Result<WooSale, String> {
+    let date = |key: &str| match &v[key] {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => parse_wp_date(s, true)
+            .map(Some)
+            .ok_or_else(|| format!("{key} `{s}` is not a date")),
+        other => Err(format!("{key} is {other}, not a date")),
+    };
+    Ok(WooSale {
+        sale_price: str_field(v, "sale_price"),
+        from: date("date_on_sale_from_gmt")?,
+        to: date("date_on_sale_to_gmt")?,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -479,41 +605,122 @@ fn stock_status(q: Option<i64>) -> &'static str {
     }
 }
 
-fn product_json(p: &WooProduct) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "type": p.kind,
-        "status": "publish",
-        "sku": p.sku,
-        "price": p.regular_price,
-        "regular_price": p.regular_price,
-        "sale_price": "",
-        "manage_stock": p.manage_stock,
-        "stock_quantity": if p.manage_stock { json!(p.stock_quantity) } else { Value::Null },
-        "stock_status": stock_status(p.stock_quantity),
-        "parent_id": 0,
-        "variations": p.variations.iter().map(|v| v.id).collect::<Vec<_>>(),
-    })
+/// Site time (no zone) and GMT of a sale date, as the API shows them; `null` for none.
+fn sale_dates(out: &mut serde_json::Map<String, Value>, sale: &WooSale) {
+    for (key, at) in [
+        ("date_on_sale_from", sale.from),
+        ("date_on_sale_to", sale.to),
+    ] {
+        let (site, gmt) = match at {
+            Some(t) => (
+                json!(
+                    t.with_timezone(&site_zone())
+                        .format("%Y-%m-%dT%H:%M:%S")
+                        .to_string()
+                ),
+                json!(t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            ),
+            None => (Value::Null, Value::Null),
+        };
+        out.insert(key.into(), site);
+        out.insert(format!("{key}_gmt"), gmt);
+    }
 }
 
-fn variation_json(parent: &WooProduct, v: &WooVariation) -> Value {
+/// `price`, `regular_price`, `sale_price`, the sale dates and `on_sale` of a product or
+/// variation at `now`: `price` is the sale price while the sale runs, else the regular one.
+fn price_fields(
+    out: &mut serde_json::Map<String, Value>,
+    regular_price: &str,
+    sale: &WooSale,
+    now: DateTime<Utc>,
+) {
+    let on_sale = sale.is_active(regular_price, now);
+    let price = if on_sale {
+        sale.sale_price.as_str()
+    } else {
+        regular_price
+    };
+    out.insert("price".into(), json!(price));
+    out.insert("regular_price".into(), json!(regular_price));
+    out.insert("sale_price".into(), json!(sale.sale_price));
+    sale_dates(out, sale);
+    out.insert("on_sale".into(), json!(on_sale));
+}
+
+fn product_json(p: &WooProduct, now: DateTime<Utc>) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), json!(p.id));
+    out.insert("name".into(), json!(p.name));
+    out.insert("type".into(), json!(p.kind));
+    out.insert("status".into(), json!("publish"));
+    out.insert("sku".into(), json!(p.sku));
+    price_fields(&mut out, &p.regular_price, &p.sale, now);
+    if p.kind == "variable" {
+        // A variable product shows its cheapest variation's current price and is on sale
+        // when one of them is (WC_Product_Variable).
+        let current: Vec<(Decimal, bool)> = p
+            .variations
+            .iter()
+            .filter_map(|v| {
+                let on_sale = v.sale.is_active(&v.regular_price, now);
+                let price = if on_sale {
+                    &v.sale.sale_price
+                } else {
+                    &v.regular_price
+                };
+                price.parse::<Decimal>().ok().map(|d| (d, on_sale))
+            })
+            .collect();
+        let min = current.iter().map(|(d, _)| *d).min();
+        out.insert(
+            "price".into(),
+            json!(min.map(|d| d.to_string()).unwrap_or_default()),
+        );
+        out.insert(
+            "on_sale".into(),
+            json!(current.iter().any(|(_, on_sale)| *on_sale)),
+        );
+    }
+    out.insert("manage_stock".into(), json!(p.manage_stock));
+    out.insert(
+        "stock_quantity".into(),
+        if p.manage_stock {
+            json!(p.stock_quantity)
+        } else {
+            Value::Null
+        },
+    );
+    out.insert("stock_status".into(), json!(stock_status(p.stock_quantity)));
+    out.insert("parent_id".into(), json!(0));
+    out.insert(
+        "variations".into(),
+        json!(p.variations.iter().map(|v| v.id).collect::<Vec<_>>()),
+    );
+    Value::Object(out)
+}
+
+fn variation_json(parent: &WooProduct, v: &WooVariation, now: DateTime<Utc>) -> Value {
     let (manage, quantity) = match v.stock {
         VariationStock::Own => (json!(true), json!(v.stock_quantity)),
-        VariationStock::None => (json!(false), Value::Null),
-        // The view context shows "parent" and the parent's stock (woocommerce PR #19598).
-        VariationStock::Parent => (json!("parent"), json!(parent.stock_quantity)),
+        // The view context shows "parent" and the parent's stock while the parent manages
+        // stock (WC_Product_Variation::get_manage_stock, woocommerce PR #19598).
+        VariationStock::None | VariationStock::Parent if parent.manage_stock => {
+            (json!("parent"), json!(parent.stock_quantity))
+        }
+        VariationStock::None | VariationStock::Parent => (json!(false), Value::Null),
     };
-    json!({
-        "id": v.id,
-        "sku": v.sku,
-        "price": v.regular_price,
-        "regular_price": v.regular_price,
-        "sale_price": "",
-        "manage_stock": manage,
-        "stock_quantity": quantity,
-        "stock_status": stock_status(quantity.as_i64()),
-    })
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), json!(v.id));
+    out.insert("sku".into(), json!(v.sku));
+    price_fields(&mut out, &v.regular_price, &v.sale, now);
+    out.insert("manage_stock".into(), manage);
+    out.insert(
+        "stock_status".into(),
+        json!(stock_status(quantity.as_i64())),
+    );
+    out.insert("stock_quantity".into(), quantity);
+    Value::Object(out)
 }
 
 async fn list_products(
@@ -540,6 +747,7 @@ async fn list_products_inner(
     };
     let include = include_filter(q);
     let mut state = fake.state();
+    let now = state.clock;
     let response = match &include {
         Some(ids) => {
             let mut ids: Vec<u64> = ids.iter().copied().collect();
@@ -547,7 +755,7 @@ async fn list_products_inner(
             let items = ids
                 .iter()
                 .filter_map(|id| state.products.get(id))
-                .map(product_json)
+                .map(|p| product_json(p, now))
                 .collect();
             page_of(items, page, per_page)
         }
@@ -559,7 +767,7 @@ async fn list_products_inner(
                 .values()
                 .skip((page - 1) * per_page)
                 .take(per_page)
-                .map(product_json)
+                .map(|p| product_json(p, now))
                 .collect(),
             per_page,
         ),
@@ -604,6 +812,7 @@ async fn list_variations_inner(
     };
     let include = include_filter(q);
     let mut state = fake.state();
+    let now = state.clock;
     let Some(parent) = state.products.get(&id) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -615,7 +824,7 @@ async fn list_variations_inner(
         .variations
         .iter()
         .filter(|v| include.as_ref().is_none_or(|ids| ids.contains(&v.id)))
-        .map(|v| variation_json(parent, v))
+        .map(|v| variation_json(parent, v, now))
         .collect();
     let response = page_of(items, page, per_page);
     if include.is_some()
@@ -656,25 +865,86 @@ fn item_error(id: u64, status: u16, code: &str, message: &str) -> Value {
     json!({"id": id, "error": {"code": code, "message": message, "data": {"status": status}}})
 }
 
-/// Validates an update's fields against the REST schema (types only, as WordPress does).
-/// Returns the parsed `(regular_price, stock_quantity, manage_stock)`.
-#[allow(clippy::type_complexity)]
-fn update_fields(item: &Value) -> Result<(Option<String>, Option<i64>, Option<Value>), String> {
-    let price = match item.get("regular_price") {
-        None => None,
+/// The fields of one batch update item the fake models.
+#[derive(Debug, Default)]
+struct Update {
+    regular_price: Option<String>,
+    sale_price: Option<String>,
+    /// `Some(None)`: cleared with "".
+    date_on_sale_from: Option<Option<DateTime<Utc>>>,
+    date_on_sale_to: Option<Option<DateTime<Utc>>>,
+    stock_quantity: Option<i64>,
+    manage_stock: Option<Value>,
+}
+
+impl Update {
+    /// Applies the price and sale fields, as `WC_REST_Products_Controller` sets them.
+    fn apply_prices(&self, regular_price: &mut String, sale: &mut WooSale) {
+        if let Some(price) = &self.regular_price {
+            *regular_price = price.clone();
+        }
+        if let Some(price) = &self.sale_price {
+            sale.sale_price = price.clone();
+        }
+        if let Some(from) = self.date_on_sale_from {
+            sale.from = from;
+        }
+        if let Some(to) = self.date_on_sale_to {
+            sale.to = to;
+        }
+    }
+}
+
+/// A price field: a decimal string or "" (WordPress' schema: type string).
+fn price_field(item: &Value, key: &str) -> Result<Option<String>, String> {
+    match item.get(key) {
+        None => Ok(None),
         Some(Value::String(s)) => {
             if !s.is_empty() && s.parse::<f64>().is_err() {
-                return Err(format!("regular_price `{s}` is not a decimal"));
+                return Err(format!("{key} `{s}` is not a decimal"));
             }
-            Some(s.clone())
+            Ok(Some(s.clone()))
         }
-        Some(_) => {
-            return Err(
-                "Invalid parameter(s): regular_price (regular_price is not of type string.)".into(),
-            );
+        Some(_) => Err(format!(
+            "Invalid parameter(s): {key} ({key} is not of type string.)"
+        )),
+    }
+}
+
+/// A sale date of an update: `null` is skipped (`isset` is false for it), "" clears it,
+/// anything else is a date in the site's time zone or, for `_gmt`, in GMT.
+fn date_field(item: &Value, key: &str) -> Result<Option<Option<DateTime<Utc>>>, String> {
+    match item.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => parse_wp_date(s, key.ends_with("_gmt"))
+            .map(|t| Some(Some(t)))
+            .ok_or_else(|| format!("Invalid parameter(s): {key} (`{s}` is not a date)")),
+        Some(other) => Err(format!(
+            "Invalid parameter(s): {key} ({other} is not a date)"
+        )),
+    }
+}
+
+/// Validates an update's fields against the REST schema (types only, as WordPress does).
+fn update_fields(item: &Value) -> Result<Update, String> {
+    const MODELLED: [&str; 9] = [
+        "id",
+        "regular_price",
+        "sale_price",
+        "date_on_sale_from",
+        "date_on_sale_from_gmt",
+        "date_on_sale_to",
+        "date_on_sale_to_gmt",
+        "stock_quantity",
+        "manage_stock",
+    ];
+    for key in item.as_object().map(|o| o.keys()).into_iter().flatten() {
+        if !MODELLED.contains(&key.as_str()) {
+            return Err(format!("the fake does not model `{key}`"));
         }
-    };
-    let quantity = match item.get("stock_quantity") {
+    }
+    let stock_quantity = match item.get("stock_quantity") {
         None => None,
         Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
         Some(_) => {
@@ -684,17 +954,18 @@ fn update_fields(item: &Value) -> Result<(Option<String>, Option<i64>, Option<Va
             );
         }
     };
-    let manage = item.get("manage_stock").cloned();
-    for key in item
-        .as_object()
-        .map(|o| o.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        if !["id", "regular_price", "stock_quantity", "manage_stock"].contains(&key.as_str()) {
-            return Err(format!("the fake does not model `{key}`"));
-        }
-    }
-    Ok((price, quantity, manage))
+    // The controller applies the site-time date first, then the GMT one.
+    let date = |site: &str, gmt: &str| -> Result<Option<Option<DateTime<Utc>>>, String> {
+        Ok(date_field(item, gmt)?.or(date_field(item, site)?))
+    };
+    Ok(Update {
+        regular_price: price_field(item, "regular_price")?,
+        sale_price: price_field(item, "sale_price")?,
+        date_on_sale_from: date("date_on_sale_from", "date_on_sale_from_gmt")?,
+        date_on_sale_to: date("date_on_sale_to", "date_on_sale_to_gmt")?,
+        stock_quantity,
+        manage_stock: item.get("manage_stock").cloned(),
+    })
 }
 
 async fn batch_products(
@@ -769,6 +1040,7 @@ async fn batch_inner(
     }
     let mut state = fake.state();
     let state = &mut *state;
+    let now = state.clock;
     if let Some(p) = parent
         && !state.products.contains_key(&p)
     {
@@ -794,7 +1066,7 @@ async fn batch_inner(
             ));
             continue;
         };
-        let (price, quantity, manage) = match update_fields(item) {
+        let update = match update_fields(item) {
             Ok(f) => f,
             Err(m) => {
                 results.push(item_error(id, 400, "rest_invalid_param", &m));
@@ -825,19 +1097,17 @@ async fn batch_inner(
                     ));
                     continue;
                 }
-                if let Some(m) = manage.as_ref().and_then(Value::as_bool) {
+                if let Some(m) = update.manage_stock.as_ref().and_then(Value::as_bool) {
                     p.manage_stock = m;
                 }
-                if let Some(price) = price {
-                    p.regular_price = price;
-                }
-                if let Some(q) = quantity {
+                update.apply_prices(&mut p.regular_price, &mut p.sale);
+                if let Some(q) = update.stock_quantity {
                     // WooCommerce ignores stock_quantity when stock is not managed.
                     if p.manage_stock {
                         p.stock_quantity = Some(q);
                     }
                 }
-                results.push(product_json(p));
+                results.push(product_json(p, now));
             }
             Some(parent_id) => {
                 let refuse = state.refuse_skus.clone();
@@ -863,10 +1133,8 @@ async fn batch_inner(
                     ));
                     continue;
                 }
-                if let Some(price) = price {
-                    v.regular_price = price;
-                }
-                if let Some(q) = quantity
+                update.apply_prices(&mut v.regular_price, &mut v.sale);
+                if let Some(q) = update.stock_quantity
                     && v.stock == VariationStock::Own
                 {
                     v.stock_quantity = Some(q);
@@ -874,7 +1142,7 @@ async fn batch_inner(
                 let v = v.clone();
                 let mut shown = parent.clone();
                 shown.stock_quantity = parent_stock;
-                results.push(variation_json(&shown, &v));
+                results.push(variation_json(&shown, &v, now));
             }
         }
     }

@@ -22,6 +22,8 @@ struct RawStoreBig {
     buffer: Option<i64>,
     max_quantity: Option<i64>,
     share: Option<i64>,
+    /// What a price sync does to a listing on sale: "hold" (default), "clear", "write".
+    sale_price: Option<String>,
 }
 
 pub(super) fn store(
@@ -64,6 +66,7 @@ pub(super) fn store(
     };
     let access_token = v.secret(&format!("{key}.access_token"), &raw.access_token, base);
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
+    let sale_price = v.sale_price(key, raw.sale_price.as_deref());
     let http = v.http(
         key,
         raw.timeout.as_deref(),
@@ -82,5 +85,6 @@ pub(super) fn store(
             http: http?,
         }),
         rules: rules?,
+        sale_price: sale_price?,
     })
 }

@@ -1,6 +1,7 @@
 //! `kind = "file"`: a CSV or JSON export (product.md, "File connections").
 
 use crate::{ConnectionConfig, FileConnectionConfig, StoreConfig, Validator};
+use invsync_core::SalePolicy;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -60,5 +61,7 @@ pub(super) fn store(
             orders: orders?,
         }),
         rules: rules?,
+        // No sale prices on this kind: a listing is never on sale.
+        sale_price: SalePolicy::default(),
     })
 }

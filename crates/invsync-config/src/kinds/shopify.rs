@@ -2,6 +2,7 @@
 //! (docs/platform-apis.md §1).
 
 use crate::{ConnectionConfig, SecretSource, ShopifyConnectionConfig, StoreConfig, Validator};
+use invsync_core::SalePolicy;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -141,6 +142,8 @@ pub(super) fn store(
             http: http?,
         }),
         rules: rules?,
+        // No sale prices on this kind: a listing is never on sale.
+        sale_price: SalePolicy::default(),
     })
 }
 

@@ -21,6 +21,8 @@ struct RawStoreWoo {
     buffer: Option<i64>,
     max_quantity: Option<i64>,
     share: Option<i64>,
+    /// What a price sync does to a listing on sale: "hold" (default), "clear", "write".
+    sale_price: Option<String>,
 }
 
 pub(super) fn store(
@@ -50,6 +52,7 @@ pub(super) fn store(
         base,
     );
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
+    let sale_price = v.sale_price(key, raw.sale_price.as_deref());
     let http = v.http(
         key,
         raw.timeout.as_deref(),
@@ -64,5 +67,6 @@ pub(super) fn store(
             http: http?,
         }),
         rules: rules?,
+        sale_price: sale_price?,
     })
 }

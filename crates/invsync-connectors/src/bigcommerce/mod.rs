@@ -7,11 +7,17 @@
 //!   options is its base variant; a product with options is a `base` parent record plus its
 //!   variants. Ids are `"{product}/{variant}/v"` (stock tracked per variant) or
 //!   `"{product}/{variant}/p"` (tracked on the product: every variant shows, and writes, the
-//!   product's stock). `inventory_tracking: "none"` is `base` (ADR 0022). Prices are JSON
-//!   numbers, taken into `Decimal` through their shortest text form (no float arithmetic).
+//!   product's stock). Under `inventory_tracking: "none"` the variants are sold without
+//!   stock: `untracked`, their prices synced (ADR 0022). Prices are JSON numbers, taken
+//!   into `Decimal` through their shortest text form (no float arithmetic). A sale price
+//!   above 0 (the variant's, or the product's where the variant's is `null`) is a running
+//!   sale: the storefront charges it instead of the price (`calculated_price`), whatever
+//!   its size.
 //!   For a location other than 1 the catalog's stock (the default location's) is replaced
 //!   by `GET /v3/inventory/locations/{id}/items`.
-//! * **Price writes**: `PUT /v3/catalog/variants`, at most 50 variants a call.
+//! * **Price writes**: `PUT /v3/catalog/variants`, at most 50 variants a call: `price`; or,
+//!   for a listing on sale, `price` with `sale_price: 0` (the sale ended) or `sale_price`
+//!   alone, as the store's `sale_price` policy planned.
 //! * **Quantity writes**: `PUT /v3/inventory/adjustments/absolute`, at most 2,000 items a
 //!   call, at the configured location — never through the catalog (its inventory fields are
 //!   a legacy path onto the same Inventory API). Adjustments apply asynchronously, so the
@@ -41,7 +47,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use invsync_config::BigCommerceConfig;
-use invsync_core::{Field, FieldValue, ItemKind, OrderLine, Record, StoreOrder, StoreOrderLine};
+use invsync_core::{
+    Field, FieldValue, ItemKind, OrderLine, Record, Sale, SaleAction, StoreOrder, StoreOrderLine,
+};
 use pace::Pacer;
 use reqwest::Method;
 use rust_decimal::Decimal;
@@ -117,6 +125,9 @@ struct BcProduct {
     sku: String,
     #[serde(default)]
     price: Option<serde_json::Number>,
+    /// 0 (or absent) for none.
+    #[serde(default)]
+    sale_price: Option<serde_json::Number>,
     #[serde(default)]
     inventory_tracking: String,
     #[serde(default)]
@@ -132,6 +143,9 @@ struct BcVariant {
     sku: String,
     #[serde(default)]
     price: Option<serde_json::Number>,
+    /// `null`: the product's sale price applies.
+    #[serde(default)]
+    sale_price: Option<serde_json::Number>,
     #[serde(default)]
     inventory_level: Option<i64>,
     #[serde(default)]
@@ -206,6 +220,24 @@ fn price_of(
     variant.or(product).map(decimal).transpose()
 }
 
+/// The sale a variant is on: its `sale_price`, or the product's where the variant's is
+/// `null` ("If … this value is null, the product's sale price … will be used as the sale
+/// price", product-variants_catalog.v3.yml). A product's sale price "will be used instead of
+/// value in the price field when calculating the product's cost", and `calculated_price` "is
+/// equal to the sale price if set" (products_catalog.v3.yml): so any sale price above 0 is
+/// what shoppers pay, even one equal to or above the price (the live payload of issue 12
+/// has `price` 3.35, `sale_price` 3.35: writing `price` alone left the storefront at 3.35).
+/// BigCommerce keeps no sale dates on catalog prices.
+fn sale_of(
+    variant: Option<&serde_json::Number>,
+    product: Option<&serde_json::Number>,
+) -> Result<Option<Sale>, String> {
+    let Some(price) = variant.or(product).map(decimal).transpose()? else {
+        return Ok(None);
+    };
+    Ok((price > Decimal::ZERO).then_some(Sale { price, until: None }))
+}
+
 /// The records of one product (see the module docs).
 fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
     let untracked = p.inventory_tracking == "none" || p.inventory_tracking.is_empty();
@@ -226,6 +258,7 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
             kind: ItemKind::Base,
             price: price_of(None, p.price.as_ref())?,
             quantity: None,
+            sale: None,
         });
     }
     for v in &p.variants {
@@ -264,13 +297,15 @@ fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
             } else {
                 p.name.as_str().into()
             },
+            // Every variant is sold; without tracking only its price syncs.
             kind: if untracked {
-                ItemKind::Base
+                ItemKind::Untracked
             } else {
                 ItemKind::Inventory
             },
             price: price_of(v.price.as_ref(), p.price.as_ref())?,
             quantity,
+            sale: sale_of(v.sale_price.as_ref(), p.sale_price.as_ref())?,
         });
     }
     Ok(out)
@@ -777,11 +812,16 @@ impl BigCommerceConnection {
         which: &[usize],
         outcomes: &mut [Option<WriteOutcome>],
     ) -> Result<(), ConnectorError> {
+        /// One variant of a `PUT /v3/catalog/variants` body: its price, or its price and a
+        /// sale price of 0 (the sale ended), or its sale price alone.
         #[derive(serde::Serialize)]
         struct VariantPrice {
             id: u64,
             /// The decimal's own digits as a JSON number: no float conversion.
-            price: Box<RawValue>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            price: Option<Box<RawValue>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sale_price: Option<Box<RawValue>>,
         }
         let mut items: Vec<(VariantPrice, usize)> = Vec::new();
         for &i in which {
@@ -797,10 +837,18 @@ impl BigCommerceConnection {
                 outcomes[i] = Some(WriteOutcome::Failed(format!("price {p} cannot be sent")));
                 continue;
             };
+            let zero = || RawValue::from_string("0".to_owned()).ok();
+            let (price, sale_price) = match writes[i].sale {
+                None => (Some(raw), None),
+                // 0 is the variant's own "no sale" (null would fall back to the product's).
+                Some(SaleAction::End) => (Some(raw), zero()),
+                Some(SaleAction::Set) => (None, Some(raw)),
+            };
             items.push((
                 VariantPrice {
                     id: id.variant,
-                    price: raw,
+                    price,
+                    sale_price,
                 },
                 i,
             ));

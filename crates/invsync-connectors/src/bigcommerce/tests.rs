@@ -69,11 +69,12 @@ fn variant(id: u64, sku: &str, price: Option<&str>, option: &str) -> BigVariant 
         sku: sku.into(),
         price: price.map(dec),
         option_values: vec![option.into()],
+        ..BigVariant::default()
     }
 }
 
 /// 600 simple products tracked by product, a shirt tracked by variant, a mug with options
-/// tracked by product, and an untracked gift card.
+/// tracked by product, and a gift card without inventory tracking.
 fn catalog_fake(options: BigOptions) -> BigFake {
     let fake = BigFake::new(options);
     for i in 1..=600u64 {
@@ -94,6 +95,7 @@ fn catalog_fake(options: BigOptions) -> BigFake {
                 variant(10001, "SHIRT-S", None, "S"),
                 variant(10002, "SHIRT-M", Some("26.5"), "M"),
             ],
+            ..BigProduct::default()
         },
         1,
         4,
@@ -109,6 +111,7 @@ fn catalog_fake(options: BigOptions) -> BigFake {
                 variant(10011, "MUG-RED", None, "Red"),
                 variant(10012, "MUG-BLUE", None, "Blue"),
             ],
+            ..BigProduct::default()
         },
         1,
         30,
@@ -134,6 +137,7 @@ fn write(record: &Record, field: Field, new: FieldValue) -> Write {
         old: record.value(field).expect("a value to replace"),
         new,
         key: format!("k-{}-{field}", record.sku),
+        sale: None,
     }
 }
 
@@ -173,9 +177,9 @@ async fn reads_every_page_with_variants_and_the_documented_kinds() {
     );
     let gift = find(&catalog.records, "GIFT");
     assert_eq!(
-        (gift.kind, gift.quantity),
-        (ItemKind::Base, None),
-        "inventory_tracking none is base"
+        (gift.kind, gift.price, gift.quantity),
+        (ItemKind::Untracked, Some(dec("50")), None),
+        "inventory_tracking none: sold without stock, its price syncs"
     );
 
     let calls = fake.calls();
@@ -461,6 +465,7 @@ async fn refused_credentials_fail_with_a_hint_and_never_show_the_token() {
             old: FieldValue::Price(dec("19.99")),
             new: FieldValue::Price(dec("2")),
             key: "k".into(),
+            sale: None,
         }])
         .await
         .expect_err("401");
@@ -604,6 +609,7 @@ async fn read_records_reads_products_again() {
 }
 
 mod orders;
+mod sales;
 
 /// The spec's `identity` may name a product-tracked product's base variant beside the
 /// product: its stock must still be found under the product.

@@ -164,6 +164,14 @@ fn check(write: &Write, rows: &mut HashMap<String, Vec<Candidate>>) -> WriteOutc
             "{sku} is now a base product (display-only, never synced); not overwritten"
         ));
     }
+    if candidate.kind == ItemKind::Untracked && field == Field::Quantity {
+        return WriteOutcome::Stale(format!(
+            "the stock of {sku} is now not tracked (kind untracked); not overwritten"
+        ));
+    }
+    if write.sale.is_some() {
+        return WriteOutcome::Failed(format!("{sku}: a file has no sale prices; nothing written"));
+    }
     let current = candidate.current(field);
     if current != Some(write.old) {
         let now = current.map_or_else(|| "empty".to_owned(), |v| v.to_string());

@@ -26,7 +26,7 @@ use crate::{Catalog, Connection, ConnectorError, ErrorKind, Write, WriteOutcome}
 use async_trait::async_trait;
 use compact_str::CompactString;
 use invsync_config::FileConnectionConfig;
-use invsync_core::{OrderLine, Record};
+use invsync_core::{ItemKind, OrderLine, Record};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -351,7 +351,12 @@ fn parse_catalog(src: &[u8], format: Format) -> Result<Vec<Record>, ParseError> 
             name: CompactString::from(row.name),
             kind: row.kind,
             price: row.price.map(|(p, _)| p),
-            quantity: row.quantity.map(|(q, _)| q),
+            // An untracked product's quantity cell, if any, is not stock.
+            quantity: row
+                .quantity
+                .filter(|_| row.kind != ItemKind::Untracked)
+                .map(|(q, _)| q),
+            sale: None,
         });
         Ok(())
     })?;

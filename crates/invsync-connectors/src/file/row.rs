@@ -64,9 +64,9 @@ pub(super) struct RawProduct<'a> {
 }
 
 impl<'a> RawProduct<'a> {
-    /// Checks the values: an `inventory` product needs a price and a quantity; a `base`
-    /// product may leave them empty, but what is there must still parse (product.md,
-    /// "File connections").
+    /// Checks the values: an `inventory` product needs a price and a quantity, an
+    /// `untracked` one a price; a `base` product may leave them empty, but what is there
+    /// must still parse (product.md, "File connections").
     pub fn check(self) -> Result<ProductRow<'a>, ParseError> {
         let kind = match &self.kind {
             Some((text, offset)) => parse_kind(text).map_err(|m| ParseError::new(*offset, m))?,
@@ -89,18 +89,18 @@ impl<'a> RawProduct<'a> {
                     .map_err(|m| ParseError::new(s.offset, m))
             })
             .transpose()?;
-        if kind == ItemKind::Inventory {
+        if kind != ItemKind::Base {
             let missing = match (&price, &quantity) {
                 (None, _) => Some(("price", price_at)),
-                (_, None) => Some(("quantity", quantity_at)),
+                (_, None) if kind == ItemKind::Inventory => Some(("quantity", quantity_at)),
                 _ => None,
             };
             if let Some((what, at)) = missing {
                 return Err(ParseError::new(
                     at,
                     format!(
-                        "{what} is empty; an inventory product needs a price and a quantity \
-                         (use kind base for a display-only product)"
+                        "{what} is empty; an inventory product needs a price and a quantity, \
+                         an untracked one a price (use kind base for a display-only product)"
                     ),
                 ));
             }

@@ -118,17 +118,19 @@ pub(super) fn parse_quantity(text: &str) -> Result<i64, String> {
         .map_err(|_| format!("quantity {} is out of range", Quoted(text)))
 }
 
-/// Parses a `kind` cell: `inventory` (also when empty) or `base`, any case (product.md,
-/// "File connections").
+/// Parses a `kind` cell: `inventory` (also when empty), `untracked` (sold, stock not
+/// tracked: its quantity is ignored) or `base`, any case (product.md, "File connections").
 pub(super) fn parse_kind(text: &str) -> Result<ItemKind, String> {
     let text = text.trim();
     if text.is_empty() || text.eq_ignore_ascii_case("inventory") {
         Ok(ItemKind::Inventory)
     } else if text.eq_ignore_ascii_case("base") {
         Ok(ItemKind::Base)
+    } else if text.eq_ignore_ascii_case("untracked") {
+        Ok(ItemKind::Untracked)
     } else {
         Err(format!(
-            "kind {} is neither inventory nor base",
+            "kind {} is not inventory, untracked or base",
             Quoted(text)
         ))
     }
@@ -222,10 +224,15 @@ mod tests {
         assert_eq!(parse_kind(""), Ok(ItemKind::Inventory));
         assert_eq!(parse_kind(" Inventory "), Ok(ItemKind::Inventory));
         assert_eq!(parse_kind("BASE"), Ok(ItemKind::Base));
+        assert_eq!(parse_kind("Untracked"), Ok(ItemKind::Untracked));
+        assert!(
+            parse_kind("not-stocked").is_err(),
+            "a file has no locations"
+        );
         assert!(
             parse_kind("bundle")
                 .expect_err("bundle")
-                .contains("neither inventory nor base")
+                .contains("not inventory, untracked or base")
         );
     }
 

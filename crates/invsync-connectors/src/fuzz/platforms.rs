@@ -124,6 +124,7 @@ fn inputs_from(records: &[Record], store: &str) -> Inputs {
                     old,
                     new: bump(old),
                     key: format!("invsync-run-1-change-{n}-{field:?}"),
+                    sale: None,
                 });
             }
         }
@@ -352,7 +353,8 @@ fn dec(s: &str) -> Decimal {
 
 fn woocommerce() -> &'static Platform {
     use invsync_test_support::woocommerce::{
-        VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooVariation,
+        VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooSale,
+        WooVariation,
     };
     static P: OnceLock<Platform> = OnceLock::new();
     P.get_or_init(|| {
@@ -364,12 +366,17 @@ fn woocommerce() -> &'static Platform {
         });
         fake.insert(WooProduct::simple(1, "SKU-1", "10.00", 5));
         fake.insert(WooProduct::simple(2, "SKU-2", "", 0));
+        let now = fake.state().clock;
+        fake.insert(WooProduct::untracked(4, "SKU-4", "8.00").on_sale(WooSale {
+            sale_price: "6.50".into(),
+            from: None,
+            to: Some(now + chrono::Duration::days(3)),
+        }));
         fake.insert(WooProduct {
             id: 3,
             kind: "variable".into(),
             sku: "SHIRT".into(),
             name: "Shirt".into(),
-            regular_price: String::new(),
             manage_stock: true,
             stock_quantity: Some(9),
             variations: vec![
@@ -377,6 +384,7 @@ fn woocommerce() -> &'static Platform {
                     id: 31,
                     sku: "SHIRT-S".into(),
                     regular_price: "20.00".into(),
+                    sale: WooSale::at("18.00"),
                     stock: VariationStock::Own,
                     stock_quantity: Some(3),
                 },
@@ -385,9 +393,10 @@ fn woocommerce() -> &'static Platform {
                     sku: "SHIRT-M".into(),
                     regular_price: "21.50".into(),
                     stock: VariationStock::Parent,
-                    stock_quantity: None,
+                    ..WooVariation::default()
                 },
             ],
+            ..WooProduct::default()
         });
         fake.state().orders.push(WooOrder {
             id: 1001,
@@ -431,20 +440,25 @@ fn bigcommerce() -> &'static Platform {
         });
         fake.insert(BigProduct::simple(1, "SKU-1", dec("10.00")), 1, 5);
         fake.insert(BigProduct::simple(2, "SKU-2", dec("3.50")), 1, 0);
+        let mut card = BigProduct::simple(4, "CARD", dec("25"));
+        card.inventory_tracking = "none".into();
+        fake.insert(card, 1, 0);
         let mut shirt = BigProduct::simple(3, "SHIRT", dec("20.00"));
         shirt.inventory_tracking = "variant".into();
+        shirt.sale_price = dec("19.50");
         shirt.variants = vec![
             BigVariant {
                 id: 31,
                 sku: "SHIRT-S".into(),
                 price: Some(dec("21.00")),
+                sale_price: Some(dec("18.00")),
                 option_values: vec!["S".into()],
             },
             BigVariant {
                 id: 32,
                 sku: "SHIRT-M".into(),
-                price: None,
                 option_values: vec!["M".into()],
+                ..BigVariant::default()
             },
         ];
         fake.insert(shirt, 1, 4);

@@ -56,6 +56,14 @@ pub(super) struct ItemJson {
     pub qty_on_hand: Option<Box<RawValue>>,
 }
 
+impl ItemJson {
+    /// Whether QuickBooks counts this item's stock: an `Inventory` item with
+    /// `TrackQtyOnHand` (Finance.xsd: "True if there is quantity on hand to be tracked").
+    pub fn tracks_quantity(&self) -> bool {
+        self.item_type.as_deref() == Some("Inventory") && self.track_qty_on_hand == Some(true)
+    }
+}
+
 /// `{"Fault": {"Error": [{"Message", "Detail", "code", "element"}], "type"}}`. Some
 /// gateway errors (401s) use lower-case names; both are accepted.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,15 +103,15 @@ impl Fault {
             .errors
             .iter()
             .map(|e| {
-                let mut text = e.message.clone().unwrap_or_default();
-                if let Some(detail) = e.detail.as_deref().filter(|d| !d.is_empty())
-                    && !text.contains(detail)
-                {
-                    if !text.is_empty() {
-                        text.push_str(": ");
-                    }
-                    text.push_str(detail);
-                }
+                let message = e.message.clone().unwrap_or_default();
+                // QuickBooks' details often repeat the message first ("Stale Object
+                // Error : You and …", recorded answers): say it once.
+                let mut text = match e.detail.as_deref().filter(|d| !d.is_empty()) {
+                    Some(d) if d.starts_with(message.as_str()) => d.to_owned(),
+                    Some(d) if message.contains(d) => message,
+                    Some(d) => format!("{message}: {d}"),
+                    None => message,
+                };
                 if let Some(code) = &e.code {
                     text.push_str(&format!(" (code {code})"));
                 }
@@ -222,4 +230,44 @@ pub(super) fn decimal(raw: &RawValue) -> Result<Decimal, String> {
     Decimal::from_str(text)
         .or_else(|_| Decimal::from_scientific(text))
         .map_err(|_| format!("`{}` is not a number", crate::http::truncate(text, 40)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recorded `/batch` answer (Intuit's Batch reference sample; see
+    /// tests/fixtures/quickbooks_online/README.md): only `bid3` is a stale `SyncToken`.
+    #[test]
+    fn the_recorded_stale_object_fault_is_known_as_stale() {
+        let answer: BatchResponse = serde_json::from_str(include_str!(
+            "../../tests/fixtures/quickbooks_online/batch_stale_object.json"
+        ))
+        .expect("a batch answer");
+        let stale: Vec<(&str, bool)> = answer
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.bid.as_deref().unwrap_or_default(),
+                    i.fault.as_ref().is_some_and(|f| f.has_code(STALE_OBJECT)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stale,
+            [
+                ("bid1", false),
+                ("bid2", false),
+                ("bid3", true),
+                ("bid4", false)
+            ]
+        );
+        let fault = answer.items[2].fault.as_ref().expect("bid3 fault");
+        assert_eq!(
+            fault.describe(),
+            "QuickBooks: Stale Object Error : You and root were working on this at the same time. root finished before you did, so your work was not saved. (code 5010)",
+            "the platform's words, the message not repeated"
+        );
+    }
 }

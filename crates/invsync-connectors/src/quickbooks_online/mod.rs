@@ -4,8 +4,9 @@
 //!
 //! * **Reads**: `select * from Item`, paged with `STARTPOSITION`/`MAXRESULTS 1000`, pages
 //!   fetched concurrently after a `count(*)`. Tracked `Inventory` items are inventory;
-//!   every other type, and untracked items, are `base`; inactive items are left out.
-//!   Fractional `QtyOnHand` is rounded down (ADR 0034).
+//!   `NonInventory`, `Service` and untracked `Inventory` items are `untracked` (their
+//!   price syncs, ADR 0037); bundles, categories and the other types are `base`; inactive
+//!   items are left out. Fractional `QtyOnHand` is rounded down (ADR 0034).
 //! * **Writes**, in `/batch` requests of at most 30 operations (several in flight): price
 //!   as a sparse Item update of `UnitPrice` with the item's `SyncToken`; quantity as an
 //!   `InventoryAdjustment` of `QtyDiff = new − current` read just before (default) or a
@@ -48,7 +49,7 @@ use json::{
 use limits::Limiter;
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -141,6 +142,9 @@ pub(crate) struct Inner {
     tokens: Tokens,
     /// The newest `SyncToken` seen per item Id: an update must carry it.
     sync_tokens: Mutex<HashMap<String, String>>,
+    /// Items last seen not tracking their quantity: a quantity write to one is refused
+    /// before it is sent (plans never make one).
+    untracked: Mutex<HashSet<String>>,
 }
 
 /// One API request.
@@ -203,6 +207,7 @@ impl QuickBooksOnline {
                 limiter,
                 tuning,
                 sync_tokens: Mutex::new(HashMap::new()),
+                untracked: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -263,10 +268,25 @@ impl Inner {
         ConnectorError::new(&self.name, kind, message)
     }
 
-    fn remember_sync_token(&self, id: &str, token: &str) {
-        if let Ok(mut tokens) = self.sync_tokens.lock() {
-            tokens.insert(id.to_owned(), token.to_owned());
+    /// Remembers what an update of this item needs: its `SyncToken`, and whether it
+    /// tracks its quantity.
+    fn remember_item(&self, item: &json::ItemJson) {
+        let Some(id) = &item.id else { return };
+        if let (Some(token), Ok(mut tokens)) = (&item.sync_token, self.sync_tokens.lock()) {
+            tokens.insert(id.clone(), token.clone());
         }
+        if let Ok(mut untracked) = self.untracked.lock() {
+            if item.tracks_quantity() {
+                untracked.remove(id);
+            } else {
+                untracked.insert(id.clone());
+            }
+        }
+    }
+
+    /// Whether the item was last seen not tracking its quantity.
+    fn untracked(&self, id: &str) -> bool {
+        self.untracked.lock().is_ok_and(|u| u.contains(id))
     }
 
     fn sync_token(&self, id: &str) -> Option<String> {

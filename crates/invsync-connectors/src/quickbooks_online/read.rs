@@ -123,9 +123,7 @@ pub(super) async fn items_by_id(
             let Ok(item) = serde_json::from_str::<ItemJson>(raw.get()) else {
                 continue;
             };
-            if let (Some(id), Some(token)) = (&item.id, &item.sync_token) {
-                inner.remember_sync_token(id, token);
-            }
+            inner.remember_item(&item);
             if let Some(id) = item.id.clone() {
                 out.insert(id, item);
             }
@@ -173,10 +171,21 @@ pub(super) fn parse_item(inner: &Inner, raw: &RawValue) -> Parsed {
             });
         }
     };
-    if let (Some(id), Some(token)) = (&item.id, &item.sync_token) {
-        inner.remember_sync_token(id, token);
-    }
+    inner.remember_item(&item);
     to_record(item)
+}
+
+/// The kind of an item whose quantity QuickBooks does not track (ADR 0037). Items sold
+/// at a price — `NonInventory` and `Service`, and `Inventory` items with
+/// `TrackQtyOnHand` off — are `untracked`: their price syncs, their quantity does not
+/// apply. Bundles (`Group`, `Bundle`), `Category` (a folder of items), `Assembly` and the
+/// bookkeeping types (`Other Charge`, `Discount`, `Tax`, `Subtotal`, `Payment`, …) are
+/// `base`: nothing invsync may sync.
+fn untracked_kind(item_type: Option<&str>) -> ItemKind {
+    match item_type {
+        Some("NonInventory" | "Service" | "Inventory") => ItemKind::Untracked,
+        _ => ItemKind::Base,
+    }
 }
 
 fn to_record(item: ItemJson) -> Parsed {
@@ -211,11 +220,7 @@ fn to_record(item: ItemJson) -> Parsed {
             Err(e) => return reject(&item, format!("item {id}: UnitPrice {e}")),
         },
     };
-    // Only tracked inventory items have a stock level to sync; NonInventory, Service,
-    // Group, Category (and any other type) are display-only `base` products.
-    let tracked =
-        item.item_type.as_deref() == Some("Inventory") && item.track_qty_on_hand == Some(true);
-    let (kind, quantity) = if tracked {
+    let (kind, quantity) = if item.tracks_quantity() {
         // QuickBooks returns only properties that have a value; a tracked item without
         // QtyOnHand has none on hand.
         let on_hand = match &item.qty_on_hand {
@@ -237,7 +242,7 @@ fn to_record(item: ItemJson) -> Parsed {
             }
         }
     } else {
-        (ItemKind::Base, None)
+        (untracked_kind(item.item_type.as_deref()), None)
     };
     Parsed::Record(Record {
         id: CompactString::from(id),
@@ -246,6 +251,7 @@ fn to_record(item: ItemJson) -> Parsed {
         kind,
         price,
         quantity,
+        sale: None,
     })
 }
 
@@ -266,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn item_types_map_to_inventory_or_base() {
+    fn item_types_map_to_inventory_untracked_or_base() {
         let inv = record(
             r#"{"Id":"1","Name":"Mug","Sku":"MUG-1","Type":"Inventory","TrackQtyOnHand":true,"QtyOnHand":7,"UnitPrice":12.50}"#,
         );
@@ -274,12 +280,29 @@ mod tests {
         assert_eq!(inv.quantity, Some(7));
         assert_eq!(inv.price, Some(Decimal::new(1250, 2)));
         assert_eq!(inv.id, "1");
-        for base in [
+        // Sold at a price, stock not counted: the price syncs, the quantity does not apply
+        // (a QtyOnHand an untracked item still carries is not stock).
+        for untracked in [
             r#"{"Id":"2","Sku":"S","Type":"Service","UnitPrice":5}"#,
-            r#"{"Id":"3","Sku":"N","Type":"NonInventory","UnitPrice":5}"#,
+            r#"{"Id":"3","Sku":"N","Type":"NonInventory","UnitPrice":5,"TrackQtyOnHand":false}"#,
+            r#"{"Id":"6","Sku":"U","Type":"Inventory","TrackQtyOnHand":false,"QtyOnHand":3,"UnitPrice":5}"#,
+        ] {
+            let r = record(untracked);
+            assert_eq!(
+                (r.kind, r.price, r.quantity),
+                (ItemKind::Untracked, Some(Decimal::new(500, 2)), None),
+                "{untracked}"
+            );
+        }
+        // No price: still untracked; the price is missing and held back as such.
+        let r = record(r#"{"Id":"7","Sku":"P","Type":"NonInventory"}"#);
+        assert_eq!((r.kind, r.price), (ItemKind::Untracked, None));
+        for base in [
             r#"{"Id":"4","Sku":"G","Type":"Group"}"#,
             r#"{"Id":"5","Name":"Mugs","Type":"Category"}"#,
-            r#"{"Id":"6","Sku":"U","Type":"Inventory","TrackQtyOnHand":false,"QtyOnHand":3}"#,
+            r#"{"Id":"8","Sku":"B","Type":"Bundle","UnitPrice":9}"#,
+            r#"{"Id":"9","Sku":"D","Type":"Discount","UnitPrice":1}"#,
+            r#"{"Id":"10","Sku":"X"}"#,
         ] {
             let r = record(base);
             assert_eq!(r.kind, ItemKind::Base, "{base}");
@@ -291,6 +314,66 @@ mod tests {
             ),
             Parsed::Inactive
         ));
+    }
+
+    /// Recorded answers (tests/fixtures/quickbooks_online, with their sources).
+    #[test]
+    fn recorded_items_decode_into_their_kinds() {
+        let item = |text: &str, wrapped: bool| {
+            let value: serde_json::Value = serde_json::from_str(text).expect("fixture");
+            let item = if wrapped {
+                value["Item"].clone()
+            } else {
+                value
+            };
+            match to_record(serde_json::from_value(item).expect("item json")) {
+                Parsed::Record(r) => r,
+                Parsed::Inactive => panic!("inactive"),
+                Parsed::Reject(r) => panic!("rejected: {}", r.error),
+            }
+        };
+        let fountain = item(
+            include_str!("../../tests/fixtures/quickbooks_online/item_inventory.json"),
+            true,
+        );
+        assert_eq!(
+            (
+                fountain.id.as_str(),
+                fountain.kind,
+                fountain.price,
+                fountain.quantity
+            ),
+            (
+                "5",
+                ItemKind::Inventory,
+                Some(Decimal::new(27500, 2)),
+                Some(2)
+            )
+        );
+        let concrete = item(
+            include_str!("../../tests/fixtures/quickbooks_online/item_service.json"),
+            false,
+        );
+        assert_eq!(
+            (
+                concrete.name.as_str(),
+                concrete.kind,
+                concrete.price,
+                concrete.quantity
+            ),
+            (
+                "Concrete",
+                ItemKind::Untracked,
+                Some(Decimal::new(0, 2)),
+                None
+            ),
+            "a service is sold at its price, with no stock"
+        );
+        let category = item(
+            include_str!("../../tests/fixtures/quickbooks_online/item_category.json"),
+            true,
+        );
+        assert_eq!((category.kind, category.price), (ItemKind::Base, None));
     }
 
     #[test]

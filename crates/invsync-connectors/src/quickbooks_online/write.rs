@@ -167,6 +167,13 @@ pub(super) async fn write(
         .collect())
 }
 
+/// Why a quantity is not written to an item whose stock QuickBooks does not track.
+fn untracked_quantity(id: &str) -> String {
+    format!(
+        "stock not tracked in QuickBooks for item {id} (not an Inventory item with TrackQtyOnHand); invsync never writes its quantity"
+    )
+}
+
 /// Why an item cannot be written, or `None`.
 fn unwritable(item: Option<&ItemJson>, id: &str, needs_tracking: bool) -> Option<String> {
     let Some(item) = item else {
@@ -179,12 +186,8 @@ fn unwritable(item: Option<&ItemJson>, id: &str, needs_tracking: bool) -> Option
             "item {id} was made inactive in QuickBooks; not written"
         ));
     }
-    if needs_tracking
-        && (item.item_type.as_deref() != Some("Inventory") || item.track_qty_on_hand != Some(true))
-    {
-        return Some(format!(
-            "QuickBooks does not track the quantity of item {id} (not an Inventory item with TrackQtyOnHand)"
-        ));
+    if needs_tracking && !item.tracks_quantity() {
+        return Some(untracked_quantity(id));
     }
     None
 }
@@ -215,6 +218,13 @@ async fn update_items(
             && let Some(why) = unwritable(read.get(&p.id), &p.id, target == Target::QtyOnHand)
         {
             done.push((p.index, WriteOutcome::Failed(why)));
+            continue;
+        }
+        // Plans never write the quantity of an untracked item (NonInventory, Service, an
+        // Inventory item without TrackQtyOnHand); should one arrive, it is refused here
+        // rather than sent for QuickBooks to refuse or ignore.
+        if target == Target::QtyOnHand && inner.untracked(&p.id) {
+            done.push((p.index, WriteOutcome::Failed(untracked_quantity(&p.id))));
             continue;
         }
         match inner.sync_token(&p.id) {
@@ -334,9 +344,8 @@ async fn send_updates(
                     .item
                     .as_ref()
                     .and_then(|raw| serde_json::from_str::<ItemJson>(raw.get()).ok())
-                    && let (Some(id), Some(token)) = (&item.id, &item.sync_token)
                 {
-                    inner.remember_sync_token(id, token);
+                    inner.remember_item(&item);
                 }
                 applied.push((p.index, WriteOutcome::Applied));
             }

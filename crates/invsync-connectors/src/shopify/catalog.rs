@@ -30,10 +30,16 @@ use std::collections::{HashMap, HashSet};
 /// them, so a page stays under the single-query limit of 1000.
 const CHANGED_PAGE: i64 = 100;
 
+/// The cursor format. 2: records of untracked variants are `untracked` and of variants
+/// not stocked at the location `not-stocked` (version 1 kept them as `base` and as
+/// rejects): a version-1 cursor reads the catalog whole once, so no record keeps the old
+/// classification until its variant changes.
+const CURSOR_VERSION: u8 = 2;
+
 /// What a catalog read hands the next one, as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct CatalogCursor {
-    /// Format version: 1.
+    /// Format version: [`CURSOR_VERSION`].
     v: u8,
     shop: String,
     location: String,
@@ -43,8 +49,8 @@ struct CatalogCursor {
     variants: String,
     items: String,
     levels: String,
-    /// Variants the cache leaves out because they could not be read, still reported as
-    /// failed items each run until they change.
+    /// Variants the cache leaves out because they could not be read (an answer invsync
+    /// cannot use), still reported as failed items each run until they change.
     #[serde(default)]
     rejects: Vec<CursorReject>,
 }
@@ -162,7 +168,7 @@ impl ShopifyConnection {
         rejects: &[Reject],
     ) -> Option<String> {
         let cursor = CatalogCursor {
-            v: 1,
+            v: CURSOR_VERSION,
             shop: self.config.shop.clone(),
             location: location.to_owned(),
             full_at,
@@ -198,7 +204,11 @@ impl ShopifyConnection {
                 return None;
             }
         };
-        if cursor.v != 1 || cursor.shop != self.config.shop || cursor.location != location {
+        if cursor.v != CURSOR_VERSION {
+            tracing::info!(connection = %self.name, version = cursor.v, "the cached catalog is of an older format; reading the whole catalog");
+            return None;
+        }
+        if cursor.shop != self.config.shop || cursor.location != location {
             tracing::info!(connection = %self.name, "the cached catalog is of another shop or location; reading the whole catalog");
             return None;
         }

@@ -3,7 +3,10 @@
 //!
 //! * **Listings** are product variants; a record's `id` is the variant GID. Quantity is the
 //!   `available` quantity at one location (configured, or the primary one). Untracked
-//!   variants and bundles (`requiresComponents`) are `base`.
+//!   variants are `untracked` and tracked ones not stocked at the location `not-stocked`:
+//!   both sync their price, never their quantity. Bundles (`requiresComponents`) are
+//!   `base`. `price` is what shoppers pay; `compareAtPrice` is only the struck-through
+//!   "was" price, so a Shopify listing is never on sale in invsync's sense.
 //! * **Reading** pages `productVariants` (100, then as many as fit under the single-query
 //!   cost limit), or — above `bulk_above` variants — runs one bulk operation and downloads
 //!   its JSONL result (ADR 0011). Later runs get the kept catalog back and read only the
@@ -43,7 +46,7 @@ use futures::StreamExt as _;
 use invsync_config::ShopifyConnectionConfig;
 use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder, StoreOrderLine};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 use vendor::VariantNode;
@@ -141,6 +144,8 @@ fn bulk_query(location: &str) -> String {
 struct VariantRef {
     product: String,
     inventory_item: String,
+    /// As last read; `None` when the variant could not be read.
+    stock: Option<vendor::Stock>,
 }
 
 pub struct ShopifyConnection {
@@ -243,6 +248,7 @@ impl ShopifyConnection {
                 VariantRef {
                     product: n.product.id.clone(),
                     inventory_item: n.inventory_item.id.clone(),
+                    stock: n.stock,
                 },
             );
         }
@@ -469,10 +475,12 @@ impl ShopifyConnection {
         catalog
     }
 
+    /// The refs of these variants, reading those no read of this connection saw; the
+    /// second set holds the ids read just now (their state may be newer than the plan's).
     async fn variant_refs(
         &self,
         ids: &[&CompactString],
-    ) -> Result<HashMap<CompactString, VariantRef>, ConnectorError> {
+    ) -> Result<(HashMap<CompactString, VariantRef>, HashSet<CompactString>), ConnectorError> {
         let missing: Vec<RecordRef> = {
             let refs = self.refs.lock().await;
             ids.iter()
@@ -483,14 +491,16 @@ impl ShopifyConnection {
                 })
                 .collect()
         };
+        let read_now = missing.iter().map(|r| r.id.clone()).collect();
         if !missing.is_empty() {
             self.read_records(&missing).await?;
         }
         let refs = self.refs.lock().await;
-        Ok(ids
+        let found = ids
             .iter()
             .filter_map(|id| refs.get(*id).map(|r| ((*id).clone(), r.clone())))
-            .collect())
+            .collect();
+        Ok((found, read_now))
     }
 
     /// Quantity writes: one `inventorySetQuantities` for all of them; items it refuses are
@@ -505,13 +515,29 @@ impl ShopifyConnection {
         }
         let location = self.location().await?.to_owned();
         let ids: Vec<&CompactString> = writes.iter().map(|(_, w)| &w.id).collect();
-        let refs = self.variant_refs(&ids).await?;
+        let (refs, read_now) = self.variant_refs(&ids).await?;
         let mut pending: Vec<(usize, &Write, String)> = Vec::new();
         for (i, w) in writes {
             let (FieldValue::Quantity(_), FieldValue::Quantity(_)) = (w.old, w.new) else {
                 outcomes[*i] = Some(WriteOutcome::Failed("not a quantity".into()));
                 continue;
             };
+            // Plans never write the quantity of an untracked, unstocked or bundle
+            // listing; should one arrive anyway, it is refused here, per item. A variant
+            // read just now (after an incremental read) may have changed since the plan
+            // read it: that is stale, and the engine reads and plans it again.
+            if let Some(why) = refs
+                .get(&w.id)
+                .and_then(|r| r.stock)
+                .and_then(vendor::Stock::refuses_quantity)
+            {
+                outcomes[*i] = Some(if read_now.contains(&w.id) {
+                    WriteOutcome::Stale(format!("changed since it was read: {why}"))
+                } else {
+                    WriteOutcome::Failed(why.to_owned())
+                });
+                continue;
+            }
             match refs.get(&w.id) {
                 Some(r) => pending.push((*i, w, r.inventory_item.clone())),
                 None => {
@@ -633,7 +659,7 @@ impl ShopifyConnection {
             return Ok(());
         }
         let ids: Vec<&CompactString> = writes.iter().map(|(_, w)| &w.id).collect();
-        let refs = self.variant_refs(&ids).await?;
+        let (refs, _) = self.variant_refs(&ids).await?;
         let mut by_product: Vec<(String, Vec<(usize, &Write)>)> = Vec::new();
         for (i, w) in writes {
             let Some(r) = refs.get(&w.id) else {
@@ -734,6 +760,13 @@ fn quantity_outcome(e: &vendor::UserError, w: &Write) -> WriteOutcome {
                 w.old
             ))
         }
+        // Stocked when read, not any more (its level at the location was removed): the
+        // engine reads it again, and the fresh read holds its quantity back as
+        // `not-stocked` with what to do about it.
+        Some("ITEM_NOT_STOCKED_AT_LOCATION") => WriteOutcome::Stale(format!(
+            "no longer stocked at the store's location (Shopify: {}); not written",
+            e.describe()
+        )),
         _ => WriteOutcome::Failed(e.describe()),
     }
 }

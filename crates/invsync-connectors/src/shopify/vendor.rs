@@ -148,6 +148,50 @@ struct RawQuantity {
     quantity: i64,
 }
 
+/// What a variant's stock is at the synced location, which decides its [`ItemKind`]
+/// (product.md rule 3): the one classification every read path (paged, bulk, incremental,
+/// by id) and the quantity writes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stock {
+    /// Tracked, with a level at the location: `available` syncs.
+    Tracked(i64),
+    /// `inventoryItem.tracked: false`: sold, stock not counted. Its price syncs.
+    Untracked,
+    /// Tracked, but `inventoryItem.inventoryLevel(locationId:)` is null: the item is not
+    /// stocked at the synced location. Its price syncs; its quantity waits until it is
+    /// stocked there (or the store's `location` changes).
+    NotStocked,
+    /// A bundle (`requiresComponents`): display-only, never synced.
+    Bundle,
+}
+
+impl Stock {
+    pub fn kind(self) -> ItemKind {
+        match self {
+            Stock::Tracked(_) => ItemKind::Inventory,
+            Stock::Untracked => ItemKind::Untracked,
+            Stock::NotStocked => ItemKind::NotStocked,
+            Stock::Bundle => ItemKind::Base,
+        }
+    }
+
+    /// Why a quantity must not be written to this variant, or `None`.
+    pub fn refuses_quantity(self) -> Option<&'static str> {
+        match self {
+            Stock::Tracked(_) => None,
+            Stock::Untracked => Some(
+                "stock not tracked in Shopify (inventory tracking is off for this variant); invsync never writes its quantity",
+            ),
+            Stock::NotStocked => Some(
+                "not stocked at the store's location: stock it there, or change the store's `location`; quantity not written",
+            ),
+            Stock::Bundle => Some(
+                "a bundle (its stock comes from its components); invsync never writes its quantity",
+            ),
+        }
+    }
+}
+
 /// One variant as read (paged, by id, or a line of a bulk result). A node Shopify sent in
 /// a shape invsync cannot use is kept with its problem, to become a reject.
 #[derive(Debug)]
@@ -158,10 +202,8 @@ pub(super) struct VariantNode {
     pub inventory_item: IdOnly,
     name: String,
     price: Option<String>,
-    tracked: bool,
-    bundle: bool,
-    /// `None`: not stocked at the location.
-    available: Option<i64>,
+    /// `None` with `problem` set.
+    pub stock: Option<Stock>,
     pub changed: Changed,
     problem: Option<String>,
 }
@@ -174,14 +216,44 @@ impl VariantNode {
             .unwrap_or_default()
             .to_owned();
         let sku = value.get("sku").and_then(Value::as_str).map(str::to_owned);
+        let unreadable = |id: String, sku: Option<String>, problem: String| VariantNode {
+            id,
+            sku,
+            product: IdOnly::default(),
+            inventory_item: IdOnly::default(),
+            name: String::new(),
+            price: None,
+            stock: None,
+            changed: Changed::default(),
+            problem: Some(problem),
+        };
         match serde_json::from_value::<RawVariant>(value) {
             Ok(raw) => {
                 let item = raw.inventory_item;
-                let available = item
-                    .as_ref()
-                    .and_then(|i| i.inventory_level.as_ref())
-                    .and_then(|l| l.quantities.iter().find(|q| q.name == "available"))
-                    .map(|q| q.quantity);
+                let level = item.as_ref().and_then(|i| i.inventory_level.as_ref());
+                let tracked = item.as_ref().is_some_and(|i| i.tracked);
+                // Bundles first (display-only whatever their tracking), then tracking:
+                // an untracked variant has no stock to sync wherever it is stocked.
+                let stock = if raw.requires_components {
+                    Stock::Bundle
+                } else if !tracked {
+                    Stock::Untracked
+                } else {
+                    match level {
+                        None => Stock::NotStocked,
+                        Some(l) => match l.quantities.iter().find(|q| q.name == "available") {
+                            Some(q) => Stock::Tracked(q.quantity),
+                            None => {
+                                return unreadable(
+                                    raw.id,
+                                    raw.sku,
+                                    "Shopify sent a stock level without an `available` quantity"
+                                        .to_owned(),
+                                );
+                            }
+                        },
+                    }
+                };
                 VariantNode {
                     id: raw.id,
                     sku: raw.sku,
@@ -191,33 +263,20 @@ impl VariantNode {
                     },
                     name: raw.display_name,
                     price: raw.price,
-                    tracked: item.as_ref().is_some_and(|i| i.tracked),
-                    bundle: raw.requires_components,
-                    available,
+                    stock: Some(stock),
                     changed: Changed {
                         variant: raw.updated_at,
                         item: item.as_ref().and_then(|i| i.updated_at),
-                        level: item
-                            .as_ref()
-                            .and_then(|i| i.inventory_level.as_ref())
-                            .and_then(|l| l.updated_at),
+                        level: level.and_then(|l| l.updated_at),
                     },
                     problem: None,
                 }
             }
-            Err(e) => VariantNode {
+            Err(e) => unreadable(
                 id,
                 sku,
-                product: IdOnly::default(),
-                inventory_item: IdOnly::default(),
-                name: String::new(),
-                price: None,
-                tracked: false,
-                bundle: false,
-                available: None,
-                changed: Changed::default(),
-                problem: Some(format!("Shopify sent a variant invsync cannot read: {e}")),
-            },
+                format!("Shopify sent a variant invsync cannot read: {e}"),
+            ),
         }
     }
 
@@ -226,6 +285,9 @@ impl VariantNode {
         if let Some(p) = &self.problem {
             return Err(p.clone());
         }
+        let Some(stock) = self.stock else {
+            return Err("Shopify sent a variant invsync cannot read".to_owned());
+        };
         let price = match self.price.as_deref() {
             None => None,
             Some(p) => Some(
@@ -233,28 +295,19 @@ impl VariantNode {
                     .map_err(|_| format!("price `{p}` is not a decimal number"))?,
             ),
         };
-        // Untracked variants and bundles are display-only (product.md rule 3, `base`).
-        let base = !self.tracked || self.bundle;
-        let quantity = match (base, self.available) {
-            (true, _) => None,
-            (false, Some(q)) => Some(q),
-            (false, None) => {
-                return Err(
-                    "not stocked at the synced location: stock it there in Shopify (product → Inventory → locations) or set the store's location".to_owned(),
-                );
-            }
-        };
         Ok(Record {
             id: CompactString::from(self.id.as_str()),
             sku: CompactString::from(self.sku.as_deref().unwrap_or_default().trim()),
             name: CompactString::from(self.name.as_str()),
-            kind: if base {
-                ItemKind::Base
-            } else {
-                ItemKind::Inventory
-            },
+            kind: stock.kind(),
             price,
-            quantity,
+            quantity: match stock {
+                Stock::Tracked(q) => Some(q),
+                Stock::Untracked | Stock::NotStocked | Stock::Bundle => None,
+            },
+            // `price` is what Shopify charges; `compareAtPrice` is the "was" price shown
+            // struck through next to it, not a sale price in invsync's sense (rule 3).
+            sale: None,
         })
     }
 }

@@ -5,17 +5,22 @@
 //!   pages) and `/products/{id}/variations` of every variable product. Records: a product is
 //!   `"{id}"`, a variation `"{parent}/{id}"`, and a variation that uses its parent's stock
 //!   `"{parent}/{id}/parent-stock"` (its quantity is the parent's, and so are its quantity
-//!   writes). Variable parents, grouped and external products, unknown product types and
-//!   anything with `manage_stock: false` are `base` (ADR 0020).
+//!   writes). Simple products and variations are sold: with `manage_stock: false` they are
+//!   `untracked` (the price syncs, the quantity does not apply). Variable parents, grouped
+//!   and external products and unknown product types are `base` (ADR 0020).
 //! * **Prices** are JSON strings on this API ("Any decimal monetary amount … will be
 //!   returned as strings", _introduction.md): parsed into `Decimal`, written as strings.
-//!   invsync syncs `regular_price`; a running sale (`sale_price`) is left alone.
+//!   A record's price is `regular_price`; a sale the site reports running (`on_sale`) is the
+//!   record's sale, at `sale_price` until `date_on_sale_to_gmt`. Price writes go to
+//!   `regular_price`, or, for a listing on sale, end the sale (`sale_price` and its dates
+//!   cleared) or write `sale_price`, as the store's `sale_price` policy planned.
 //! * **Writes** go through `POST /products/batch` and `/products/{id}/variations/batch`,
 //!   at most 100 items a call (413 past it), a product's price and quantity in one item;
 //!   per-item errors inside the 200 become item failures. WooCommerce has no
 //!   compare-and-set (last write wins), so each group of ≤100 items is re-read just before
 //!   its batch is sent, and writes whose value changed since planning come back `Stale`
-//!   (ADR 0021 describes the race that remains).
+//!   (ADR 0021 describes the race that remains); a price is compared as shoppers pay it
+//!   (the sale price while a sale runs).
 //! * **Open orders**: `/orders?status=processing,on-hold`, their line items' SKUs. Tracked
 //!   orders are read incrementally (ADR 0060): that list as a snapshot first, then every
 //!   order (`status=any`) with `modified_after` the cursor, in GMT (`dates_are_gmt=true`);
@@ -40,7 +45,7 @@ use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use invsync_config::WooCommerceConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder, StoreOrderLine};
+use invsync_core::{Field, FieldValue, OrderLine, Record, SaleAction, StoreOrder, StoreOrderLine};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -328,10 +333,11 @@ impl WooCommerceConnection {
         product_ids.dedup();
         let products = self.products_by_id(&product_ids).await?;
         let mut out = HashMap::new();
+        let now = Utc::now();
         for id in ids {
             if let RecordId::Product(p) = *id
                 && let Some(product) = products.get(&p)
-                && let Ok(record) = product.record()
+                && let Ok(record) = product.record(now)
             {
                 out.insert(*id, record);
             }
@@ -344,7 +350,7 @@ impl WooCommerceConnection {
                 .into_iter()
                 .flatten()
             {
-                if let Ok(record) = v.record(parent, parent_stock, "") {
+                if let Ok(record) = v.record(parent, parent_stock, "", now) {
                     let id: RecordId = record.id.parse().unwrap_or(RecordId::Product(0));
                     out.insert(id, record);
                 }
@@ -401,6 +407,32 @@ fn reject(item: &Value, error: String) -> Reject {
     }
 }
 
+/// The fields of a batch item that write a price (`_products.md`, "Update a product"):
+/// the regular price; or, for a listing on sale, the regular price with the sale ended
+/// (`sale_price` and both sale dates set to "": the controller sets what is present, and
+/// an empty date clears it, where `null` would be skipped); or the sale price alone.
+fn price_fields(
+    item: &mut serde_json::Map<String, Value>,
+    price: rust_decimal::Decimal,
+    sale: Option<SaleAction>,
+) {
+    let price = json!(vendor::price_string(price));
+    match sale {
+        None => {
+            item.insert("regular_price".into(), price);
+        }
+        Some(SaleAction::End) => {
+            item.insert("regular_price".into(), price);
+            for field in ["sale_price", "date_on_sale_from", "date_on_sale_to"] {
+                item.insert(field.into(), json!(""));
+            }
+        }
+        Some(SaleAction::Set) => {
+            item.insert("sale_price".into(), price);
+        }
+    }
+}
+
 /// One batch request's worth of work: the endpoint, and per item the writes it carries.
 struct Group {
     /// `None`: `/products/batch`; `Some(parent)`: its variations.
@@ -421,6 +453,7 @@ impl Connection for WooCommerceConnection {
 
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let items = self.list_all("products", &[]).await?;
+        let now = Utc::now();
         let mut catalog = Catalog::default();
         let mut variable: Vec<(usize, WooProduct)> = Vec::new();
         for item in items {
@@ -433,7 +466,7 @@ impl Connection for WooCommerceConnection {
                     continue;
                 }
             };
-            match product.record() {
+            match product.record(now) {
                 Ok(record) => catalog.records.push(record),
                 Err(e) => {
                     catalog.rejects.push(reject(&item, e));
@@ -473,7 +506,7 @@ impl Connection for WooCommerceConnection {
                     match v
                         .map_err(|(item, e)| (item, format!("unreadable variation: {e}")))
                         .and_then(|v| {
-                            v.record(parent, parent_stock, &name)
+                            v.record(parent, parent_stock, &name, now)
                                 .map_err(|e| (json!({"id": v.id, "sku": v.sku}), e))
                         }) {
                         Ok(r) => records.push(r),
@@ -631,13 +664,18 @@ impl WooCommerceConnection {
         outcomes: &mut [Option<WriteOutcome>],
     ) -> Result<(), ConnectorError> {
         let ids: Vec<u64> = chunk.iter().map(|(id, _)| **id).collect();
-        // Current values per target: (price, quantity, quantity managed here).
+        // Current values per target: (the price shoppers pay, the quantity managed here).
+        // A price is compared as planned: at the sale price while a sale runs.
+        let now = Utc::now();
         let mut current: HashMap<u64, (Option<rust_decimal::Decimal>, Option<i64>)> =
             HashMap::new();
         match parent {
             None => {
                 for (id, p) in self.products_by_id(&ids).await? {
-                    current.insert(id, (p.price().ok().flatten(), p.managed_quantity()));
+                    current.insert(
+                        id,
+                        (p.prices().charged(now).ok().flatten(), p.managed_quantity()),
+                    );
                 }
             }
             Some(parent) => {
@@ -647,7 +685,10 @@ impl WooCommerceConnection {
                     .into_iter()
                     .flatten()
                 {
-                    current.insert(v.id, (v.price().ok().flatten(), v.own_quantity()));
+                    current.insert(
+                        v.id,
+                        (v.prices().charged(now).ok().flatten(), v.own_quantity()),
+                    );
                 }
             }
         }
@@ -692,9 +733,7 @@ impl WooCommerceConnection {
                 }
                 seen.insert(w.field, w.new);
                 match w.new {
-                    FieldValue::Price(p) => {
-                        item.insert("regular_price".into(), json!(vendor::price_string(p)));
-                    }
+                    FieldValue::Price(p) => price_fields(&mut item, p, w.sale),
                     FieldValue::Quantity(q) => {
                         item.insert("stock_quantity".into(), json!(q));
                     }

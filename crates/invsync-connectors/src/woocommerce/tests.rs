@@ -58,10 +58,10 @@ fn variable(id: u64, stock: Option<i64>, variations: Vec<FakeVariation>) -> Fake
         kind: "variable".into(),
         sku: format!("PARENT-{id}"),
         name: format!("Shirt {id}"),
-        regular_price: String::new(),
         manage_stock: stock.is_some(),
         stock_quantity: stock,
         variations,
+        ..FakeProduct::default()
     }
 }
 
@@ -78,11 +78,13 @@ fn variation(
         regular_price: price.into(),
         stock,
         stock_quantity: q,
+        ..FakeVariation::default()
     }
 }
 
-/// 250 simple products, a variable product with own/none/parent-stock variations, a grouped,
-/// an external and an unmanaged simple product.
+/// 250 simple products, a variable product with own/none/parent-stock variations (the
+/// parent manages stock, so "none" shows "parent" too), a grouped, an external and an
+/// unmanaged simple product.
 fn catalog_fake() -> WooFake {
     let fake = WooFake::new(options());
     for i in 1..=250u64 {
@@ -132,6 +134,7 @@ fn write(record: &Record, field: Field, new: FieldValue) -> Write {
         old: record.value(field).expect("a value to replace"),
         new,
         key: format!("k-{}-{field}", record.sku),
+        sale: None,
     }
 }
 
@@ -165,10 +168,11 @@ async fn reads_every_page_and_variation_with_the_documented_kinds() {
         (ItemKind::Inventory, Some(dec("25.00")), Some(3))
     );
     assert_eq!(s.id, "1000/1001");
+    let m = find(&catalog, "SHIRT-M");
     assert_eq!(
-        find(&catalog, "SHIRT-M").kind,
-        ItemKind::Base,
-        "manage_stock false is base"
+        (m.kind, m.quantity, m.id.as_str()),
+        (ItemKind::Inventory, Some(40), "1000/1002/parent-stock"),
+        "a variation without its own stock under a parent that manages stock shows \"parent\""
     );
     let l = find(&catalog, "SHIRT-L");
     assert_eq!(
@@ -177,10 +181,16 @@ async fn reads_every_page_and_variation_with_the_documented_kinds() {
         "takes the parent's stock"
     );
     assert_eq!(l.id, "1000/1003/parent-stock");
-    for sku in ["GROUP", "EXT", "UNMANAGED"] {
+    for sku in ["GROUP", "EXT"] {
         let r = find(&catalog, sku);
         assert_eq!((r.kind, r.quantity), (ItemKind::Base, None), "{sku}");
     }
+    let unmanaged = find(&catalog, "UNMANAGED");
+    assert_eq!(
+        (unmanaged.kind, unmanaged.price, unmanaged.quantity),
+        (ItemKind::Untracked, Some(dec("7.00")), None),
+        "a simple product without stock management is sold: its price syncs"
+    );
 
     let calls = fake.calls();
     let pages: Vec<_> = calls.iter().filter(|c| c.path == "/products").collect();
@@ -230,7 +240,7 @@ fn prices_must_be_strings() {
     }))
     .expect("parses");
     let e = number
-        .record()
+        .record(chrono::Utc::now())
         .expect_err("a number is not this API's price");
     assert!(e.contains("not a string"), "{e}");
     assert_eq!(vendor::price_string(dec("12.50")), "12.5");
@@ -664,3 +674,4 @@ async fn a_site_in_a_subfolder_keeps_its_path() {
 }
 
 mod orders;
+mod sales;

@@ -1,6 +1,7 @@
 use super::*;
 use crate::matching::match_catalogs;
 use crate::model::Mapping;
+use crate::model::{Sale, SaleAction, SalePolicy};
 use crate::orders::OrderLine;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -13,11 +14,35 @@ fn rec(sku: &str, price: Option<&str>, quantity: Option<i64>, kind: ItemKind) ->
         kind,
         price: price.map(|p| p.parse::<Decimal>().expect("price")),
         quantity,
+        sale: None,
     }
 }
 
 fn inv(sku: &str, price: &str, quantity: i64) -> Record {
     rec(sku, Some(price), Some(quantity), ItemKind::Inventory)
+}
+
+fn untracked(sku: &str, price: &str) -> Record {
+    rec(sku, Some(price), None, ItemKind::Untracked)
+}
+
+fn not_stocked(sku: &str, price: &str) -> Record {
+    rec(sku, Some(price), None, ItemKind::NotStocked)
+}
+
+/// A listing whose regular price is `price`, on sale at `sale` (until the end of 2026).
+fn on_sale(sku: &str, price: &str, sale: &str, quantity: i64) -> Record {
+    Record {
+        sale: Some(Sale {
+            price: sale.parse().expect("sale price"),
+            until: Some(
+                chrono::DateTime::parse_from_rfc3339("2026-12-31T23:59:59Z")
+                    .expect("date")
+                    .to_utc(),
+            ),
+        }),
+        ..inv(sku, price, quantity)
+    }
 }
 
 fn base(sku: &str) -> Record {
@@ -46,6 +71,7 @@ struct Case {
     update: Side,
     fields: FieldSet,
     selection: Selection,
+    sale_price: SalePolicy,
     /// `Ok(["SKU:status", "SKU:field old->new", "SKU:field skipped(reason)"])` or the error.
     want: Result<Vec<&'static str>, &'static str>,
 }
@@ -70,6 +96,7 @@ impl Default for Case {
             update: Side::Store,
             fields: FieldSet::BOTH,
             selection: Selection::All,
+            sale_price: SalePolicy::Hold,
             want: Ok(vec![]),
         }
     }
@@ -91,6 +118,7 @@ fn run_case(c: &Case) -> Result<Vec<String>, String> {
         orders: &orders,
         in_orders: c.mode,
         rules: c.rules,
+        sale_price: c.sale_price,
     };
     let request = PlanRequest {
         update: c.update,
@@ -110,11 +138,24 @@ fn run_case(c: &Case) -> Result<Vec<String>, String> {
     }
     for ch in &plan.changes {
         let sku = sku_of(&plan.products[ch.product as usize]);
-        out.push(format!("{sku}:{} {}->{}", ch.field, ch.old, ch.new));
+        let sale = match ch.sale {
+            None => "",
+            Some(SaleAction::End) => " ending the sale",
+            Some(SaleAction::Set) => " as the sale price",
+        };
+        out.push(format!("{sku}:{} {}->{}{sale}", ch.field, ch.old, ch.new));
     }
     for s in &plan.skipped {
         let sku = sku_of(&plan.products[s.product as usize]);
-        out.push(format!("{sku}:{} skipped({:?})", s.field, s.reason));
+        let reason = match s.reason {
+            // The sale's price is enough to tell cases apart.
+            SkipReason::OnSale(sale) => format!("OnSale({})", sale.price),
+            SkipReason::SaleNotBelowRegular { sale, regular } => {
+                format!("SaleNotBelowRegular({}, {regular})", sale.price)
+            }
+            other => format!("{other:?}"),
+        };
+        out.push(format!("{sku}:{} skipped({reason})", s.field));
     }
     Ok(out)
 }
@@ -353,6 +394,145 @@ fn table() {
             ..Case::default()
         },
         Case {
+            why: "stock not tracked in the store: the price syncs, the quantity is held back (no difference)",
+            acct: vec![inv("A", "5", 10), inv("B", "5", 10)],
+            store: vec![untracked("A", "4"), untracked("B", "5")],
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:in-sync",
+                "A:price 4->5",
+                "A:quantity skipped(StockNotTracked(Store))",
+                "B:quantity skipped(StockNotTracked(Store))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "a non-inventory accounting item with a price: the price syncs to a tracked listing",
+            acct: vec![untracked("A", "5")],
+            store: vec![inv("A", "4", 3)],
+            want: Ok(vec![
+                "A:out-of-sync",
+                "A:price 4->5",
+                "A:quantity skipped(StockNotTracked(Accounting))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "untracked stock and a price-only sync: nothing to say about quantity",
+            acct: vec![inv("A", "5", 10)],
+            store: vec![untracked("A", "5")],
+            fields: FieldSet::PRICE,
+            want: Ok(vec!["A:in-sync"]),
+            ..Case::default()
+        },
+        Case {
+            why: "untracked stock on the accounting side is never written from the master store",
+            acct: vec![untracked("A", "5")],
+            store: vec![inv("A", "5", 3)],
+            update: Side::Accounting,
+            fields: FieldSet::QUANTITY,
+            master: Master::ThisStore,
+            want: Ok(vec![
+                "A:in-sync",
+                "A:quantity skipped(StockNotTracked(Accounting))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "not stocked at the synced location: the price syncs, the quantity is a held-back difference",
+            acct: vec![inv("A", "5", 10), inv("B", "5", 10)],
+            store: vec![not_stocked("A", "4"), not_stocked("B", "5")],
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:out-of-sync",
+                "A:price 4->5",
+                "A:quantity skipped(NotStocked(Store))",
+                "B:quantity skipped(NotStocked(Store))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "on sale (hold): the price shoppers pay differs, so it is held back and never in sync, even when the regular price matches",
+            acct: vec![inv("A", "3.60", 5), inv("B", "3.60", 5)],
+            store: vec![
+                on_sale("A", "3.35", "3.35", 5),
+                on_sale("B", "3.60", "3.35", 5),
+            ],
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:out-of-sync",
+                "A:price skipped(OnSale(3.35))",
+                "B:price skipped(OnSale(3.35))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "on sale at the accounting price: shoppers pay it, so it is in sync",
+            acct: vec![inv("A", "3.35", 5)],
+            store: vec![on_sale("A", "3.60", "3.35", 5)],
+            want: Ok(vec!["A:in-sync"]),
+            ..Case::default()
+        },
+        Case {
+            why: "on sale (clear): the sale ends and the regular price is written; old is what shoppers paid",
+            acct: vec![inv("A", "3.60", 5), inv("B", "3.60", 5)],
+            store: vec![
+                on_sale("A", "3.35", "3.35", 5),
+                on_sale("B", "3.60", "3.35", 5),
+            ],
+            fields: FieldSet::PRICE,
+            sale_price: SalePolicy::Clear,
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:out-of-sync",
+                "A:price 3.35->3.60 ending the sale",
+                "B:price 3.35->3.60 ending the sale",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "on sale (write): the price becomes the sale price while it is below the regular price",
+            acct: vec![inv("A", "3.00", 5), inv("B", "4.00", 5)],
+            store: vec![
+                on_sale("A", "3.60", "3.35", 5),
+                on_sale("B", "3.60", "3.35", 5),
+            ],
+            fields: FieldSet::PRICE,
+            sale_price: SalePolicy::Write,
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:out-of-sync",
+                "A:price 3.35->3.00 as the sale price",
+                "B:price skipped(SaleNotBelowRegular(3.35, 3.60))",
+            ]),
+            ..Case::default()
+        },
+        Case {
+            why: "on sale: the quantity still syncs",
+            acct: vec![inv("A", "3.60", 7)],
+            store: vec![on_sale("A", "3.60", "3.35", 5)],
+            fields: FieldSet::QUANTITY,
+            want: Ok(vec!["A:out-of-sync", "A:quantity 5->7"]),
+            ..Case::default()
+        },
+        Case {
+            why: "accounting side from a listing on sale: held back whatever the policy (the sale price is not the accounting price)",
+            acct: vec![inv("A", "3.60", 5), inv("B", "3.35", 5)],
+            store: vec![
+                on_sale("A", "3.60", "3.35", 5),
+                on_sale("B", "3.60", "3.35", 5),
+            ],
+            update: Side::Accounting,
+            fields: FieldSet::PRICE,
+            sale_price: SalePolicy::Clear,
+            want: Ok(vec![
+                "A:out-of-sync",
+                "B:in-sync",
+                "A:price skipped(OnSale(3.35))",
+            ]),
+            ..Case::default()
+        },
+        Case {
             why: "selection by status",
             acct: vec![inv("A", "1", 1), inv("B", "1", 1), base("C")],
             store: vec![inv("A", "1", 1), inv("B", "2", 1), inv("C", "2", 1)],
@@ -379,15 +559,25 @@ fn arb_record() -> impl Strategy<Value = Record> {
         "[ABCD]{0,2}",
         proptest::option::weighted(0.9, 0i64..500),
         proptest::option::weighted(0.9, -5i64..50),
-        prop_oneof![4 => Just(ItemKind::Inventory), 1 => Just(ItemKind::Base)],
+        prop_oneof![
+            6 => Just(ItemKind::Inventory),
+            1 => Just(ItemKind::Untracked),
+            1 => Just(ItemKind::NotStocked),
+            2 => Just(ItemKind::Base)
+        ],
+        proptest::option::weighted(0.2, 0i64..500),
     )
-        .prop_map(|(sku, cents, quantity, kind)| Record {
+        .prop_map(|(sku, cents, quantity, kind, sale)| Record {
             id: "".into(),
             sku: sku.into(),
             name: "".into(),
             kind,
             price: cents.map(|c| Decimal::new(c, 2)),
             quantity,
+            sale: sale.map(|c| Sale {
+                price: Decimal::new(c, 2),
+                until: None,
+            }),
         })
 }
 
@@ -403,6 +593,7 @@ struct World {
     other: Vec<Option<i64>>,
     update: Side,
     fields: FieldSet,
+    sale_price: SalePolicy,
 }
 
 fn arb_world() -> impl Strategy<Value = World> {
@@ -417,6 +608,11 @@ fn arb_world() -> impl Strategy<Value = World> {
         proptest::collection::vec(proptest::option::of(-3i64..40), 12),
         any::<bool>(),
         1u8..4,
+        prop_oneof![
+            Just(SalePolicy::Hold),
+            Just(SalePolicy::Clear),
+            Just(SalePolicy::Write)
+        ],
     )
         .prop_map(
             |(
@@ -430,6 +626,7 @@ fn arb_world() -> impl Strategy<Value = World> {
                 other,
                 acct_side,
                 fields,
+                sale_price,
             )| World {
                 acct,
                 store,
@@ -470,6 +667,7 @@ fn arb_world() -> impl Strategy<Value = World> {
                     price: fields & 1 != 0,
                     quantity: fields & 2 != 0,
                 },
+                sale_price,
             },
         )
 }
@@ -491,6 +689,7 @@ impl World {
             orders: &orders,
             in_orders: self.mode,
             rules: self.rules,
+            sale_price: self.sale_price,
         };
         let request = PlanRequest {
             update: self.update,
@@ -560,7 +759,17 @@ proptest! {
         let orders = OrderBook::from_lines(&w.orders);
         for ch in &plan.changes {
             let target = match ch.side { Side::Store => &w.store, Side::Accounting => &w.acct };
-            prop_assert_eq!(target[ch.record as usize].value(ch.field), Some(ch.old));
+            let record = &target[ch.record as usize];
+            let read = match ch.field {
+                // What shoppers paid: the sale price of a listing on sale.
+                Field::Price if ch.side == Side::Store => record.charged_price().map(FieldValue::Price),
+                _ => record.value(ch.field),
+            };
+            prop_assert_eq!(read, Some(ch.old));
+            prop_assert_eq!(ch.sale.is_some(), ch.side == Side::Store && record.sale.is_some() && ch.field == Field::Price);
+            if ch.field == Field::Quantity {
+                prop_assert!(record.kind == ItemKind::Inventory, "{record:?}");
+            }
             prop_assert_ne!(ch.old, ch.new);
             if let (Side::Store, FieldValue::Quantity(q)) = (ch.side, ch.new) {
                 let p = plan.products[ch.product as usize];
@@ -584,7 +793,7 @@ proptest! {
         let mut after = w.clone();
         for ch in &plan.changes {
             let target = match ch.side { Side::Store => &mut after.store, Side::Accounting => &mut after.acct };
-            target[ch.record as usize].set(ch.new);
+            target[ch.record as usize].apply(ch.new, ch.sale);
         }
         let (_, again) = after.plan();
         let again = again.expect("the same request stays valid");
@@ -599,4 +808,31 @@ fn status_names_round_trip() {
         assert_eq!(s.as_str().parse::<Status>(), Ok(s));
     }
     assert!("broken".parse::<Status>().is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A listing on sale is never reported in sync while shoppers pay another price than
+    /// the accounting side's (rule 3), and an untracked product's quantity is never written.
+    #[test]
+    fn a_sale_at_another_price_is_never_in_sync(w in arb_world()) {
+        let (_, plan) = w.plan();
+        let Ok(plan) = plan else { return Ok(()) };
+        for p in plan.products.iter().filter(|_| w.fields.price) {
+            let (Some(a), Some(s)) = (p.accounting, p.store) else { continue };
+            let (acct, listing) = (&w.acct[a as usize], &w.store[s as usize]);
+            if p.status == Status::InSync
+                && let (Some(sale), Some(price)) = (listing.sale, acct.price)
+            {
+                prop_assert_eq!(sale.price, price, "{:?} / {:?}", acct, listing);
+            }
+        }
+        for ch in plan.changes.iter().filter(|c| c.field == Field::Quantity) {
+            let p = plan.products[ch.product as usize];
+            let (Some(a), Some(s)) = (p.accounting, p.store) else { continue };
+            prop_assert!(w.acct[a as usize].kind == ItemKind::Inventory);
+            prop_assert!(w.store[s as usize].kind == ItemKind::Inventory);
+        }
+    }
 }

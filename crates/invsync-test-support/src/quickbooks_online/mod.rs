@@ -28,8 +28,9 @@
 //! `minorversion=75`, so any test proves the connector pins it.
 //!
 //! Tests, end-to-end tests and benchmarks start it with [`QboFake::serve`], read and
-//! change its state (items, documents, tokens), and inject faults (status codes,
-//! throttling, concurrent edits).
+//! change its state (items — recorded answers kept as they are with
+//! [`QboFake::add_recorded_item`] —, documents, tokens), and inject faults (status codes,
+//! throttling, concurrent edits, answered with the words of a recorded 5010 fault).
 
 pub mod query;
 pub mod xsd;
@@ -202,6 +203,21 @@ impl Fault {
         }
     }
 
+    /// QuickBooks' answer to an update whose `SyncToken` is not the current one, with
+    /// the words of a recorded sandbox answer: the `bid3` item of the Batch sample
+    /// response in Intuit's API reference (developer.intuit.com …/all-entities/batch;
+    /// copied in Petrus-Han/finance_plugins @ b971034e375da75e70f39bfba33fc6fe42dac4a1,
+    /// `ref/quickbooks_dev_docs/api-reference/batch.md`; the connector's fixture
+    /// `tests/fixtures/quickbooks_online/batch_stale_object.json`). As a single request
+    /// it is an HTTP 400 with the same `Fault`.
+    fn stale_object() -> Fault {
+        Fault::validation(
+            "5010",
+            "Stale Object Error",
+            "Stale Object Error : You and root were working on this at the same time. root finished before you did, so your work was not saved.",
+        )
+    }
+
     fn body(&self) -> Value {
         json!({
             "Error": [{
@@ -315,6 +331,27 @@ impl QboFake {
             "MetaData".into(),
             json!({"CreateTime": TIME, "LastUpdatedTime": TIME}),
         );
+        state.items.insert(id, map);
+        id.to_string()
+    }
+
+    /// Adds an item exactly as QuickBooks answered it (a recorded answer): its `Id`,
+    /// `SyncToken`, `MetaData` and every other property are kept. Returns its Id.
+    pub fn add_recorded_item(&self, item: Value) -> String {
+        let mut state = self.lock();
+        let Value::Object(map) = item else {
+            panic!("a recorded item is a JSON object");
+        };
+        let id: u64 = map
+            .get("Id")
+            .and_then(Value::as_str)
+            .and_then(|i| i.parse().ok())
+            .expect("a recorded item has a numeric Id");
+        assert!(
+            !state.items.contains_key(&id),
+            "the fake already has an item with Id {id}"
+        );
+        state.next_id = state.next_id.max(id + 1);
         state.items.insert(id, map);
         id.to_string()
     }
@@ -790,11 +827,7 @@ impl QboFake {
         }
         if item.get("SyncToken").and_then(Value::as_str) != Some(token) {
             state.stats.stale_updates += 1;
-            return Err(Fault::validation(
-                "5010",
-                "Stale Object Error",
-                "Stale Object Error : You and Fake User were working on this at the same time. Fake User finished before you did, so your work was not saved.",
-            ));
+            return Err(Fault::stale_object());
         }
         let tracked = item.get("TrackQtyOnHand") == Some(&Value::Bool(true));
         if tracked && object.get("TrackQtyOnHand") == Some(&Value::Bool(false)) {

@@ -55,7 +55,13 @@ pub(crate) fn run_query(
         Ok(data) => data,
         Err(e) => return invalid(format!("Invalid bulk query: {e}")),
     };
-    let (jsonl, objects, roots) = to_jsonl(&data);
+    let (jsonl, objects, roots) = match shop.recorded_bulk.take() {
+        Some(recorded) => {
+            let lines = recorded.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            (recorded, lines, lines)
+        }
+        None => to_jsonl(&data),
+    };
     let id = shop.next_id();
     let op = BulkOperation {
         id,

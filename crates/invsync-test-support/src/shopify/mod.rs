@@ -11,7 +11,9 @@
 //! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
 //! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
 //! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
-//! cancel, close and edit orders, and inspect every request.
+//! cancel, close and edit orders, have an operation answered with a recorded or written-down
+//! answer (`answer_next`, `answer_next_bulk`), and inspect every request. Variants may be
+//! untracked, not stocked at a location (`inventoryLevel` answers `null`) or bundles.
 
 mod bulk;
 mod cost;
@@ -21,7 +23,7 @@ mod server;
 mod state;
 
 pub use exec::{MAX_INPUT_ARRAY, MAX_PAGE};
-pub use schema::{SPEC, introspection_to_sdl, schema, validate};
+pub use schema::{SPEC, check_answer, check_bulk_line, introspection_to_sdl, schema, validate};
 pub use state::{Fault, Limits, RequestLog, ShopStatus};
 
 use chrono::{DateTime, Utc};
@@ -46,7 +48,9 @@ pub struct VariantState {
     pub sku: Option<String>,
     pub price: Decimal,
     pub tracked: bool,
-    /// At the primary location.
+    /// Whether it has a level at the primary location (is stocked there).
+    pub stocked: bool,
+    /// At the primary location (0 when not stocked there).
     pub available: i64,
     pub on_hand: i64,
 }
@@ -167,8 +171,10 @@ impl FakeShopify {
             .collect()
     }
 
-    /// Fills the shop from generated records: one product per record; `base` records
-    /// are untracked variants. Returns nothing; look variants up by SKU.
+    /// Fills the shop from generated records: one product per record. `inventory` records
+    /// are tracked variants stocked at the primary location, `untracked` ones untracked
+    /// variants, `not-stocked` ones tracked variants with no level there, `base` ones
+    /// bundles. Returns nothing; look variants up by SKU.
     pub fn populate(&self, records: &[Record]) {
         let mut shop = self.lock();
         let location = shop.primary_location;
@@ -180,7 +186,9 @@ impl FakeShopify {
             let item = shop.next_id();
             let available = r.quantity.unwrap_or(0);
             let mut levels = std::collections::BTreeMap::new();
-            levels.insert(location, Level::new(available, at));
+            if r.kind != ItemKind::NotStocked {
+                levels.insert(location, Level::new(available, at));
+            }
             shop.variants.insert(
                 id,
                 Variant {
@@ -191,8 +199,8 @@ impl FakeShopify {
                     sku: Some(r.sku.to_string()),
                     price: r.price.unwrap_or_default(),
                     inventory_item_id: item,
-                    tracked: r.kind == ItemKind::Inventory && r.quantity.is_some(),
-                    requires_components: false,
+                    tracked: r.kind != ItemKind::Untracked,
+                    requires_components: r.kind == ItemKind::Base,
                     levels,
                     updated_at: at,
                     item_updated_at: at,
@@ -200,6 +208,22 @@ impl FakeShopify {
             );
             shop.by_item.insert(item, id);
         }
+    }
+
+    /// Adds a product with one untracked variant (`inventoryItem.tracked: false`): sold,
+    /// its stock not counted. Shopify keeps the level it had; invsync reads none of it.
+    pub fn add_untracked_variant(&self, sku: &str, price: &str) -> VariantIds {
+        let ids = self.add_variant(sku, price, 0);
+        self.set_tracked(sku, false);
+        ids
+    }
+
+    /// Adds a product with one tracked variant that is not stocked at the primary
+    /// location: `inventoryItem.inventoryLevel(locationId:)` answers `null` there.
+    pub fn add_unstocked_variant(&self, sku: &str, price: &str) -> VariantIds {
+        let ids = self.add_variant(sku, price, 0);
+        self.unstock(sku);
+        ids
     }
 
     /// Changes the variant with this SKU, as an admin would, at the shop's clock (`at`).
@@ -216,8 +240,8 @@ impl FakeShopify {
         }
     }
 
-    /// Turns inventory tracking off (a display-only variant for invsync) or on: a change
-    /// of the inventory item, not of the variant.
+    /// Turns inventory tracking off (an untracked variant: invsync syncs its price only)
+    /// or on: a change of the inventory item, not of the variant.
     pub fn set_tracked(&self, sku: &str, tracked: bool) {
         self.with_variant(sku, |v, _, at| {
             v.tracked = tracked;
@@ -255,14 +279,18 @@ impl FakeShopify {
     }
 
     /// Sets `available` (and `on_hand`) at the primary location, as an admin would: the
-    /// level's `updatedAt` moves, the variant's does not.
+    /// level's `updatedAt` moves, the variant's does not. A variant not stocked there is
+    /// stocked there with it.
     pub fn set_available(&self, sku: &str, available: i64) {
         self.with_variant(sku, |v, location, at| {
             v.levels.insert(location, Level::new(available, at));
         });
     }
 
-    /// Removes the variant's level at the primary location ("not stocked there").
+    /// Removes the variant's level at the primary location ("not stocked there":
+    /// `inventoryLevel(locationId:)` answers `null`, `inventorySetQuantities` refuses with
+    /// `ITEM_NOT_STOCKED_AT_LOCATION`). Like a deactivation in Shopify, no `updatedAt`
+    /// moves. [`FakeShopify::set_available`] stocks it there again.
     pub fn unstock(&self, sku: &str) {
         self.with_variant(sku, |v, location, _| {
             v.levels.remove(&location);
@@ -292,6 +320,7 @@ impl FakeShopify {
                 sku: v.sku.clone(),
                 price: v.price,
                 tracked: v.tracked,
+                stocked: v.levels.contains_key(&location),
                 available: level.available,
                 on_hand: level.on_hand,
             }
@@ -421,6 +450,19 @@ impl FakeShopify {
         self.lock()
             .sales_before_next_write
             .push((sku.to_owned(), quantity));
+    }
+
+    /// The next request of the operation named `operation` (e.g. `VariantsPage`) is
+    /// answered with `data` as given — a recorded answer or a fixture — after the usual
+    /// checks (token, schema validation, cost), instead of from the shop's state.
+    pub fn answer_next(&self, operation: &str, data: serde_json::Value) {
+        self.lock().recorded.push((operation.to_owned(), data));
+    }
+
+    /// The next bulk operation's result file is `jsonl` as given, instead of the shop's
+    /// variants.
+    pub fn answer_next_bulk(&self, jsonl: &str) {
+        self.lock().recorded_bulk = Some(jsonl.to_owned());
     }
 
     /// The next request is answered with this fault instead.

@@ -222,6 +222,153 @@ pub fn introspection_to_sdl(introspection: &Value) -> Option<String> {
     Some(out)
 }
 
+/// Checks that `data` (a GraphQL answer's `data`) has the shape the schema gives the
+/// answer to `document`'s operation `operation` (or its only one): every selected field
+/// present under its response key, `null` only where the field's type is nullable, lists
+/// where the type is a list, and leaves of the JSON kind their scalar is sent as (`Int`
+/// an integer, `Boolean` a boolean, `Money`, `ID`, `DateTime` and the other custom scalars
+/// and enums a string). Recorded or hand-written fixtures and the fake's own answers are
+/// checked with it, so neither drifts from what Shopify can send. The error names the path.
+pub fn check_answer(document: &str, operation: Option<&str>, data: &Value) -> Result<(), String> {
+    let doc = validate(document)?;
+    let op = doc
+        .operations
+        .get(operation)
+        .map_err(|e| format!("no such operation: {e:?}"))?;
+    let mut problems = Vec::new();
+    check_selection(&doc, &op.selection_set, data, "data", &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Checks a line of a bulk operation's JSONL result (one `node` of the bulk query's
+/// top-level connection) against that connection's node selection.
+pub fn check_bulk_line(bulk_query: &str, line: &Value) -> Result<(), String> {
+    use apollo_compiler::executable::Selection;
+    let doc = validate(bulk_query)?;
+    let op = doc
+        .operations
+        .get(None)
+        .map_err(|e| format!("no operation: {e:?}"))?;
+    // { connection { edges { node { … } } } }
+    let mut set = &op.selection_set;
+    for _ in 0..3 {
+        set = match set.selections.first() {
+            Some(Selection::Field(f)) => &f.selection_set,
+            _ => return Err("not a bulk query of one connection's edges.node".to_owned()),
+        };
+    }
+    let mut problems = Vec::new();
+    check_selection(&doc, set, line, "line", &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn check_selection(
+    doc: &ExecutableDocument,
+    set: &apollo_compiler::executable::SelectionSet,
+    value: &Value,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    use apollo_compiler::executable::Selection;
+    let Some(object) = value.as_object() else {
+        problems.push(format!("{path}: an object was expected, found {value}"));
+        return;
+    };
+    for selection in &set.selections {
+        match selection {
+            Selection::Field(field) => {
+                let key = field.response_key().as_str();
+                let here = format!("{path}.{key}");
+                match object.get(key) {
+                    None => problems.push(format!("{here}: missing")),
+                    Some(v) => check_value(doc, field, &field.definition.ty, v, &here, problems),
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                match doc.fragments.get(spread.fragment_name.as_str()) {
+                    Some(fragment) => {
+                        check_selection(doc, &fragment.selection_set, value, path, problems)
+                    }
+                    None => problems.push(format!("{path}: no fragment {}", spread.fragment_name)),
+                }
+            }
+            // A fragment on a type condition applies to objects of that type; an answer
+            // for another type leaves its fields out (`nodes(ids:)` gives `{}` then).
+            Selection::InlineFragment(inline) => {
+                if inline.type_condition.is_none() || !object.is_empty() {
+                    check_selection(doc, &inline.selection_set, value, path, problems);
+                }
+            }
+        }
+    }
+}
+
+fn check_value(
+    doc: &ExecutableDocument,
+    field: &apollo_compiler::executable::Field,
+    ty: &apollo_compiler::ast::Type,
+    value: &Value,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    use apollo_compiler::schema::ExtendedType;
+    if value.is_null() {
+        if ty.is_non_null() {
+            problems.push(format!("{path}: null, but its type {ty} is non-null"));
+        }
+        return;
+    }
+    if ty.is_list() {
+        match value.as_array() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_value(
+                        doc,
+                        field,
+                        ty.item_type(),
+                        item,
+                        &format!("{path}[{i}]"),
+                        problems,
+                    );
+                }
+            }
+            None => problems.push(format!("{path}: a list ({ty}) was expected, found {value}")),
+        }
+        return;
+    }
+    let name = ty.inner_named_type().as_str();
+    let fits = match schema().types.get(name) {
+        Some(ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
+            check_selection(doc, &field.selection_set, value, path, problems);
+            return;
+        }
+        Some(ExtendedType::Enum(e)) => value
+            .as_str()
+            .is_some_and(|v| e.values.keys().any(|k| k.as_str() == v)),
+        Some(ExtendedType::Scalar(_)) => match name {
+            "Int" => value.as_i64().is_some(),
+            "Float" => value.is_number(),
+            "Boolean" => value.is_boolean(),
+            "JSON" => true,
+            // String, ID and Shopify's custom scalars (Money, Decimal, DateTime, URL,
+            // UnsignedInt64 …) are sent as strings.
+            _ => value.is_string(),
+        },
+        _ => false,
+    };
+    if !fits {
+        problems.push(format!("{path}: {value} is not a {name}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,6 +208,11 @@ pub(crate) struct Shop {
     pub adjustment_groups: u64,
     pub bucket: Bucket,
     pub faults: VecDeque<Fault>,
+    /// Answers given as they were recorded or written down (fixtures): the next request of
+    /// the named operation gets `data` (validated and charged like any request), and the
+    /// next bulk operation's result is `recorded_bulk`, instead of what the shop holds.
+    pub recorded: Vec<(String, Value)>,
+    pub recorded_bulk: Option<String>,
     /// `Retry-After` of the fault being answered.
     pub faults_retry_after: Option<String>,
     /// Sales applied when the next mutation arrives: "a customer bought this between
@@ -253,6 +258,8 @@ impl Shop {
                 at: Instant::now(),
             },
             faults: VecDeque::new(),
+            recorded: Vec::new(),
+            recorded_bulk: None,
             faults_retry_after: None,
             sales_before_next_write: Vec::new(),
             log: Vec::new(),

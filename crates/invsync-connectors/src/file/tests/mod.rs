@@ -97,6 +97,7 @@ fn write(sku: &str, old: FieldValue, new: FieldValue) -> Write {
         old,
         new,
         key: format!("test:{sku}:{}", new.field()),
+        sale: None,
     }
 }
 

@@ -339,7 +339,11 @@ fn product() -> impl Strategy<Value = Product> {
     (
         "[ ]?[A-Za-z0-9][A-Za-z0-9 ,\"'é-]{0,10}",
         "[^\r\n]{0,12}",
-        prop_oneof![4 => Just(ItemKind::Inventory), 1 => Just(ItemKind::Base)],
+        prop_oneof![
+            4 => Just(ItemKind::Inventory),
+            1 => Just(ItemKind::Untracked),
+            1 => Just(ItemKind::Base)
+        ],
         proptest::option::of(decimal()),
         proptest::option::of(stock()),
         "[^\r\n]{0,8}",
@@ -350,6 +354,10 @@ fn product() -> impl Strategy<Value = Product> {
                 // An inventory product always has both values (the file rules demand them).
                 let (price, quantity) = match kind {
                     ItemKind::Inventory => (price.or(Some(Decimal::ONE)), quantity.or(Some(0))),
+                    // Its quantity is not stock: read as none whatever the cell says.
+                    ItemKind::Untracked | ItemKind::NotStocked => {
+                        (price.or(Some(Decimal::ONE)), None)
+                    }
                     ItemKind::Base => (price, quantity),
                 };
                 Product {
@@ -360,6 +368,7 @@ fn product() -> impl Strategy<Value = Product> {
                         kind,
                         price,
                         quantity,
+                        sale: None,
                     },
                     extra,
                     price_as_string,

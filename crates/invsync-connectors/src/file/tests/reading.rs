@@ -20,6 +20,7 @@ fn record(
         kind,
         price: price.map(|p| Decimal::from_str(p).expect("decimal")),
         quantity,
+        sale: None,
     }
 }
 

@@ -127,8 +127,10 @@ async fn changes_of_price_tracking_and_stock_by_hand_are_read_incrementally() {
     s.fake.set_available("SKU-0002", 500);
     s.fake.sell("SKU-0003", 2);
     s.fake.set_tracked("SKU-0004", false);
+    // Tracking turned on: the gift card's stock counts from now on.
+    s.fake.set_tracked("GIFT-CARD", true);
     s.fake.add_variant("NEW-1", "3.00", 7);
-    // Stocked at the location now: the reject becomes a record.
+    // Stocked at the location now: its quantity syncs from now on.
     s.fake.set_available("ELSEWHERE", 4);
     s.tick();
 
@@ -138,9 +140,19 @@ async fn changes_of_price_tracking_and_stock_by_hand_are_read_incrementally() {
     assert_eq!(by_sku(c, "SKU-0001").price, Some(dec("13.75")));
     assert_eq!(by_sku(c, "SKU-0002").quantity, Some(500));
     assert_eq!(by_sku(c, "SKU-0003").quantity, Some(1));
-    assert_eq!(by_sku(c, "SKU-0004").kind, ItemKind::Base);
+    let untracked = by_sku(c, "SKU-0004");
+    assert_eq!(
+        (untracked.kind, untracked.price, untracked.quantity),
+        (ItemKind::Untracked, Some(dec("12.50")), None)
+    );
+    let gift = by_sku(c, "GIFT-CARD");
+    assert_eq!((gift.kind, gift.quantity), (ItemKind::Inventory, Some(0)));
     assert_eq!(by_sku(c, "NEW-1").quantity, Some(7));
-    assert_eq!(by_sku(c, "ELSEWHERE").quantity, Some(4));
+    let stocked = by_sku(c, "ELSEWHERE");
+    assert_eq!(
+        (stocked.kind, stocked.quantity),
+        (ItemKind::Inventory, Some(4))
+    );
     assert!(c.rejects.is_empty(), "{:?}", c.rejects);
     assert_eq!(sorted(second.catalog.clone()), sorted(s.truth().await));
 
@@ -162,27 +174,76 @@ async fn changes_of_price_tracking_and_stock_by_hand_are_read_incrementally() {
 }
 
 #[tokio::test]
-async fn an_unreadable_variant_stays_reported_and_one_that_breaks_leaves_the_catalog() {
+async fn a_variant_leaving_the_location_is_not_stocked_and_an_unreadable_one_stays_reported() {
     let s = Setup::new().await;
     let (first, _) = s.read(None).await;
-    assert_eq!(first.catalog.rejects.len(), 1, "ELSEWHERE is not stocked");
+    assert_eq!(first.catalog.rejects, Vec::<Reject>::new());
     s.tick();
-    // SKU-0005 leaves the location: its record must not stay in the cache.
+    // SKU-0005 leaves the location (and its price changes, so the variant shows as
+    // changed): its record is `not-stocked` now, with the new price.
     s.fake.unstock("SKU-0005");
     s.fake.set_price("SKU-0005", "1.00");
     s.tick();
     let (second, _) = s.read(Some(&first)).await;
     assert!(second.incremental);
-    let mut rejected: Vec<_> = second
-        .catalog
-        .rejects
-        .iter()
-        .filter_map(|r| r.sku.clone())
-        .collect();
-    rejected.sort();
-    assert_eq!(rejected, ["ELSEWHERE", "SKU-0005"]);
-    assert!(!second.catalog.records.iter().any(|r| r.sku == "SKU-0005"));
+    let gone = by_sku(&second.catalog, "SKU-0005");
+    assert_eq!(
+        (gone.kind, gone.price, gone.quantity),
+        (ItemKind::NotStocked, Some(dec("1.00")), None)
+    );
     assert_eq!(sorted(second.catalog.clone()), sorted(s.truth().await));
+
+    // Shopify sends SKU-0006 in a shape invsync cannot use: it leaves the cached
+    // catalog, and is reported on every later read until it changes again.
+    s.tick();
+    let id = by_sku(&second.catalog, "SKU-0006").id.to_string();
+    s.fake.answer_next(
+        "VariantsChanged",
+        serde_json::json!({
+            "productVariants": {
+                "pageInfo": {"hasNextPage": false, "endCursor": null},
+                "nodes": [{
+                    "id": id, "sku": "SKU-0006", "displayName": "Product SKU-0006",
+                    "price": "not a price", "requiresComponents": false,
+                    "updatedAt": "2026-11-28T12:00:00Z",
+                    "product": {"id": "gid://shopify/Product/1"},
+                    "inventoryItem": {
+                        "id": "gid://shopify/InventoryItem/1", "tracked": true,
+                        "updatedAt": "2026-11-28T12:00:00Z", "inventoryLevel": null
+                    }
+                }]
+            }
+        }),
+    );
+    let (third, _) = s.read(Some(&second)).await;
+    assert!(third.incremental);
+    assert!(!third.catalog.records.iter().any(|r| r.sku == "SKU-0006"));
+    let rejected =
+        |c: &Catalog| -> Vec<String> { c.rejects.iter().filter_map(|r| r.sku.clone()).collect() };
+    assert_eq!(rejected(&third.catalog), ["SKU-0006"]);
+    assert!(third.catalog.rejects[0].error.contains("not a price"));
+    s.tick();
+    let (fourth, _) = s.read(Some(&third)).await;
+    assert!(fourth.incremental);
+    assert_eq!(rejected(&fourth.catalog), ["SKU-0006"], "still reported");
+}
+
+#[tokio::test]
+async fn a_cursor_of_the_old_format_reads_whole_once() {
+    let s = Setup::new().await;
+    let (first, _) = s.read(None).await;
+    let cursor = first.cursor.clone().expect("cursor");
+    assert!(cursor.contains("\"v\":2"), "{cursor}");
+    // A version-1 cursor: its records called untracked variants `base` and left variants
+    // not stocked at the location out as rejects.
+    let old = CachedCatalog {
+        records: first.catalog.records.clone(),
+        cursor: cursor.replace("\"v\":2", "\"v\":1"),
+        writes_since: 0,
+    };
+    let read = s.shop.read_catalog_since(Some(old)).await.expect("catalog");
+    assert!(!read.incremental);
+    check_catalog(&read.catalog);
 }
 
 #[tokio::test]

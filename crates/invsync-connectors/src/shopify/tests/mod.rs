@@ -46,6 +46,7 @@ fn quantity_write(id: &str, sku: &str, old: i64, new: i64, n: usize) -> Write {
         old: FieldValue::Quantity(old),
         new: FieldValue::Quantity(new),
         key: format!("invsync-run-1-change-{n}"),
+        sale: None,
     }
 }
 
@@ -57,7 +58,19 @@ fn price_write(id: &str, sku: &str, old: &str, new: &str, n: usize) -> Write {
         old: FieldValue::Price(dec(old)),
         new: FieldValue::Price(dec(new)),
         key: format!("invsync-run-1-change-{n}"),
+        sale: None,
     }
+}
+
+/// Reads one variant again by id (what the engine does for a stale write).
+async fn read_again(shop: &ShopifyConnection, variant: &str, sku: &str) -> Vec<Record> {
+    shop.read_records(&[RecordRef {
+        id: variant.into(),
+        sku: sku.into(),
+    }])
+    .await
+    .expect("re-read")
+    .expect("supported")
 }
 
 /// Nothing the connector sent was invalid, every API call carried the token, and no bulk
@@ -148,7 +161,7 @@ async fn shop_with_catalog(fake: &FakeShopify) -> Vec<invsync_test_support::shop
 }
 
 fn check_catalog(catalog: &Catalog) {
-    assert_eq!(catalog.records.len(), 230 + 2 + 2, "every variant but one");
+    assert_eq!(catalog.records.len(), 230 + 2 + 3, "every variant");
     let by_sku = |sku: &str| {
         catalog
             .records
@@ -163,16 +176,25 @@ fn check_catalog(catalog: &Catalog) {
     assert_eq!(tee.kind, ItemKind::Inventory);
     assert_eq!(tee.name, "T-shirt - Variant TEE-M");
     assert_eq!(by_sku("SKU-0229").quantity, Some(229));
-    assert_eq!(by_sku("GIFT-CARD").kind, ItemKind::Base, "untracked");
-    assert_eq!(by_sku("GIFT-CARD").quantity, None);
-    assert_eq!(by_sku("BUNDLE-1").kind, ItemKind::Base, "a bundle");
-    assert_eq!(catalog.rejects.len(), 1);
-    assert_eq!(catalog.rejects[0].sku.as_deref(), Some("ELSEWHERE"));
-    assert!(
-        catalog.rejects[0].error.contains("not stocked"),
-        "{:?}",
-        catalog.rejects
+    let gift = by_sku("GIFT-CARD");
+    assert_eq!(
+        (gift.kind, gift.price, gift.quantity),
+        (ItemKind::Untracked, Some(dec("25.00")), None),
+        "untracked: its price syncs, it has no stock"
     );
+    let bundle = by_sku("BUNDLE-1");
+    assert_eq!(
+        (bundle.kind, bundle.quantity),
+        (ItemKind::Base, None),
+        "a bundle"
+    );
+    let elsewhere = by_sku("ELSEWHERE");
+    assert_eq!(
+        (elsewhere.kind, elsewhere.price, elsewhere.quantity),
+        (ItemKind::NotStocked, Some(dec("5.00")), None),
+        "tracked but not stocked at the location: a listing, not a reject"
+    );
+    assert_eq!(catalog.rejects, Vec::<Reject>::new());
 }
 
 #[tokio::test]
@@ -325,14 +347,7 @@ async fn a_sale_between_read_and_write_is_never_overwritten() {
     assert_eq!(fake.variant("C").expect("C").available, 20);
 
     // Re-reading the stale record gives the engine the fresh value.
-    let fresh = shop
-        .read_records(&[RecordRef {
-            id: b.variant.as_str().into(),
-            sku: "B".into(),
-        }])
-        .await
-        .expect("re-read")
-        .expect("supported");
+    let fresh = read_again(&shop, &b.variant, "B").await;
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].quantity, Some(7));
     let lines = shop
@@ -529,6 +544,70 @@ async fn prices_are_written_per_product_as_decimal_strings() {
 }
 
 #[tokio::test]
+async fn prices_of_untracked_and_unstocked_variants_are_written() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    let gift = fake.add_untracked_variant("GIFT", "25.00");
+    let elsewhere = fake.add_unstocked_variant("ELSEWHERE", "5.00");
+    let shop = connect(&server, 10_000);
+    let catalog = shop.read_catalog().await.expect("catalog");
+    let kinds: Vec<ItemKind> = catalog.records.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [ItemKind::Untracked, ItemKind::NotStocked]);
+    let outcomes = shop
+        .write(&[
+            price_write(&gift.variant, "GIFT", "25.00", "27.50", 0),
+            price_write(&elsewhere.variant, "ELSEWHERE", "5.00", "5.25", 1),
+        ])
+        .await
+        .expect("write");
+    assert_eq!(outcomes, [WriteOutcome::Applied, WriteOutcome::Applied]);
+    assert_eq!(fake.variant("GIFT").expect("v").price, dec("27.50"));
+    assert_eq!(fake.variant("ELSEWHERE").expect("v").price, dec("5.25"));
+    assert_clean(&fake);
+}
+
+#[tokio::test]
+async fn a_variant_unstocked_between_read_and_write_is_stale_and_reads_back_not_stocked() {
+    let (fake, server) = start(Limits::unlimited()).await;
+    let a = fake.add_variant("A", "1.00", 10);
+    let b = fake.add_variant("B", "1.00", 10);
+    let shop = connect(&server, 10_000);
+    shop.read_catalog().await.expect("catalog");
+    // Someone removes B from the location after invsync read it.
+    fake.unstock("B");
+    let outcomes = shop
+        .write(&[
+            quantity_write(&a.variant, "A", 10, 12, 0),
+            quantity_write(&b.variant, "B", 10, 12, 1),
+        ])
+        .await
+        .expect("write");
+    assert_eq!(outcomes[0], WriteOutcome::Applied);
+    assert!(
+        matches!(&outcomes[1], WriteOutcome::Stale(m) if m.contains("no longer stocked")),
+        "{outcomes:?}"
+    );
+    assert!(!fake.variant("B").expect("B").stocked);
+    // The engine reads it again: the fresh record holds its quantity back.
+    let fresh = read_again(&shop, &b.variant, "B").await;
+    assert_eq!(
+        fresh
+            .iter()
+            .map(|r| (r.kind, r.quantity))
+            .collect::<Vec<_>>(),
+        [(ItemKind::NotStocked, None)]
+    );
+    // A write sent after that fresh read is refused before it reaches Shopify.
+    let outcomes = shop
+        .write(&[quantity_write(&b.variant, "B", 10, 12, 2)])
+        .await
+        .expect("write");
+    assert!(
+        matches!(&outcomes[0], WriteOutcome::Failed(m) if m.contains("change the store's `location`")),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_full_batch_is_one_call_of_250() {
     let (fake, server) = start(Limits::unlimited()).await;
     let ids: Vec<_> = (0..250)
@@ -691,4 +770,5 @@ async fn the_token_never_reaches_logs_or_errors() {
 }
 
 mod catalog;
+mod fixtures;
 mod orders;
