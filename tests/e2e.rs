@@ -418,6 +418,54 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
     }
 }
 
+/// Issue 13, item 2: `share = nan` (or `max_quantity = 0.4`) loaded as 0, `config check`
+/// said OK and a quantity sync wrote 0 to every product of the store; `share = 50.5` was
+/// rounded to 51. A whole-number key that is not a whole number is refused at the key,
+/// from the file or from an `INVSYNC__` variable, and nothing is synced.
+#[test]
+fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written() {
+    let cases: &[(&str, &str, Option<(&str, &str)>)] = &[
+        ("share = nan", "stores.shop.share: NaN is not a whole number", None),
+        ("max_quantity = 0.4", "stores.shop.max_quantity: 0.4 is not a whole number", None),
+        ("share = 50.5", "stores.shop.share: 50.5 is not a whole number", None),
+        ("buffer = 2.7", "stores.shop.buffer: 2.7 is not a whole number", None),
+        ("share = true", "stores.shop.share: true is not a whole number", None),
+        (
+            "",
+            "stores.shop.share (set by environment variable INVSYNC__STORES__SHOP__SHARE): `nan` is not a whole number",
+            Some(("INVSYNC__STORES__SHOP__SHARE", "nan")),
+        ),
+        (
+            "",
+            "stores.shop.max_quantity (set by environment variable INVSYNC__STORES__SHOP__MAX_QUANTITY): `0.4` is not a whole number",
+            Some(("INVSYNC__STORES__SHOP__MAX_QUANTITY", "0.4")),
+        ),
+    ];
+    for (line, want, env) in cases {
+        let demo = Demo::new();
+        if !line.is_empty() {
+            edit(
+                &demo,
+                "orders = \"demo/shop-orders.csv\"",
+                &format!("orders = \"demo/shop-orders.csv\"\n{line}"),
+            );
+        }
+        let before = demo.read("shop.csv");
+        for argv in [&["config", "check"][..], SYNC_SHOP] {
+            let mut cmd = demo.cmd(argv);
+            if let Some((k, v)) = env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{line} {env:?} {argv:?}: {stderr}");
+            assert!(stderr.contains(want), "{line} {env:?}: `{want}` missing from {stderr}");
+            assert!(stderr.contains("demo.toml"), "{stderr}");
+        }
+        assert_eq!(demo.read("shop.csv"), before, "{line} {env:?}: nothing written");
+    }
+}
+
 #[test]
 fn a_malformed_file_is_recorded_as_a_failed_run_and_left_untouched() {
     let demo = Demo::new();

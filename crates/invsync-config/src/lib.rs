@@ -7,6 +7,7 @@
 
 mod cadence;
 mod error;
+mod integer;
 mod kinds;
 mod model;
 mod raw;
@@ -44,6 +45,8 @@ pub const ENV_SEPARATOR: &str = "__";
 pub const DEFAULT_CONFIG_FILE: &str = "invsync.toml";
 /// `[database] url` when none is given (relative to the config file's folder).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/invsync.db";
+/// The most `[database] max_connections` may be (Postgres allows 100 by default).
+pub const MAX_DATABASE_CONNECTIONS: u32 = 1_000;
 /// `[daemon] listen` when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
 /// `[daemon] poll` when none is given.
@@ -327,17 +330,29 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let max_connections = raw.database.max_connections.unwrap_or(8);
-        if max_connections == 0 {
-            self.error("database.max_connections", "must be at least 1");
-        }
+        let max_connections = match raw.database.max_connections {
+            None => 8,
+            Some(n) => match u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_DATABASE_CONNECTIONS).contains(n))
+            {
+                Some(n) => n,
+                None => {
+                    self.error(
+                        "database.max_connections",
+                        format!("{n} is out of range 1..={MAX_DATABASE_CONNECTIONS}"),
+                    );
+                    1
+                }
+            },
+        };
         let connect_timeout = match &raw.database.connect_timeout {
             None => Duration::from_secs(10),
             Some(t) => self.duration("database.connect_timeout", t)?,
         };
         Some(DatabaseConfig {
             url,
-            max_connections: max_connections.max(1),
+            max_connections,
             connect_timeout,
         })
     }

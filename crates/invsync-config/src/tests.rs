@@ -1315,3 +1315,128 @@ fn shopify_errors_name_the_key() {
     let errors = result.expect_err("invalid shop").to_string();
     assert!(!errors.contains("literal-sentinel"), "{errors}");
 }
+
+/// Every whole-number key: (config, what it needs in the environment, its table, a line
+/// of that table to add the key after, the keys).
+type IntegerKeys<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str, &'a [&'a str]);
+
+const INTEGER_KEYS: &[IntegerKeys] = &[
+    (
+        VALID,
+        &[],
+        "database",
+        "url = \"sqlite://var/test.db\"",
+        &["max_connections"],
+    ),
+    (
+        VALID,
+        &[],
+        "stores.pos",
+        "path = \"data/pos.json\"",
+        &["buffer", "max_quantity", "share"],
+    ),
+    (
+        PLATFORM_STORES,
+        &[("WOO_KEY", "ck_x"), ("WOO_SECRET", "cs_x"), ("BC_TOKEN", "t")],
+        "stores.woo",
+        "url = \"https://shop.example.com\"",
+        &["max_quantity", "share", "retries"],
+    ),
+    (
+        PLATFORM_STORES,
+        &[("WOO_KEY", "ck_x"), ("WOO_SECRET", "cs_x"), ("BC_TOKEN", "t")],
+        "stores.big",
+        "store_hash = \"abc123\"",
+        &["buffer", "max_quantity", "share", "retries", "location_id"],
+    ),
+    (
+        SHOPIFY,
+        &[("SHOP_TOKEN", "shpat_x")],
+        "stores.shop",
+        "shop = \"Example.myshopify.com\"",
+        &["max_quantity", "share", "retries", "bulk_above"],
+    ),
+    (
+        QBO,
+        QBO_ENV,
+        "accounting",
+        "realm_id = \"9130354512345678\"",
+        &["retries"],
+    ),
+];
+
+/// Issue 13, item 2: `share = nan` loaded as 0 (the `config` crate rounds floats and
+/// reads `true`/`"yes"` as 1), and a quantity sync wrote 0 everywhere. Every whole-number
+/// key takes an integer, from the file or from an `INVSYNC__…` variable, or the config is
+/// refused at that key.
+#[test]
+fn whole_number_keys_refuse_floats_nan_and_booleans() {
+    for (text, env, table, anchor, keys) in INTEGER_KEYS {
+        assert!(text.contains(anchor), "{table}: `{anchor}`");
+        for key in *keys {
+            let path = format!("{table}.{key}");
+            let with = |value: &str| text.replacen(anchor, &format!("{anchor}\n{key} = {value}"), 1);
+            let (_dir, ok) = load_text(&with("3"), env);
+            ok.unwrap_or_else(|e| panic!("{path} = 3: {e}"));
+            for value in ["nan", "-nan", "inf", "-inf", "50.5", "50.0", "0.4", "2.7", "true"] {
+                let (_dir, result) = load_text(&with(value), env);
+                let errors = result.expect_err(&format!("{path} = {value}"));
+                let got: Vec<_> = errors.iter().collect();
+                assert_eq!(got.len(), 1, "{path} = {value}: {errors}");
+                assert_eq!(got[0].key.as_deref(), Some(path.as_str()), "{errors}");
+                assert!(
+                    got[0].message.contains("is not a whole number"),
+                    "{path} = {value}: {errors}"
+                );
+            }
+            let var = format!(
+                "INVSYNC__{}__{}",
+                table.replace('.', "__").to_uppercase(),
+                key.to_uppercase()
+            );
+            let mut with_env = env.to_vec();
+            with_env.push((var.as_str(), "4"));
+            let (_dir, ok) = load_text(text, &with_env);
+            ok.unwrap_or_else(|e| panic!("{var}=4: {e}"));
+            for value in ["nan", "inf", "50.5", "50.0", "1e3", "yes", "on", "true", ""] {
+                let mut with_env = env.to_vec();
+                with_env.push((var.as_str(), value));
+                let (_dir, result) = load_text(text, &with_env);
+                let errors = result.expect_err(&format!("{var}={value}"));
+                let got: Vec<_> = errors.iter().collect();
+                assert_eq!(got.len(), 1, "{var}={value}: {errors}");
+                assert_eq!(got[0].key.as_deref(), Some(path.as_str()), "{errors}");
+                assert_eq!(got[0].env.as_deref(), Some(var.as_str()), "{errors}");
+                let why = if value.is_empty() {
+                    "is empty"
+                } else {
+                    "is not a whole number"
+                };
+                assert!(got[0].message.contains(why), "{var}={value}: {errors}");
+            }
+        }
+    }
+}
+
+#[test]
+fn max_connections_is_in_range() {
+    for (value, ok) in [("1", true), ("1000", true), ("0", false), ("1001", false), ("-1", false)] {
+        let text = VALID.replacen(
+            "url = \"sqlite://var/test.db\"",
+            &format!("url = \"sqlite://var/test.db\"\nmax_connections = {value}"),
+            1,
+        );
+        let (_dir, result) = load_text(&text, &[]);
+        match result {
+            Ok(config) => {
+                assert!(ok, "max_connections = {value} loaded");
+                assert_eq!(config.database.max_connections.to_string(), value);
+            }
+            Err(e) => {
+                assert!(!ok, "max_connections = {value}: {e}");
+                assert!(e.to_string().contains("database.max_connections: "), "{e}");
+                assert!(e.to_string().contains("out of range 1..=1000"), "{e}");
+            }
+        }
+    }
+}

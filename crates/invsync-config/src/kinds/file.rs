@@ -23,8 +23,11 @@ struct RawStoreFile {
     orders: Option<String>,
     // Quantity rules every store kind takes (product.md rule 7). Listed per kind rather
     // than flattened: serde cannot combine `flatten` with `deny_unknown_fields`.
+    #[serde(default, deserialize_with = "crate::integer::option")]
     buffer: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     max_quantity: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     share: Option<i64>,
 }
 

@@ -40,6 +40,7 @@ struct RawQuickBooksOnline {
     adjustment_account: Option<String>,
     order_doc_number: Option<String>,
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     retries: Option<i64>,
     retry_backoff: Option<String>,
 }
