@@ -466,6 +466,79 @@ fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written(
     }
 }
 
+/// Issue 13, item 5: `path = "/dev/zero"` grew invsync to 5 GB in 6 s and a 2 GB sparse
+/// file peaked at 2.1 GB. A file connection's files must be regular files within
+/// `max_file_size` (default 1 GiB): anything else fails the run at once, exit 2, with the
+/// file, its size and the limit named, and nothing is written. (The timeout only keeps a
+/// hang from blocking the suite.)
+#[test]
+fn file_inputs_that_are_not_regular_files_or_too_large_are_refused() {
+    type Setup = &'static dyn Fn(&Demo) -> String;
+    let cases: &[(&str, Setup)] = &[
+        ("/dev/zero as the accounting file", &|d| {
+            edit(d, "path = \"demo/accounting.csv\"", "path = \"/dev/zero\"");
+            "/dev/zero: cannot read: is a character device, not a regular file".into()
+        }),
+        ("a 2 GiB sparse store file", &|d| {
+            std::fs::File::create(d.data("shop.csv"))
+                .and_then(|f| f.set_len(2 << 30))
+                .expect("sparse file");
+            format!(
+                "{}: cannot read: is 2 GiB, over the limit of 1 GiB; nothing read (raise `max_file_size` in [stores.shop]",
+                d.data("shop.csv").display()
+            )
+        }),
+        ("a FIFO as the orders file", &|d| {
+            std::fs::remove_file(d.data("shop-orders.csv")).expect("rm");
+            let made = std::process::Command::new("mkfifo")
+                .arg(d.data("shop-orders.csv"))
+                .status()
+                .expect("mkfifo");
+            assert!(made.success());
+            format!(
+                "{}: cannot read: is a FIFO (named pipe), not a regular file",
+                d.data("shop-orders.csv").display()
+            )
+        }),
+        ("a store file over a max_file_size of 100 bytes", &|d| {
+            edit(
+                d,
+                "orders = \"demo/shop-orders.csv\"",
+                "orders = \"demo/shop-orders.csv\"\nmax_file_size = 100",
+            );
+            let size = std::fs::metadata(d.data("shop.csv")).expect("size").len();
+            format!(
+                "{}: cannot read: is {size} bytes, over the limit of 100 bytes",
+                d.data("shop.csv").display()
+            )
+        }),
+    ];
+    for (why, setup) in cases {
+        let demo = Demo::new();
+        let want = setup(&demo);
+        let before = std::fs::read_dir(demo.data("")).expect("dir").count();
+        let out = demo
+            .cmd(SYNC_SHOP)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{why}: {stderr}");
+        assert!(stderr.contains(&want), "{why}: `{want}` missing from {stderr}");
+        let runs = demo.json(&["runs"]);
+        assert_eq!(runs[0]["status"], "failed", "{why}: {runs}");
+        assert!(
+            runs[0]["error"].as_str().is_some_and(|e| e.contains(&want)),
+            "{why}: {runs}"
+        );
+        assert_eq!(
+            std::fs::read_dir(demo.data("")).expect("dir").count(),
+            before,
+            "{why}: no file added (no lock, no temporary file)"
+        );
+    }
+}
+
 #[test]
 fn a_malformed_file_is_recorded_as_a_failed_run_and_left_untouched() {
     let demo = Demo::new();

@@ -7,6 +7,7 @@
 
 mod cadence;
 mod error;
+pub mod input_file;
 mod integer;
 mod kinds;
 mod model;
@@ -545,6 +546,25 @@ impl Validator<'_> {
             }),
         };
         ok.then_some(rules)
+    }
+
+    /// `max_file_size` at `key`: a size like "1GiB"; [`input_file::DEFAULT_MAX_FILE_SIZE`]
+    /// when not set.
+    pub(crate) fn max_file_size(&mut self, key: &str, text: Option<&str>) -> Option<u64> {
+        let Some(text) = text else {
+            return Some(input_file::DEFAULT_MAX_FILE_SIZE);
+        };
+        match input_file::parse_size(text) {
+            Ok(0) => {
+                self.error(key, "must be more than 0");
+                None
+            }
+            Ok(size) => Some(size),
+            Err(e) => {
+                self.error(key, e);
+                None
+            }
+        }
     }
 
     pub(crate) fn data_path(&mut self, key: &str, text: &str, base: &Path) -> Option<PathBuf> {

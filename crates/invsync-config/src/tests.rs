@@ -1440,3 +1440,53 @@ fn max_connections_is_in_range() {
         }
     }
 }
+
+#[test]
+fn file_connections_take_a_max_file_size() {
+    let (_dir, config) = load_text(VALID, &[]);
+    let config = config.expect("valid");
+    let ConnectionConfig::File(f) = &config.stores["shop"].connection else {
+        panic!("a file store")
+    };
+    assert_eq!(f.max_file_size, input_file::DEFAULT_MAX_FILE_SIZE);
+    let with = |table_line: &str, value: &str| {
+        VALID.replacen(
+            table_line,
+            &format!("{table_line}\nmax_file_size = {value}"),
+            1,
+        )
+    };
+    let store = "path = \"data/pos.json\"";
+    let accounting = "path = \"data/accounting.csv\"";
+    for (line, key, value, want) in [
+        (store, "stores.pos", "\"500MiB\"", Ok(500 << 20)),
+        (store, "stores.pos", "\"2 GiB\"", Ok(2 << 30)),
+        (accounting, "accounting", "1048576", Ok(1 << 20)),
+        (accounting, "accounting", "\"1.5GiB\"", Err("is not a size")),
+        (store, "stores.pos", "\"0\"", Err("must be more than 0")),
+        (store, "stores.pos", "\"lots\"", Err("is not a size")),
+        (store, "stores.pos", "nan", Err("is not a size")),
+    ] {
+        let (_dir, result) = load_text(&with(line, value), &[]);
+        match (result, want) {
+            (Ok(config), Ok(size)) => {
+                let connection = match key {
+                    "accounting" => &config.accounting,
+                    _ => &config.stores["pos"].connection,
+                };
+                let ConnectionConfig::File(f) = connection else {
+                    panic!("a file connection")
+                };
+                assert_eq!(f.max_file_size, size, "{key} = {value}");
+            }
+            (Err(e), Err(part)) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("{key}.max_file_size: ")) && text.contains(part),
+                    "{key} = {value}: {text}"
+                );
+            }
+            (got, want) => panic!("{key} = {value}: got {got:?}, want {want:?}"),
+        }
+    }
+}

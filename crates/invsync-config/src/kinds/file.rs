@@ -11,6 +11,8 @@ struct RawAccountingFile {
     #[allow(dead_code)] // read first, to pick this struct
     kind: String,
     path: String,
+    /// The largest file read, e.g. "1GiB" (a number alone is bytes).
+    max_file_size: Option<String>,
 }
 
 /// `[stores.NAME] kind = "file"`.
@@ -21,6 +23,7 @@ struct RawStoreFile {
     kind: String,
     path: String,
     orders: Option<String>,
+    max_file_size: Option<String>,
     // Quantity rules every store kind takes (product.md rule 7). Listed per kind rather
     // than flattened: serde cannot combine `flatten` with `deny_unknown_fields`.
     #[serde(default, deserialize_with = "crate::integer::option")]
@@ -37,10 +40,13 @@ pub(super) fn accounting(
     base: &Path,
 ) -> Option<ConnectionConfig> {
     let raw: RawAccountingFile = v.deserialize("accounting", value)?;
-    let path = v.data_path("accounting.path", &raw.path, base)?;
+    let path = v.data_path("accounting.path", &raw.path, base);
+    let max_file_size =
+        v.max_file_size("accounting.max_file_size", raw.max_file_size.as_deref());
     Some(ConnectionConfig::File(FileConnectionConfig {
-        path,
+        path: path?,
         orders: None,
+        max_file_size: max_file_size?,
     }))
 }
 
@@ -56,11 +62,16 @@ pub(super) fn store(
         None => Some(None),
         Some(o) => v.data_path(&format!("{key}.orders"), o, base).map(Some),
     };
+    let max_file_size = v.max_file_size(
+        &format!("{key}.max_file_size"),
+        raw.max_file_size.as_deref(),
+    );
     let rules = v.rules(key, raw.buffer, raw.max_quantity, raw.share);
     Some(StoreConfig {
         connection: ConnectionConfig::File(FileConnectionConfig {
             path: path?,
             orders: orders?,
+            max_file_size: max_file_size?,
         }),
         rules: rules?,
     })
