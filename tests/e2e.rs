@@ -425,11 +425,31 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
 #[test]
 fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written() {
     let cases: &[(&str, &str, Option<(&str, &str)>)] = &[
-        ("share = nan", "stores.shop.share: NaN is not a whole number", None),
-        ("max_quantity = 0.4", "stores.shop.max_quantity: 0.4 is not a whole number", None),
-        ("share = 50.5", "stores.shop.share: 50.5 is not a whole number", None),
-        ("buffer = 2.7", "stores.shop.buffer: 2.7 is not a whole number", None),
-        ("share = true", "stores.shop.share: true is not a whole number", None),
+        (
+            "share = nan",
+            "stores.shop.share: NaN is not a whole number",
+            None,
+        ),
+        (
+            "max_quantity = 0.4",
+            "stores.shop.max_quantity: 0.4 is not a whole number",
+            None,
+        ),
+        (
+            "share = 50.5",
+            "stores.shop.share: 50.5 is not a whole number",
+            None,
+        ),
+        (
+            "buffer = 2.7",
+            "stores.shop.buffer: 2.7 is not a whole number",
+            None,
+        ),
+        (
+            "share = true",
+            "stores.shop.share: true is not a whole number",
+            None,
+        ),
         (
             "",
             "stores.shop.share (set by environment variable INVSYNC__STORES__SHOP__SHARE): `nan` is not a whole number",
@@ -458,11 +478,22 @@ fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written(
             }
             let out = cmd.output().expect("run");
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{line} {env:?} {argv:?}: {stderr}");
-            assert!(stderr.contains(want), "{line} {env:?}: `{want}` missing from {stderr}");
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{line} {env:?} {argv:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains(want),
+                "{line} {env:?}: `{want}` missing from {stderr}"
+            );
             assert!(stderr.contains("demo.toml"), "{stderr}");
         }
-        assert_eq!(demo.read("shop.csv"), before, "{line} {env:?}: nothing written");
+        assert_eq!(
+            demo.read("shop.csv"),
+            before,
+            "{line} {env:?}: nothing written"
+        );
     }
 }
 
@@ -524,7 +555,10 @@ fn file_inputs_that_are_not_regular_files_or_too_large_are_refused() {
             .expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{why}: {stderr}");
-        assert!(stderr.contains(&want), "{why}: `{want}` missing from {stderr}");
+        assert!(
+            stderr.contains(&want),
+            "{why}: `{want}` missing from {stderr}"
+        );
         let runs = demo.json(&["runs"]);
         assert_eq!(runs[0]["status"], "failed", "{why}: {runs}");
         assert!(

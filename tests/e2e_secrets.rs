@@ -671,3 +671,106 @@ fn no_secret_shows_anywhere_with_postgres() {
     extra.push(("the Postgres database".into(), postgres_rows(&w, &url)));
     w.assert_clean(&extra);
 }
+
+/// Issue 13, item 6, through the binary: a `database.url` whose value is not a database
+/// URL invsync can use — /etc/shadow's first line, `postgres:SECRET`, a password hidden in
+/// a percent-encoded user name — given as a literal, `{ env }` and `{ file }`. `config
+/// check` and `runs` name the key and where the value came from; nothing they print shows
+/// any part of the value (the sentinel, raw or percent-decoded, or a scheme from it).
+#[test]
+fn a_database_url_that_is_not_one_is_never_shown() {
+    const SECRET: &str = "S3NT1N3L";
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\n",
+    )
+    .expect("accounting");
+    std::fs::write(dir.path().join("shop.csv"), "sku,name,price,quantity\n").expect("shop");
+    // (value, whether config check refuses it)
+    let values = [
+        (
+            format!("root:{SECRET}$6$salt$hash:19000:0:99999:7:::"),
+            true,
+        ),
+        (format!("postgres:{SECRET}"), true),
+        (format!("mysql://u:{SECRET}@127.0.0.1/db"), true),
+        // Valid URLs: refused only by the server (nothing listens / no such role).
+        (format!("postgres://u%3A{SECRET}@127.0.0.1:1/db"), false),
+        (format!("postgres://u%3A{SECRET}@127.0.0.1:5432/db"), false),
+        (
+            format!("postgres://u%3A{SECRET}:pw@127.0.0.1:5432/db"),
+            false,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (i, (value, refused)) in values.iter().enumerate() {
+        let file = dir.path().join(format!("db-url-{i}"));
+        std::fs::write(&file, format!("{value}\n")).expect("secret file");
+        for (form, env, origin) in [
+            (format!("\"{value}\""), None, "database.url: the value"),
+            (
+                "{ env = \"E2E_DB_URL\" }".to_owned(),
+                Some(value.as_str()),
+                "database.url: the value of environment variable E2E_DB_URL",
+            ),
+            (
+                format!("{{ file = \"{}\" }}", file.display()),
+                None,
+                "database.url: the contents of file",
+            ),
+        ] {
+            let config = dir.path().join("invsync.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[database]\nurl = {form}\nconnect_timeout = \"2s\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n"
+                ),
+            )
+            .expect("config");
+            for args in [&["config", "check"][..], &["runs"]] {
+                let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+                cmd.env_remove("INVSYNC_CONFIG")
+                    .env("INVSYNC_LOG", "trace")
+                    .arg("--config")
+                    .arg(&config)
+                    .args(args);
+                for (k, _) in std::env::vars() {
+                    if k.starts_with("INVSYNC__") {
+                        cmd.env_remove(k);
+                    }
+                }
+                if let Some(v) = env {
+                    cmd.env("E2E_DB_URL", v);
+                }
+                let out = cmd.output().expect("run invsync");
+                let shown = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                if *refused {
+                    assert_eq!(out.status.code(), Some(2), "{value} as {form}: {shown}");
+                    assert!(shown.contains(origin), "{value} as {form}: {shown}");
+                } else if args == ["runs"] {
+                    assert_ne!(out.status.code(), Some(0), "{value} as {form}: {shown}");
+                }
+                seen.push((format!("{value} as {form}, {args:?}"), shown));
+            }
+        }
+    }
+    let mut leaks = Vec::new();
+    for (what, shown) in &seen {
+        for part in [SECRET, "root:", "mysql"] {
+            if shown.contains(part) {
+                leaks.push(format!("`{part}` with {what}: {shown}"));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n\n")
+    );
+}

@@ -31,9 +31,14 @@ pub enum InputFileError {
     /// A directory, device, FIFO or socket: what it is.
     NotRegular(&'static str),
     /// Larger than the limit when opened.
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     /// Grew past the limit while being read.
-    Grew { limit: u64 },
+    Grew {
+        limit: u64,
+    },
 }
 
 impl fmt::Display for InputFileError {
@@ -180,7 +185,15 @@ mod tests {
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert_eq!(parse_size("1234"), Ok(1234));
         assert_eq!(parse_size("10 B"), Ok(10));
-        for bad in ["", "GiB", "1.5GiB", "-1GiB", "1 TiB", "nan", "99999999999GiB"] {
+        for bad in [
+            "",
+            "GiB",
+            "1.5GiB",
+            "-1GiB",
+            "1 TiB",
+            "nan",
+            "99999999999GiB",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert_eq!(Size(1 << 30).to_string(), "1 GiB");
@@ -212,9 +225,15 @@ mod tests {
         let e = read_regular(Path::new("/proc/self/status"), 16)
             .expect_err("grew")
             .to_string();
-        assert_eq!(e, "grew past the limit of 16 bytes while it was read; nothing used");
+        assert_eq!(
+            e,
+            "grew past the limit of 16 bytes while it was read; nothing used"
+        );
         let link = dir.path().join("link.csv");
         std::os::unix::fs::symlink(&path, &link).expect("symlink");
-        assert!(read_regular(&link, 10).is_ok(), "a symlink to a file is fine");
+        assert!(
+            read_regular(&link, 10).is_ok(),
+            "a symlink to a file is fine"
+        );
     }
 }

@@ -320,16 +320,10 @@ impl Validator<'_> {
     }
 
     fn database(&mut self, raw: &RawConfig, base: &Path) -> Option<DatabaseConfig> {
+        let normalise = |url: &str| normalise_database_url(url, base).map(SecretString::from);
         let url = match &raw.database.url {
-            None => SecretString::from(DEFAULT_DATABASE_URL.to_owned()),
-            Some(source) => self.secret("database.url", source, base)?,
-        };
-        let url = match normalise_database_url(url.expose_secret(), base) {
-            Ok(url) => SecretString::from(url),
-            Err(e) => {
-                self.error("database.url", e);
-                return None;
-            }
+            None => normalise(DEFAULT_DATABASE_URL).ok()?,
+            Some(source) => self.parsed_secret("database.url", source, base, normalise)?,
         };
         let max_connections = match raw.database.max_connections {
             None => 8,
@@ -466,6 +460,26 @@ impl Validator<'_> {
             Ok(secret) => Some(secret),
             Err(e) => {
                 self.error(key, e);
+                None
+            }
+        }
+    }
+
+    /// Resolves the secret at `key` and parses it. A value that does not parse is reported
+    /// with where it came from (`the value of environment variable DB_URL is not …`) and
+    /// never shown, whole or in part: `parse` says what is wrong in general terms only.
+    pub(crate) fn parsed_secret<T>(
+        &mut self,
+        key: &str,
+        source: &SecretSource,
+        base: &Path,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let secret = self.secret(key, source, base)?;
+        match parse(secret.expose_secret()) {
+            Ok(value) => Some(value),
+            Err(why) => {
+                self.error(key, format!("{} {why}", source.origin(base)));
                 None
             }
         }
@@ -839,7 +853,10 @@ fn refine_field_error(key: String, message: String) -> (String, String) {
 }
 
 /// Resolves a relative SQLite path against the config file's folder; checks the scheme.
+/// The URL is a secret (it may carry a password, and may be anything a file held): errors
+/// complete "the value …" and never quote it, its scheme included.
 fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
+    const USE: &str = "use \"sqlite://PATH\" or \"postgres://USER@HOST/DATABASE\"";
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         if rest.starts_with(":memory:") {
@@ -850,7 +867,10 @@ fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
             None => (rest, None),
         };
         if path.is_empty() {
-            return Err("a sqlite URL needs a file path, e.g. \"sqlite://var/invsync.db\"".into());
+            return Err(
+                "is a sqlite URL without a file path; write it like \"sqlite://var/invsync.db\""
+                    .into(),
+            );
         }
         let path = base.join(path);
         let mut out = format!("sqlite://{}", path.display());
@@ -861,13 +881,15 @@ fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
         return Ok(out);
     }
     match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Ok(url.to_owned()),
-        Ok(u) => Err(format!(
-            "unsupported database `{}:`; use \"sqlite://PATH\" or \"postgres://…\"",
-            u.scheme()
+        // `postgres:TEXT` parses as a URL without a host, and would be shown whole by
+        // messages that mask only a password.
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") && !u.cannot_be_a_base() => {
+            Ok(url.to_owned())
+        }
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Err(format!(
+            "is not a postgres URL invsync can use (no `//` before the host); {USE}"
         )),
-        // Never echo the URL: it may carry a password.
-        Err(_) => Err("is not a database URL; use \"sqlite://PATH\" or \"postgres://…\"".into()),
+        _ => Err(format!("is not a database URL invsync supports; {USE}")),
     }
 }
 

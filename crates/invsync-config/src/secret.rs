@@ -84,6 +84,19 @@ impl<'de> de::Deserialize<'de> for SecretSource {
 }
 
 impl SecretSource {
+    /// Where the value comes from, to begin a sentence about it ("the value of
+    /// environment variable DB_URL is not …"). Never the value.
+    pub fn origin(&self, base: &Path) -> String {
+        match self {
+            SecretSource::Env(var) => format!("the value of environment variable {var}"),
+            SecretSource::File(path) => {
+                format!("the contents of file {}", base.join(path).display())
+            }
+            SecretSource::Credential(name) => format!("the contents of credential `{name}`"),
+            SecretSource::Literal(_) => "the value".to_owned(),
+        }
+    }
+
     /// Resolves the secret. Relative files are read relative to `base` (the config file's
     /// folder). Errors say where the secret should have come from, never what it is.
     pub fn resolve(&self, base: &Path) -> Result<SecretString, String> {
@@ -113,9 +126,8 @@ impl SecretSource {
                 let (bytes, _) = read_regular(&path, MAX_SECRET_FILE_SIZE)
                     .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
                 // Never quote the bytes: they are the secret.
-                let text = String::from_utf8(bytes).map_err(|_| {
-                    format!("secret file {} is not UTF-8 text", path.display())
-                })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| format!("secret file {} is not UTF-8 text", path.display()))?;
                 // Files written by editors and `echo` end in a newline that is not part
                 // of the secret.
                 let value = text.trim_end_matches(['\n', '\r']);

@@ -300,7 +300,7 @@ fn errors_name_the_key() {
         (
             "bad database scheme",
             replace("sqlite://var/test.db", "mysql://u:hunter2@db/x"),
-            vec![("database.url", "unsupported database `mysql:`")],
+            vec![("database.url", "is not a database URL invsync supports")],
         ),
         (
             "reserved store name",
@@ -1318,7 +1318,13 @@ fn shopify_errors_name_the_key() {
 
 /// Every whole-number key: (config, what it needs in the environment, its table, a line
 /// of that table to add the key after, the keys).
-type IntegerKeys<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str, &'a [&'a str]);
+type IntegerKeys<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a str,
+    &'a [&'a str],
+);
 
 const INTEGER_KEYS: &[IntegerKeys] = &[
     (
@@ -1337,14 +1343,22 @@ const INTEGER_KEYS: &[IntegerKeys] = &[
     ),
     (
         PLATFORM_STORES,
-        &[("WOO_KEY", "ck_x"), ("WOO_SECRET", "cs_x"), ("BC_TOKEN", "t")],
+        &[
+            ("WOO_KEY", "ck_x"),
+            ("WOO_SECRET", "cs_x"),
+            ("BC_TOKEN", "t"),
+        ],
         "stores.woo",
         "url = \"https://shop.example.com\"",
         &["max_quantity", "share", "retries"],
     ),
     (
         PLATFORM_STORES,
-        &[("WOO_KEY", "ck_x"), ("WOO_SECRET", "cs_x"), ("BC_TOKEN", "t")],
+        &[
+            ("WOO_KEY", "ck_x"),
+            ("WOO_SECRET", "cs_x"),
+            ("BC_TOKEN", "t"),
+        ],
         "stores.big",
         "store_hash = \"abc123\"",
         &["buffer", "max_quantity", "share", "retries", "location_id"],
@@ -1375,10 +1389,13 @@ fn whole_number_keys_refuse_floats_nan_and_booleans() {
         assert!(text.contains(anchor), "{table}: `{anchor}`");
         for key in *keys {
             let path = format!("{table}.{key}");
-            let with = |value: &str| text.replacen(anchor, &format!("{anchor}\n{key} = {value}"), 1);
+            let with =
+                |value: &str| text.replacen(anchor, &format!("{anchor}\n{key} = {value}"), 1);
             let (_dir, ok) = load_text(&with("3"), env);
             ok.unwrap_or_else(|e| panic!("{path} = 3: {e}"));
-            for value in ["nan", "-nan", "inf", "-inf", "50.5", "50.0", "0.4", "2.7", "true"] {
+            for value in [
+                "nan", "-nan", "inf", "-inf", "50.5", "50.0", "0.4", "2.7", "true",
+            ] {
                 let (_dir, result) = load_text(&with(value), env);
                 let errors = result.expect_err(&format!("{path} = {value}"));
                 let got: Vec<_> = errors.iter().collect();
@@ -1420,7 +1437,13 @@ fn whole_number_keys_refuse_floats_nan_and_booleans() {
 
 #[test]
 fn max_connections_is_in_range() {
-    for (value, ok) in [("1", true), ("1000", true), ("0", false), ("1001", false), ("-1", false)] {
+    for (value, ok) in [
+        ("1", true),
+        ("1000", true),
+        ("0", false),
+        ("1001", false),
+        ("-1", false),
+    ] {
         let text = VALID.replacen(
             "url = \"sqlite://var/test.db\"",
             &format!("url = \"sqlite://var/test.db\"\nmax_connections = {value}"),
@@ -1488,5 +1511,95 @@ fn file_connections_take_a_max_file_size() {
             }
             (got, want) => panic!("{key} = {value}: got {got:?}, want {want:?}"),
         }
+    }
+}
+
+/// Issue 13, item 6: a secret whose value does not parse was echoed — ``unsupported
+/// database `root:` `` from /etc/shadow, `postgres:S3NT1N3L` whole. An error about a
+/// secret names the key and where the value came from (the variable, the file), says
+/// what is wrong in general terms, and never shows any part of the value: not a prefix,
+/// not a scheme.
+#[test]
+fn secrets_that_do_not_parse_are_never_shown() {
+    let values = [
+        "root:S3NT1N3L$6$salt$hash:19000:0:99999:7:::",
+        "postgres:S3NT1N3L",
+        "postgresql:S3NT1N3L@h/db",
+        "mysql://u:S3NT1N3L@h/db",
+        "http://S3NT1N3L@h/db",
+        "S3NT1N3L",
+        "S3NT1N3L://h/db",
+        "postgres:///S3NT1N3L?host=",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for value in values {
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, format!("{value}\n")).expect("write");
+        let forms = [
+            (format!("\"{value}\""), vec![], "the value"),
+            (
+                "{ env = \"DB_URL\" }".to_owned(),
+                vec![("DB_URL", value)],
+                "the value of environment variable DB_URL",
+            ),
+            (
+                format!("{{ file = \"{}\" }}", file.display()),
+                vec![],
+                "the contents of file",
+            ),
+        ];
+        for (form, env, origin) in forms {
+            let text = VALID.replacen("\"sqlite://var/test.db\"", &form, 1);
+            let (_dir, result) = load_text(&text, &env);
+            let Err(errors) = result else {
+                if value.starts_with("postgres:///") {
+                    continue; // a valid URL (a socket path that happens to be odd)
+                }
+                panic!("{value} as {form}: loaded");
+            };
+            let shown = errors.to_string();
+            assert_eq!(errors.len(), 1, "{shown}");
+            assert!(shown.contains("database.url: "), "{shown}");
+            assert!(shown.contains(origin), "{value} as {form}: {shown}");
+            for part in ["S3NT1N3L", "root", "mysql", "http:", "postgresql:"] {
+                assert!(
+                    !shown.contains(part),
+                    "{value} as {form}: `{part}` in {shown}"
+                );
+            }
+        }
+    }
+    // The variable that overrides a key is named too.
+    let (_dir, result) = load_text(VALID, &[("INVSYNC__DATABASE__URL", "root:S3NT1N3L:1::")]);
+    let shown = result.expect_err("refused").to_string();
+    assert!(
+        shown.contains("database.url (set by environment variable INVSYNC__DATABASE__URL): the value is not a database URL"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("S3NT1N3L") && !shown.contains("root"),
+        "{shown}"
+    );
+
+    // Other secrets that are parsed: QuickBooks Online's token key.
+    for (env, origin) in [
+        (
+            [("INVSYNC_TOKEN_KEY", "S3NT1N3L-is-not-a-key")],
+            "the value of environment variable INVSYNC_TOKEN_KEY must be 32 random bytes",
+        ),
+        (
+            [("INVSYNC_TOKEN_KEY", "UzNOVDFOM0wtc2hvcnQ=")],
+            "the value of environment variable INVSYNC_TOKEN_KEY is 14 bytes long",
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = QBO_ENV[..2].iter().copied().chain(env).collect();
+        let (_dir, result) = load_text(QBO, &env);
+        let shown = result.expect_err("refused").to_string();
+        assert!(shown.contains("accounting.token_key: "), "{shown}");
+        assert!(shown.contains(origin), "{shown}");
+        assert!(
+            !shown.contains("S3NT1N3L") && !shown.contains("UzNOVDFOM0w"),
+            "{shown}"
+        );
     }
 }

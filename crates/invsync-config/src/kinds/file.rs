@@ -41,8 +41,7 @@ pub(super) fn accounting(
 ) -> Option<ConnectionConfig> {
     let raw: RawAccountingFile = v.deserialize("accounting", value)?;
     let path = v.data_path("accounting.path", &raw.path, base);
-    let max_file_size =
-        v.max_file_size("accounting.max_file_size", raw.max_file_size.as_deref());
+    let max_file_size = v.max_file_size("accounting.max_file_size", raw.max_file_size.as_deref());
     Some(ConnectionConfig::File(FileConnectionConfig {
         path: path?,
         orders: None,

@@ -276,7 +276,9 @@ fn files_that_are_not_regular_or_over_the_limit_are_refused_before_reading() {
         // (A file in /proc cannot be locked for a write: its read alone is checked.)
         let write = match path.starts_with("/proc") {
             true => inner.read_catalog(),
-            false => inner.write(&[super::quantity_write("A", 2, 3)]).map(|_| Vec::new()),
+            false => inner
+                .write(&[super::quantity_write("A", 2, 3)])
+                .map(|_| Vec::new()),
         }
         .expect_err("refused");
         let mut inner = fixture.inner();
