@@ -774,3 +774,127 @@ fn a_database_url_that_is_not_one_is_never_shown() {
         leaks.join("\n\n")
     );
 }
+
+/// A server that refuses everything with 401 and echoes the request's credentials (the
+/// `Authorization`, `X-Shopify-Access-Token` and `X-Auth-Token` values) transformed as the
+/// first path segment after `/401/` says (`echo::TRANSFORMS`), in every error field.
+async fn transforming(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let how = path.split('/').nth(2).unwrap_or("upper").to_owned();
+    let credentials: Vec<String> = ["authorization", "x-shopify-access-token", "x-auth-token"]
+        .iter()
+        .filter_map(|h| request.headers().get(*h))
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .collect();
+    let echo = invsync_test_support::echo::transform(&how, &credentials.join(" "));
+    let body = json!({
+        "errors": echo,
+        "message": echo,
+        "title": echo,
+        "code": echo,
+        "error_description": echo,
+    });
+    Response::builder()
+        .status(401)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("response")
+}
+
+/// Issue 13, item 7, through the binary: a server's 401 echoes the Shopify token, the
+/// WooCommerce Basic credentials and the BigCommerce token upper-cased, percent-encoded,
+/// HTML-escaped (decimal, hex, named), JSON-escaped (`\uXXXX`), split by spaces or in
+/// base64. Neither stderr nor `runs` (the run's stored error) shows them in any form a
+/// reader could decode, and the masked echoes were seen.
+#[test]
+fn transformed_echoes_of_credentials_are_masked() {
+    use invsync_test_support::echo;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(fake::serve(axum::Router::new().fallback(transforming)));
+    let url = server.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("accounting.csv"), "sku,name,price,quantity\nSKU-1,Mug,9.00,5\n")
+        .expect("accounting");
+    let mut config = "[database]\nurl = \"sqlite://invsync.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n".to_owned();
+    let mut stores = Vec::new();
+    for how in echo::TRANSFORMS {
+        config.push_str(&format!(
+            "\n[stores.shop-{how}]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\naccess_token = \"{SHOP_TOKEN}\"\nbase_url = \"{url}/401/{how}\"\nretries = 0\n\
+             \n[stores.woo-{how}]\nkind = \"woocommerce\"\nurl = \"{url}/401/{how}\"\nconsumer_key = \"{WOO_KEY}\"\nconsumer_secret = \"{WOO_SECRET}\"\nretries = 0\n\
+             \n[stores.big-{how}]\nkind = \"bigcommerce\"\nstore_hash = \"abc123\"\naccess_token = \"{BIG_TOKEN}\"\nbase_url = \"{url}/401/{how}\"\nretries = 0\n"
+        ));
+        stores.extend(["shop", "woo", "big"].map(|kind| format!("{kind}-{how}")));
+    }
+    let config_path = dir.path().join("invsync.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+        cmd.env_remove("INVSYNC_CONFIG")
+            .env("INVSYNC_LOG", "debug")
+            .arg("--config")
+            .arg(&config_path)
+            .args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("INVSYNC__") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().expect("run invsync");
+        (
+            out.status.code(),
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let mut seen = Vec::new();
+    for store in &stores {
+        let (code, shown) = run(&[
+            "sync", "--store", store, "--update", "store", "--fields", "price",
+        ]);
+        assert_ne!(code, Some(0), "{store}: {shown}");
+        assert!(shown.contains("401"), "{store}: the server was reached: {shown}");
+        seen.push((store.clone(), shown));
+    }
+    let (_, runs) = run(&["--format", "json", "runs", "--limit", "100"]);
+    seen.push(("runs".into(), runs));
+    seen.push((
+        "the database".into(),
+        sqlite_files(dir.path())
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect(),
+    ));
+    let mut needles: Vec<String> = vec![MARK.to_lowercase()];
+    for secret in [
+        SHOP_TOKEN.to_owned(),
+        BIG_TOKEN.to_owned(),
+        format!("{WOO_KEY}:{WOO_SECRET}"),
+    ] {
+        needles.extend(echo::base64_traces(&secret));
+    }
+    let mut leaks = Vec::new();
+    for (what, shown) in &seen {
+        let plain = echo::decoded(shown);
+        for needle in &needles {
+            if let Some(at) = plain.find(needle.as_str()) {
+                let from = plain[..at].char_indices().rev().nth(60).map_or(0, |(i, _)| i);
+                let to = (at + 80..=plain.len())
+                    .find(|&i| plain.is_char_boundary(i))
+                    .unwrap_or(plain.len());
+                leaks.push(format!("`{needle}` in {what}: …{}…", &plain[from..to]));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n\n"));
+    assert!(
+        seen.iter().filter(|(_, s)| s.contains("[redacted]")).count() >= stores.len(),
+        "every echo arrived, masked"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod bigcommerce;
 pub mod catalog;
+pub mod echo;
 pub mod fake;
 pub mod faults;
 pub mod openapi;
