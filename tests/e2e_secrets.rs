@@ -817,8 +817,11 @@ fn transformed_echoes_of_credentials_are_masked() {
     let server = rt.block_on(fake::serve(axum::Router::new().fallback(transforming)));
     let url = server.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("accounting.csv"), "sku,name,price,quantity\nSKU-1,Mug,9.00,5\n")
-        .expect("accounting");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\nSKU-1,Mug,9.00,5\n",
+    )
+    .expect("accounting");
     let mut config = "[database]\nurl = \"sqlite://invsync.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n".to_owned();
     let mut stores = Vec::new();
     for how in echo::TRANSFORMS {
@@ -859,7 +862,10 @@ fn transformed_echoes_of_credentials_are_masked() {
             "sync", "--store", store, "--update", "store", "--fields", "price",
         ]);
         assert_ne!(code, Some(0), "{store}: {shown}");
-        assert!(shown.contains("401"), "{store}: the server was reached: {shown}");
+        assert!(
+            shown.contains("401"),
+            "{store}: the server was reached: {shown}"
+        );
         seen.push((store.clone(), shown));
     }
     let (_, runs) = run(&["--format", "json", "runs", "--limit", "100"]);
@@ -884,7 +890,11 @@ fn transformed_echoes_of_credentials_are_masked() {
         let plain = echo::decoded(shown);
         for needle in &needles {
             if let Some(at) = plain.find(needle.as_str()) {
-                let from = plain[..at].char_indices().rev().nth(60).map_or(0, |(i, _)| i);
+                let from = plain[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(60)
+                    .map_or(0, |(i, _)| i);
                 let to = (at + 80..=plain.len())
                     .find(|&i| plain.is_char_boundary(i))
                     .unwrap_or(plain.len());
@@ -892,9 +902,17 @@ fn transformed_echoes_of_credentials_are_masked() {
             }
         }
     }
-    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n\n"));
     assert!(
-        seen.iter().filter(|(_, s)| s.contains("[redacted]")).count() >= stores.len(),
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n\n")
+    );
+    assert!(
+        seen.iter()
+            .filter(|(_, s)| s.contains("[redacted]"))
+            .count()
+            >= stores.len(),
         "every echo arrived, masked"
     );
 }

@@ -455,16 +455,25 @@ mod tests {
             ("as is", TOKEN.to_owned()),
             ("lower case", TOKEN.to_lowercase()),
             ("form-encoded", form),
-            ("upper case, percent-encoded", echo::transform("percent", TOKEN).to_uppercase()),
+            (
+                "upper case, percent-encoded",
+                echo::transform("percent", TOKEN).to_uppercase(),
+            ),
             ("JSON-escaped slash", TOKEN.replace('/', "\\/")),
-            ("split by a line break", format!("{}\n  {}", &TOKEN[..4], &TOKEN[4..])),
+            (
+                "split by a line break",
+                format!("{}\n  {}", &TOKEN[..4], &TOKEN[4..]),
+            ),
         ] {
             transformed.push((how.into(), copy));
         }
         for prefix in ["a", "ab", "abc"] {
             let inner = format!("{prefix}{TOKEN}:more");
             transformed.push((format!("base64 after {prefix}"), STANDARD.encode(&inner)));
-            transformed.push((format!("URL-safe base64 after {prefix}"), URL_SAFE_NO_PAD.encode(&inner)));
+            transformed.push((
+                format!("URL-safe base64 after {prefix}"),
+                URL_SAFE_NO_PAD.encode(&inner),
+            ));
         }
         let traces = echo::base64_traces(TOKEN);
         let leaked = |shown: &str| {
@@ -475,7 +484,10 @@ mod tests {
             let text = format!("HTTP 401 (\"errors\":\"Invalid token {copy} for shop\")");
             let shown = r.scrub(&text);
             assert!(shown.contains(MASK), "{how}: {shown}");
-            assert!(shown.ends_with(" for shop\")"), "{how}: the rest is kept: {shown}");
+            assert!(
+                shown.ends_with(" for shop\")"),
+                "{how}: the rest is kept: {shown}"
+            );
             assert!(!leaked(&shown), "{how}: {shown}");
             // Cut short (a message truncated) after 30 characters of the copy.
             let cut: String = copy.chars().take(30).collect();
@@ -483,7 +495,13 @@ mod tests {
             assert!(!leaked(&shown), "{how}, cut: {shown}");
         }
         // Text that only looks alike stays.
-        for text in ["shpat_other-token", "SENTINEL", "%73%68%70", "a & b; c", "\\u00e9t\u{e9}"] {
+        for text in [
+            "shpat_other-token",
+            "SENTINEL",
+            "%73%68%70",
+            "a & b; c",
+            "\\u00e9t\u{e9}",
+        ] {
             assert_eq!(r.scrub(text), text);
         }
     }
@@ -492,11 +510,19 @@ mod tests {
     fn messages_are_cut_to_a_bounded_length_after_masking() {
         let r = Redactor::new();
         r.add("SENTINEL-token-1234");
-        let long = format!("{}SENTINEL-token-1234{}", "x".repeat(MAX_MESSAGE - 5), "y".repeat(5000));
+        let long = format!(
+            "{}SENTINEL-token-1234{}",
+            "x".repeat(MAX_MESSAGE - 5),
+            "y".repeat(5000)
+        );
         let shown = r.message(&long);
         assert!(!shown.contains("SENTINEL"), "masked before the cut");
         assert!(shown.chars().count() < MAX_MESSAGE + 40, "{}", shown.len());
-        assert!(shown.ends_with("more characters cut)"), "{}", &shown[shown.len() - 40..]);
+        assert!(
+            shown.ends_with("more characters cut)"),
+            "{}",
+            &shown[shown.len() - 40..]
+        );
         assert_eq!(r.message("short"), "short");
     }
 

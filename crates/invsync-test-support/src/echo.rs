@@ -92,15 +92,16 @@ pub fn decoded(text: &str) -> String {
             };
             Some((c, semi + 2))
         };
-        let (decoded, len) = if let Some(b) = hex(rest.strip_prefix('%').and_then(|r| r.get(..2)), 16) {
-            (char::from_u32(b).unwrap_or(c), 3)
-        } else if let Some(u) = hex(rest.strip_prefix("\\u").and_then(|r| r.get(..4)), 16) {
-            (char::from_u32(u).unwrap_or(c), 6)
-        } else if let Some(found) = rest.strip_prefix('&').and_then(entity) {
-            found
-        } else {
-            (c, c.len_utf8())
-        };
+        let (decoded, len) =
+            if let Some(b) = hex(rest.strip_prefix('%').and_then(|r| r.get(..2)), 16) {
+                (char::from_u32(b).unwrap_or(c), 3)
+            } else if let Some(u) = hex(rest.strip_prefix("\\u").and_then(|r| r.get(..4)), 16) {
+                (char::from_u32(u).unwrap_or(c), 6)
+            } else if let Some(found) = rest.strip_prefix('&').and_then(entity) {
+                found
+            } else {
+                (c, c.len_utf8())
+            };
         if !decoded.is_whitespace() {
             out.extend(decoded.to_lowercase());
         }
