@@ -197,6 +197,193 @@ fn sync_fixes_it_then_changes_nothing_and_runs_show_the_counts() {
     );
 }
 
+/// Issue 13, item 8: a negative accounting price was written to the store
+/// (`13.00 → -5.00 updated`). A product whose price or quantity is negative on either
+/// side, in a field the run syncs, fails as an item with the reason and is never
+/// written; a negative value in a field the run does not sync is left alone.
+#[test]
+fn negative_prices_and_quantities_fail_their_product_and_are_never_written() {
+    let demo = Demo::new();
+    let accounting = demo.read("accounting.csv");
+    std::fs::write(
+        demo.data("accounting.csv"),
+        accounting.replace(
+            "MUG-2,Stoneware mug,14.00,0,",
+            "MUG-2,Stoneware mug,-5.00,0,",
+        ),
+    )
+    .expect("write");
+    let shop = demo
+        .read("shop.csv")
+        .replace("TEE-M,T-shirt (M),21.00,9,", "TEE-M,T-shirt (M),21.00,-3,");
+    std::fs::write(demo.data("shop.csv"), &shop).expect("write");
+
+    let dry = demo
+        .cmd(&args(&with(SYNC_SHOP, &["--dry-run"])))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        !stdout.contains("-5.00  "),
+        "no change to -5.00 planned: {stdout}"
+    );
+
+    let out = demo.cmd(SYNC_SHOP).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "failed items: {stderr}");
+    assert_eq!(demo.read("shop.csv"), shop, "nothing written");
+    let runs = demo.json(&["runs"]);
+    let run = &runs[0];
+    let counts = |key: &str| run["counts"][key].as_i64().expect(key);
+    // As in sync_fixes_it_then…, but the two products that were updated there fail.
+    for (key, want) in [
+        ("checked", 12),
+        ("updated", 0),
+        ("failed", 2),
+        ("unmapped", 4),
+        ("in_sync", 2),
+    ] {
+        assert_eq!(counts(key), want, "{key}: {run}");
+    }
+    let shown = demo.json(&["runs", "show", &run["id"].to_string()]);
+    let failed: Vec<(String, String)> = shown["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["outcome"] == "failed")
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap_or("").to_owned(),
+                i["error"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed.len(),
+        4,
+        "price and quantity of two products: {failed:?}"
+    );
+    let status = demo
+        .cmd(&["status", "--store", "shop"])
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("Not synced until the data is fixed (2):"),
+        "{status}"
+    );
+    assert!(status.contains("the price is negative (-5.00)"), "{status}");
+    for (sku, want) in [
+        (
+            "MUG-2",
+            "accounting: the price is negative (-5.00); fix it there",
+        ),
+        ("TEE-M", "shop: the quantity is negative (-3); fix it there"),
+    ] {
+        assert!(
+            failed
+                .iter()
+                .filter(|(s, e)| s == sku && e.contains(want))
+                .count()
+                == 2,
+            "{sku}: `{want}` in {failed:?}"
+        );
+    }
+}
+
+/// With another store as the master, a negative count there fails the product's
+/// quantity (nothing written) and the accounting side's quantity, which this run does not
+/// use, fails nothing.
+#[test]
+fn a_negative_count_in_the_master_store_is_never_offered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "accounting.csv",
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,-9\n",
+    );
+    write(
+        "market.csv",
+        "sku,name,price,quantity\nA,A,1.00,-2\nB,B,2.00,7\n",
+    );
+    write(
+        "shop.csv",
+        "sku,name,price,quantity\nA,A,1.00,3\nB,B,2.00,3\n",
+    );
+    write(
+        "invsync.toml",
+        "[database]\nurl = \"sqlite://invsync.db\"\n[inventory]\nmaster = \"market\"\n\
+         [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+         [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n\
+         [stores.market]\nkind = \"file\"\npath = \"market.csv\"\n",
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        cmd.env_remove("INVSYNC_CONFIG")
+            .arg("--config")
+            .arg(dir.path().join("invsync.toml"))
+            .args(args);
+        cmd.output().expect("run")
+    };
+    let out = run(&[
+        "sync", "--store", "shop", "--update", "store", "--fields", "quantity",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("shop.csv")).expect("read"),
+        "sku,name,price,quantity\nA,A,1.00,3\nB,B,2.00,7\n",
+        "B is offered the master's 7; A is left alone"
+    );
+    let out = run(&["--format", "json", "runs", "show", "1"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failed: Vec<&Value> = shown["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{shown}");
+    assert_eq!(failed[0]["sku"], "A");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("market: the quantity is negative (-2); fix it there")),
+        "{shown}"
+    );
+}
+
+/// A negative value in a field the run does not sync fails nothing.
+#[test]
+fn a_negative_quantity_does_not_fail_a_price_sync() {
+    let demo = Demo::new();
+    let accounting = demo.read("accounting.csv");
+    std::fs::write(
+        demo.data("accounting.csv"),
+        accounting.replace(
+            "MUG-2,Stoneware mug,14.00,0,",
+            "MUG-2,Stoneware mug,14.00,-4,",
+        ),
+    )
+    .expect("write");
+    let before = demo.read("shop.csv");
+    let prices = [
+        "sync", "--store", "shop", "--update", "store", "--fields", "price",
+    ];
+    demo.cmd(&prices).assert().success();
+    assert_eq!(
+        demo.read("shop.csv"),
+        before
+            .replace("MUG-2,Stoneware mug,13.00,", "MUG-2,Stoneware mug,14.00,")
+            .replace("TEE-M,T-shirt (M),21.00,", "TEE-M,T-shirt (M),19.90,")
+    );
+}
+
 #[test]
 fn a_manual_mapping_links_differently_named_skus() {
     let demo = Demo::new();
