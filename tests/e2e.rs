@@ -611,7 +611,9 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
 /// from the file or from an `INVSYNC__` variable, and nothing is synced.
 #[test]
 fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written() {
-    let cases: &[(&str, &str, Option<(&str, &str)>)] = &[
+    // (a line added to [stores.shop], the error, or an override variable instead)
+    type RuleCase<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let cases: &[RuleCase] = &[
         (
             "share = nan",
             "stores.shop.share: NaN is not a whole number",
