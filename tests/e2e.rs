@@ -245,19 +245,7 @@ fn negative_prices_and_quantities_fail_their_product_and_are_never_written() {
     ] {
         assert_eq!(counts(key), want, "{key}: {run}");
     }
-    let shown = demo.json(&["runs", "show", &run["id"].to_string()]);
-    let failed: Vec<(String, String)> = shown["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|i| i["outcome"] == "failed")
-        .map(|i| {
-            (
-                i["sku"].as_str().unwrap_or("").to_owned(),
-                i["error"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let failed = failed_items(&demo.json(&["runs", "show", &run["id"].to_string()]));
     assert_eq!(
         failed.len(),
         4,
@@ -341,21 +329,31 @@ fn a_negative_count_in_the_master_store_is_never_offered() {
         "B is offered the master's 7; A is left alone"
     );
     let out = run(&["--format", "json", "runs", "show", "1"]);
-    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let failed: Vec<&Value> = shown["items"]
+    let failed = failed_items(&serde_json::from_slice(&out.stdout).expect("json"));
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "A");
+    assert!(
+        failed[0]
+            .1
+            .starts_with("market: the quantity is negative (-2); fix it there"),
+        "{failed:?}"
+    );
+}
+
+/// The `(sku, error)` of every failed item of `runs show` JSON.
+fn failed_items(shown: &Value) -> Vec<(String, String)> {
+    shown["items"]
         .as_array()
         .expect("items")
         .iter()
         .filter(|i| i["outcome"] == "failed")
-        .collect();
-    assert_eq!(failed.len(), 1, "{shown}");
-    assert_eq!(failed[0]["sku"], "A");
-    assert!(
-        failed[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("market: the quantity is negative (-2); fix it there")),
-        "{shown}"
-    );
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap_or("").to_owned(),
+                i["error"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A negative value in a field the run does not sync fails nothing.

@@ -314,18 +314,8 @@ token_url = "{qbo_token}"
 
     /// Runs the binary with every log level on; keeps what it printed.
     fn invsync(&mut self, config: &Path, env: &[(String, String)], args: &[&str]) -> Output {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env("INVSYNC_LOG", "trace")
-            .env("RUST_LOG", "trace")
-            .arg("--config")
-            .arg(config)
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") || k.starts_with("E2E_SECRET_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = invsync_cmd(config, "trace", args);
+        cmd.env("RUST_LOG", "trace");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -350,25 +340,14 @@ token_url = "{qbo_token}"
         for (place, text) in self.seen.iter().chain(extra) {
             for (what, needle) in &needles {
                 if let Some(at) = text.find(needle.as_str()) {
-                    let from = text[..at]
-                        .char_indices()
-                        .rev()
-                        .nth(80)
-                        .map_or(0, |(i, _)| i);
-                    let to = (at + needle.len() + 80).min(text.len());
-                    let to = (to..=text.len())
-                        .find(|&i| text.is_char_boundary(i))
-                        .unwrap_or(text.len());
-                    leaks.push(format!("{what} in {place}: …{}…", &text[from..to]));
+                    leaks.push(format!(
+                        "{what} in {place}: …{}…",
+                        around(text, at, needle.len())
+                    ));
                 }
             }
         }
-        assert!(
-            leaks.is_empty(),
-            "{} leaks:\n{}",
-            leaks.len(),
-            leaks.join("\n\n")
-        );
+        assert_no_leaks(&leaks);
         // The nasty server's echoes arrived, masked: the check above saw them.
         assert!(
             self.seen
@@ -377,6 +356,46 @@ token_url = "{qbo_token}"
             "no masked echo in any output"
         );
     }
+}
+
+/// `invsync --config CONFIG ARGS` logging at `log`, without the caller's `INVSYNC__…`
+/// overrides, `E2E_SECRET_…` variables or `INVSYNC_CONFIG`.
+fn invsync_cmd(config: &Path, log: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.env_remove("INVSYNC_CONFIG")
+        .env("INVSYNC_LOG", log)
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INVSYNC__") || k.starts_with("E2E_SECRET_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn assert_no_leaks(leaks: &[String]) {
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n\n")
+    );
+}
+
+/// `text` around the `len` bytes at `at`: 80 characters either side, for a leak report.
+fn around(text: &str, at: usize, len: usize) -> &str {
+    let from = text[..at]
+        .char_indices()
+        .rev()
+        .nth(80)
+        .map_or(0, |(i, _)| i);
+    let to = (at + len + 80).min(text.len());
+    let to = (to..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    &text[from..to]
 }
 
 struct Output {
@@ -729,17 +748,7 @@ fn a_database_url_that_is_not_one_is_never_shown() {
             )
             .expect("config");
             for args in [&["config", "check"][..], &["runs"]] {
-                let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-                cmd.env_remove("INVSYNC_CONFIG")
-                    .env("INVSYNC_LOG", "trace")
-                    .arg("--config")
-                    .arg(&config)
-                    .args(args);
-                for (k, _) in std::env::vars() {
-                    if k.starts_with("INVSYNC__") {
-                        cmd.env_remove(k);
-                    }
-                }
+                let mut cmd = invsync_cmd(&config, "trace", args);
                 if let Some(v) = env {
                     cmd.env("E2E_DB_URL", v);
                 }
@@ -767,12 +776,7 @@ fn a_database_url_that_is_not_one_is_never_shown() {
             }
         }
     }
-    assert!(
-        leaks.is_empty(),
-        "{} leaks:\n{}",
-        leaks.len(),
-        leaks.join("\n\n")
-    );
+    assert_no_leaks(&leaks);
 }
 
 /// A server that refuses everything with 401 and echoes the request's credentials (the
@@ -835,17 +839,7 @@ fn transformed_echoes_of_credentials_are_masked() {
     let config_path = dir.path().join("invsync.toml");
     std::fs::write(&config_path, config).expect("config");
     let run = |args: &[&str]| {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env("INVSYNC_LOG", "debug")
-            .arg("--config")
-            .arg(&config_path)
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = invsync_cmd(&config_path, "debug", args);
         let out = cmd.output().expect("run invsync");
         (
             out.status.code(),
@@ -890,24 +884,14 @@ fn transformed_echoes_of_credentials_are_masked() {
         let plain = echo::decoded(shown);
         for needle in &needles {
             if let Some(at) = plain.find(needle.as_str()) {
-                let from = plain[..at]
-                    .char_indices()
-                    .rev()
-                    .nth(60)
-                    .map_or(0, |(i, _)| i);
-                let to = (at + 80..=plain.len())
-                    .find(|&i| plain.is_char_boundary(i))
-                    .unwrap_or(plain.len());
-                leaks.push(format!("`{needle}` in {what}: …{}…", &plain[from..to]));
+                leaks.push(format!(
+                    "`{needle}` in {what}: …{}…",
+                    around(&plain, at, needle.len())
+                ));
             }
         }
     }
-    assert!(
-        leaks.is_empty(),
-        "{} leaks:\n{}",
-        leaks.len(),
-        leaks.join("\n\n")
-    );
+    assert_no_leaks(&leaks);
     assert!(
         seen.iter()
             .filter(|(_, s)| s.contains("[redacted]"))
