@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod echo;
 pub mod fake;
 pub mod faults;
+pub mod gate;
 pub mod openapi;
 pub mod pg;
 pub mod proxy;
