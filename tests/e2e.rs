@@ -197,6 +197,191 @@ fn sync_fixes_it_then_changes_nothing_and_runs_show_the_counts() {
     );
 }
 
+/// Issue 13, item 8: a negative accounting price was written to the store
+/// (`13.00 → -5.00 updated`). A product whose price or quantity is negative on either
+/// side, in a field the run syncs, fails as an item with the reason and is never
+/// written; a negative value in a field the run does not sync is left alone.
+#[test]
+fn negative_prices_and_quantities_fail_their_product_and_are_never_written() {
+    let demo = Demo::new();
+    let accounting = demo.read("accounting.csv");
+    std::fs::write(
+        demo.data("accounting.csv"),
+        accounting.replace(
+            "MUG-2,Stoneware mug,14.00,0,",
+            "MUG-2,Stoneware mug,-5.00,0,",
+        ),
+    )
+    .expect("write");
+    let shop = demo
+        .read("shop.csv")
+        .replace("TEE-M,T-shirt (M),21.00,9,", "TEE-M,T-shirt (M),21.00,-3,");
+    std::fs::write(demo.data("shop.csv"), &shop).expect("write");
+
+    let dry = demo
+        .cmd(&args(&with(SYNC_SHOP, &["--dry-run"])))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        !stdout.contains("-5.00  "),
+        "no change to -5.00 planned: {stdout}"
+    );
+
+    let out = demo.cmd(SYNC_SHOP).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "failed items: {stderr}");
+    assert_eq!(demo.read("shop.csv"), shop, "nothing written");
+    let runs = demo.json(&["runs"]);
+    let run = &runs[0];
+    let counts = |key: &str| run["counts"][key].as_i64().expect(key);
+    // As in sync_fixes_it_then…, but the two products that were updated there fail.
+    for (key, want) in [
+        ("checked", 12),
+        ("updated", 0),
+        ("failed", 2),
+        ("unmapped", 4),
+        ("in_sync", 2),
+    ] {
+        assert_eq!(counts(key), want, "{key}: {run}");
+    }
+    let failed = failed_items(&demo.json(&["runs", "show", &run["id"].to_string()]));
+    assert_eq!(
+        failed.len(),
+        4,
+        "price and quantity of two products: {failed:?}"
+    );
+    let status = demo
+        .cmd(&["status", "--store", "shop"])
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("Not synced until the data is fixed (2):"),
+        "{status}"
+    );
+    assert!(status.contains("the price is negative (-5.00)"), "{status}");
+    for (sku, want) in [
+        (
+            "MUG-2",
+            "accounting: the price is negative (-5.00); fix it there",
+        ),
+        ("TEE-M", "shop: the quantity is negative (-3); fix it there"),
+    ] {
+        assert!(
+            failed
+                .iter()
+                .filter(|(s, e)| s == sku && e.contains(want))
+                .count()
+                == 2,
+            "{sku}: `{want}` in {failed:?}"
+        );
+    }
+}
+
+/// With another store as the master, a negative count there fails the product's
+/// quantity (nothing written) and the accounting side's quantity, which this run does not
+/// use, fails nothing.
+#[test]
+fn a_negative_count_in_the_master_store_is_never_offered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "accounting.csv",
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,-9\n",
+    );
+    write(
+        "market.csv",
+        "sku,name,price,quantity\nA,A,1.00,-2\nB,B,2.00,7\n",
+    );
+    write(
+        "shop.csv",
+        "sku,name,price,quantity\nA,A,1.00,3\nB,B,2.00,3\n",
+    );
+    write(
+        "invsync.toml",
+        "[database]\nurl = \"sqlite://invsync.db\"\n[inventory]\nmaster = \"market\"\n\
+         [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+         [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n\
+         [stores.market]\nkind = \"file\"\npath = \"market.csv\"\n",
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        cmd.env_remove("INVSYNC_CONFIG")
+            .arg("--config")
+            .arg(dir.path().join("invsync.toml"))
+            .args(args);
+        cmd.output().expect("run")
+    };
+    let out = run(&[
+        "sync", "--store", "shop", "--update", "store", "--fields", "quantity",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("shop.csv")).expect("read"),
+        "sku,name,price,quantity\nA,A,1.00,3\nB,B,2.00,7\n",
+        "B is offered the master's 7; A is left alone"
+    );
+    let out = run(&["--format", "json", "runs", "show", "1"]);
+    let failed = failed_items(&serde_json::from_slice(&out.stdout).expect("json"));
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "A");
+    assert!(
+        failed[0]
+            .1
+            .starts_with("market: the quantity is negative (-2); fix it there"),
+        "{failed:?}"
+    );
+}
+
+/// The `(sku, error)` of every failed item of `runs show` JSON.
+fn failed_items(shown: &Value) -> Vec<(String, String)> {
+    shown["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["outcome"] == "failed")
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap_or("").to_owned(),
+                i["error"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A negative value in a field the run does not sync fails nothing.
+#[test]
+fn a_negative_quantity_does_not_fail_a_price_sync() {
+    let demo = Demo::new();
+    let accounting = demo.read("accounting.csv");
+    std::fs::write(
+        demo.data("accounting.csv"),
+        accounting.replace(
+            "MUG-2,Stoneware mug,14.00,0,",
+            "MUG-2,Stoneware mug,14.00,-4,",
+        ),
+    )
+    .expect("write");
+    let before = demo.read("shop.csv");
+    let prices = [
+        "sync", "--store", "shop", "--update", "store", "--fields", "price",
+    ];
+    demo.cmd(&prices).assert().success();
+    assert_eq!(
+        demo.read("shop.csv"),
+        before
+            .replace("MUG-2,Stoneware mug,13.00,", "MUG-2,Stoneware mug,14.00,")
+            .replace("TEE-M,T-shirt (M),21.00,", "TEE-M,T-shirt (M),19.90,")
+    );
+}
+
 #[test]
 fn a_manual_mapping_links_differently_named_skus() {
     let demo = Demo::new();
@@ -414,6 +599,163 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
             std::fs::read_dir(demo.data("")).expect("dir").count(),
             before,
             "{why}: no temp files left"
+        );
+    }
+}
+
+/// Issue 13, item 2: `share = nan` (or `max_quantity = 0.4`) loaded as 0, `config check`
+/// said OK and a quantity sync wrote 0 to every product of the store; `share = 50.5` was
+/// rounded to 51. A whole-number key that is not a whole number is refused at the key,
+/// from the file or from an `INVSYNC__` variable, and nothing is synced.
+#[test]
+fn quantity_rules_that_are_not_whole_numbers_are_refused_and_nothing_is_written() {
+    // (a line added to [stores.shop], the error, or an override variable instead)
+    type RuleCase<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let cases: &[RuleCase] = &[
+        (
+            "share = nan",
+            "stores.shop.share: NaN is not a whole number",
+            None,
+        ),
+        (
+            "max_quantity = 0.4",
+            "stores.shop.max_quantity: 0.4 is not a whole number",
+            None,
+        ),
+        (
+            "share = 50.5",
+            "stores.shop.share: 50.5 is not a whole number",
+            None,
+        ),
+        (
+            "buffer = 2.7",
+            "stores.shop.buffer: 2.7 is not a whole number",
+            None,
+        ),
+        (
+            "share = true",
+            "stores.shop.share: true is not a whole number",
+            None,
+        ),
+        (
+            "",
+            "stores.shop.share (set by environment variable INVSYNC__STORES__SHOP__SHARE): `nan` is not a whole number",
+            Some(("INVSYNC__STORES__SHOP__SHARE", "nan")),
+        ),
+        (
+            "",
+            "stores.shop.max_quantity (set by environment variable INVSYNC__STORES__SHOP__MAX_QUANTITY): `0.4` is not a whole number",
+            Some(("INVSYNC__STORES__SHOP__MAX_QUANTITY", "0.4")),
+        ),
+    ];
+    for (line, want, env) in cases {
+        let demo = Demo::new();
+        if !line.is_empty() {
+            edit(
+                &demo,
+                "orders = \"demo/shop-orders.csv\"",
+                &format!("orders = \"demo/shop-orders.csv\"\n{line}"),
+            );
+        }
+        let before = demo.read("shop.csv");
+        for argv in [&["config", "check"][..], SYNC_SHOP] {
+            let mut cmd = demo.cmd(argv);
+            if let Some((k, v)) = env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{line} {env:?} {argv:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains(want),
+                "{line} {env:?}: `{want}` missing from {stderr}"
+            );
+            assert!(stderr.contains("demo.toml"), "{stderr}");
+        }
+        assert_eq!(
+            demo.read("shop.csv"),
+            before,
+            "{line} {env:?}: nothing written"
+        );
+    }
+}
+
+/// Issue 13, item 5: `path = "/dev/zero"` grew invsync to 5 GB in 6 s and a 2 GB sparse
+/// file peaked at 2.1 GB. A file connection's files must be regular files within
+/// `max_file_size` (default 1 GiB): anything else fails the run at once, exit 2, with the
+/// file, its size and the limit named, and nothing is written. (The timeout only keeps a
+/// hang from blocking the suite.)
+#[test]
+fn file_inputs_that_are_not_regular_files_or_too_large_are_refused() {
+    type Setup = &'static dyn Fn(&Demo) -> String;
+    let cases: &[(&str, Setup)] = &[
+        ("/dev/zero as the accounting file", &|d| {
+            edit(d, "path = \"demo/accounting.csv\"", "path = \"/dev/zero\"");
+            "/dev/zero: cannot read: is a character device, not a regular file".into()
+        }),
+        ("a 2 GiB sparse store file", &|d| {
+            std::fs::File::create(d.data("shop.csv"))
+                .and_then(|f| f.set_len(2 << 30))
+                .expect("sparse file");
+            format!(
+                "{}: cannot read: is 2 GiB, over the limit of 1 GiB; nothing read (raise `max_file_size` in [stores.shop]",
+                d.data("shop.csv").display()
+            )
+        }),
+        ("a FIFO as the orders file", &|d| {
+            std::fs::remove_file(d.data("shop-orders.csv")).expect("rm");
+            let made = std::process::Command::new("mkfifo")
+                .arg(d.data("shop-orders.csv"))
+                .status()
+                .expect("mkfifo");
+            assert!(made.success());
+            format!(
+                "{}: cannot read: is a FIFO (named pipe), not a regular file",
+                d.data("shop-orders.csv").display()
+            )
+        }),
+        ("a store file over a max_file_size of 100 bytes", &|d| {
+            edit(
+                d,
+                "orders = \"demo/shop-orders.csv\"",
+                "orders = \"demo/shop-orders.csv\"\nmax_file_size = 100",
+            );
+            let size = std::fs::metadata(d.data("shop.csv")).expect("size").len();
+            format!(
+                "{}: cannot read: is {size} bytes, over the limit of 100 bytes",
+                d.data("shop.csv").display()
+            )
+        }),
+    ];
+    for (why, setup) in cases {
+        let demo = Demo::new();
+        let want = setup(&demo);
+        let before = std::fs::read_dir(demo.data("")).expect("dir").count();
+        let out = demo
+            .cmd(SYNC_SHOP)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{why}: {stderr}");
+        assert!(
+            stderr.contains(&want),
+            "{why}: `{want}` missing from {stderr}"
+        );
+        let runs = demo.json(&["runs"]);
+        assert_eq!(runs[0]["status"], "failed", "{why}: {runs}");
+        assert!(
+            runs[0]["error"].as_str().is_some_and(|e| e.contains(&want)),
+            "{why}: {runs}"
+        );
+        assert_eq!(
+            std::fs::read_dir(demo.data("")).expect("dir").count(),
+            before,
+            "{why}: no file added (no lock, no temporary file)"
         );
     }
 }

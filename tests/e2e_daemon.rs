@@ -2,6 +2,7 @@
 //! /healthz and /metrics, SIGTERM and SIGHUP, kill -9, a database that is away, and two
 //! daemons racing on one Postgres.
 
+use invsync_test_support::gate::GatedShop;
 use serde_json::Value;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -289,28 +290,22 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
         "[daemon]\nlisten = \"off\"\nshutdown_grace = \"1s\"\npoll = \"200ms\"\n",
         "sqlite://invsync.db",
     );
-    // The store's catalog is a FIFO: reading it blocks, holding the run in flight.
-    let fifo = dir.path().join("slow.csv");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    // The store stalls (a Shopify fake behind a closed gate), holding the run in flight.
+    let slow = GatedShop::start(&[("A", "1.00", 3)]);
     let config = dir.path().join("invsync.toml");
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(
         &config,
         format!(
-            "{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}",
+            "{text}{}{}",
+            slow.store_toml("slow"),
             schedule("slow-store", "slow")
         ),
     )
     .expect("write");
     let mut daemon = Daemon::start(&config, &[]);
     wait_for("the run to start", Duration::from_secs(30), || {
-        daemon.log().contains("run started")
+        daemon.log().contains("run started") && slow.gate.held() > 0
     });
     assert!(
         !daemon.log().contains("serving /healthz"),
@@ -337,25 +332,19 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
 #[test]
 fn sigterm_lets_a_run_in_flight_finish_within_the_grace() {
     let dir = setup(
-        1,
+        0,
         &schedule("s0-store", "s0"),
         "[daemon]\nlisten = \"off\"\nshutdown_grace = \"30s\"\npoll = \"200ms\"\n",
         "sqlite://invsync.db",
     );
-    // The accounting export is a FIFO: the run waits in its read until the test feeds it.
-    let fifo = dir.path().join("accounting.csv");
-    std::fs::remove_file(&fifo).expect("rm");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    // The store's reads wait at a gate until the test opens it.
+    let s0 = GatedShop::start(&[("A", "1.50", 0), ("B", "2.00", 3)]);
     let config = dir.path().join("invsync.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, format!("{text}{}", s0.store_toml("s0"))).expect("write");
     let mut daemon = Daemon::start(&config, &[]);
     wait_for("the run to start", Duration::from_secs(30), || {
-        daemon.log().contains("run started")
+        daemon.log().contains("run started") && s0.gate.held() > 0
     });
     daemon.signal("TERM");
     wait_for("the drain to begin", Duration::from_secs(30), || {
@@ -367,7 +356,7 @@ fn sigterm_lets_a_run_in_flight_finish_within_the_grace() {
         "the daemon waits for its run:\n{}",
         daemon.log()
     );
-    std::fs::write(&fifo, "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n").expect("feed");
+    s0.open();
     assert_eq!(
         daemon.wait_exit(Duration::from_secs(30)),
         Some(0),
@@ -382,9 +371,10 @@ fn sigterm_lets_a_run_in_flight_finish_within_the_grace() {
     );
     assert_eq!(r[0]["status"], "succeeded", "the run finished: {r}");
     assert_eq!(r[0]["counts"]["updated"], 1, "{r}");
+    let a = s0.shop.variant("A").expect("A");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
-        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+        (a.price.to_string().as_str(), a.available),
+        ("1.00", 5),
         "its writes went through"
     );
 }
@@ -397,20 +387,14 @@ fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
         "[daemon]\nlisten = \"off\"\npoll = \"200ms\"\n",
         "sqlite://invsync.db",
     );
-    let fifo = dir.path().join("slow.csv");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    let slow = GatedShop::start(&[("A", "1.00", 3)]);
     let config = dir.path().join("invsync.toml");
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(
         &config,
         format!(
-            "{text}[stores.slow]\nkind = \"file\"\npath = \"slow.csv\"\n{}",
+            "{text}{}{}",
+            slow.store_toml("slow"),
             schedule("slow-store", "slow")
         ),
     )
@@ -661,32 +645,41 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
     let pg = invsync_test_support::pg::fresh_database().await;
+    // The store's catalog read waits at a gate while the database goes away, then goes
+    // on when the test opens it. (A WooCommerce store syncing prices: after its catalog
+    // read, nothing of the run needs the database until the record. A FIFO as the
+    // accounting file did this once; file connections refuse FIFOs now.)
+    let woo = invsync_test_support::woocommerce::WooFake::new(Default::default());
+    woo.insert(invsync_test_support::woocommerce::WooProduct::simple(
+        1, "A", "1.50", 5,
+    ));
+    woo.insert(invsync_test_support::woocommerce::WooProduct::simple(
+        2, "B", "2.00", 3,
+    ));
+    let gate = invsync_test_support::gate::Gate::closed();
+    let server = invsync_test_support::fake::serve(gate.layer(woo.router())).await;
     let dir = setup(
-        1,
-        &schedule("s0-store", "s0"),
-        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
+        0,
+        &schedule("s0-store", "s0").replace("[\"price\", \"quantity\"]", "[\"price\"]"),
+        &format!(
+            "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n\
+             [stores.s0]\nkind = \"woocommerce\"\nurl = \"{}\"\nconsumer_key = \"ck_test\"\n\
+             consumer_secret = \"cs_test\"\ntimeout = \"1h\"\n",
+            server.base_url()
+        ),
         pg.url(),
-    );
-    // The accounting export is a FIFO: the run waits in its read while the database goes
-    // away, then goes on when the test feeds it.
-    let fifo = dir.path().join("accounting.csv");
-    std::fs::remove_file(&fifo).expect("rm");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
     );
     let config = dir.path().join("invsync.toml");
     let mut daemon = Daemon::start(&config, &[]);
     let port = daemon.http_port();
     let started = {
         let log = daemon.log.clone();
+        let gate = gate.clone();
         move || {
             std::fs::read_to_string(&log)
                 .unwrap_or_default()
                 .contains("run started")
+                && gate.held() > 0
         }
     };
     tokio::task::spawn_blocking(move || {
@@ -716,14 +709,8 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The run goes on: it reads the catalog and writes the store file.
-    let fifo2 = fifo.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::write(&fifo2, "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n")
-    })
-    .await
-    .expect("join")
-    .expect("feed the FIFO");
+    // The run goes on: it reads the catalog and writes the store.
+    gate.open();
     tokio::task::spawn_blocking(move || {
         wait_for(
             "the health endpoint to report the outage",
@@ -777,9 +764,10 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         "the real outcome, recorded late: {run}"
     );
     assert_eq!(run["counts"]["updated"], 1, "{run}");
+    let (_, _, a) = woo.find_sku("A").expect("A");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
-        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+        a.regular_price.parse::<rust_decimal::Decimal>().ok(),
+        Some(rust_decimal::Decimal::ONE),
         "the platform write went ahead"
     );
     for said in [

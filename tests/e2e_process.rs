@@ -2,15 +2,18 @@
 //! of the binary against a real Postgres.
 
 use assert_cmd::Command;
+use invsync_test_support::gate::GatedShop;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// A minimal file-connection config whose store catalog is a FIFO: reading it blocks until
-/// a writer appears, which holds a run in its `running` state for as long as a test needs.
+/// A minimal config whose store is a Shopify fake behind a closed gate: reading it stalls,
+/// which holds a run in its `running` state for as long as a test needs. (A FIFO as a file
+/// store's catalog did this once; file connections refuse FIFOs now, issue 13 item 5.)
 struct Blocked {
     dir: tempfile::TempDir,
+    _shop: GatedShop,
 }
 
 impl Blocked {
@@ -21,18 +24,16 @@ impl Blocked {
             "sku,name,price,quantity\nA,A,1.00,5\n",
         )
         .expect("write");
-        let fifo = dir.path().join("shop.csv");
-        let status = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo");
-        assert!(status.success());
+        let shop = GatedShop::start(&[("A", "1.00", 3)]);
         std::fs::write(
             dir.path().join("invsync.toml"),
-            "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
+            format!(
+                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n{}",
+                shop.store_toml("shop")
+            ),
         )
         .expect("config");
-        Blocked { dir }
+        Blocked { dir, _shop: shop }
     }
 
     fn config(&self) -> PathBuf {

@@ -314,18 +314,8 @@ token_url = "{qbo_token}"
 
     /// Runs the binary with every log level on; keeps what it printed.
     fn invsync(&mut self, config: &Path, env: &[(String, String)], args: &[&str]) -> Output {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env("INVSYNC_LOG", "trace")
-            .env("RUST_LOG", "trace")
-            .arg("--config")
-            .arg(config)
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") || k.starts_with("E2E_SECRET_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = invsync_cmd(config, "trace", args);
+        cmd.env("RUST_LOG", "trace");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -350,25 +340,14 @@ token_url = "{qbo_token}"
         for (place, text) in self.seen.iter().chain(extra) {
             for (what, needle) in &needles {
                 if let Some(at) = text.find(needle.as_str()) {
-                    let from = text[..at]
-                        .char_indices()
-                        .rev()
-                        .nth(80)
-                        .map_or(0, |(i, _)| i);
-                    let to = (at + needle.len() + 80).min(text.len());
-                    let to = (to..=text.len())
-                        .find(|&i| text.is_char_boundary(i))
-                        .unwrap_or(text.len());
-                    leaks.push(format!("{what} in {place}: …{}…", &text[from..to]));
+                    leaks.push(format!(
+                        "{what} in {place}: …{}…",
+                        around(text, at, needle.len())
+                    ));
                 }
             }
         }
-        assert!(
-            leaks.is_empty(),
-            "{} leaks:\n{}",
-            leaks.len(),
-            leaks.join("\n\n")
-        );
+        assert_no_leaks(&leaks);
         // The nasty server's echoes arrived, masked: the check above saw them.
         assert!(
             self.seen
@@ -377,6 +356,46 @@ token_url = "{qbo_token}"
             "no masked echo in any output"
         );
     }
+}
+
+/// `invsync --config CONFIG ARGS` logging at `log`, without the caller's `INVSYNC__…`
+/// overrides, `E2E_SECRET_…` variables or `INVSYNC_CONFIG`.
+fn invsync_cmd(config: &Path, log: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.env_remove("INVSYNC_CONFIG")
+        .env("INVSYNC_LOG", log)
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INVSYNC__") || k.starts_with("E2E_SECRET_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn assert_no_leaks(leaks: &[String]) {
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n\n")
+    );
+}
+
+/// `text` around the `len` bytes at `at`: 80 characters either side, for a leak report.
+fn around(text: &str, at: usize, len: usize) -> &str {
+    let from = text[..at]
+        .char_indices()
+        .rev()
+        .nth(80)
+        .map_or(0, |(i, _)| i);
+    let to = (at + len + 80).min(text.len());
+    let to = (to..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    &text[from..to]
 }
 
 struct Output {
@@ -670,4 +689,214 @@ fn no_secret_shows_anywhere_with_postgres() {
     let mut extra = daemon(&mut w, dir.path(), &url, 0);
     extra.push(("the Postgres database".into(), postgres_rows(&w, &url)));
     w.assert_clean(&extra);
+}
+
+/// Issue 13, item 6, through the binary: a `database.url` whose value is not a database
+/// URL invsync can use — /etc/shadow's first line, `postgres:SECRET`, a password hidden in
+/// a percent-encoded user name — given as a literal, `{ env }` and `{ file }`. `config
+/// check` and `runs` name the key and where the value came from; nothing they print shows
+/// any part of the value (the sentinel, raw or percent-decoded, or a scheme from it).
+#[test]
+fn a_database_url_that_is_not_one_is_never_shown() {
+    const SECRET: &str = "S3NT1N3L";
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\n",
+    )
+    .expect("accounting");
+    std::fs::write(dir.path().join("shop.csv"), "sku,name,price,quantity\n").expect("shop");
+    // (value, whether config check refuses it)
+    let values = [
+        (
+            format!("root:{SECRET}$6$salt$hash:19000:0:99999:7:::"),
+            true,
+        ),
+        (format!("postgres:{SECRET}"), true),
+        (format!("mysql://u:{SECRET}@127.0.0.1/db"), true),
+        // Valid URLs: refused only by the server (nothing listens / no such role).
+        (format!("postgres://u%3A{SECRET}@127.0.0.1:1/db"), false),
+        (format!("postgres://u%3A{SECRET}@127.0.0.1:5432/db"), false),
+        (
+            format!("postgres://u%3A{SECRET}:pw@127.0.0.1:5432/db"),
+            false,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (i, (value, refused)) in values.iter().enumerate() {
+        let file = dir.path().join(format!("db-url-{i}"));
+        std::fs::write(&file, format!("{value}\n")).expect("secret file");
+        for (form, env, origin) in [
+            (format!("\"{value}\""), None, "database.url: the value"),
+            (
+                "{ env = \"E2E_DB_URL\" }".to_owned(),
+                Some(value.as_str()),
+                "database.url: the value of environment variable E2E_DB_URL",
+            ),
+            (
+                format!("{{ file = \"{}\" }}", file.display()),
+                None,
+                "database.url: the contents of file",
+            ),
+        ] {
+            let config = dir.path().join("invsync.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[database]\nurl = {form}\nconnect_timeout = \"2s\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n"
+                ),
+            )
+            .expect("config");
+            for args in [&["config", "check"][..], &["runs"]] {
+                let mut cmd = invsync_cmd(&config, "trace", args);
+                if let Some(v) = env {
+                    cmd.env("E2E_DB_URL", v);
+                }
+                let out = cmd.output().expect("run invsync");
+                let shown = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                if *refused {
+                    assert_eq!(out.status.code(), Some(2), "{value} as {form}: {shown}");
+                    assert!(shown.contains(origin), "{value} as {form}: {shown}");
+                } else if args == ["runs"] {
+                    assert_ne!(out.status.code(), Some(0), "{value} as {form}: {shown}");
+                }
+                seen.push((format!("{value} as {form}, {args:?}"), shown));
+            }
+        }
+    }
+    let mut leaks = Vec::new();
+    for (what, shown) in &seen {
+        for part in [SECRET, "root:", "mysql"] {
+            if shown.contains(part) {
+                leaks.push(format!("`{part}` with {what}: {shown}"));
+            }
+        }
+    }
+    assert_no_leaks(&leaks);
+}
+
+/// A server that refuses everything with 401 and echoes the request's credentials (the
+/// `Authorization`, `X-Shopify-Access-Token` and `X-Auth-Token` values) transformed as the
+/// first path segment after `/401/` says (`echo::TRANSFORMS`), in every error field.
+async fn transforming(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let how = path.split('/').nth(2).unwrap_or("upper").to_owned();
+    let credentials: Vec<String> = ["authorization", "x-shopify-access-token", "x-auth-token"]
+        .iter()
+        .filter_map(|h| request.headers().get(*h))
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .collect();
+    let echo = invsync_test_support::echo::transform(&how, &credentials.join(" "));
+    let body = json!({
+        "errors": echo,
+        "message": echo,
+        "title": echo,
+        "code": echo,
+        "error_description": echo,
+    });
+    Response::builder()
+        .status(401)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("response")
+}
+
+/// Issue 13, item 7, through the binary: a server's 401 echoes the Shopify token, the
+/// WooCommerce Basic credentials and the BigCommerce token upper-cased, percent-encoded,
+/// HTML-escaped (decimal, hex, named), JSON-escaped (`\uXXXX`), split by spaces or in
+/// base64. Neither stderr nor `runs` (the run's stored error) shows them in any form a
+/// reader could decode, and the masked echoes were seen.
+#[test]
+fn transformed_echoes_of_credentials_are_masked() {
+    use invsync_test_support::echo;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(fake::serve(axum::Router::new().fallback(transforming)));
+    let url = server.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\nSKU-1,Mug,9.00,5\n",
+    )
+    .expect("accounting");
+    let mut config = "[database]\nurl = \"sqlite://invsync.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n".to_owned();
+    let mut stores = Vec::new();
+    for how in echo::TRANSFORMS {
+        config.push_str(&format!(
+            "\n[stores.shop-{how}]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\naccess_token = \"{SHOP_TOKEN}\"\nbase_url = \"{url}/401/{how}\"\nretries = 0\n\
+             \n[stores.woo-{how}]\nkind = \"woocommerce\"\nurl = \"{url}/401/{how}\"\nconsumer_key = \"{WOO_KEY}\"\nconsumer_secret = \"{WOO_SECRET}\"\nretries = 0\n\
+             \n[stores.big-{how}]\nkind = \"bigcommerce\"\nstore_hash = \"abc123\"\naccess_token = \"{BIG_TOKEN}\"\nbase_url = \"{url}/401/{how}\"\nretries = 0\n"
+        ));
+        stores.extend(["shop", "woo", "big"].map(|kind| format!("{kind}-{how}")));
+    }
+    let config_path = dir.path().join("invsync.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let run = |args: &[&str]| {
+        let mut cmd = invsync_cmd(&config_path, "debug", args);
+        let out = cmd.output().expect("run invsync");
+        (
+            out.status.code(),
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let mut seen = Vec::new();
+    for store in &stores {
+        let (code, shown) = run(&[
+            "sync", "--store", store, "--update", "store", "--fields", "price",
+        ]);
+        assert_ne!(code, Some(0), "{store}: {shown}");
+        assert!(
+            shown.contains("401"),
+            "{store}: the server was reached: {shown}"
+        );
+        seen.push((store.clone(), shown));
+    }
+    let (_, runs) = run(&["--format", "json", "runs", "--limit", "100"]);
+    seen.push(("runs".into(), runs));
+    seen.push((
+        "the database".into(),
+        sqlite_files(dir.path())
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect(),
+    ));
+    let mut needles: Vec<String> = vec![MARK.to_lowercase()];
+    for secret in [
+        SHOP_TOKEN.to_owned(),
+        BIG_TOKEN.to_owned(),
+        format!("{WOO_KEY}:{WOO_SECRET}"),
+    ] {
+        needles.extend(echo::base64_traces(&secret));
+    }
+    let mut leaks = Vec::new();
+    for (what, shown) in &seen {
+        let plain = echo::decoded(shown);
+        for needle in &needles {
+            if let Some(at) = plain.find(needle.as_str()) {
+                leaks.push(format!(
+                    "`{needle}` in {what}: …{}…",
+                    around(&plain, at, needle.len())
+                ));
+            }
+        }
+    }
+    assert_no_leaks(&leaks);
+    assert!(
+        seen.iter()
+            .filter(|(_, s)| s.contains("[redacted]"))
+            .count()
+            >= stores.len(),
+        "every echo arrived, masked"
+    );
 }

@@ -92,6 +92,22 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
                     )?;
                     held.write_to(out)?;
                 }
+                if !report.unreadable.is_empty() {
+                    writeln!(
+                        out,
+                        "\nNot synced until the data is fixed ({}):",
+                        report.unreadable.len()
+                    )?;
+                    let mut bad = Table::new(&["SKU", "WHERE", "WHY"]);
+                    for r in &report.unreadable {
+                        bad.row(vec![
+                            r.sku.clone().unwrap_or_default(),
+                            r.connection.clone(),
+                            r.error.clone(),
+                        ]);
+                    }
+                    bad.write_to(out)?;
+                }
                 let counts: Vec<String> = Status::ALL
                     .iter()
                     .map(|s| (s, report.count(*s)))

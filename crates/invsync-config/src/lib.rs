@@ -7,6 +7,8 @@
 
 mod cadence;
 mod error;
+pub mod input_file;
+mod integer;
 mod kinds;
 mod model;
 mod raw;
@@ -44,6 +46,8 @@ pub const ENV_SEPARATOR: &str = "__";
 pub const DEFAULT_CONFIG_FILE: &str = "invsync.toml";
 /// `[database] url` when none is given (relative to the config file's folder).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/invsync.db";
+/// The most `[database] max_connections` may be (Postgres allows 100 by default).
+pub const MAX_DATABASE_CONNECTIONS: u32 = 1_000;
 /// `[daemon] listen` when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
 /// `[daemon] poll` when none is given.
@@ -316,28 +320,34 @@ impl Validator<'_> {
     }
 
     fn database(&mut self, raw: &RawConfig, base: &Path) -> Option<DatabaseConfig> {
+        let normalise = |url: &str| normalise_database_url(url, base).map(SecretString::from);
         let url = match &raw.database.url {
-            None => SecretString::from(DEFAULT_DATABASE_URL.to_owned()),
-            Some(source) => self.secret("database.url", source, base)?,
+            None => normalise(DEFAULT_DATABASE_URL).ok()?,
+            Some(source) => self.parsed_secret("database.url", source, base, normalise)?,
         };
-        let url = match normalise_database_url(url.expose_secret(), base) {
-            Ok(url) => SecretString::from(url),
-            Err(e) => {
-                self.error("database.url", e);
-                return None;
-            }
+        let max_connections = match raw.database.max_connections {
+            None => 8,
+            Some(n) => match u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_DATABASE_CONNECTIONS).contains(n))
+            {
+                Some(n) => n,
+                None => {
+                    self.error(
+                        "database.max_connections",
+                        format!("{n} is out of range 1..={MAX_DATABASE_CONNECTIONS}"),
+                    );
+                    1
+                }
+            },
         };
-        let max_connections = raw.database.max_connections.unwrap_or(8);
-        if max_connections == 0 {
-            self.error("database.max_connections", "must be at least 1");
-        }
         let connect_timeout = match &raw.database.connect_timeout {
             None => Duration::from_secs(10),
             Some(t) => self.duration("database.connect_timeout", t)?,
         };
         Some(DatabaseConfig {
             url,
-            max_connections: max_connections.max(1),
+            max_connections,
             connect_timeout,
         })
     }
@@ -455,6 +465,26 @@ impl Validator<'_> {
         }
     }
 
+    /// Resolves the secret at `key` and parses it. A value that does not parse is reported
+    /// with where it came from (`the value of environment variable DB_URL is not …`) and
+    /// never shown, whole or in part: `parse` says what is wrong in general terms only.
+    pub(crate) fn parsed_secret<T>(
+        &mut self,
+        key: &str,
+        source: &SecretSource,
+        base: &Path,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let secret = self.secret(key, source, base)?;
+        match parse(secret.expose_secret()) {
+            Ok(value) => Some(value),
+            Err(why) => {
+                self.error(key, format!("{} {why}", source.origin(base)));
+                None
+            }
+        }
+    }
+
     /// Checks an endpoint override at `key` (see [`validate_base_url`]).
     pub(crate) fn base_url(&mut self, key: &str, text: &str) -> Option<url::Url> {
         match validate_base_url(text) {
@@ -539,6 +569,25 @@ impl Validator<'_> {
             Some(Ok(policy)) => Some(policy),
             Some(Err(e)) => {
                 self.error(&format!("{key}.sale_price"), e);
+                None
+            }
+        }
+    }
+
+    /// `max_file_size` at `key`: a size like "1GiB"; [`input_file::DEFAULT_MAX_FILE_SIZE`]
+    /// when not set.
+    pub(crate) fn max_file_size(&mut self, key: &str, text: Option<&str>) -> Option<u64> {
+        let Some(text) = text else {
+            return Some(input_file::DEFAULT_MAX_FILE_SIZE);
+        };
+        match input_file::parse_size(text) {
+            Ok(0) => {
+                self.error(key, "must be more than 0");
+                None
+            }
+            Ok(size) => Some(size),
+            Err(e) => {
+                self.error(key, e);
                 None
             }
         }
@@ -816,7 +865,10 @@ fn refine_field_error(key: String, message: String) -> (String, String) {
 }
 
 /// Resolves a relative SQLite path against the config file's folder; checks the scheme.
+/// The URL is a secret (it may carry a password, and may be anything a file held): errors
+/// complete "the value …" and never quote it, its scheme included.
 fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
+    const USE: &str = "use \"sqlite://PATH\" or \"postgres://USER@HOST/DATABASE\"";
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         if rest.starts_with(":memory:") {
@@ -827,7 +879,10 @@ fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
             None => (rest, None),
         };
         if path.is_empty() {
-            return Err("a sqlite URL needs a file path, e.g. \"sqlite://var/invsync.db\"".into());
+            return Err(
+                "is a sqlite URL without a file path; write it like \"sqlite://var/invsync.db\""
+                    .into(),
+            );
         }
         let path = base.join(path);
         let mut out = format!("sqlite://{}", path.display());
@@ -838,13 +893,15 @@ fn normalise_database_url(url: &str, base: &Path) -> Result<String, String> {
         return Ok(out);
     }
     match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Ok(url.to_owned()),
-        Ok(u) => Err(format!(
-            "unsupported database `{}:`; use \"sqlite://PATH\" or \"postgres://…\"",
-            u.scheme()
+        // `postgres:TEXT` parses as a URL without a host, and would be shown whole by
+        // messages that mask only a password.
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") && !u.cannot_be_a_base() => {
+            Ok(url.to_owned())
+        }
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Err(format!(
+            "is not a postgres URL invsync can use (no `//` before the host); {USE}"
         )),
-        // Never echo the URL: it may carry a password.
-        Err(_) => Err("is not a database URL; use \"sqlite://PATH\" or \"postgres://…\"".into()),
+        _ => Err(format!("is not a database URL invsync supports; {USE}")),
     }
 }
 

@@ -140,6 +140,9 @@ pub struct FileConnectionConfig {
     pub path: PathBuf,
     /// Stores only: the open, unposted orders (`order,sku,quantity`); absolute.
     pub orders: Option<PathBuf>,
+    /// The largest file (catalog or orders) this connection reads, in bytes
+    /// ([`crate::input_file::DEFAULT_MAX_FILE_SIZE`] unless set).
+    pub max_file_size: u64,
 }
 
 /// `kind = "quickbooks-online"` (accounting side only): the QuickBooks Online Accounting

@@ -26,7 +26,8 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDatabase {
     pub url: Option<SecretSource>,
-    pub max_connections: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
+    pub max_connections: Option<i64>,
     pub connect_timeout: Option<String>,
 }
 

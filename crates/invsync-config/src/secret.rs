@@ -2,6 +2,7 @@
 //! They are resolved once, at load, into `secrecy` types so that `Debug` output, logs and
 //! error messages never show them.
 
+use crate::input_file::{MAX_SECRET_FILE_SIZE, read_regular};
 use secrecy::SecretString;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
@@ -83,6 +84,19 @@ impl<'de> de::Deserialize<'de> for SecretSource {
 }
 
 impl SecretSource {
+    /// Where the value comes from, to begin a sentence about it ("the value of
+    /// environment variable DB_URL is not …"). Never the value.
+    pub fn origin(&self, base: &Path) -> String {
+        match self {
+            SecretSource::Env(var) => format!("the value of environment variable {var}"),
+            SecretSource::File(path) => {
+                format!("the contents of file {}", base.join(path).display())
+            }
+            SecretSource::Credential(name) => format!("the contents of credential `{name}`"),
+            SecretSource::Literal(_) => "the value".to_owned(),
+        }
+    }
+
     /// Resolves the secret. Relative files are read relative to `base` (the config file's
     /// folder). Errors say where the secret should have come from, never what it is.
     pub fn resolve(&self, base: &Path) -> Result<SecretString, String> {
@@ -108,8 +122,12 @@ impl SecretSource {
             }
             SecretSource::File(path) => {
                 let path = base.join(path);
-                let text = std::fs::read_to_string(&path)
+                // Bounded: `{ file = "/dev/zero" }` must not read without end.
+                let (bytes, _) = read_regular(&path, MAX_SECRET_FILE_SIZE)
                     .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+                // Never quote the bytes: they are the secret.
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| format!("secret file {} is not UTF-8 text", path.display()))?;
                 // Files written by editors and `echo` end in a newline that is not part
                 // of the secret.
                 let value = text.trim_end_matches(['\n', '\r']);

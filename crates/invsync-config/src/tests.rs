@@ -300,7 +300,7 @@ fn errors_name_the_key() {
         (
             "bad database scheme",
             replace("sqlite://var/test.db", "mysql://u:hunter2@db/x"),
-            vec![("database.url", "unsupported database `mysql:`")],
+            vec![("database.url", "is not a database URL invsync supports")],
         ),
         (
             "reserved store name",
@@ -1314,4 +1314,292 @@ fn shopify_errors_name_the_key() {
     let (_dir, result) = load_text(&text, &[]);
     let errors = result.expect_err("invalid shop").to_string();
     assert!(!errors.contains("literal-sentinel"), "{errors}");
+}
+
+/// Every whole-number key: (config, what it needs in the environment, its table, a line
+/// of that table to add the key after, the keys).
+type IntegerKeys<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a str,
+    &'a [&'a str],
+);
+
+const INTEGER_KEYS: &[IntegerKeys] = &[
+    (
+        VALID,
+        &[],
+        "database",
+        "url = \"sqlite://var/test.db\"",
+        &["max_connections"],
+    ),
+    (
+        VALID,
+        &[],
+        "stores.pos",
+        "path = \"data/pos.json\"",
+        &["buffer", "max_quantity", "share"],
+    ),
+    (
+        PLATFORM_STORES,
+        &[
+            ("WOO_KEY", "ck_x"),
+            ("WOO_SECRET", "cs_x"),
+            ("BC_TOKEN", "t"),
+        ],
+        "stores.woo",
+        "url = \"https://shop.example.com\"",
+        &["max_quantity", "share", "retries"],
+    ),
+    (
+        PLATFORM_STORES,
+        &[
+            ("WOO_KEY", "ck_x"),
+            ("WOO_SECRET", "cs_x"),
+            ("BC_TOKEN", "t"),
+        ],
+        "stores.big",
+        "store_hash = \"abc123\"",
+        &["buffer", "max_quantity", "share", "retries", "location_id"],
+    ),
+    (
+        SHOPIFY,
+        &[("SHOP_TOKEN", "shpat_x")],
+        "stores.shop",
+        "shop = \"Example.myshopify.com\"",
+        &["max_quantity", "share", "retries", "bulk_above"],
+    ),
+    (
+        QBO,
+        QBO_ENV,
+        "accounting",
+        "realm_id = \"9130354512345678\"",
+        &["retries"],
+    ),
+];
+
+/// Issue 13, item 2: `share = nan` loaded as 0 (the `config` crate rounds floats and
+/// reads `true`/`"yes"` as 1), and a quantity sync wrote 0 everywhere. Every whole-number
+/// key takes an integer, from the file or from an `INVSYNC__…` variable, or the config is
+/// refused at that key.
+#[test]
+fn whole_number_keys_refuse_floats_nan_and_booleans() {
+    for (text, env, table, anchor, keys) in INTEGER_KEYS {
+        assert!(text.contains(anchor), "{table}: `{anchor}`");
+        for key in *keys {
+            let path = format!("{table}.{key}");
+            let with =
+                |value: &str| text.replacen(anchor, &format!("{anchor}\n{key} = {value}"), 1);
+            let (_dir, ok) = load_text(&with("3"), env);
+            ok.unwrap_or_else(|e| panic!("{path} = 3: {e}"));
+            for value in [
+                "nan", "-nan", "inf", "-inf", "50.5", "50.0", "0.4", "2.7", "true",
+            ] {
+                let (_dir, result) = load_text(&with(value), env);
+                let errors = result.expect_err(&format!("{path} = {value}"));
+                let got: Vec<_> = errors.iter().collect();
+                assert_eq!(got.len(), 1, "{path} = {value}: {errors}");
+                assert_eq!(got[0].key.as_deref(), Some(path.as_str()), "{errors}");
+                assert!(
+                    got[0].message.contains("is not a whole number"),
+                    "{path} = {value}: {errors}"
+                );
+            }
+            let var = format!(
+                "INVSYNC__{}__{}",
+                table.replace('.', "__").to_uppercase(),
+                key.to_uppercase()
+            );
+            let mut with_env = env.to_vec();
+            with_env.push((var.as_str(), "4"));
+            let (_dir, ok) = load_text(text, &with_env);
+            ok.unwrap_or_else(|e| panic!("{var}=4: {e}"));
+            for value in ["nan", "inf", "50.5", "50.0", "1e3", "yes", "on", "true", ""] {
+                let mut with_env = env.to_vec();
+                with_env.push((var.as_str(), value));
+                let (_dir, result) = load_text(text, &with_env);
+                let errors = result.expect_err(&format!("{var}={value}"));
+                let got: Vec<_> = errors.iter().collect();
+                assert_eq!(got.len(), 1, "{var}={value}: {errors}");
+                assert_eq!(got[0].key.as_deref(), Some(path.as_str()), "{errors}");
+                assert_eq!(got[0].env.as_deref(), Some(var.as_str()), "{errors}");
+                let why = if value.is_empty() {
+                    "is empty"
+                } else {
+                    "is not a whole number"
+                };
+                assert!(got[0].message.contains(why), "{var}={value}: {errors}");
+            }
+        }
+    }
+}
+
+#[test]
+fn max_connections_is_in_range() {
+    for (value, ok) in [
+        ("1", true),
+        ("1000", true),
+        ("0", false),
+        ("1001", false),
+        ("-1", false),
+    ] {
+        let text = VALID.replacen(
+            "url = \"sqlite://var/test.db\"",
+            &format!("url = \"sqlite://var/test.db\"\nmax_connections = {value}"),
+            1,
+        );
+        let (_dir, result) = load_text(&text, &[]);
+        match result {
+            Ok(config) => {
+                assert!(ok, "max_connections = {value} loaded");
+                assert_eq!(config.database.max_connections.to_string(), value);
+            }
+            Err(e) => {
+                assert!(!ok, "max_connections = {value}: {e}");
+                assert!(e.to_string().contains("database.max_connections: "), "{e}");
+                assert!(e.to_string().contains("out of range 1..=1000"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn file_connections_take_a_max_file_size() {
+    let (_dir, config) = load_text(VALID, &[]);
+    let config = config.expect("valid");
+    let ConnectionConfig::File(f) = &config.stores["shop"].connection else {
+        panic!("a file store")
+    };
+    assert_eq!(f.max_file_size, input_file::DEFAULT_MAX_FILE_SIZE);
+    let with = |table_line: &str, value: &str| {
+        VALID.replacen(
+            table_line,
+            &format!("{table_line}\nmax_file_size = {value}"),
+            1,
+        )
+    };
+    let store = "path = \"data/pos.json\"";
+    let accounting = "path = \"data/accounting.csv\"";
+    for (line, key, value, want) in [
+        (store, "stores.pos", "\"500MiB\"", Ok(500 << 20)),
+        (store, "stores.pos", "\"2 GiB\"", Ok(2 << 30)),
+        (accounting, "accounting", "1048576", Ok(1 << 20)),
+        (accounting, "accounting", "\"1.5GiB\"", Err("is not a size")),
+        (store, "stores.pos", "\"0\"", Err("must be more than 0")),
+        (store, "stores.pos", "\"lots\"", Err("is not a size")),
+        (store, "stores.pos", "nan", Err("is not a size")),
+    ] {
+        let (_dir, result) = load_text(&with(line, value), &[]);
+        match (result, want) {
+            (Ok(config), Ok(size)) => {
+                let connection = match key {
+                    "accounting" => &config.accounting,
+                    _ => &config.stores["pos"].connection,
+                };
+                let ConnectionConfig::File(f) = connection else {
+                    panic!("a file connection")
+                };
+                assert_eq!(f.max_file_size, size, "{key} = {value}");
+            }
+            (Err(e), Err(part)) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("{key}.max_file_size: ")) && text.contains(part),
+                    "{key} = {value}: {text}"
+                );
+            }
+            (got, want) => panic!("{key} = {value}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+/// Issue 13, item 6: a secret whose value does not parse was echoed — ``unsupported
+/// database `root:` `` from /etc/shadow, `postgres:S3NT1N3L` whole. An error about a
+/// secret names the key and where the value came from (the variable, the file), says
+/// what is wrong in general terms, and never shows any part of the value: not a prefix,
+/// not a scheme.
+#[test]
+fn secrets_that_do_not_parse_are_never_shown() {
+    let values = [
+        "root:S3NT1N3L$6$salt$hash:19000:0:99999:7:::",
+        "postgres:S3NT1N3L",
+        "postgresql:S3NT1N3L@h/db",
+        "mysql://u:S3NT1N3L@h/db",
+        "http://S3NT1N3L@h/db",
+        "S3NT1N3L",
+        "S3NT1N3L://h/db",
+        "postgres:///S3NT1N3L?host=",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for value in values {
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, format!("{value}\n")).expect("write");
+        let forms = [
+            (format!("\"{value}\""), vec![], "the value"),
+            (
+                "{ env = \"DB_URL\" }".to_owned(),
+                vec![("DB_URL", value)],
+                "the value of environment variable DB_URL",
+            ),
+            (
+                format!("{{ file = \"{}\" }}", file.display()),
+                vec![],
+                "the contents of file",
+            ),
+        ];
+        for (form, env, origin) in forms {
+            let text = VALID.replacen("\"sqlite://var/test.db\"", &form, 1);
+            let (_dir, result) = load_text(&text, &env);
+            let Err(errors) = result else {
+                if value.starts_with("postgres:///") {
+                    continue; // a valid URL (a socket path that happens to be odd)
+                }
+                panic!("{value} as {form}: loaded");
+            };
+            let shown = errors.to_string();
+            assert_eq!(errors.len(), 1, "{shown}");
+            assert!(shown.contains("database.url: "), "{shown}");
+            assert!(shown.contains(origin), "{value} as {form}: {shown}");
+            for part in ["S3NT1N3L", "root", "mysql", "http:", "postgresql:"] {
+                assert!(
+                    !shown.contains(part),
+                    "{value} as {form}: `{part}` in {shown}"
+                );
+            }
+        }
+    }
+    // The variable that overrides a key is named too.
+    let (_dir, result) = load_text(VALID, &[("INVSYNC__DATABASE__URL", "root:S3NT1N3L:1::")]);
+    let shown = result.expect_err("refused").to_string();
+    assert!(
+        shown.contains("database.url (set by environment variable INVSYNC__DATABASE__URL): the value is not a database URL"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("S3NT1N3L") && !shown.contains("root"),
+        "{shown}"
+    );
+
+    // Other secrets that are parsed: QuickBooks Online's token key.
+    for (env, origin) in [
+        (
+            [("INVSYNC_TOKEN_KEY", "S3NT1N3L-is-not-a-key")],
+            "the value of environment variable INVSYNC_TOKEN_KEY must be 32 random bytes",
+        ),
+        (
+            [("INVSYNC_TOKEN_KEY", "UzNOVDFOM0wtc2hvcnQ=")],
+            "the value of environment variable INVSYNC_TOKEN_KEY is 14 bytes long",
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = QBO_ENV[..2].iter().copied().chain(env).collect();
+        let (_dir, result) = load_text(QBO, &env);
+        let shown = result.expect_err("refused").to_string();
+        assert!(shown.contains("accounting.token_key: "), "{shown}");
+        assert!(shown.contains(origin), "{shown}");
+        assert!(
+            !shown.contains("S3NT1N3L") && !shown.contains("UzNOVDFOM0w"),
+            "{shown}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ mod status;
 mod token_vault;
 
 pub use progress::{NoProgress, Progress};
-pub use status::{StatusReport, StatusRow};
+pub use status::{StatusReport, StatusRow, UnreadableRow};
 pub use token_vault::DbTokenVault;
 
 use compact_str::CompactString;

@@ -27,6 +27,8 @@ pub(crate) struct SnapshotNeeds {
     pub master: MasterSource,
     /// Quantity is synced, so the master's quantities and every store's open orders matter.
     pub quantity: bool,
+    /// Price is synced.
+    pub price: bool,
 }
 
 impl SnapshotNeeds {
@@ -39,6 +41,7 @@ impl SnapshotNeeds {
         SnapshotNeeds {
             master,
             quantity: fields.quantity,
+            price: fields.price,
         }
     }
 
@@ -128,14 +131,24 @@ impl Snapshot {
                 None => Ok(None),
             }
         };
-        let ((held, accounting), listings, store_mappings, master) = tokio::try_join!(
+        let ((held, mut accounting), mut listings, store_mappings, mut master) = tokio::try_join!(
             read_orders_then_accounting,
             read_kept_catalog(db, store, store_connection.as_ref()),
             mappings(db, store),
             read_master,
         )?;
+        let negative = reject_negative(
+            needs,
+            store,
+            &mut accounting,
+            &mut listings,
+            &store_mappings,
+        );
+        if let Some((catalog, _)) = &mut master {
+            reject_negative_master(needs, catalog);
+        }
 
-        let mut rejects = Vec::new();
+        let mut rejects = negative;
         for (connection, catalog) in [("accounting", &accounting), (store, &listings)] {
             rejects.extend(catalog.rejects.iter().map(|r| SnapshotReject {
                 connection: connection.to_owned(),
@@ -284,6 +297,148 @@ impl Snapshot {
             .and_then(|r| SkuKey::new(&r.sku))?;
         self.orders.held(&key)
     }
+}
+
+/// What a reject for a negative value tells the operator to do.
+const FIX_NEGATIVE: &str = "fix it there (invsync never syncs a negative price or quantity)";
+
+/// Products with a negative price or quantity, read from either side in a field this
+/// run syncs (issue 13, item 8: an accounting price of -5.00 was written to the store).
+/// No platform means a negative price, and a negative count is a mistake or an oversold
+/// product someone must look at: planning from it would write it to the other side or
+/// overwrite it unseen. Such a product fails as an item with the value and the side to
+/// fix, and is taken out of both catalogs (with its partner, so that it is not counted
+/// as unmapped too). Only matched products are looked at: the others are never synced.
+fn reject_negative(
+    needs: &SnapshotNeeds,
+    store: &str,
+    accounting: &mut Catalog,
+    listings: &mut Catalog,
+    mappings: &[Mapping],
+) -> Vec<SnapshotReject> {
+    // With another store as the master, the accounting quantity is neither read from
+    // nor written: only that store's counts (see reject_negative_master).
+    let acct_needs = SnapshotNeeds {
+        quantity: needs.quantity && !matches!(needs.master, MasterSource::OtherStore(_)),
+        ..needs.clone()
+    };
+    // One pass without allocating first: a catalog of a million products has none.
+    if !any_negative(&acct_needs, &accounting.records) && !any_negative(needs, &listings.records) {
+        return Vec::new();
+    }
+    let acct_why = negative_values(&acct_needs, &accounting.records);
+    let store_why = negative_values(needs, &listings.records);
+    let matching = match_catalogs(&accounting.records, &listings.records, mappings);
+    let mut drop_acct = vec![None; accounting.records.len()];
+    let mut drop_store = vec![None; listings.records.len()];
+    let mut rejects = Vec::new();
+    for pair in &matching.pairs {
+        let (Some(a), Some(j), PairKind::Matched { .. }) = (pair.accounting, pair.store, pair.kind)
+        else {
+            continue;
+        };
+        let (a, j) = (a as usize, j as usize);
+        let reasons: Vec<(&str, &String)> =
+            [("accounting", acct_why.get(a)), (store, store_why.get(j))]
+                .into_iter()
+                .filter_map(|(side, why)| Some((side, why?.as_ref()?)))
+                .collect();
+        let base = [accounting.records.get(a), listings.records.get(j)]
+            .into_iter()
+            .flatten()
+            .any(|r| r.kind == ItemKind::Base);
+        let Some((connection, first)) = reasons.first() else {
+            continue;
+        };
+        if base {
+            continue; // display-only: never synced either way
+        }
+        let mut error = (*first).clone();
+        for (side, why) in &reasons[1..] {
+            error.push_str(&format!("; {side}: {why}"));
+        }
+        rejects.push(SnapshotReject {
+            connection: (*connection).to_owned(),
+            sku: accounting.records.get(a).map(|r| r.sku.to_string()),
+            error: format!("{error}; {FIX_NEGATIVE}"),
+        });
+        drop_acct[a] = Some(());
+        drop_store[j] = Some(());
+    }
+    accounting.records = without(std::mem::take(&mut accounting.records), &drop_acct);
+    listings.records = without(std::mem::take(&mut listings.records), &drop_store);
+    rejects
+}
+
+/// The master store's listings with a negative quantity, as rejects of its catalog (its
+/// quantities are the truth for this store's; a missing one holds the product's quantity
+/// back).
+fn reject_negative_master(needs: &SnapshotNeeds, catalog: &mut Catalog) {
+    let only_quantity = SnapshotNeeds {
+        price: false,
+        ..needs.clone()
+    };
+    if !any_negative(&only_quantity, &catalog.records) {
+        return;
+    }
+    let why = negative_values(&only_quantity, &catalog.records);
+    for (record, why) in catalog.records.iter().zip(&why) {
+        if let Some(why) = why {
+            catalog.rejects.push(invsync_connectors::Reject {
+                sku: Some(record.sku.to_string()),
+                id: (!record.id.is_empty()).then(|| record.id.to_string()),
+                error: format!("{why}; {FIX_NEGATIVE}"),
+            });
+        }
+    }
+    catalog.records = without(std::mem::take(&mut catalog.records), &why);
+}
+
+/// A record's price (or the sale price it charges), when this run syncs prices and it is
+/// negative (display-only records are never synced).
+fn negative_price(needs: &SnapshotNeeds, r: &Record) -> Option<rust_decimal::Decimal> {
+    r.price
+        .into_iter()
+        .chain(r.sale.map(|s| s.price))
+        .find(|p| needs.price && r.kind != ItemKind::Base && p.is_sign_negative() && !p.is_zero())
+}
+
+/// A record's quantity, when this run syncs quantities and it is negative.
+fn negative_quantity(needs: &SnapshotNeeds, r: &Record) -> Option<i64> {
+    r.quantity
+        .filter(|q| needs.quantity && r.kind != ItemKind::Base && *q < 0)
+}
+
+fn any_negative(needs: &SnapshotNeeds, records: &[Record]) -> bool {
+    records
+        .iter()
+        .any(|r| negative_price(needs, r).is_some() || negative_quantity(needs, r).is_some())
+}
+
+/// For each record, why its value in a field this run syncs is negative, if it is
+/// (`the price is negative (-5.00)`).
+fn negative_values(needs: &SnapshotNeeds, records: &[Record]) -> Vec<Option<String>> {
+    records
+        .iter()
+        .map(|r| {
+            let price = negative_price(needs, r).map(|p| format!("the price is negative ({p})"));
+            let quantity =
+                negative_quantity(needs, r).map(|q| format!("the quantity is negative ({q})"));
+            match (price, quantity) {
+                (Some(p), Some(q)) => Some(format!("{p} and {q}")),
+                (p, q) => p.or(q),
+            }
+        })
+        .collect()
+}
+
+/// `records` without those flagged.
+fn without<T>(records: Vec<Record>, flags: &[Option<T>]) -> Vec<Record> {
+    records
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| flags.get(i).is_none_or(Option::is_none).then_some(r))
+        .collect()
 }
 
 /// How often each store's orders are read whole even when its connection can read only

@@ -48,6 +48,18 @@ pub struct StatusReport {
     /// The store's `buffer`, `max_quantity` and `share`, which shape `offered_quantity`.
     pub rules: QuantityRules,
     pub rows: Vec<StatusRow>,
+    /// Products that are never synced until their data is fixed: read from a connection
+    /// that could not understand them, or with a negative price or quantity.
+    pub unreadable: Vec<UnreadableRow>,
+}
+
+/// A product left out of the status (and of every sync) until its data is fixed.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadableRow {
+    pub sku: Option<String>,
+    /// `accounting` or the store whose data is at fault.
+    pub connection: String,
+    pub error: String,
 }
 
 impl StatusReport {
@@ -170,6 +182,15 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
         in_orders: snapshot.in_orders,
         rules: snapshot.rules,
         rows,
+        unreadable: snapshot
+            .rejects
+            .iter()
+            .map(|r| UnreadableRow {
+                sku: r.sku.clone(),
+                connection: r.connection.clone(),
+                error: r.error.clone(),
+            })
+            .collect(),
     })
 }
 

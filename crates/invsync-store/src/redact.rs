@@ -4,13 +4,28 @@
 const MASK: &str = "****";
 
 /// The URL with its password (user-info password and any `password`-like query
-/// parameter) replaced by `****`, safe to log or show. A URL that does not parse is
-/// reduced to its scheme, since we cannot tell where a secret might be in it.
+/// parameter) replaced by `****`, safe to log or show. A user name with percent-escapes
+/// is masked too (a password can hide in one: `u%3Asecret`). A URL that does not parse,
+/// or has no host, is reduced to its scheme, since we cannot tell where a secret might be
+/// in it; a scheme that is not a database's is not shown either (the "URL" may be
+/// anything a secret file held).
 pub fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        let scheme = url.split_once(':').map_or("database", |(scheme, _)| scheme);
-        return format!("{scheme}:<URL that does not parse>");
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    let known = scheme.filter(|s| matches!(*s, "postgres" | "postgresql" | "sqlite"));
+    let parsed = url::Url::parse(url).ok().filter(|_| known.is_some());
+    let Some(mut parsed) = parsed else {
+        return match known {
+            Some(scheme) => format!("{scheme}:<URL that does not parse>"),
+            None => "<a database URL that does not parse>".to_owned(),
+        };
     };
+    if parsed.cannot_be_a_base() {
+        return format!("{}:<URL without a host>", parsed.scheme());
+    }
+    if has_escapes(parsed.username()) {
+        // Only fails for URLs that cannot have a user, which this one has.
+        let _ = parsed.set_username(MASK);
+    }
     if parsed.password().is_some() {
         // Only fails for URLs that cannot have a password, which this one has.
         let _ = parsed.set_password(Some(MASK));
@@ -49,6 +64,10 @@ fn secrets(url: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut found = Vec::new();
+    if has_escapes(parsed.username()) {
+        found.push(parsed.username().to_owned());
+        found.extend(decode(parsed.username()));
+    }
     if let Some(password) = parsed.password() {
         found.push(password.to_owned());
         found.extend(decode(password));
@@ -80,6 +99,11 @@ fn decode(s: &str) -> Option<String> {
     (decoded != s).then_some(decoded)
 }
 
+/// Whether a URL part holds percent-escapes (`%3A`).
+fn has_escapes(part: &str) -> bool {
+    part.contains('%')
+}
+
 fn is_secret_key(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
@@ -102,10 +126,39 @@ mod tests {
             ),
             ("sqlite://var/invsync.db", "sqlite://var/invsync.db"),
             ("postgres://u:p@[bad", "postgres:<URL that does not parse>"),
+            // Issue 13, item 6: no part of a URL that is not one of ours is shown, not
+            // even its scheme; a URL without a host is not shown; a user name with
+            // percent-escapes (a password hidden in it: `u%3Asecret`) is masked.
+            (
+                "root:S3NT1N3L:19000::",
+                "<a database URL that does not parse>",
+            ),
+            ("S3NT1N3L", "<a database URL that does not parse>"),
+            ("postgres:S3NT1N3L", "postgres:<URL without a host>"),
+            ("postgres://u%3AS3NT1N3L@h/db", "postgres://****@h/db"),
+            (
+                "postgres://u%3AS3NT1N3L:pw@h/db",
+                "postgres://****:****@h/db",
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(redact_url(url), want, "{url}");
         }
+    }
+
+    #[test]
+    fn scrub_masks_users_with_escapes_raw_and_decoded() {
+        let url = "postgres://u%3AS3NT1N3L@127.0.0.1/x";
+        let text = "password authentication failed for user \"u:S3NT1N3L\" (u%3AS3NT1N3L)";
+        assert_eq!(
+            scrub(text, url),
+            "password authentication failed for user \"****\" (****)"
+        );
+        // A plain user name is shown, as before.
+        assert_eq!(
+            scrub("user \"invsync\"", "postgres://invsync@h/x"),
+            "user \"invsync\""
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 pub mod bigcommerce;
 pub mod catalog;
+pub mod echo;
 pub mod fake;
 pub mod faults;
+pub mod gate;
 pub mod openapi;
 pub mod pg;
 pub mod proxy;

@@ -13,14 +13,19 @@ struct RawStoreBig {
     kind: String,
     store_hash: String,
     access_token: SecretSource,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     location_id: Option<i64>,
     base_url: Option<String>,
     // How requests wait and retry (HttpPolicy).
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     retries: Option<i64>,
     retry_backoff: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     buffer: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     max_quantity: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     share: Option<i64>,
     /// What a price sync does to a listing on sale: "hold" (default), "clear", "write".
     sale_price: Option<String>,

@@ -40,6 +40,7 @@ struct RawQuickBooksOnline {
     adjustment_account: Option<String>,
     order_doc_number: Option<String>,
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     retries: Option<i64>,
     retry_backoff: Option<String>,
 }
@@ -68,15 +69,9 @@ pub(super) fn accounting(
         None => Some(None),
         Some(source) => v.secret("accounting.refresh_token", source, base).map(Some),
     };
-    let token_key = v
-        .secret("accounting.token_key", &raw.token_key, base)
-        .and_then(|key| match decode_token_key(key.expose_secret()) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                v.error("accounting.token_key", e);
-                None
-            }
-        });
+    let token_key = v.parsed_secret("accounting.token_key", &raw.token_key, base, |key| {
+        decode_token_key(key)
+    });
     let environment = match raw.environment.as_deref().map(str::trim) {
         None | Some("production") => Some(QboEnvironment::Production),
         Some("sandbox") => Some(QboEnvironment::Sandbox),

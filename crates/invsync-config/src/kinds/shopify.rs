@@ -33,15 +33,20 @@ struct RawStoreShopify {
     base_url: Option<String>,
     api_version: Option<String>,
     location: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     bulk_above: Option<i64>,
     full_read_every: Option<String>,
     // How requests wait and retry (HttpPolicy).
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     retries: Option<i64>,
     retry_backoff: Option<String>,
     // Quantity rules every store kind takes (product.md rule 7); see file.rs.
+    #[serde(default, deserialize_with = "crate::integer::option")]
     buffer: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     max_quantity: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     share: Option<i64>,
 }
 

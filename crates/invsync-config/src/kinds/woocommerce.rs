@@ -16,10 +16,14 @@ struct RawStoreWoo {
     consumer_secret: SecretSource,
     // How requests wait and retry (HttpPolicy).
     timeout: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     retries: Option<i64>,
     retry_backoff: Option<String>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     buffer: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     max_quantity: Option<i64>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
     share: Option<i64>,
     /// What a price sync does to a listing on sale: "hold" (default), "clear", "write".
     sale_price: Option<String>,

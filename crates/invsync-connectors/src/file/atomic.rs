@@ -96,16 +96,6 @@ impl Identity {
     }
 }
 
-/// Reads a file, with the metadata of the very version read.
-pub(super) fn read_with_metadata(path: &Path) -> io::Result<(Vec<u8>, Metadata)> {
-    let mut file = File::open(path)?;
-    // Metadata of the open handle: the same inode the bytes come from.
-    let metadata = file.metadata()?;
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    io::Read::read_to_end(&mut file, &mut bytes)?;
-    Ok((bytes, metadata))
-}
-
 /// Why a replacement did not happen. In every case the original file is untouched.
 #[derive(Debug)]
 pub(super) enum ReplaceError {

@@ -26,6 +26,7 @@ use crate::{Catalog, Connection, ConnectorError, ErrorKind, Write, WriteOutcome}
 use async_trait::async_trait;
 use compact_str::CompactString;
 use invsync_config::FileConnectionConfig;
+use invsync_config::input_file::{InputFileError, check_regular, read_regular};
 use invsync_core::{ItemKind, OrderLine, Record};
 use std::io;
 use std::path::Path;
@@ -207,6 +208,41 @@ impl Inner {
         )
     }
 
+    /// Reads `path` whole if it is a regular file within the connection's
+    /// `max_file_size` (checked before reading, and again by reading at most one byte
+    /// more, in case it grows meanwhile). Errors name `shown` (the path as configured).
+    fn read_file(
+        &self,
+        file: &Path,
+        shown: &Path,
+    ) -> Result<(Vec<u8>, std::fs::Metadata), ConnectorError> {
+        read_regular(file, self.config.max_file_size).map_err(|e| self.input_file_error(shown, e))
+    }
+
+    fn input_file_error(&self, path: &Path, e: InputFileError) -> ConnectorError {
+        match e {
+            InputFileError::Io(e) => self.read_error(path, &e),
+            e @ InputFileError::NotRegular(_) => self.error(
+                ErrorKind::InvalidData,
+                format!("{}: cannot read: {e}", path.display()),
+            ),
+            e @ (InputFileError::TooLarge { .. } | InputFileError::Grew { .. }) => {
+                let table = match self.name.as_str() {
+                    "accounting" => "[accounting]".to_owned(),
+                    store => format!("[stores.{store}]"),
+                };
+                self.error(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "{}: cannot read: {e} (raise `max_file_size` in {table} if the file \
+                         is meant to be this large)",
+                        path.display()
+                    ),
+                )
+            }
+        }
+    }
+
     fn read_error(&self, path: &Path, e: &io::Error) -> ConnectorError {
         let kind = match e.kind() {
             // "Not there or not readable" (ErrorKind::NotFound) is what an operator fixes
@@ -226,7 +262,7 @@ impl Inner {
 
     fn read_catalog(&self) -> Result<Vec<Record>, ConnectorError> {
         let path = self.path();
-        let src = std::fs::read(path).map_err(|e| self.read_error(path, &e))?;
+        let (src, _) = self.read_file(path, path)?;
         let started = Instant::now();
         let records =
             parse_catalog(&src, Format::of(path)).map_err(|e| self.parse_error(path, &src, e))?;
@@ -244,7 +280,7 @@ impl Inner {
         // A configured orders file that is missing is an error, never "no orders":
         // treating it as empty would let stock that is already sold be pushed to stores
         // (product.md rule 3, `in-orders`).
-        let src = std::fs::read(path).map_err(|e| self.read_error(path, &e))?;
+        let (src, _) = self.read_file(path, path)?;
         orders::parse_orders(&src, Format::of(path), &self.name)
             .map_err(|e| self.parse_error(path, &src, e))
     }
@@ -262,6 +298,9 @@ impl Inner {
         // Write through a symlink to the real file: renaming over the link would replace
         // the link with a plain file.
         let target = std::fs::canonicalize(path).map_err(|e| self.read_error(path, &e))?;
+        // Before the lock, whose sidecar file would otherwise be made next to a device.
+        check_regular(&target, self.config.max_file_size)
+            .map_err(|e| self.input_file_error(path, e))?;
         let locked = atomic::with_lock(&target, atomic::LOCK_WAIT, || {
             self.write_locked(path, &target, writes)
         });
@@ -295,8 +334,7 @@ impl Inner {
         writes: &[Write],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let started = Instant::now();
-        let (src, metadata) =
-            atomic::read_with_metadata(target).map_err(|e| self.read_error(path, &e))?;
+        let (src, metadata) = self.read_file(target, path)?;
         let changes = apply::plan(&src, Format::of(path), writes)
             .map_err(|e| self.parse_error(path, &src, e))?;
         if changes.edits.is_empty() {

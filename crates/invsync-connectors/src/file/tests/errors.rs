@@ -213,3 +213,93 @@ fn malformed_orders_are_errors_that_say_where_and_why() {
         check_message(case, &orders, &error);
     }
 }
+
+/// Issue 13, item 5: `path = "/dev/zero"` grew invsync to 5 GB in 6 s, a 2 GB sparse file
+/// took 2.1 GB. Catalog and orders files must be regular files within `max_file_size`,
+/// checked before reading, and are read no further than one byte past the limit.
+#[test]
+fn files_that_are_not_regular_or_over_the_limit_are_refused_before_reading() {
+    let fixture = Fixture::new("shop.csv", "sku,price,quantity\nA,1.00,2\n");
+    let fifo = fixture.dir.path().join("fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let sparse = fixture.dir.path().join("sparse.csv");
+    std::fs::File::create(&sparse)
+        .and_then(|f| f.set_len(2 << 30))
+        .expect("a 2 GiB sparse file");
+    let big = "sku,price,quantity\n".to_owned() + &"A,1.00,2\n".repeat(20);
+    let over = fixture.dir.path().join("over.csv");
+    std::fs::write(&over, &big).expect("write");
+    let cases: Vec<(std::path::PathBuf, u64, String)> = vec![
+        (
+            "/dev/zero".into(),
+            1 << 30,
+            "is a character device, not a regular file; nothing read".into(),
+        ),
+        (
+            fifo.clone(),
+            1 << 30,
+            "is a FIFO (named pipe), not a regular file; nothing read".into(),
+        ),
+        (
+            fixture.dir.path().to_path_buf(),
+            1 << 30,
+            "is a directory, not a regular file; nothing read".into(),
+        ),
+        (
+            sparse.clone(),
+            1 << 30,
+            "is 2 GiB, over the limit of 1 GiB; nothing read (raise `max_file_size` in [stores.shop] if the file is meant to be this large)".into(),
+        ),
+        (
+            over.clone(),
+            100,
+            format!(
+                "is {} bytes, over the limit of 100 bytes; nothing read",
+                big.len()
+            ),
+        ),
+        (
+            "/proc/self/status".into(),
+            100,
+            "grew past the limit of 100 bytes while it was read; nothing used".into(),
+        ),
+    ];
+    for (path, limit, want) in cases {
+        let mut inner = fixture.inner();
+        inner.config.path = path.clone();
+        inner.config.max_file_size = limit;
+        let catalog = inner.read_catalog().expect_err("refused");
+        // (A file in /proc cannot be locked for a write: its read alone is checked.)
+        let write = match path.starts_with("/proc") {
+            true => inner.read_catalog(),
+            false => inner
+                .write(&[super::quantity_write("A", 2, 3)])
+                .map(|_| Vec::new()),
+        }
+        .expect_err("refused");
+        let mut inner = fixture.inner();
+        inner.config.orders = Some(path.clone());
+        inner.config.max_file_size = limit;
+        let orders = inner.read_orders().expect_err("refused");
+        for e in [catalog, write, orders] {
+            assert_eq!(e.kind, ErrorKind::InvalidData, "{e}");
+            let want = format!("{}: cannot read: {want}", path.display());
+            assert!(e.message.starts_with(&want), "{}\nwant {want}", e.message);
+        }
+    }
+    assert_eq!(
+        std::fs::metadata(&sparse).map(|m| m.len()).ok(),
+        Some(2 << 30),
+        "nothing written"
+    );
+    assert_eq!(std::fs::read_to_string(&over).ok(), Some(big));
+    assert!(
+        !fixture.files().iter().any(|f| f.ends_with(".lock")),
+        "no lock taken for a refused file: {:?}",
+        fixture.files()
+    );
+}

@@ -9,6 +9,7 @@ mod writing;
 use super::{FileConnection, Inner};
 use crate::Write;
 use invsync_config::FileConnectionConfig;
+use invsync_config::input_file::DEFAULT_MAX_FILE_SIZE;
 use invsync_core::FieldValue;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ impl Fixture {
             config: FileConnectionConfig {
                 path: self.path.clone(),
                 orders: None,
+                max_file_size: DEFAULT_MAX_FILE_SIZE,
             },
         }
     }
@@ -77,6 +79,7 @@ fn connection_for(path: &Path, orders: Option<PathBuf>) -> FileConnection {
         FileConnectionConfig {
             path: path.to_path_buf(),
             orders,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         },
     )
 }
