@@ -1,11 +1,13 @@
-//! End-to-end tests: the built `invsync` binary on temporary copies of the demo in
-//! `config/` (SQLite), and once against a real Postgres.
+//! End-to-end tests: the built `invsync` binary on temporary copies of the tests' own demo
+//! (`tests/fixtures/demo.toml` and `tests/fixtures/demo/`, SQLite). Never the checkout's
+//! `config/demo`: the README's demo rewrites it.
 
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// A private copy of `config/demo.toml` and its data, with its own SQLite database.
+/// A private copy of the demo fixture and its data, with its own SQLite database
+/// (`var/demo.db` in the same temporary directory).
 struct Demo {
     dir: tempfile::TempDir,
 }
@@ -13,27 +15,24 @@ struct Demo {
 impl Demo {
     fn new() -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        std::fs::create_dir_all(dir.path().join("config/demo")).expect("mkdir");
-        std::fs::copy(src.join("demo.toml"), dir.path().join("config/demo.toml"))
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        std::fs::create_dir_all(dir.path().join("demo")).expect("mkdir");
+        std::fs::copy(fixtures.join("demo.toml"), dir.path().join("demo.toml"))
             .expect("copy config");
-        for entry in std::fs::read_dir(src.join("demo")).expect("demo dir") {
+        for entry in std::fs::read_dir(fixtures.join("demo")).expect("demo dir") {
             let entry = entry.expect("entry");
-            std::fs::copy(
-                entry.path(),
-                dir.path().join("config/demo").join(entry.file_name()),
-            )
-            .expect("copy data");
+            std::fs::copy(entry.path(), dir.path().join("demo").join(entry.file_name()))
+                .expect("copy data");
         }
         Demo { dir }
     }
 
     fn config(&self) -> PathBuf {
-        self.dir.path().join("config/demo.toml")
+        self.dir.path().join("demo.toml")
     }
 
     fn data(&self, name: &str) -> PathBuf {
-        self.dir.path().join("config/demo").join(name)
+        self.dir.path().join("demo").join(name)
     }
 
     fn read(&self, name: &str) -> String {
@@ -356,7 +355,7 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
             &|d| {
                 edit(
                     d,
-                    "url = \"sqlite://../var/demo.db\"",
+                    "url = \"sqlite://var/demo.db\"",
                     "url = { env = \"INVSYNC_E2E_UNSET_SECRET\" }",
                 )
             },
