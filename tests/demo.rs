@@ -3,7 +3,8 @@
 //! afterwards. So the tests own their data (`tests/fixtures/`), and a demo run leaves
 //! nothing behind in the user's data directory but the data it changed.
 
-use assert_cmd::Command;
+mod support;
+
 use std::path::{Path, PathBuf};
 
 fn checkout() -> &'static Path {
@@ -15,8 +16,18 @@ fn git(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new("git");
     cmd.arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=invsync tests", "-c", "user.email=tests@invsync.invalid"])
-        .args(["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"])
+        .args([
+            "-c",
+            "user.name=invsync tests",
+            "-c",
+            "user.email=tests@invsync.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ])
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .env_remove("GIT_INDEX_FILE");
@@ -122,21 +133,20 @@ fn the_readme_demo_leaves_only_the_data_it_changed_in_git_status() {
     run_ok(git(repo.path()).args(["commit", "--quiet", "-m", "a fresh clone"]));
 
     let invsync = |args: &[&str]| {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
+        let mut cmd = support::invsync();
         cmd.current_dir(repo.path())
-            .env_remove("INVSYNC_CONFIG")
-            .env_remove("INVSYNC_LOG")
             .args(["--config", "config/demo.toml"])
             .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
         cmd
     };
     let sync = [
-        "sync", "--store", "shop", "--update", "store", "--fields", "price,quantity",
+        "sync",
+        "--store",
+        "shop",
+        "--update",
+        "store",
+        "--fields",
+        "price,quantity",
     ];
     invsync(&sync).assert().success();
     invsync(&[&sync[..], &["--dry-run"]].concat())
@@ -165,7 +175,12 @@ fn the_readme_demo_leaves_only_the_data_it_changed_in_git_status() {
     left.sort_unstable();
     assert_eq!(
         left,
-        ["accounting.csv", "market.json", "shop-orders.csv", "shop.csv"],
+        [
+            "accounting.csv",
+            "market.json",
+            "shop-orders.csv",
+            "shop.csv"
+        ],
         "no lock or temporary file is left where the user's data lives, ignored or not"
     );
 }

@@ -2,84 +2,11 @@
 //! (`tests/fixtures/demo.toml` and `tests/fixtures/demo/`, SQLite). Never the checkout's
 //! `config/demo`: the README's demo rewrites it.
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// A private copy of the demo fixture and its data, with its own SQLite database
-/// (`var/demo.db` in the same temporary directory).
-struct Demo {
-    dir: tempfile::TempDir,
-}
-
-impl Demo {
-    fn new() -> Demo {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        std::fs::create_dir_all(dir.path().join("demo")).expect("mkdir");
-        std::fs::copy(fixtures.join("demo.toml"), dir.path().join("demo.toml"))
-            .expect("copy config");
-        for entry in std::fs::read_dir(fixtures.join("demo")).expect("demo dir") {
-            let entry = entry.expect("entry");
-            std::fs::copy(entry.path(), dir.path().join("demo").join(entry.file_name()))
-                .expect("copy data");
-        }
-        Demo { dir }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("demo.toml")
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.path().join("demo").join(name)
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.data(name)).expect("read data")
-    }
-
-    /// `invsync --config <demo> ARGS`, with a clean environment for invsync's variables.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env_remove("INVSYNC_LOG")
-            .arg("--config")
-            .arg(self.config())
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self
-            .cmd(args)
-            .arg("--format")
-            .arg("json")
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json output")
-    }
-}
-
-const SYNC_SHOP: &[&str] = &[
-    "sync",
-    "--store",
-    "shop",
-    "--update",
-    "store",
-    "--fields",
-    "price,quantity",
-];
+use support::{Demo, SYNC_SHOP, edit};
 
 fn with(base: &[&str], more: &[&'static str]) -> Vec<String> {
     base.iter().chain(more).map(|s| (*s).to_owned()).collect()
@@ -484,12 +411,6 @@ fn help_explains_the_commands() {
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--dry-run"));
-}
-
-fn edit(demo: &Demo, from: &str, to: &str) {
-    let text = std::fs::read_to_string(demo.config()).expect("read config");
-    assert!(text.contains(from), "demo.toml lacks `{from}`");
-    std::fs::write(demo.config(), text.replacen(from, to, 1)).expect("write config");
 }
 
 /// Issue 7 through the binary: store orders are tracked in the database until they leave
