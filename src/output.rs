@@ -72,7 +72,7 @@ pub fn stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Cl
     match f(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::failed(
+        Err(e) => Err(CliError::other(
             anyhow::Error::new(e).context("cannot write the output"),
         )),
     }
@@ -84,6 +84,16 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
         serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
         writeln!(out)
     })
+}
+
+/// A line of plain text on stdout (a command's result, for people).
+pub fn line(text: &str) -> Result<(), CliError> {
+    stdout(|out| writeln!(out, "{text}"))
+}
+
+/// `error: …` on stderr.
+pub fn error_line(message: &str) {
+    eprintln!("error: {message}");
 }
 
 /// `12.50`, `-` for none.

@@ -13,15 +13,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
     super::check_store(&config, &args.store)?;
     let db = super::open_db(&config).await?;
     let engine = Engine::new(config, db);
-    let mut report = engine.status(&args.store).await.map_err(|e| {
-        let input = e.is_input_error();
-        let e = anyhow::Error::new(e);
-        if input {
-            CliError::usage(e)
-        } else {
-            CliError::failed(e)
-        }
-    })?;
+    let mut report = engine.status(&args.store).await.map_err(CliError::engine)?;
     let wanted: Vec<Status> = args.status.iter().map(|s| (*s).into()).collect();
     if !wanted.is_empty() {
         report.rows.retain(|r| wanted.contains(&r.status));
