@@ -486,3 +486,105 @@ fn every_command_prints_json_when_asked() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["error"]["kind"], "usage");
 }
+
+/// Fails unless `bytes` are free of terminal control characters: C0 (newline aside), DEL
+/// and C1, the last as the UTF-8 of U+0080–U+009F.
+fn assert_printable(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let bad: Vec<(usize, char)> = text
+        .char_indices()
+        .filter(|(_, c)| *c != '\n' && (c.is_control()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what}: raw control characters {bad:?} in:\n{}",
+        text.escape_debug()
+    );
+}
+
+const ESCAPES: &str = "\u{1b}[31mmug\u{1b}]0;pwned\u{7}";
+
+/// Product data reaches tables and messages raw from files and platforms. A name or SKU
+/// carrying terminal escapes (a colour, an OSC window-title sequence, a C1 CSI) must not
+/// reach the terminal as such: every table and plain line escapes control characters,
+/// while JSON keeps the exact text.
+#[test]
+fn control_characters_from_product_data_are_escaped_in_human_output() {
+    let demo = Demo::new();
+    for file in ["accounting.csv", "shop.csv"] {
+        let text = demo
+            .read(file)
+            .replace("Stoneware mug", &format!("Stoneware {ESCAPES}"))
+            .replace("TEE-M,", "TEE-\u{9b}M,");
+        std::fs::write(demo.data(file), text).expect("write");
+    }
+    let human = |args: &[&str]| {
+        let out = demo.cmd(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_printable(&format!("{args:?} stdout"), &out.stdout);
+        assert_printable(&format!("{args:?} stderr"), &out.stderr);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = human(SHOP_DRY_RUN);
+    assert!(
+        dry.contains(r"Stoneware \u{1b}[31mmug\u{1b}]0;pwned\u{7}"),
+        "{dry}"
+    );
+    assert!(dry.contains(r"TEE-\u{9b}M"), "{dry}");
+    let status = human(&["status", "--store", "shop"]);
+    assert!(status.contains(r"\u{1b}[31mmug"), "{status}");
+    human(SYNC_SHOP);
+    let shown = human(&["runs", "show", "1"]);
+    assert!(shown.contains(r"TEE-\u{9b}M"), "{shown}");
+    human(&[
+        "map",
+        "add",
+        "--store",
+        "shop",
+        "--store-sku",
+        "POSTER-\u{1b}[2J1",
+        "--accounting-sku",
+        "POSTER-A",
+    ]);
+    let maps = human(&["map", "list"]);
+    assert!(maps.contains(r"POSTER-\u{1b}[2J1"), "{maps}");
+
+    // JSON keeps the text exact (serde escapes what JSON must).
+    let status = demo.json(&["status", "--store", "shop"]);
+    let rows = status["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["name"] == format!("Stoneware {ESCAPES}")),
+        "{status}"
+    );
+    assert!(rows.iter().any(|r| r["sku"] == "TEE-\u{9b}M"), "{status}");
+
+    // Errors that quote the data, and file paths.
+    std::fs::write(
+        demo.data("shop.csv"),
+        "sku,name,price,quantity\nMUG-1,Mug,\u{1b}]0;x\u{7}12,4\n",
+    )
+    .expect("write");
+    let out = demo.cmd(SYNC_SHOP).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_printable("a parse error", &out.stdout);
+    assert_printable("a parse error", &out.stderr);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(r"\u{1b}]0;x\u{7}"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    edit(
+        &demo,
+        "orders = \"demo/shop-orders.csv\"",
+        "orders = \"demo/\\u001b[31mgone.csv\"",
+    );
+    let out = demo.cmd(&["config", "check"]).output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert_printable("config check warnings", &out.stdout);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(r"\u{1b}[31mgone.csv"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -30,9 +30,12 @@ async fn quickbooks_online(
     args: QboAuthArgs,
 ) -> CmdResult {
     // The steps are for the person at the terminal; with JSON, stdout is for the result.
-    let say = |text: &str| match format {
-        Format::Table => println!("{text}"),
-        Format::Json => eprintln!("{text}"),
+    let say = |text: &str| {
+        let text = output::printable(text, true);
+        match format {
+            Format::Table => println!("{text}"),
+            Format::Json => eprintln!("{text}"),
+        }
     };
     let config = super::load_config(config_path)?;
     let ConnectionConfig::QuickBooksOnline(qbo) = &config.accounting else {
@@ -103,16 +106,16 @@ async fn quickbooks_online(
             "refresh_expires_at": connected.refresh_expires_at,
         }))?,
         Format::Table => {
-            println!(
+            output::line(&format!(
                 "Connected QuickBooks Online company {realm}. Its tokens are stored, encrypted, in the {} database at {}; every invsync using that database uses them from now on.",
                 db.backend(),
                 db.redacted_url()
-            );
+            ))?;
             if let Some(expires) = connected.refresh_expires_at {
-                println!(
+                output::line(&format!(
                     "Intuit says the connection lasts until {} unless invsync uses it (each sync extends it).",
                     expires.format("%Y-%m-%d")
-                );
+                ))?;
             }
         }
     }
