@@ -588,3 +588,112 @@ fn control_characters_from_product_data_are_escaped_in_human_output() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Issue 13, item 13: another store's orders hold stock for every store, so when they
+/// cannot be read a quantity run fails (closed) and says which store and why; a price run
+/// still works; `status` shows the products with their prices and which store's orders
+/// are unknown.
+#[test]
+fn a_store_whose_orders_cannot_be_read_is_named_and_status_still_shows_prices() {
+    let quantity = [
+        "sync", "--store", "shop", "--update", "store", "--fields", "quantity",
+    ];
+    for (why, broken) in [
+        ("missing", &(|_: &Demo| {}) as &dyn Fn(&Demo)),
+        ("a directory", &|d: &Demo| {
+            std::fs::create_dir(d.data("market-orders.csv")).expect("mkdir")
+        }),
+    ] {
+        let demo = Demo::new();
+        edit(
+            &demo,
+            "path = \"demo/market.json\"",
+            "path = \"demo/market.json\"\norders = \"demo/market-orders.csv\"",
+        );
+        broken(&demo);
+        let before = demo.read("shop.csv");
+
+        let out = demo.cmd(&quantity).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{why}: {stderr}");
+        for part in [
+            "store `market`: its open orders could not be read (",
+            "market-orders.csv",
+            "): quantities are not written while another store's orders are unknown",
+        ] {
+            assert!(stderr.contains(part), "{why}: `{part}` missing: {stderr}");
+        }
+        assert_eq!(demo.read("shop.csv"), before, "{why}: nothing written");
+        let runs = demo.json(&["runs"]);
+        assert_eq!(runs[0]["status"], "failed", "{why}: {runs}");
+        assert!(
+            runs[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("store `market`: its open orders")),
+            "{why}: {runs}"
+        );
+        let dry = demo
+            .cmd(&[&quantity[..], &["--dry-run", "--format", "json"]].concat())
+            .output()
+            .expect("run");
+        assert_eq!(dry.status.code(), Some(2), "{why}");
+        let dry: Value = serde_json::from_slice(&dry.stdout).expect("json");
+        assert_eq!(dry["error"]["kind"], "input", "{why}: {dry}");
+
+        // Prices do not depend on orders.
+        demo.cmd(&[
+            "sync", "--store", "shop", "--update", "store", "--fields", "price",
+        ])
+        .assert()
+        .success();
+
+        let out = demo
+            .cmd(&["status", "--store", "shop"])
+            .output()
+            .expect("run");
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{why}: {table}");
+        assert!(
+            table.contains("Open orders of store `market` could not be read ("),
+            "{why}: {table}"
+        );
+        assert!(table.contains("Stoneware mug"), "{why}: {table}");
+        let status = demo
+            .cmd(&["status", "--store", "shop", "--format", "json"])
+            .output()
+            .expect("run");
+        assert_eq!(status.status.code(), Some(1), "{why}");
+        let status: Value = serde_json::from_slice(&status.stdout).expect("json");
+        assert_eq!(status["orders_unknown"][0]["store"], "market", "{status}");
+        assert!(
+            status["orders_unknown"][0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("market-orders.csv")),
+            "{status}"
+        );
+        let rows = status["rows"].as_array().expect("rows");
+        let tee = rows.iter().find(|r| r["sku"] == "TEE-M").expect("TEE-M");
+        assert_eq!(tee["status"], "in-sync", "prices were synced: {tee}");
+        assert_eq!(tee["accounting_quantity"], 7, "{tee}");
+        assert_eq!(tee["store_quantity"], 9, "{tee}");
+        assert_eq!(tee["offered_quantity"], Value::Null, "{tee}");
+        assert!(
+            tee["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("quantity not compared")),
+            "{tee}"
+        );
+    }
+
+    // The synced store's own orders.
+    let demo = Demo::new();
+    std::fs::remove_file(demo.data("shop-orders.csv")).expect("rm");
+    let out = demo.cmd(&quantity).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("store `shop`: its open orders could not be read (",)
+            && stderr.contains("quantities are not written while its orders are unknown"),
+        "{stderr}"
+    );
+}
