@@ -135,6 +135,18 @@ pub fn line(text: &str) -> Result<(), CliError> {
     stdout(|out| writeln!(out, "{text}"))
 }
 
+/// What a command did, in the format asked for: `value` as JSON, or `text` as a line.
+pub fn done(
+    format: crate::cli::Format,
+    value: &serde_json::Value,
+    text: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    match format {
+        crate::cli::Format::Json => json(value),
+        crate::cli::Format::Table => line(&text()),
+    }
+}
+
 /// `error: …` on stderr, control characters escaped.
 pub fn error_line(message: &str) {
     eprintln!("error: {}", printable(message, true));

@@ -139,19 +139,8 @@ fn the_readme_demo_leaves_only_the_data_it_changed_in_git_status() {
             .args(args);
         cmd
     };
-    let sync = [
-        "sync",
-        "--store",
-        "shop",
-        "--update",
-        "store",
-        "--fields",
-        "price,quantity",
-    ];
-    invsync(&sync).assert().success();
-    invsync(&[&sync[..], &["--dry-run"]].concat())
-        .assert()
-        .success();
+    invsync(support::SYNC_SHOP).assert().success();
+    invsync(support::SHOP_DRY_RUN).assert().success();
     invsync(&["status", "--store", "shop"]).assert().success();
     invsync(&["runs"]).assert().success();
     invsync(&[

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Demo, SYNC_SHOP, edit};
+use support::{Demo, SHOP_DRY_RUN, SYNC_SHOP, edit};
 
 /// One broken setup and what every format must say about it.
 struct Case {
@@ -36,17 +36,6 @@ fn symlink_loop(at: &std::path::Path) {
     std::os::unix::fs::symlink(&other, at).expect("symlink");
     std::os::unix::fs::symlink(at, &other).expect("symlink");
 }
-
-const SHOP_DRY_RUN: &[&str] = &[
-    "sync",
-    "--store",
-    "shop",
-    "--update",
-    "store",
-    "--fields",
-    "price,quantity",
-    "--dry-run",
-];
 
 fn cases() -> Vec<Case> {
     vec![

@@ -31,16 +31,16 @@ pub async fn run(config: Option<&Path>, format: Format, cmd: MapCommand) -> CmdR
                     e => CliError::database(e),
                 })?;
             let (store_sku, accounting_sku) = (store_sku.trim(), accounting_sku.trim());
-            match format {
-                Format::Json => output::json(&json!({
-                    "store": store,
-                    "store_sku": store_sku,
-                    "accounting_sku": accounting_sku,
-                }))?,
-                Format::Table => output::line(&format!(
+            let done = json!({
+                "store": store,
+                "store_sku": store_sku,
+                "accounting_sku": accounting_sku,
+            });
+            output::done(format, &done, || {
+                format!(
                     "{store}: store SKU `{store_sku}` now maps to accounting SKU `{accounting_sku}`"
-                ))?,
-            }
+                )
+            })?;
         }
         MapCommand::Remove { store, store_sku } => {
             let store_sku = store_sku.trim();
@@ -53,16 +53,12 @@ pub async fn run(config: Option<&Path>, format: Format, cmd: MapCommand) -> CmdR
                     "{store}: store SKU `{store_sku}` has no manual mapping (see `invsync map list --store {store}`)"
                 )));
             }
-            match format {
-                Format::Json => output::json(&json!({
-                    "store": store,
-                    "store_sku": store_sku,
-                    "removed": true,
-                }))?,
-                Format::Table => output::line(&format!(
+            let done = json!({ "store": store, "store_sku": store_sku, "removed": true });
+            output::done(format, &done, || {
+                format!(
                     "{store}: removed the mapping of store SKU `{store_sku}`; it matches by SKU again"
-                ))?,
-            }
+                )
+            })?;
         }
         MapCommand::List { store } => {
             let rows = db

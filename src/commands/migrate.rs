@@ -12,18 +12,10 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
     let db = super::connect_db(&config).await?;
     let pending = db.pending_migrations().await.map_err(CliError::database)?;
     db.migrate().await.map_err(CliError::database)?;
-    match format {
-        Format::Json => output::json(&json!({
-            "applied": pending,
-            "backend": db.backend().as_str(),
-            "database": db.redacted_url(),
-        }))?,
-        Format::Table => output::line(&format!(
-            "{} migration(s) applied; the {} database at {} is up to date",
-            pending,
-            db.backend().as_str(),
-            db.redacted_url()
-        ))?,
-    }
+    let (backend, url) = (db.backend().as_str(), db.redacted_url());
+    let done = json!({ "applied": pending, "backend": backend, "database": url });
+    output::done(format, &done, || {
+        format!("{pending} migration(s) applied; the {backend} database at {url} is up to date")
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -77,6 +77,7 @@ impl Demo {
     }
 }
 
+/// The README demo's sync.
 pub const SYNC_SHOP: &[&str] = &[
     "sync",
     "--store",
@@ -85,6 +86,18 @@ pub const SYNC_SHOP: &[&str] = &[
     "store",
     "--fields",
     "price,quantity",
+];
+
+/// [`SYNC_SHOP`] as a dry run.
+pub const SHOP_DRY_RUN: &[&str] = &[
+    "sync",
+    "--store",
+    "shop",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+    "--dry-run",
 ];
 
 pub fn edit(demo: &Demo, from: &str, to: &str) {
