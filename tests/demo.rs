@@ -3,7 +3,7 @@
 //! afterwards. So the tests own their data (`tests/fixtures/`), and a demo run leaves
 //! nothing behind in the user's data directory but the data it changed.
 
-mod support;
+mod demo_fixture;
 
 use std::path::{Path, PathBuf};
 
@@ -133,14 +133,14 @@ fn the_readme_demo_leaves_only_the_data_it_changed_in_git_status() {
     run_ok(git(repo.path()).args(["commit", "--quiet", "-m", "a fresh clone"]));
 
     let invsync = |args: &[&str]| {
-        let mut cmd = support::invsync();
+        let mut cmd = demo_fixture::invsync();
         cmd.current_dir(repo.path())
             .args(["--config", "config/demo.toml"])
             .args(args);
         cmd
     };
-    invsync(support::SYNC_SHOP).assert().success();
-    invsync(support::SHOP_DRY_RUN).assert().success();
+    invsync(demo_fixture::SYNC_SHOP).assert().success();
+    invsync(demo_fixture::SHOP_DRY_RUN).assert().success();
     invsync(&["status", "--store", "shop"]).assert().success();
     invsync(&["runs"]).assert().success();
     invsync(&[

@@ -2,11 +2,11 @@
 //! (`tests/fixtures/demo.toml` and `tests/fixtures/demo/`, SQLite). Never the checkout's
 //! `config/demo`: the README's demo rewrites it.
 
-mod support;
+mod demo_fixture;
 
 use assert_cmd::Command;
+use demo_fixture::{Demo, SYNC_SHOP, edit};
 use serde_json::Value;
-use support::{Demo, SYNC_SHOP, edit};
 
 fn with(base: &[&str], more: &[&'static str]) -> Vec<String> {
     base.iter().chain(more).map(|s| (*s).to_owned()).collect()

@@ -3,10 +3,10 @@
 //! failures, 2 usage, config or input error), control characters from product data escaped
 //! in human output, and a store whose open orders cannot be read.
 
-mod support;
+mod demo_fixture;
 
+use demo_fixture::{Demo, SHOP_DRY_RUN, SYNC_SHOP, edit};
 use serde_json::Value;
-use support::{Demo, SHOP_DRY_RUN, SYNC_SHOP, edit};
 
 /// One broken setup and what every format must say about it.
 struct Case {

@@ -1,5 +1,5 @@
-//! What the end-to-end tests share: the binary with a clean environment, and private copies
-//! of the tests' own demo (`tests/fixtures/`).
+//! What the end-to-end tests of the demo share (`mod demo_fixture;`): the binary with a
+//! clean environment, and private copies of the tests' own demo (`tests/fixtures/`).
 #![allow(dead_code)] // each test crate uses part of it
 
 use assert_cmd::Command;
