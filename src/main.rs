@@ -1,55 +1,38 @@
 //! `invsync`: the command-line entry point. Parses arguments, loads the config, opens the
 //! database and hands over to one command module. Errors are printed once, here, with
-//! their causes; exit codes follow product.md: 0 ok, 1 the run had failures, 2 usage or
-//! config error.
+//! their causes, in the output format asked for (`error`); exit codes follow product.md:
+//! 0 ok, 1 the run had failures, 2 usage, config or input error.
 
 mod cli;
 mod commands;
+mod error;
 mod output;
 mod progress;
 
 use clap::Parser;
 use cli::{Cli, Command};
+pub use error::{CliError, ErrorKind};
 use std::process::ExitCode;
-
-/// An error that ends the command, with the exit code it maps to.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl CliError {
-    /// Usage, config or input-data errors: exit 2.
-    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        CliError {
-            code: 2,
-            error: error.into(),
-        }
-    }
-
-    /// Anything else that stopped the command: exit 1.
-    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        CliError {
-            code: 1,
-            error: error.into(),
-        }
-    }
-}
 
 pub type CmdResult = Result<ExitCode, CliError>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return error::arguments(e, std::env::args_os()),
+    };
     init_logging(&cli);
+    let format = cli.format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            let e =
+                CliError::other(anyhow::Error::new(e).context("cannot start the async runtime"));
+            e.print(format);
+            return e.exit_code();
         }
     };
     let result = runtime.block_on(run(cli));
@@ -58,9 +41,9 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(code) => code,
-        Err(CliError { code, error }) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(code)
+        Err(e) => {
+            e.print(format);
+            e.exit_code()
         }
     }
 }
@@ -71,13 +54,13 @@ async fn run(cli: Cli) -> CmdResult {
         Command::Config(cli::ConfigCommand::Check) => {
             commands::config_check::run(cli.config.as_deref(), format).await
         }
-        Command::Migrate => commands::migrate::run(cli.config.as_deref()).await,
+        Command::Migrate => commands::migrate::run(cli.config.as_deref(), format).await,
         Command::Daemon => commands::daemon::run(cli.config.as_deref()).await,
         Command::Sync(args) => commands::sync::run(cli.config.as_deref(), format, args).await,
         Command::Status(args) => commands::status::run(cli.config.as_deref(), format, args).await,
         Command::Runs(args) => commands::runs::run(cli.config.as_deref(), format, args).await,
         Command::Map(cmd) => commands::map::run(cli.config.as_deref(), format, cmd).await,
-        Command::Auth(cmd) => commands::auth::run(cli.config.as_deref(), cmd).await,
+        Command::Auth(cmd) => commands::auth::run(cli.config.as_deref(), format, cmd).await,
     }
 }
 

@@ -3,10 +3,36 @@
 //! Tables are plain aligned columns (like `ps` or `kubectl get`), which read well in a
 //! terminal, paste well into tickets and stay fast for a million-row dry run. A closed
 //! pipe (`invsync runs | head`) ends output quietly instead of panicking.
+//!
+//! Human output carries text invsync does not control: product names and SKUs, errors
+//! from platforms, file paths. A terminal would act on control characters in them (colours,
+//! clearing the screen, an OSC sequence setting the window title or worse), so every table
+//! cell and every line for people goes through [`printable`]: C0 controls, DEL and C1
+//! controls become `\u{1b}`-style escapes. JSON stays exact (serde escapes what JSON must).
 
 use crate::CliError;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
+
+/// `text` as it is safe to show on a terminal: every control character (C0, DEL, C1)
+/// written as `\u{XX}`; line breaks too unless `keep_newlines` (a table cell must stay on
+/// its line, a multi-line message may not).
+pub fn printable(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let escape = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !text.chars().any(escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// A table being built.
 pub struct Table {
@@ -23,6 +49,13 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|cell| match printable(&cell, false) {
+                Cow::Borrowed(_) => cell,
+                Cow::Owned(escaped) => escaped,
+            })
+            .collect();
         self.rows.push(cells);
     }
 
@@ -65,14 +98,25 @@ impl Table {
     }
 }
 
-/// Runs `f` with a buffered stdout; a closed pipe is not an error.
+/// Runs `f` with a buffered stdout for people: control characters in what it writes are
+/// escaped (line breaks aside); a closed pipe is not an error.
 pub fn stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), CliError> {
+    raw_stdout(|out| {
+        let mut out = Printable::new(out);
+        f(&mut out)?;
+        out.flush()
+    })
+}
+
+/// Runs `f` with a buffered stdout, bytes as they are (JSON); a closed pipe is not an
+/// error.
+fn raw_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), CliError> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     match f(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::failed(
+        Err(e) => Err(CliError::other(
             anyhow::Error::new(e).context("cannot write the output"),
         )),
     }
@@ -80,10 +124,92 @@ pub fn stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Cl
 
 /// Prints a value as pretty JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
-    stdout(|out| {
+    raw_stdout(|out| {
         serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
         writeln!(out)
     })
+}
+
+/// A line of plain text on stdout (a command's result, for people).
+pub fn line(text: &str) -> Result<(), CliError> {
+    stdout(|out| writeln!(out, "{text}"))
+}
+
+/// What a command did, in the format asked for: `value` as JSON, or `text` as a line.
+pub fn done(
+    format: crate::cli::Format,
+    value: &serde_json::Value,
+    text: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    match format {
+        crate::cli::Format::Json => json(value),
+        crate::cli::Format::Table => line(&text()),
+    }
+}
+
+/// `error: …` on stderr, control characters escaped.
+pub fn error_line(message: &str) {
+    eprintln!("error: {}", printable(message, true));
+}
+
+/// A writer that escapes control characters on their way through, as [`printable`] does
+/// with `keep_newlines`, whatever the pieces it is given: a C1 control is two bytes in
+/// UTF-8 (`C2 80`–`C2 9F`), which may arrive in two writes.
+struct Printable<W: Write> {
+    inner: W,
+    /// A `C2` lead byte waiting for the byte that says whether it starts a C1 control.
+    lead: bool,
+}
+
+impl<W: Write> Printable<W> {
+    fn new(inner: W) -> Self {
+        Printable { inner, lead: false }
+    }
+
+    fn escape(&mut self, code: u8) -> io::Result<()> {
+        write!(self.inner, "\\u{{{code:x}}}")
+    }
+}
+
+impl<W: Write> Write for Printable<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut start = 0;
+        for (i, &b) in buf.iter().enumerate() {
+            if self.lead {
+                self.lead = false;
+                if (0x80..=0x9f).contains(&b) {
+                    // U+0080–U+009F: the code point is the second byte.
+                    self.escape(b)?;
+                    start = i + 1;
+                    continue;
+                }
+                self.inner.write_all(&[0xc2])?;
+            }
+            match b {
+                b'\n' => {}
+                0x00..=0x1f | 0x7f => {
+                    self.inner.write_all(&buf[start..i])?;
+                    self.escape(b)?;
+                    start = i + 1;
+                }
+                0xc2 => {
+                    self.inner.write_all(&buf[start..i])?;
+                    self.lead = true;
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        self.inner.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.lead) {
+            self.inner.write_all(&[0xc2])?;
+        }
+        self.inner.flush()
+    }
 }
 
 /// `12.50`, `-` for none.
@@ -105,4 +231,40 @@ pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 /// A timestamp for tables: local-independent, second precision.
 pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Printable, printable};
+    use std::io::Write as _;
+
+    const NASTY: &str = "a\u{1b}[31mb\u{1b}]0;title\u{7}c\u{9b}2Jd\u{7f}e\tf\r\ng é\u{a0}ü";
+    const SAFE: &str = r"a\u{1b}[31mb\u{1b}]0;title\u{7}c\u{9b}2Jd\u{7f}e\u{9}f\u{d}";
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(printable(NASTY, true), format!("{SAFE}\ng é\u{a0}ü"));
+        assert_eq!(printable(NASTY, false), format!("{SAFE}\\u{{a}}g é\u{a0}ü"));
+        assert!(matches!(
+            printable("Mug, large — 12.50 €", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    /// The writer escapes like `printable(_, true)`, however the bytes are split.
+    #[test]
+    fn the_writer_escapes_across_any_split() {
+        let bytes = NASTY.as_bytes();
+        for split in 0..=bytes.len() {
+            let mut out = Printable::new(Vec::new());
+            out.write_all(&bytes[..split]).expect("write");
+            out.write_all(&bytes[split..]).expect("write");
+            out.flush().expect("flush");
+            assert_eq!(
+                String::from_utf8(out.inner).expect("utf-8"),
+                printable(NASTY, true),
+                "split at {split}"
+            );
+        }
+    }
 }

@@ -1,86 +1,12 @@
-//! End-to-end tests: the built `invsync` binary on temporary copies of the demo in
-//! `config/` (SQLite), and once against a real Postgres.
+//! End-to-end tests: the built `invsync` binary on temporary copies of the tests' own demo
+//! (`tests/fixtures/demo.toml` and `tests/fixtures/demo/`, SQLite). Never the checkout's
+//! `config/demo`: the README's demo rewrites it.
+
+mod demo_fixture;
 
 use assert_cmd::Command;
+use demo_fixture::{Demo, SYNC_SHOP, edit};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// A private copy of `config/demo.toml` and its data, with its own SQLite database.
-struct Demo {
-    dir: tempfile::TempDir,
-}
-
-impl Demo {
-    fn new() -> Demo {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        std::fs::create_dir_all(dir.path().join("config/demo")).expect("mkdir");
-        std::fs::copy(src.join("demo.toml"), dir.path().join("config/demo.toml"))
-            .expect("copy config");
-        for entry in std::fs::read_dir(src.join("demo")).expect("demo dir") {
-            let entry = entry.expect("entry");
-            std::fs::copy(
-                entry.path(),
-                dir.path().join("config/demo").join(entry.file_name()),
-            )
-            .expect("copy data");
-        }
-        Demo { dir }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config/demo.toml")
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.path().join("config/demo").join(name)
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.data(name)).expect("read data")
-    }
-
-    /// `invsync --config <demo> ARGS`, with a clean environment for invsync's variables.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env_remove("INVSYNC_LOG")
-            .arg("--config")
-            .arg(self.config())
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self
-            .cmd(args)
-            .arg("--format")
-            .arg("json")
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json output")
-    }
-}
-
-const SYNC_SHOP: &[&str] = &[
-    "sync",
-    "--store",
-    "shop",
-    "--update",
-    "store",
-    "--fields",
-    "price,quantity",
-];
 
 fn with(base: &[&str], more: &[&'static str]) -> Vec<String> {
     base.iter().chain(more).map(|s| (*s).to_owned()).collect()
@@ -541,7 +467,7 @@ fn bad_configs_and_inputs_exit_2_naming_the_problem() {
             &|d| {
                 edit(
                     d,
-                    "url = \"sqlite://../var/demo.db\"",
+                    "url = \"sqlite://var/demo.db\"",
                     "url = { env = \"INVSYNC_E2E_UNSET_SECRET\" }",
                 )
             },
@@ -827,12 +753,6 @@ fn help_explains_the_commands() {
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--dry-run"));
-}
-
-fn edit(demo: &Demo, from: &str, to: &str) {
-    let text = std::fs::read_to_string(demo.config()).expect("read config");
-    assert!(text.contains(from), "demo.toml lacks `{from}`");
-    std::fs::write(demo.config(), text.replacen(from, to, 1)).expect("write config");
 }
 
 /// Issue 7 through the binary: store orders are tracked in the database until they leave

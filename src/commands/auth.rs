@@ -3,8 +3,9 @@
 //! redirected to; invsync exchanges the code for tokens and stores them (encrypted) in the
 //! database, where every daemon sharing it picks them up.
 
-use crate::cli::{AuthCommand, QboAuthArgs};
-use crate::{CliError, CmdResult};
+use crate::cli::{AuthCommand, Format, QboAuthArgs};
+use crate::output;
+use crate::{CliError, CmdResult, ErrorKind};
 use anyhow::anyhow;
 use invsync_config::ConnectionConfig;
 use invsync_connectors::TokenVault;
@@ -17,13 +18,25 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub async fn run(config: Option<&Path>, cmd: AuthCommand) -> CmdResult {
+pub async fn run(config: Option<&Path>, format: Format, cmd: AuthCommand) -> CmdResult {
     match cmd {
-        AuthCommand::QuickbooksOnline(args) => quickbooks_online(config, args).await,
+        AuthCommand::QuickbooksOnline(args) => quickbooks_online(config, format, args).await,
     }
 }
 
-async fn quickbooks_online(config_path: Option<&Path>, args: QboAuthArgs) -> CmdResult {
+async fn quickbooks_online(
+    config_path: Option<&Path>,
+    format: Format,
+    args: QboAuthArgs,
+) -> CmdResult {
+    // The steps are for the person at the terminal; with JSON, stdout is for the result.
+    let say = |text: &str| {
+        let text = output::printable(text, true);
+        match format {
+            Format::Table => println!("{text}"),
+            Format::Json => eprintln!("{text}"),
+        }
+    };
     let config = super::load_config(config_path)?;
     let ConnectionConfig::QuickBooksOnline(qbo) = &config.accounting else {
         return Err(CliError::usage(anyhow!(
@@ -52,23 +65,29 @@ async fn quickbooks_online(config_path: Option<&Path>, args: QboAuthArgs) -> Cmd
         None => {
             let state = new_state();
             let url = authorize_url(&qbo.client_id, &redirect_uri, &state);
-            println!("To connect QuickBooks Online company {realm}:");
-            println!("  1. Open this URL in a browser, sign in and connect the company:");
-            println!();
-            println!("     {url}");
-            println!();
-            println!("  2. QuickBooks redirects to {redirect_uri}?code=…&state=…&realmId=…");
-            println!("     Paste that whole address (or just the code) here and press Enter.");
-            print!("> ");
+            say(&format!("To connect QuickBooks Online company {realm}:"));
+            say("  1. Open this URL in a browser, sign in and connect the company:");
+            say("");
+            say(&format!("     {url}"));
+            say("");
+            say(&format!(
+                "  2. QuickBooks redirects to {redirect_uri}?code=…&state=…&realmId=…"
+            ));
+            say("     Paste that whole address (or just the code) here and press Enter.");
+            match format {
+                Format::Table => print!("> "),
+                Format::Json => eprint!("> "),
+            }
             let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
             let line = tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line).map(|_| line)
             })
             .await
-            .map_err(|e| CliError::failed(anyhow!("reading the answer failed: {e}")))?
-            .map_err(|e| CliError::failed(anyhow!("cannot read from standard input: {e}")))?;
-            println!();
+            .map_err(|e| CliError::other(anyhow!("reading the answer failed: {e}")))?
+            .map_err(|e| CliError::other(anyhow!("cannot read from standard input: {e}")))?;
+            say("");
             code_from_redirect(&line, Some(&state), &realm)
                 .map_err(|e| CliError::usage(anyhow!(e)))?
         }
@@ -77,17 +96,28 @@ async fn quickbooks_online(config_path: Option<&Path>, args: QboAuthArgs) -> Cmd
     let vault: Arc<dyn TokenVault> = Arc::new(DbTokenVault::new(db.clone()));
     let connected = connect_with_code(qbo, vault, &code, &redirect_uri)
         .await
-        .map_err(CliError::failed)?;
-    println!(
-        "Connected QuickBooks Online company {realm}. Its tokens are stored, encrypted, in the {} database at {}; every invsync using that database uses them from now on.",
-        db.backend(),
-        db.redacted_url()
-    );
-    if let Some(expires) = connected.refresh_expires_at {
-        println!(
-            "Intuit says the connection lasts until {} unless invsync uses it (each sync extends it).",
-            expires.format("%Y-%m-%d")
-        );
+        .map_err(|e| CliError::new(ErrorKind::Connection, e))?;
+    match format {
+        Format::Json => output::json(&serde_json::json!({
+            "connected": true,
+            "realm_id": realm,
+            "backend": db.backend().to_string(),
+            "database": db.redacted_url(),
+            "refresh_expires_at": connected.refresh_expires_at,
+        }))?,
+        Format::Table => {
+            output::line(&format!(
+                "Connected QuickBooks Online company {realm}. Its tokens are stored, encrypted, in the {} database at {}; every invsync using that database uses them from now on.",
+                db.backend(),
+                db.redacted_url()
+            ))?;
+            if let Some(expires) = connected.refresh_expires_at {
+                output::line(&format!(
+                    "Intuit says the connection lasts until {} unless invsync uses it (each sync extends it).",
+                    expires.format("%Y-%m-%d")
+                ))?;
+            }
+        }
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)

@@ -24,8 +24,9 @@ pub async fn run(config: Option<&Path>) -> CmdResult {
     signals.abort();
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(DaemonError::Config(e)) => Err(CliError::usage(e)),
-        Err(e) => Err(CliError::failed(e)),
+        Err(DaemonError::Config(e)) => Err(CliError::config(e)),
+        Err(DaemonError::Store(e)) => Err(CliError::database(e)),
+        Err(e) => Err(CliError::other(e)),
     }
 }
 

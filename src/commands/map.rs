@@ -3,6 +3,8 @@
 use crate::cli::{Format, MapCommand};
 use crate::output::{self, Table};
 use crate::{CliError, CmdResult};
+use invsync_store::StoreError;
+use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,35 +26,45 @@ pub async fn run(config: Option<&Path>, format: Format, cmd: MapCommand) -> CmdR
         } => {
             db.add_mapping(&store, &store_sku, &accounting_sku)
                 .await
-                .map_err(CliError::usage)?;
-            println!(
-                "{store}: store SKU `{}` now maps to accounting SKU `{}`",
-                store_sku.trim(),
-                accounting_sku.trim()
-            );
+                .map_err(|e| match e {
+                    StoreError::EmptySku { .. } => CliError::usage(e),
+                    e => CliError::database(e),
+                })?;
+            let (store_sku, accounting_sku) = (store_sku.trim(), accounting_sku.trim());
+            let done = json!({
+                "store": store,
+                "store_sku": store_sku,
+                "accounting_sku": accounting_sku,
+            });
+            output::done(format, &done, || {
+                format!(
+                    "{store}: store SKU `{store_sku}` now maps to accounting SKU `{accounting_sku}`"
+                )
+            })?;
         }
         MapCommand::Remove { store, store_sku } => {
-            if db
-                .remove_mapping(&store, &store_sku)
+            let store_sku = store_sku.trim();
+            let removed = db
+                .remove_mapping(&store, store_sku)
                 .await
-                .map_err(CliError::failed)?
-            {
-                println!(
-                    "{store}: removed the mapping of store SKU `{}`; it matches by SKU again",
-                    store_sku.trim()
-                );
-            } else {
+                .map_err(CliError::database)?;
+            if !removed {
                 return Err(CliError::usage(anyhow::anyhow!(
-                    "{store}: store SKU `{}` has no manual mapping (see `invsync map list --store {store}`)",
-                    store_sku.trim()
+                    "{store}: store SKU `{store_sku}` has no manual mapping (see `invsync map list --store {store}`)"
                 )));
             }
+            let done = json!({ "store": store, "store_sku": store_sku, "removed": true });
+            output::done(format, &done, || {
+                format!(
+                    "{store}: removed the mapping of store SKU `{store_sku}`; it matches by SKU again"
+                )
+            })?;
         }
         MapCommand::List { store } => {
             let rows = db
                 .list_mappings(store.as_deref())
                 .await
-                .map_err(CliError::failed)?;
+                .map_err(CliError::database)?;
             match format {
                 Format::Json => output::json(&rows)?,
                 Format::Table => {

@@ -1,27 +1,21 @@
 //! `invsync migrate`.
 
+use crate::cli::Format;
+use crate::output;
 use crate::{CliError, CmdResult};
-use invsync_store::{Db, PoolOptions};
-use secrecy::ExposeSecret;
+use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub async fn run(config: Option<&Path>) -> CmdResult {
+pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
     let config = super::load_config(config)?;
-    let options = PoolOptions {
-        max_connections: config.database.max_connections,
-        connect_timeout: config.database.connect_timeout,
-    };
-    let db = Db::connect(config.database.url.expose_secret(), &options)
-        .await
-        .map_err(CliError::failed)?;
-    let pending = db.pending_migrations().await.map_err(CliError::failed)?;
-    db.migrate().await.map_err(CliError::failed)?;
-    println!(
-        "{} migration(s) applied; the {} database at {} is up to date",
-        pending,
-        db.backend().as_str(),
-        db.redacted_url()
-    );
+    let db = super::connect_db(&config).await?;
+    let pending = db.pending_migrations().await.map_err(CliError::database)?;
+    db.migrate().await.map_err(CliError::database)?;
+    let (backend, url) = (db.backend().as_str(), db.redacted_url());
+    let done = json!({ "applied": pending, "backend": backend, "database": url });
+    output::done(format, &done, || {
+        format!("{pending} migration(s) applied; the {backend} database at {url} is up to date")
+    })?;
     Ok(ExitCode::SUCCESS)
 }

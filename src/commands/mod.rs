@@ -23,19 +23,24 @@ pub fn load_config(given: Option<&Path>) -> Result<Arc<Config>, CliError> {
     let path = invsync_config::resolve_path(given);
     invsync_config::load(&path)
         .map(Arc::new)
-        .map_err(CliError::usage)
+        .map_err(CliError::config)
 }
 
-/// Connects to the run-history database and applies pending migrations.
-pub async fn open_db(config: &Config) -> Result<Db, CliError> {
+/// Connects to the run-history database.
+pub async fn connect_db(config: &Config) -> Result<Db, CliError> {
     let options = PoolOptions {
         max_connections: config.database.max_connections,
         connect_timeout: config.database.connect_timeout,
     };
-    let db = Db::connect(config.database.url.expose_secret(), &options)
+    Db::connect(config.database.url.expose_secret(), &options)
         .await
-        .map_err(CliError::failed)?;
-    db.migrate().await.map_err(CliError::failed)?;
+        .map_err(CliError::database)
+}
+
+/// Connects to the run-history database and applies pending migrations.
+pub async fn open_db(config: &Config) -> Result<Db, CliError> {
+    let db = connect_db(config).await?;
+    db.migrate().await.map_err(CliError::database)?;
     Ok(db)
 }
 

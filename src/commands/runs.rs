@@ -17,18 +17,18 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
     let db = super::open_db(&config).await?;
     let engine = Engine::new(config, db);
     // Runs left `running` by a process that is gone show as what they are: interrupted.
-    engine.recover().await.map_err(CliError::failed)?;
+    engine.recover().await.map_err(CliError::engine)?;
     let db = engine.db();
     match args.show {
         Some(RunsCommand::Show { id }) => {
             let run = db
                 .get_run(id)
                 .await
-                .map_err(CliError::failed)?
+                .map_err(CliError::database)?
                 .ok_or_else(|| {
                     CliError::usage(anyhow::anyhow!("there is no run {id} (see `invsync runs`)"))
                 })?;
-            let items = db.run_items(id).await.map_err(CliError::failed)?;
+            let items = db.run_items(id).await.map_err(CliError::database)?;
             match format {
                 Format::Json => output::json(&json!({ "run": run, "items": items }))?,
                 Format::Table => {
@@ -62,7 +62,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                     limit: args.limit,
                 })
                 .await
-                .map_err(CliError::failed)?;
+                .map_err(CliError::database)?;
             match format {
                 Format::Json => output::json(&runs)?,
                 Format::Table => {

@@ -13,15 +13,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
     super::check_store(&config, &args.store)?;
     let db = super::open_db(&config).await?;
     let engine = Engine::new(config, db);
-    let mut report = engine.status(&args.store).await.map_err(|e| {
-        let input = e.is_input_error();
-        let e = anyhow::Error::new(e);
-        if input {
-            CliError::usage(e)
-        } else {
-            CliError::failed(e)
-        }
-    })?;
+    let mut report = engine.status(&args.store).await.map_err(CliError::engine)?;
     let wanted: Vec<Status> = args.status.iter().map(|s| (*s).into()).collect();
     if !wanted.is_empty() {
         report.rows.retain(|r| wanted.contains(&r.status));
@@ -79,6 +71,13 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
                     "Quantity offered to `{}`: {}; in_orders = {}\n",
                     report.store, report.rules, report.in_orders
                 )?;
+                for unknown in &report.orders_unknown {
+                    writeln!(
+                        out,
+                        "Open orders of store `{}` could not be read ({}): quantities are not compared, and `invsync sync` does not write them until they can be read.\n",
+                        unknown.store, unknown.error
+                    )?;
+                }
                 table.write_to(out)?;
                 if !held.is_empty() {
                     writeln!(
@@ -124,5 +123,11 @@ pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> Cmd
             })?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // The products are shown, but something the operator must fix stands in the way of
+    // quantity syncs: a failure, like a run that had failures.
+    if report.orders_unknown.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
 }

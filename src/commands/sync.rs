@@ -35,18 +35,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     let bar = Bar::new();
     let result = engine.sync(&request, &bar, &cancel).await;
     signals.abort();
-    let mut report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            let input = e.is_input_error();
-            let e = anyhow::Error::new(e);
-            return Err(if input {
-                CliError::usage(e)
-            } else {
-                CliError::failed(e)
-            });
-        }
-    };
+    let mut report = result.map_err(CliError::engine)?;
     if let Some(mut pending) = report.unrecorded.take() {
         record_or_give_up(&engine, &mut pending).await?;
     }
@@ -56,7 +45,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
         Format::Table => print_table(&request, &report, rules, &unknown)?,
     }
     if let Some(error) = &report.error {
-        eprintln!("error: {error}");
+        output::error_line(error);
     }
     Ok(exit_code(&report))
 }
@@ -76,7 +65,7 @@ async fn record_or_give_up(
         match engine.record_late(pending).await {
             Ok(()) => return Ok(()),
             Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(CliError::failed(anyhow::Error::new(e).context(format!(
+                return Err(CliError::new(crate::ErrorKind::Database, anyhow::Error::new(e).context(format!(
                     "run {} ended {} (updated {}, failed {}) but its outcome and {} item row(s) could not be recorded",
                     pending.run_id,
                     pending.status,

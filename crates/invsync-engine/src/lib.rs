@@ -19,7 +19,7 @@ mod status;
 mod token_vault;
 
 pub use progress::{NoProgress, Progress};
-pub use status::{StatusReport, StatusRow, UnreadableRow};
+pub use status::{StatusReport, StatusRow, UnknownOrders, UnreadableRow};
 pub use token_vault::DbTokenVault;
 
 use compact_str::CompactString;
@@ -34,6 +34,7 @@ use invsync_core::{
     ProductPlan, RunCounts, RunStatus, SaleAction, Selection, Side, SkipReason, SkuKey, Trigger,
 };
 use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError, WriteIntent};
+pub use snapshot::UnreadOrders;
 use snapshot::{Snapshot, SnapshotNeeds};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +78,13 @@ pub enum EngineError {
     Connector(#[from] ConnectorError),
     #[error("run history")]
     Store(#[from] StoreError),
+    /// Quantity needs every store's open orders, and these stores' could not be read.
+    /// `synced` is the store the request was for.
+    #[error("{}", orders_unknown(synced, stores))]
+    OrdersUnknown {
+        synced: String,
+        stores: Vec<UnreadOrders>,
+    },
     #[error("interrupted before it finished")]
     Interrupted,
     #[error("internal error: {0}")]
@@ -89,12 +97,40 @@ impl EngineError {
     pub fn is_input_error(&self) -> bool {
         match self {
             EngineError::UnknownStore(_) | EngineError::Plan(_) => true,
-            EngineError::Connector(e) => {
-                matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound)
-            }
+            EngineError::Connector(e) => is_input(e),
+            // Input only when every unread store's problem is one the operator fixes.
+            EngineError::OrdersUnknown { stores, .. } => stores.iter().all(|s| is_input(&s.error)),
             EngineError::Store(_) | EngineError::Interrupted | EngineError::Internal(_) => false,
         }
     }
+}
+
+fn is_input(e: &ConnectorError) -> bool {
+    matches!(e.kind, ErrorKind::InvalidData | ErrorKind::NotFound)
+}
+
+/// "store `pos`: its open orders could not be read (why): quantities are not written while
+/// another store's orders are unknown".
+fn orders_unknown(synced: &str, stores: &[UnreadOrders]) -> String {
+    let mut text = stores
+        .iter()
+        .map(|s| {
+            format!(
+                "store `{}`: its open orders could not be read ({})",
+                s.store, s.error.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let whose = match stores {
+        [one] if one.store == synced => "its",
+        [_] => "another store's",
+        _ => "these stores'",
+    };
+    text.push_str(&format!(
+        ": quantities are not written while {whose} orders are unknown"
+    ));
+    text
 }
 
 /// One planned change and what became of it.
@@ -1164,4 +1200,59 @@ fn report_skips(plan: &Plan, snapshot: &Snapshot) -> Vec<ReportedSkip> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EngineError, UnreadOrders};
+    use invsync_connectors::{ConnectorError, ErrorKind};
+
+    fn unread(store: &str, kind: ErrorKind, why: &str) -> UnreadOrders {
+        UnreadOrders {
+            store: store.to_owned(),
+            error: ConnectorError::new(store, kind, why),
+        }
+    }
+
+    /// Which store, why, and what is held back because of it; exit 2 only when every
+    /// cause is the operator's to fix.
+    #[test]
+    fn unread_orders_name_the_store_and_why() {
+        let one = EngineError::OrdersUnknown {
+            synced: "shop".into(),
+            stores: vec![unread(
+                "pos",
+                ErrorKind::NotFound,
+                "pos.csv: file not found",
+            )],
+        };
+        assert_eq!(
+            one.to_string(),
+            "store `pos`: its open orders could not be read (pos.csv: file not found): \
+             quantities are not written while another store's orders are unknown"
+        );
+        assert!(one.is_input_error());
+        let own = EngineError::OrdersUnknown {
+            synced: "pos".into(),
+            stores: vec![unread("pos", ErrorKind::NotFound, "gone")],
+        };
+        assert!(own.to_string().ends_with("while its orders are unknown"));
+        let two = EngineError::OrdersUnknown {
+            synced: "shop".into(),
+            stores: vec![
+                unread("pos", ErrorKind::NotFound, "gone"),
+                unread("web", ErrorKind::Unavailable, "HTTP 503"),
+            ],
+        };
+        assert_eq!(
+            two.to_string(),
+            "store `pos`: its open orders could not be read (gone); store `web`: its open \
+             orders could not be read (HTTP 503): quantities are not written while these \
+             stores' orders are unknown"
+        );
+        assert!(
+            !two.is_input_error(),
+            "a platform outage is not the operator's input"
+        );
+    }
 }

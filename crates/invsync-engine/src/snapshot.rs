@@ -29,6 +29,9 @@ pub(crate) struct SnapshotNeeds {
     pub quantity: bool,
     /// Price is synced.
     pub price: bool,
+    /// Go on when some store's open orders cannot be read (`status`, which then compares
+    /// prices only). A run never does: it fails before planning.
+    pub tolerate_unread_orders: bool,
 }
 
 impl SnapshotNeeds {
@@ -42,6 +45,7 @@ impl SnapshotNeeds {
             master,
             quantity: fields.quantity,
             price: fields.price,
+            tolerate_unread_orders: false,
         }
     }
 
@@ -76,6 +80,8 @@ pub(crate) struct Snapshot {
     /// built from them.
     held: Vec<HeldOrder>,
     pub orders: OrderBook,
+    /// Stores whose open orders could not be read (only with `tolerate_unread_orders`).
+    pub unread_orders: Vec<UnreadOrders>,
     pub in_orders: InOrdersMode,
     pub rules: QuantityRules,
     /// The store's `sale_price`.
@@ -114,9 +120,15 @@ impl Snapshot {
         // count its units as in stock and not held: an oversell.
         let read_orders_then_accounting = async {
             let held = if needs.quantity {
-                held_orders(engine, accounting_connection.as_ref()).await?
+                held_orders(
+                    engine,
+                    accounting_connection.as_ref(),
+                    store,
+                    needs.tolerate_unread_orders,
+                )
+                .await?
             } else {
-                Vec::new()
+                HeldOrders::default()
             };
             let catalog = accounting_connection.read_catalog().await?;
             Ok::<_, EngineError>((held, catalog))
@@ -184,8 +196,9 @@ impl Snapshot {
             matching,
             master: needs.master.clone(),
             master_quantities,
-            orders: OrderBook::from_lines(held.iter().flat_map(|o| &o.lines)),
-            held,
+            orders: OrderBook::from_lines(held.held.iter().flat_map(|o| &o.lines)),
+            held: held.held,
+            unread_orders: held.unread,
             in_orders: config.inventory.in_orders,
             rules: store_config.rules,
             sale_price: store_config.sale_price,
@@ -210,9 +223,11 @@ impl Snapshot {
     pub async fn refresh_orders(
         &mut self,
         engine: &Engine,
-        _store: &str,
+        store: &str,
     ) -> Result<(), EngineError> {
-        let mut fresh = held_orders(engine, self.accounting_connection.as_ref()).await?;
+        let mut fresh = held_orders(engine, self.accounting_connection.as_ref(), store, false)
+            .await?
+            .held;
         for old in &self.held {
             if !fresh
                 .iter()
@@ -456,12 +471,18 @@ const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
 /// orders new or changed since its cursor, the feed is applied, the accounting side is
 /// asked which of the orders still holding stock it has posted, and the book is built
 /// from what is left. Order lines carry store SKUs; manually mapped ones are translated to
-/// the accounting SKU they belong to. A store whose orders cannot be read fails the run:
-/// planning quantities without them could re-inflate sold stock.
+/// the accounting SKU they belong to.
+///
+/// A store whose orders cannot be read fails the read with [`EngineError::OrdersUnknown`],
+/// naming it and why, before anything is applied: planning quantities without them could
+/// re-inflate sold stock. With `tolerate_unread`, the other stores' orders are applied and
+/// held as usual and the unread stores come back in [`HeldOrders::unread`].
 pub(crate) async fn held_orders(
     engine: &Engine,
     accounting: &dyn Connection,
-) -> Result<Vec<HeldOrder>, EngineError> {
+    synced: &str,
+    tolerate_unread: bool,
+) -> Result<HeldOrders, EngineError> {
     let (config, db) = (engine.config(), engine.db());
     let connections: Vec<(String, Box<dyn Connection>)> = config
         .stores
@@ -477,10 +498,27 @@ pub(crate) async fn held_orders(
             .await?
             .filter(|c| now - c.snapshot_at < ORDER_SNAPSHOT_EVERY)
             .map(|c| c.cursor);
-        let feed = c.read_orders(cursor.as_deref()).await?;
+        // A store's read failing is its own outcome: the others are still read.
+        let feed = c.read_orders(cursor.as_deref()).await;
         Ok::<_, EngineError>((name.as_str(), feed))
     });
-    let feeds = futures::future::try_join_all(reads).await?;
+    let mut feeds = Vec::with_capacity(connections.len());
+    let mut unread = Vec::new();
+    for (name, feed) in futures::future::try_join_all(reads).await? {
+        match feed {
+            Ok(feed) => feeds.push((name, feed)),
+            Err(error) => unread.push(UnreadOrders {
+                store: name.to_owned(),
+                error,
+            }),
+        }
+    }
+    if !unread.is_empty() && !tolerate_unread {
+        return Err(EngineError::OrdersUnknown {
+            synced: synced.to_owned(),
+            stores: unread,
+        });
+    }
     let mut sources: Vec<&str> = Vec::new();
     for (name, feed) in &feeds {
         let Some(feed) = feed else { continue };
@@ -544,7 +582,22 @@ pub(crate) async fn held_orders(
             });
         }
     }
-    Ok(held)
+    Ok(HeldOrders { held, unread })
+}
+
+/// What [`held_orders`] read.
+#[derive(Debug, Default)]
+pub(crate) struct HeldOrders {
+    held: Vec<HeldOrder>,
+    /// Stores whose orders could not be read (only when tolerated).
+    unread: Vec<UnreadOrders>,
+}
+
+/// A store whose open orders could not be read, and why.
+#[derive(Debug, Clone)]
+pub struct UnreadOrders {
+    pub store: String,
+    pub error: invsync_connectors::ConnectorError,
 }
 
 /// An order holding stock, its lines keyed by accounting SKU.

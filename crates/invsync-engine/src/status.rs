@@ -40,9 +40,21 @@ pub struct StatusRow {
     pub detail: String,
 }
 
+/// A store whose open orders could not be read: quantities are not compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownOrders {
+    pub store: String,
+    /// Why, as the connection said it.
+    pub error: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub store: String,
+    /// Stores whose open orders could not be read. When any is listed, quantities are not
+    /// compared (every store's orders decide what a store may be offered) and `sync` does
+    /// not write quantities; prices are compared as usual. Empty when all were read.
+    pub orders_unknown: Vec<UnknownOrders>,
     /// `[inventory] in_orders`: whether held units are skipped or reserved.
     pub in_orders: InOrdersMode,
     /// The store's `buffer`, `max_quantity` and `share`, which shape `offered_quantity`.
@@ -73,12 +85,26 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
     if !config.stores.contains_key(store) {
         return Err(EngineError::UnknownStore(store.to_owned()));
     }
-    let needs = SnapshotNeeds::for_request(config, store, Side::Store, FieldSet::BOTH);
+    let mut needs = SnapshotNeeds::for_request(config, store, Side::Store, FieldSet::BOTH);
+    needs.tolerate_unread_orders = true;
     let this_store_is_master = matches!(needs.master, crate::snapshot::MasterSource::ThisStore);
     let snapshot = Snapshot::read(engine, store, &needs).await?;
+    // Without every store's orders, quantities cannot be judged: prices only.
+    let quantities_known = snapshot.unread_orders.is_empty();
+    let unknown_note = (!quantities_known).then(|| {
+        let stores: Vec<String> = snapshot
+            .unread_orders
+            .iter()
+            .map(|u| format!("`{}`", u.store))
+            .collect();
+        format!(
+            "quantity not compared: open orders of store {} unknown",
+            stores.join(", ")
+        )
+    });
     // Store direction for price (and quantity, unless this store is the master); when it
     // is, quantity is compared in the direction it flows: store → accounting.
-    let store_fields = if this_store_is_master {
+    let store_fields = if this_store_is_master || !quantities_known {
         FieldSet::PRICE
     } else {
         FieldSet::BOTH
@@ -88,7 +114,7 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
         fields: store_fields,
         selection: Selection::All,
     })?;
-    let to_accounting = if this_store_is_master {
+    let to_accounting = if this_store_is_master && quantities_known {
         Some(snapshot.plan(&PlanRequest {
             update: Side::Accounting,
             fields: FieldSet::QUANTITY,
@@ -142,7 +168,18 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
         }
         differs.sort();
         differs.dedup();
-        if offered.is_none() && status == Status::InSync && !this_store_is_master {
+        if let (Some(note), Some(_), Some(_)) = (
+            &unknown_note,
+            acct.and_then(|a| a.quantity),
+            listing.and_then(|l| l.quantity),
+        ) {
+            notes.push(note.clone());
+        }
+        if offered.is_none()
+            && status == Status::InSync
+            && !this_store_is_master
+            && quantities_known
+        {
             offered = listing.and_then(|l| l.quantity);
         }
         let held = snapshot.held(product);
@@ -179,6 +216,14 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
     }
     Ok(StatusReport {
         store: store.to_owned(),
+        orders_unknown: snapshot
+            .unread_orders
+            .iter()
+            .map(|u| UnknownOrders {
+                store: u.store.clone(),
+                error: u.error.message.clone(),
+            })
+            .collect(),
         in_orders: snapshot.in_orders,
         rules: snapshot.rules,
         rows,

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 pub(super) const LOCK_WAIT: Duration = Duration::from_secs(30);
 const LOCK_POLL: Duration = Duration::from_millis(20);
 
-/// The sidecar lock file of `target`: `.<name>.lock` next to it. The data file itself
-/// cannot be the lock: the rename replaces its inode, so a process waiting on the old
-/// inode would then hold a lock nobody else sees.
+/// The sidecar lock file of `target`: `.<name>.lock` next to it, there only while a write
+/// holds it. The data file itself cannot be the lock: the rename replaces its inode, so a
+/// process waiting on the old inode would then hold a lock nobody else sees.
 pub(super) fn lock_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
@@ -41,35 +41,75 @@ pub(super) enum LockError {
 
 /// Runs `f` while holding an exclusive advisory lock on `target`'s lock file, so that two
 /// invsync processes (or two connections of one process) never interleave their
-/// read-check-write of one file. The lock file is left in place: deleting it would let a
-/// third process lock a fresh inode while a second still waits on the old one.
+/// read-check-write of one file.
+///
+/// The lock file is removed when `f` is done, so nothing is left in the merchant's data
+/// directory (ADR 0062). Removing a lock file is safe only with a second rule: it is
+/// removed by its holder, under the lock, and whoever takes the lock checks afterwards
+/// that the path still names the very file it locked. A process that waited on a file
+/// the holder removed (and that a third process may already have created again) finds
+/// the path gone or naming another inode, lets go and locks the current one. So at any
+/// time at most one process holds the lock on the file the path names.
 pub(super) fn with_lock<T>(
     target: &Path,
     wait: Duration,
     f: impl FnOnce() -> T,
 ) -> Result<T, LockError> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(lock_path(target))
-        .map_err(LockError::Open)?;
-    let mut lock = fd_lock::RwLock::new(file);
+    let path = lock_path(target);
     let deadline = Instant::now() + wait;
     loop {
+        // Opened afresh on every attempt: the file of the last attempt may be gone.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(LockError::Open)?;
+        let mut lock = fd_lock::RwLock::new(file);
         match lock.try_write() {
-            // The guard lives until the end of this arm: `f` runs under the lock.
-            Ok(_guard) => return Ok(f()),
+            Ok(guard) => {
+                if is_current(&path, &guard).map_err(LockError::Lock)? {
+                    let result = f();
+                    // Still under the lock. Failing to remove it (a read-only directory
+                    // with a lock file left by a crash) only leaves the file behind.
+                    if let Err(e) = fs::remove_file(&path) {
+                        tracing::debug!(path = %path.display(), error = %e, "could not remove the lock file");
+                    }
+                    return Ok(result);
+                }
+                // Removed (or replaced) by the holder since it was opened: take the
+                // current one.
+                continue;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
                     return Err(LockError::Timeout);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(LockError::Lock(e)),
         }
         thread::sleep(LOCK_POLL);
+    }
+}
+
+/// Whether `path` still names the file `locked` is open on.
+pub(super) fn is_current(path: &Path, locked: &File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let held = locked.metadata()?;
+        match fs::metadata(path) {
+            Ok(now) => Ok((now.dev(), now.ino()) == (held.dev(), held.ino())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, locked);
+        Ok(true)
     }
 }
 

@@ -249,7 +249,10 @@ impl Inner {
             // the same way: check the path and its permissions.
             io::ErrorKind::NotFound
             | io::ErrorKind::PermissionDenied
-            | io::ErrorKind::IsADirectory => ErrorKind::NotFound,
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
+            // A symlink loop (its io::ErrorKind is not stable yet) is a broken path too.
+            _ if e.raw_os_error() == Some(libc::ELOOP) => ErrorKind::NotFound,
             _ => ErrorKind::Other,
         };
         let what = if e.kind() == io::ErrorKind::NotFound {

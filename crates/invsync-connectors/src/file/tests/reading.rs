@@ -141,6 +141,41 @@ async fn a_missing_catalog_is_not_found_and_names_the_path() {
     );
 }
 
+/// A path the operator has to fix is `NotFound` (an input error: exit 2), however it is
+/// broken: missing, a directory, under a file, or a symlink loop.
+#[tokio::test]
+async fn a_catalog_path_that_cannot_be_a_file_is_not_found() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("file.csv");
+    std::fs::write(&file, "sku\n").expect("write");
+    let looped = dir.path().join("loop.csv");
+    std::os::unix::fs::symlink(dir.path().join("loop2.csv"), &looped).expect("symlink");
+    std::os::unix::fs::symlink(&looped, dir.path().join("loop2.csv")).expect("symlink");
+    for (why, path) in [
+        ("a directory", dir.path().to_path_buf()),
+        ("under a file", file.join("shop.csv")),
+        ("a symlink loop", looped),
+    ] {
+        for orders in [false, true] {
+            let error = if orders {
+                connection_for(&file, Some(path.clone()))
+                    .read_open_orders()
+                    .await
+                    .map(|_| ())
+            } else {
+                connection_for(&path, None).read_catalog().await.map(|_| ())
+            }
+            .expect_err(why);
+            assert_eq!(error.kind, ErrorKind::NotFound, "{why}: {}", error.message);
+            assert!(
+                error.message.contains(&path.display().to_string()),
+                "{why}: {}",
+                error.message
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn orders_are_none_when_not_configured() {
     let fixture = Fixture::new("shop.csv", "sku,price,quantity\n");

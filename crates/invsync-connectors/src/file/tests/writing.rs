@@ -40,8 +40,8 @@ async fn writes_change_only_the_target_cells_of_a_csv_file() {
     assert_eq!(fixture.text(), want);
     assert_eq!(
         fixture.files(),
-        vec![".shop.csv.lock", "shop.csv"],
-        "no temporary file is left"
+        vec!["shop.csv"],
+        "no temporary file and no lock file is left"
     );
 }
 
@@ -267,10 +267,7 @@ fn writing_through_a_symlink_replaces_the_target_and_keeps_the_link() {
             .is_symlink()
     );
     assert_eq!(fixture.text(), "sku,price,quantity\nA,1,2\n");
-    assert_eq!(
-        fixture.files(),
-        vec![".real.csv.lock", "link.csv", "real.csv"]
-    );
+    assert_eq!(fixture.files(), vec!["link.csv", "real.csv"]);
 }
 
 /// Whether this process can create files in `dir` despite its permissions (root can).
@@ -385,7 +382,66 @@ fn concurrent_writers_never_lose_each_others_changes() {
     });
     let want: String = (0..8).map(|i| format!("S{i},1,{}\n", i + 1)).collect();
     assert_eq!(fixture.text(), format!("sku,price,quantity\n{want}"));
-    assert_eq!(fixture.files(), vec![".shop.csv.lock", "shop.csv"]);
+    assert_eq!(fixture.files(), vec!["shop.csv"]);
+}
+
+/// The rule that makes removing the lock file safe: a lock taken on a file that is no
+/// longer the one the path names does not count.
+#[test]
+fn a_lock_on_a_removed_or_replaced_lock_file_is_not_current() {
+    let fixture = Fixture::new("shop.csv", "sku,price,quantity\n");
+    let path = atomic::lock_path(&fixture.path);
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .expect("open lock file")
+    };
+    let waiter = open();
+    assert!(atomic::is_current(&path, &waiter).expect("stat"));
+    // The holder it waited for removes the file ...
+    std::fs::remove_file(&path).expect("rm");
+    assert!(!atomic::is_current(&path, &waiter).expect("stat"));
+    // ... and a third process creates it again.
+    let third = open();
+    assert!(!atomic::is_current(&path, &waiter).expect("stat"));
+    assert!(atomic::is_current(&path, &third).expect("stat"));
+}
+
+/// The lock file exists only while a write holds it, and removing it never lets two
+/// writers in at once (the rule is checked directly above). Eight threads take the lock
+/// over and over, removing and creating the file each time; each checks that nobody else
+/// is inside and does a slow read-modify-write of a counter that a second writer inside
+/// would spoil.
+#[test]
+fn the_lock_file_is_removed_after_each_write_and_still_excludes() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let fixture = Fixture::new("shop.csv", "sku,price,quantity\n");
+    let inside = AtomicBool::new(false);
+    let counter = AtomicU64::new(0);
+    let (threads, rounds) = (8, 20);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..rounds {
+                    atomic::with_lock(&fixture.path, Duration::from_secs(30), || {
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two writers inside");
+                        let seen = counter.load(Ordering::SeqCst);
+                        // Long enough for others to open the lock file and wait on it.
+                        std::thread::sleep(Duration::from_millis(2));
+                        counter.store(seen + 1, Ordering::SeqCst);
+                        inside.store(false, Ordering::SeqCst);
+                    })
+                    .expect("lock");
+                }
+            });
+        }
+    });
+    assert_eq!(counter.load(Ordering::SeqCst), threads * rounds);
+    assert_eq!(fixture.files(), vec!["shop.csv"], "no lock file is left");
 }
 
 #[test]
