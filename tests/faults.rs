@@ -947,10 +947,15 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(parent: &Path) -> SmallDisk {
+        SmallDisk::mount_sized(parent, "16k")
+    }
+
+    /// A tmpfs of `size` (`mount -o size=`, e.g. `2m`).
+    fn mount_sized(parent: &Path, size: &str) -> SmallDisk {
         let path = parent.join("small-disk");
         std::fs::create_dir(&path).expect("mount point");
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&path)
             .output()
             .expect("mount");
@@ -1067,5 +1072,198 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
         failed_items, 4,
         "each unwritten change is on record with the cause"
     );
+    pool.close().await;
+}
+
+/// Issue 13, item 9: the SQLite run history on a full disk. The run cannot be written; the
+/// CLI must not point at a run that is not in the database, and must say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = SmallDisk::mount_sized(dir.path(), "4m");
+    std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
+    let store = dir.path().join("shop.csv");
+    let original = "sku,name,price,quantity\n\
+        MUG-1,Mug,12.00,4\n\
+        TEE-M,T-shirt,19.90,9\n\
+        CAP-1,Cap,15.00,3\n\
+        BAG-1,Bag,28.00,6\n";
+    std::fs::write(&store, original).expect("store file");
+    let database = disk.path.join("invsync.db");
+    std::fs::write(
+        dir.path().join("invsync.toml"),
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+             [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
+            database.display()
+        ),
+    )
+    .expect("config");
+    let config = dir.path().join("invsync.toml");
+    let invsync = move |args: &[&str]| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+        cmd.env_remove("INVSYNC_CONFIG")
+            .arg("--config")
+            .arg(&config)
+            .args(args);
+        cmd.output().expect("run invsync")
+    };
+    let sync = [
+        "sync",
+        "--store",
+        "shop",
+        "--update",
+        "store",
+        "--fields",
+        "price,quantity",
+    ];
+    // Run 1 is recorded while there is room.
+    let out = invsync(&["sync", "--store", "shop", "--update", "store", "--fields", "price", "--sku", "BAG-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Another reader keeps the database open, as a daemon or an operator's sqlite3 would:
+    // its write-ahead log stays, and the disk fills up around it.
+    let reader = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .expect("open the run history");
+    let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs").fetch_one(&reader).await.expect("count");
+    assert_eq!(runs_before, 1);
+    disk.fill();
+    let out = tokio::task::block_in_place(|| invsync(&sync));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        !all.contains("runs show") && !all.contains("run 2"),
+        "never points at a run that is not in the database: {all}"
+    );
+    assert!(
+        all.contains("the run history could not be written")
+            && all.contains("database or disk is full"),
+        "says that the history could not be written, and why: {all}"
+    );
+    assert!(
+        !all.contains("unreachable"),
+        "a full disk is not an unreachable database: {all}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&store).expect("store file"),
+        original,
+        "nothing is written for a run that is not on record"
+    );
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&reader)
+        .await
+        .expect("runs");
+    assert_eq!(ids, [1]);
+
+    // Room again: the next run is recorded, and its id was never shown before.
+    std::fs::remove_file(disk.path.join("filler")).expect("free the disk");
+    let out = tokio::task::block_in_place(|| invsync(&sync));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Details: invsync runs show 2"), "{all}");
+    let (status, updated): (String, i64) =
+        sqlx::query_as("SELECT status, updated FROM sync_runs WHERE id = 2")
+            .fetch_one(&reader)
+            .await
+            .expect("run 2 is on record");
+    assert_eq!((status.as_str(), updated), ("succeeded", 2));
+    reader.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Values the run history cannot hold.
+
+/// Issue 13, item 4: Postgres refuses a NUL byte in text. A product whose SKU holds one
+/// cannot be on record, so it is never written: it fails as an item that says why, and the
+/// rest of the run goes on and is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postgres() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        format!("{ACCOUNTING}BAD\u{0}SKU,Bad,5.00,2\n"),
+    )
+    .expect("accounting");
+    let store = dir.path().join("shop.csv");
+    let original = "sku,name,price,quantity\n\
+        MUG-1,Mug,12.00,4\n\
+        TEE-M,T-shirt,19.90,9\n\
+        CAP-1,Cap,15.00,3\n\
+        BAG-1,Bag,28.00,6\n\
+        BAD\u{0}SKU,Bad,4.00,1\n";
+    std::fs::write(&store, original).expect("store file");
+    std::fs::write(
+        dir.path().join("invsync.toml"),
+        format!(
+            "[database]\nurl = \"{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+             [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
+            db.url()
+        ),
+    )
+    .expect("config");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.env_remove("INVSYNC_CONFIG")
+        .arg("--config")
+        .arg(dir.path().join("invsync.toml"))
+        .args([
+            "sync",
+            "--store",
+            "shop",
+            "--update",
+            "store",
+            "--fields",
+            "price,quantity",
+        ]);
+    let out = tokio::task::block_in_place(|| cmd.output().expect("run"));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    eprintln!("{all}");
+    assert!(!all.contains("unreachable"), "the database was reachable: {all}");
+    assert!(!all.contains("sending the writes anyway"), "{all}");
+    assert_eq!(out.status.code(), Some(1), "one product failed: {all}");
+
+    let pool = PgPool::connect(db.url()).await.expect("connect");
+    let (id, status, checked, updated, failed, error): (i64, String, i64, i64, i64, Option<String>) =
+        sqlx::query_as("SELECT id, status, checked, updated, failed, error FROM sync_runs")
+            .fetch_one(&pool)
+            .await
+            .expect("the run is recorded");
+    assert_eq!(
+        (status.as_str(), checked, updated, failed),
+        ("partial", 5, 3, 1),
+        "{error:?}"
+    );
+    let items: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT sku, field, outcome, error FROM sync_run_items WHERE run_id = $1 ORDER BY sku, field",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .expect("items");
+    let bad: Vec<_> = items.iter().filter(|(s, ..)| s.starts_with("BAD")).collect();
+    assert_eq!(bad.len(), 2, "price and quantity of the bad product: {items:?}");
+    for (sku, _, outcome, error) in &bad {
+        assert_eq!(sku, "BAD\\0SKU", "the SKU as it can be stored, the NUL shown as \\0");
+        assert_eq!(outcome, "failed");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("NUL byte")),
+            "says why: {error:?}"
+        );
+    }
+    assert_eq!(
+        items.iter().filter(|(_, _, o, _)| o == "updated").count(),
+        4,
+        "{items:?}"
+    );
+    let now = std::fs::read_to_string(&store).expect("store file");
+    assert!(
+        now.ends_with("BAD\u{0}SKU,Bad,4.00,1\n") && now.contains("MUG-1,Mug,12.50,10"),
+        "the others were written, the bad product was not: {now:?}"
+    );
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_write_intents")
+        .fetch_one(&pool)
+        .await
+        .expect("intents");
+    assert_eq!(running, 0);
     pool.close().await;
 }
