@@ -71,11 +71,16 @@ impl Rig {
         shop.add_variant("TEE-M", "19.90", 9);
         shop.add_variant("CAP-1", "15.00", 3);
         shop.add_variant("BAG-1", "28.00", 6);
+        Rig::build(shop, ACCOUNTING, api_version, store_keys).await
+    }
+
+    /// A rig around this shop and accounting export.
+    async fn build(shop: FakeShopify, accounting: &str, api_version: &str, store_keys: &str) -> Rig {
         let faults = Faults::new();
         let server = invsync_test_support::fake::serve(faults.layer(shop.router())).await;
         let db = fresh_database().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
+        std::fs::write(dir.path().join("accounting.csv"), accounting).expect("accounting");
         let rig = Rig {
             pool: PgPool::connect_lazy(db.url()).expect("pool"),
             dir,
@@ -780,6 +785,101 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
     assert_eq!(runs[0].failed, 4, "{runs:?}");
     rig.assert_synced();
     rig.assert_each_write_applied_once();
+    rig.assert_none_running().await;
+}
+
+/// Issue 13, item 1: a run killed after some of its batches were recorded. Recovery turns
+/// the intents of the batch in flight into items of unknown outcome, and the interrupted
+/// run's counts are those of its items: products with an `updated` item count as updated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_some_batches_the_recovered_run_counts_what_its_items_say() {
+    // 750 products whose quantity differs: three batches of 250 quantity writes.
+    let shop = FakeShopify::new(TOKEN, Limits::standard());
+    let mut accounting = String::from("sku,name,price,quantity\n");
+    for n in 0..750 {
+        let sku = format!("SKU-{n:04}");
+        shop.add_variant(&sku, "5.00", 1);
+        accounting.push_str(&format!("{sku},Item {n},5.00,{}\n", 2 + n % 7));
+    }
+    let rig = Rig::build(
+        shop,
+        &accounting,
+        "2026-10",
+        "timeout = \"30s\"\nretries = 3\nretry_backoff = \"50ms\"\n",
+    )
+    .await;
+    // Every quantity call takes 1.5 s to reach the shop: time to kill the run after a batch
+    // is on record and while the next one is in flight.
+    rig.faults.next(
+        10,
+        Match::body("inventorySetQuantities"),
+        Fault::Hang(Duration::from_millis(1500)),
+    );
+    let mut daemon = rig.daemon();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (items, intents): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sync_run_items WHERE outcome = 'updated'), \
+                    (SELECT count(*) FROM sync_write_intents)",
+        )
+        .fetch_one(&rig.pool)
+        .await
+        .unwrap_or((0, 0));
+        if items > 0 && intents > items {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.signal("KILL");
+    daemon.wait_exit(Duration::from_secs(10)).await;
+
+    // `invsync runs` notices the dead owner and shows the run as it is.
+    let mut cmd = rig.command();
+    cmd.args(["--format", "json", "runs"]);
+    let out = tokio::task::block_in_place(|| cmd.output().expect("runs"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let run = &runs[0];
+    assert_eq!(run["status"], "interrupted", "{run}");
+    let id = run["id"].as_i64().expect("id");
+    let remaining: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_write_intents")
+        .fetch_one(&rig.pool)
+        .await
+        .expect("intents");
+    assert_eq!(remaining, 0, "recovery settled every intent");
+
+    // What its items say, product by product (ADR 0004's precedence).
+    let items: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT sku, outcome, error FROM sync_run_items WHERE run_id = $1")
+            .bind(id)
+            .fetch_all(&rig.pool)
+            .await
+            .expect("items");
+    let mut by_sku: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (sku, outcome, _) in &items {
+        by_sku.entry(sku).or_default().push(outcome);
+    }
+    let failed = by_sku.values().filter(|o| o.contains(&"failed")).count() as i64;
+    let updated = by_sku
+        .values()
+        .filter(|o| !o.contains(&"failed") && o.contains(&"updated"))
+        .count() as i64;
+    assert!(updated >= 250 && failed >= 250, "a batch on record, one in flight: {updated} updated, {failed} failed");
+    assert!(
+        items.iter().any(|(_, o, e)| o == "failed"
+            && e.as_deref().is_some_and(|e| e.starts_with("outcome unknown"))),
+        "the batch in flight is on record as unknown"
+    );
+    assert_eq!(
+        (run["counts"]["updated"].as_i64(), run["counts"]["failed"].as_i64()),
+        (Some(updated), Some(failed)),
+        "the counts are those of the items: {run}"
+    );
+    assert!(
+        run["counts"]["checked"].as_i64() >= Some(updated + failed),
+        "{run}"
+    );
     rig.assert_none_running().await;
 }
 
