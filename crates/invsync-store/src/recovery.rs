@@ -152,6 +152,16 @@ impl Db {
         else {
             return Ok(None);
         };
+        self.settle_run_step(run_id, previous).await.map(Some)
+    }
+
+    /// One bounded step of settling run `run_id` (a run not pending recovery comes back
+    /// `finished` at once). Pass the previous step of this run, if any.
+    pub async fn settle_run_step(
+        &self,
+        run_id: i64,
+        previous: Option<&SettleStep>,
+    ) -> Result<SettleStep, StoreError> {
         let after = previous
             .filter(|p| p.run_id == run_id && !p.finished)
             .and_then(|p| p.last_key.clone())
@@ -261,18 +271,39 @@ impl Db {
                 "recovery of an interrupted run finished: its counts are those of its items"
             );
         }
-        Ok(Some(step))
+        Ok(step)
     }
 
     /// Settles every run pending recovery, step after step, until none is left or
     /// `stop()` says so (checked between steps). Returns whether all are settled.
-    pub async fn settle_pending(&self, stop: impl Fn() -> bool) -> Result<bool, StoreError> {
-        let mut previous = None;
+    ///
+    /// With `only`, settles just those runs (a daemon settling the runs it interrupted
+    /// itself as it stops, ahead of older ones).
+    pub async fn settle_pending(
+        &self,
+        only: Option<&[i64]>,
+        stop: impl Fn() -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut previous: Option<SettleStep> = None;
+        let mut runs = only.map(|ids| ids.iter().copied());
         loop {
             if stop() {
                 return Ok(false);
             }
-            match self.settle_step(previous.as_ref()).await? {
+            let step = match &mut runs {
+                None => self.settle_step(previous.as_ref()).await?,
+                Some(ids) => {
+                    let run_id = match &previous {
+                        Some(p) if !p.finished => Some(p.run_id),
+                        _ => ids.next(),
+                    };
+                    match run_id {
+                        Some(id) => Some(self.settle_run_step(id, previous.as_ref()).await?),
+                        None => None,
+                    }
+                }
+            };
+            match step {
                 Some(step) => previous = Some(step),
                 None => return Ok(true),
             }

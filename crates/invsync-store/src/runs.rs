@@ -502,7 +502,7 @@ impl Db {
         stale_after: Duration,
     ) -> Result<Vec<i64>, StoreError> {
         let marked = self.mark_interrupted(me, stale_after).await?;
-        self.settle_pending(|| false).await?;
+        self.settle_pending(None, || false).await?;
         Ok(marked)
     }
 
