@@ -815,7 +815,8 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The run goes on: it reads the catalog and writes the store file.
+    // The run goes on: it reads the catalog, then cannot record its writes before sending
+    // them, so it sends none (ADR 0016: never send a write that is not on record).
     let fifo2 = fifo.clone();
     tokio::task::spawn_blocking(move || {
         std::fs::write(&fifo2, "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n")
@@ -871,15 +872,23 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         .and_then(|a| a.iter().find(|run| run["store"] == "s0"))
         .cloned()
         .expect("the run");
+    // Before issue 13 (item 4) the write went ahead unrecorded and the run `succeeded`;
+    // now the run stops writing and says why, and that outcome is recorded late.
     assert_eq!(
-        run["status"], "succeeded",
+        run["status"], "failed",
         "the real outcome, recorded late: {run}"
     );
-    assert_eq!(run["counts"]["updated"], 1, "{run}");
+    assert_eq!(run["counts"]["updated"], 0, "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("stopped writing") && e.contains("unreachable")),
+        "{run}"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("s0.csv")).expect("read"),
-        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
-        "the platform write went ahead"
+        "sku,name,price,quantity\nA,A,1.50,0\nB,B,2.00,3\n",
+        "no write was sent while it could not be recorded"
     );
     for said in [
         "run outcome waits for the database",

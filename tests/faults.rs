@@ -1227,6 +1227,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
         .expect("open the run history");
     let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs").fetch_one(&reader).await.expect("count");
     assert_eq!(runs_before, 1);
+    let before = std::fs::read_to_string(&store).expect("store file");
     disk.fill();
     let out = tokio::task::block_in_place(|| invsync(&sync));
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
@@ -1246,7 +1247,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
     );
     assert_eq!(
         std::fs::read_to_string(&store).expect("store file"),
-        original,
+        before,
         "nothing is written for a run that is not on record"
     );
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
