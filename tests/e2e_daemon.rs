@@ -463,7 +463,11 @@ async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
         .arg("migrate")
         .output()
         .expect("migrate");
-    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     // A run of another host whose heartbeat stopped an hour ago, killed while its last batch
     // was in flight: every write it sent is an intent, all but the last batch are items.
     let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
@@ -528,7 +532,11 @@ async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
             );
             break;
         }
-        assert!(Instant::now() < deadline, "recovery never finished: {}", daemon.log());
+        assert!(
+            Instant::now() < deadline,
+            "recovery never finished: {}",
+            daemon.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     daemon.signal("TERM");

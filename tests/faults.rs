@@ -75,7 +75,12 @@ impl Rig {
     }
 
     /// A rig around this shop and accounting export.
-    async fn build(shop: FakeShopify, accounting: &str, api_version: &str, store_keys: &str) -> Rig {
+    async fn build(
+        shop: FakeShopify,
+        accounting: &str,
+        api_version: &str,
+        store_keys: &str,
+    ) -> Rig {
         let faults = Faults::new();
         let server = invsync_test_support::fake::serve(faults.layer(shop.router())).await;
         let db = fresh_database().await;
@@ -867,14 +872,21 @@ async fn kill_9_after_some_batches_the_recovered_run_counts_what_its_items_say()
         .values()
         .filter(|o| !o.contains(&"failed") && o.contains(&"updated"))
         .count() as i64;
-    assert!(updated >= 250 && failed >= 250, "a batch on record, one in flight: {updated} updated, {failed} failed");
+    assert!(
+        updated >= 250 && failed >= 250,
+        "a batch on record, one in flight: {updated} updated, {failed} failed"
+    );
     assert!(
         items.iter().any(|(_, o, e)| o == "failed"
-            && e.as_deref().is_some_and(|e| e.starts_with("outcome unknown"))),
+            && e.as_deref()
+                .is_some_and(|e| e.starts_with("outcome unknown"))),
         "the batch in flight is on record as unknown"
     );
     assert_eq!(
-        (run["counts"]["updated"].as_i64(), run["counts"]["failed"].as_i64()),
+        (
+            run["counts"]["updated"].as_i64(),
+            run["counts"]["failed"].as_i64()
+        ),
         (Some(updated), Some(failed)),
         "the counts are those of the items: {run}"
     );
@@ -1220,14 +1232,19 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
         "price,quantity",
     ];
     // Run 1 is recorded while there is room.
-    let out = invsync(&["sync", "--store", "shop", "--update", "store", "--fields", "price", "--sku", "BAG-1"]);
+    let out = invsync(&[
+        "sync", "--store", "shop", "--update", "store", "--fields", "price", "--sku", "BAG-1",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Another reader keeps the database open, as a daemon or an operator's sqlite3 would:
     // its write-ahead log stays, and the disk fills up around it.
     let reader = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
         .await
         .expect("open the run history");
-    let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs").fetch_one(&reader).await.expect("count");
+    let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
+        .fetch_one(&reader)
+        .await
+        .expect("count");
     assert_eq!(runs_before, 1);
     let before = std::fs::read_to_string(&store).expect("store file");
     disk.fill();
@@ -1321,16 +1338,25 @@ async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postg
     let out = tokio::task::block_in_place(|| cmd.output().expect("run"));
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     eprintln!("{all}");
-    assert!(!all.contains("unreachable"), "the database was reachable: {all}");
+    assert!(
+        !all.contains("unreachable"),
+        "the database was reachable: {all}"
+    );
     assert!(!all.contains("sending the writes anyway"), "{all}");
     assert_eq!(out.status.code(), Some(1), "one product failed: {all}");
 
     let pool = PgPool::connect(db.url()).await.expect("connect");
-    let (id, status, checked, updated, failed, error): (i64, String, i64, i64, i64, Option<String>) =
-        sqlx::query_as("SELECT id, status, checked, updated, failed, error FROM sync_runs")
-            .fetch_one(&pool)
-            .await
-            .expect("the run is recorded");
+    let (id, status, checked, updated, failed, error): (
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+    ) = sqlx::query_as("SELECT id, status, checked, updated, failed, error FROM sync_runs")
+        .fetch_one(&pool)
+        .await
+        .expect("the run is recorded");
     assert_eq!(
         (status.as_str(), checked, updated, failed),
         ("partial", 5, 3, 1),
@@ -1343,10 +1369,20 @@ async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postg
     .fetch_all(&pool)
     .await
     .expect("items");
-    let bad: Vec<_> = items.iter().filter(|(s, ..)| s.starts_with("BAD")).collect();
-    assert_eq!(bad.len(), 2, "price and quantity of the bad product: {items:?}");
+    let bad: Vec<_> = items
+        .iter()
+        .filter(|(s, ..)| s.starts_with("BAD"))
+        .collect();
+    assert_eq!(
+        bad.len(),
+        2,
+        "price and quantity of the bad product: {items:?}"
+    );
     for (sku, _, outcome, error) in &bad {
-        assert_eq!(sku, "BAD\\0SKU", "the SKU as it can be stored, the NUL shown as \\0");
+        assert_eq!(
+            sku, "BAD\\0SKU",
+            "the SKU as it can be stored, the NUL shown as \\0"
+        );
         assert_eq!(outcome, "failed");
         assert!(
             error.as_deref().is_some_and(|e| e.contains("NUL byte")),

@@ -202,7 +202,11 @@ async fn measure_old(
                 .await?;
             sqlx::query("ANALYZE").execute(&pool).await?;
             let started_query = Instant::now();
-            let n = sqlx::query(old).bind(run).execute(&pool).await?.rows_affected();
+            let n = sqlx::query(old)
+                .bind(run)
+                .execute(&pool)
+                .await?
+                .rows_affected();
             pool.close().await;
             (n, started_query.elapsed())
         }
@@ -212,7 +216,11 @@ async fn measure_old(
                 .execute(&pool)
                 .await?;
             let started_query = Instant::now();
-            let n = sqlx::query(old).bind(run).execute(&pool).await?.rows_affected();
+            let n = sqlx::query(old)
+                .bind(run)
+                .execute(&pool)
+                .await?
+                .rows_affected();
             pool.close().await;
             (n, started_query.elapsed())
         }

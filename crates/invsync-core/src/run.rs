@@ -311,9 +311,9 @@ mod tests {
             ..RunCounts::default()
         };
         let after = before.recount_from_items([
-            (summary(true, true, false, false), 7),   // failed wins over updated
-            (summary(false, true, true, true), 11),   // updated over any skip
-            (summary(false, false, true, true), 13),  // a stale write over in-orders
+            (summary(true, true, false, false), 7), // failed wins over updated
+            (summary(false, true, true, true), 11), // updated over any skip
+            (summary(false, false, true, true), 13), // a stale write over in-orders
             (summary(false, false, false, true), 17), // in-orders only
             (summary(false, false, false, false), 19), // nothing to count
         ]);

@@ -87,7 +87,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     /// The run's row could not be written (a full disk, a read-only or unreachable
     /// database): the run did not start, and nothing was read or written.
-    #[error("the run history could not be written, so the run did not start and nothing was synced")]
+    #[error(
+        "the run history could not be written, so the run did not start and nothing was synced"
+    )]
     NotStarted(#[source] StoreError),
     #[error("interrupted before it finished")]
     Interrupted,

@@ -780,12 +780,21 @@ async fn a_sku_the_run_history_cannot_store_is_never_written(backend: Backend) {
     )
     .await;
     assert!(
-        fault.skus.lock().expect("lock").iter().all(|s| !s.contains('\0')),
+        fault
+            .skus
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|s| !s.contains('\0')),
         "nothing was sent for the product that cannot be recorded"
     );
     assert_eq!(report.status, RunStatus::Partial);
     assert_eq!(
-        (report.counts.checked, report.counts.updated, report.counts.failed),
+        (
+            report.counts.checked,
+            report.counts.updated,
+            report.counts.failed
+        ),
         (7, 5, 1)
     );
     assert!(report.unrecorded.is_none(), "the run is on record");
@@ -802,9 +811,22 @@ async fn a_sku_the_run_history_cannot_store_is_never_written(backend: Backend) {
             Some("not written: its SKU contains a NUL byte, which the run history cannot store")
         );
     }
-    assert!(setup.shop().contains("N\0UL,Nul,9.50,0\n"), "left as it was");
-    assert!(setup.shop().contains("A,A,1.00,1\n"), "the rest was written");
-    assert!(setup.db.write_intents(run).await.expect("intents").is_empty());
+    assert!(
+        setup.shop().contains("N\0UL,Nul,9.50,0\n"),
+        "left as it was"
+    );
+    assert!(
+        setup.shop().contains("A,A,1.00,1\n"),
+        "the rest was written"
+    );
+    assert!(
+        setup
+            .db
+            .write_intents(run)
+            .await
+            .expect("intents")
+            .is_empty()
+    );
 }
 
 /// Issue 13, item 4 (ADR 0016): invsync never sends a write it could not record first.
@@ -855,6 +877,9 @@ async fn writes_whose_intents_cannot_be_recorded_are_not_sent(backend: Backend) 
         "{results:?}"
     );
     assert_eq!(report.counts.updated, 1, "A's price and quantity went out");
-    let pending = report.unrecorded.as_ref().expect("the outcome waits for the database");
+    let pending = report
+        .unrecorded
+        .as_ref()
+        .expect("the outcome waits for the database");
     assert_eq!(pending.items.len(), 7);
 }

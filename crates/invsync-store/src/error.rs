@@ -102,12 +102,14 @@ impl Failure {
             sqlx::Error::Database(db) => match db.code() {
                 // A database that does not take connections for now
                 // (`ALLOW_CONNECTIONS false`, Postgres answers 55000 at login).
-                Some(code)
-                    if code == "55000" && db.message().contains("accepting connections") =>
-                {
+                Some(code) if code == "55000" && db.message().contains("accepting connections") => {
                     Failure::Unreachable
                 }
-                Some(code) if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() => {
+                Some(code)
+                    if db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .is_some() =>
+                {
                     postgres_failure(&code)
                 }
                 Some(code) => sqlite_failure(code.parse().unwrap_or(-1)),

@@ -10,10 +10,10 @@ use crate::db::{Db, Pool};
 use crate::error::{Context, StoreError};
 use crate::process::{Liveness, ProcessIdentity, liveness};
 use crate::text::{storable, storable_opt};
-use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, FieldSet, ItemOutcome, RunCounts, RunStatus, Side, Trigger};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 

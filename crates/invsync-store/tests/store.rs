@@ -1761,22 +1761,46 @@ async fn recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items(h: 
             } else {
                 ItemOutcome::Failed
             };
-            item(&format!("SKU-{n:06}"), Field::Quantity, Some("1"), Some("2"), outcome)
+            item(
+                &format!("SKU-{n:06}"),
+                Field::Quantity,
+                Some("1"),
+                Some("2"),
+                outcome,
+            )
         })
         .collect();
     // Held back before the writes: a product in an order, a product whose write came back
     // stale, and one of the applied products whose other field was in an order.
     items.push(NewRunItem {
         error: Some("in-orders: in an order not yet posted to the accounting side (#1001)".into()),
-        ..item("HELD", Field::Quantity, Some("1"), Some("2"), ItemOutcome::Skipped)
+        ..item(
+            "HELD",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
     });
     items.push(NewRunItem {
         error: Some("the value changed since it was read".into()),
-        ..item("STALE", Field::Price, Some("1"), Some("2"), ItemOutcome::Skipped)
+        ..item(
+            "STALE",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
     });
     items.push(NewRunItem {
         error: Some("in-orders: in an order not yet posted to the accounting side".into()),
-        ..item("SKU-000000", Field::Price, Some("1"), Some("2"), ItemOutcome::Skipped)
+        ..item(
+            "SKU-000000",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
     });
     db.record_items(dead, &items).await.expect("items");
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1813,8 +1837,17 @@ async fn recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items(h: 
         added += step.items_added;
         assert!(steps < 10, "steps never end");
     }
-    assert_eq!(steps, 3, "{writes} intents in steps of {}", invsync_store::SETTLE_CHUNK);
-    assert_eq!(added as usize, writes - 100, "an unknown item for each write not on record");
+    assert_eq!(
+        steps,
+        3,
+        "{writes} intents in steps of {}",
+        invsync_store::SETTLE_CHUNK
+    );
+    assert_eq!(
+        added as usize,
+        writes - 100,
+        "an unknown item for each write not on record"
+    );
     assert!(db.write_intents(dead).await.expect("intents").is_empty());
     let run = db.get_run(dead).await.expect("get").expect("row");
     assert!(!run.recovery_pending);
@@ -1830,18 +1863,24 @@ async fn recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items(h: 
         },
         "counted per product from the items"
     );
-    assert_eq!(db.settle_step(None).await.expect("step"), None, "nothing left");
+    assert_eq!(
+        db.settle_step(None).await.expect("step"),
+        None,
+        "nothing left"
+    );
     other.close().await;
 }
 
 /// Issue 13, item 9: a run the database does not have is never reported as recorded.
 async fn a_late_finish_of_a_run_that_is_not_there_is_an_error(h: &Harness) {
-    let err = h
-        .db
-        .finish_run_late(4242, RunStatus::Succeeded, &RunCounts::default(), None)
-        .await
-        .expect_err("no run 4242");
-    assert!(matches!(err, StoreError::RunNotFound { run_id: 4242 }), "{err}");
+    let err =
+        h.db.finish_run_late(4242, RunStatus::Succeeded, &RunCounts::default(), None)
+            .await
+            .expect_err("no run 4242");
+    assert!(
+        matches!(err, StoreError::RunNotFound { run_id: 4242 }),
+        "{err}"
+    );
 }
 
 /// Issue 13, item 4: Postgres refuses NUL in text; both backends store it shown as `\0`.
@@ -1854,12 +1893,21 @@ async fn text_with_nul_bytes_is_stored_with_the_nul_shown(h: &Harness) {
     db.record_intents(id, &[intent(id, 0, "BAD\0SKU", 1, 2)])
         .await
         .expect("an intent with a NUL in its SKU");
-    assert_eq!(db.write_intents(id).await.expect("intents")[0].sku, "BAD\\0SKU");
+    assert_eq!(
+        db.write_intents(id).await.expect("intents")[0].sku,
+        "BAD\\0SKU"
+    );
     db.record_items(
         id,
         &[NewRunItem {
             error: Some("the platform said: no SKU BAD\0SKU".into()),
-            ..item("BAD\0SKU", Field::Price, Some("1\0"), None, ItemOutcome::Failed)
+            ..item(
+                "BAD\0SKU",
+                Field::Price,
+                Some("1\0"),
+                None,
+                ItemOutcome::Failed,
+            )
         }],
     )
     .await
@@ -1914,12 +1962,10 @@ async fn failures_tell_a_refused_value_from_an_unreachable_or_unwritable_databas
         .expect_err("check");
     assert_eq!(Failure::of_query(&e), Failure::Refused, "{e}");
     sqlite.close().await;
-    let read_only = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}/t.db?mode=ro",
-        dir.path().display()
-    ))
-    .await
-    .expect("read-only");
+    let read_only =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}/t.db?mode=ro", dir.path().display()))
+            .await
+            .expect("read-only");
     let e = sqlx::query("INSERT INTO t VALUES ('y')")
         .execute(&read_only)
         .await
