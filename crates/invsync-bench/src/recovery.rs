@@ -135,6 +135,7 @@ async fn measure(db: &Db, run: i64, intents: usize) -> anyhow::Result<()> {
     let mut steps = 0;
     let mut longest = Duration::ZERO;
     let mut last = Duration::ZERO;
+    let mut times: Vec<Duration> = Vec::new();
     let mut previous = None;
     let settling = Instant::now();
     loop {
@@ -143,6 +144,7 @@ async fn measure(db: &Db, run: i64, intents: usize) -> anyhow::Result<()> {
             Some(step) => {
                 last = step_started.elapsed();
                 longest = longest.max(last);
+                times.push(last);
                 steps += 1;
                 previous = Some(step);
             }
@@ -173,6 +175,19 @@ async fn measure(db: &Db, run: i64, intents: usize) -> anyhow::Result<()> {
         intents as f64 / (mark + settle).as_secs_f64(),
         row.counts.updated,
         row.counts.failed
+    );
+    // Linear means every chunk costs the same, however far into the run: compare the
+    // first and the last tenth of the steps (the final one, with the recount, aside).
+    times.pop();
+    let tenth = (times.len() / 10).max(1);
+    let mean =
+        |d: &[Duration]| d.iter().map(Duration::as_secs_f64).sum::<f64>() / d.len().max(1) as f64;
+    println!(
+        "{}: mean step of {} intents: {:.3} s in the first tenth, {:.3} s in the last tenth",
+        db.backend(),
+        invsync_store::SETTLE_CHUNK,
+        mean(&times[..tenth.min(times.len())]),
+        mean(&times[times.len().saturating_sub(tenth)..])
     );
     Ok(())
 }
