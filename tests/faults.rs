@@ -1103,6 +1103,43 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Writes the config of a file accounting export (`accounting.csv` beside the config) and
+/// a file store `shop` at `store`, recording into `database`; returns the config's path.
+fn file_config(dir: &Path, database: &str, store: &Path) -> PathBuf {
+    let config = dir.join("invsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{database}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+             [stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
+            store.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// `invsync --config CONFIG ARGS…`, run to its end off the async workers.
+fn invsync(config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.env_remove("INVSYNC_CONFIG")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    tokio::task::block_in_place(|| cmd.output().expect("run invsync"))
+}
+
+/// `sync` of both fields into the store `shop`.
+const SYNC_SHOP: [&str; 7] = [
+    "sync",
+    "--store",
+    "shop",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let db = fresh_database().await;
@@ -1117,32 +1154,8 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let store = disk.path.join("shop.csv");
     std::fs::write(&store, original).expect("store file");
     disk.fill();
-    std::fs::write(
-        dir.path().join("invsync.toml"),
-        format!(
-            "[database]\nurl = \"{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
-             [stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
-            db.url(),
-            store.display()
-        ),
-    )
-    .expect("config");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.env_remove("INVSYNC_CONFIG")
-        .arg("--config")
-        .arg(dir.path().join("invsync.toml"))
-        .args([
-            "sync",
-            "--store",
-            "shop",
-            "--update",
-            "store",
-            "--fields",
-            "price,quantity",
-        ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
-        .await
-        .expect("join");
+    let config = file_config(dir.path(), db.url(), &store);
+    let out = invsync(&config, &SYNC_SHOP);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "a failed run: {all}");
     assert!(all.contains("No space left on device"), "says why: {all}");
@@ -1204,33 +1217,13 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
         BAG-1,Bag,28.00,6\n";
     std::fs::write(&store, original).expect("store file");
     let database = disk.path.join("invsync.db");
-    std::fs::write(
-        dir.path().join("invsync.toml"),
-        format!(
-            "[database]\nurl = \"sqlite://{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
-             [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
-            database.display()
-        ),
-    )
-    .expect("config");
-    let config = dir.path().join("invsync.toml");
-    let invsync = move |args: &[&str]| {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.env_remove("INVSYNC_CONFIG")
-            .arg("--config")
-            .arg(&config)
-            .args(args);
-        cmd.output().expect("run invsync")
-    };
-    let sync = [
-        "sync",
-        "--store",
-        "shop",
-        "--update",
-        "store",
-        "--fields",
-        "price,quantity",
-    ];
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", database.display()),
+        &store,
+    );
+    let invsync = |args: &[&str]| invsync(&config, args);
+    let sync = SYNC_SHOP;
     // Run 1 is recorded while there is room.
     let out = invsync(&[
         "sync", "--store", "shop", "--update", "store", "--fields", "price", "--sku", "BAG-1",
@@ -1248,7 +1241,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
     assert_eq!(runs_before, 1);
     let before = std::fs::read_to_string(&store).expect("store file");
     disk.fill();
-    let out = tokio::task::block_in_place(|| invsync(&sync));
+    let out = invsync(&sync);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
@@ -1277,7 +1270,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
 
     // Room again: the next run is recorded, and its id was never shown before.
     std::fs::remove_file(disk.path.join("filler")).expect("free the disk");
-    let out = tokio::task::block_in_place(|| invsync(&sync));
+    let out = invsync(&sync);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("Details: invsync runs show 2"), "{all}");
@@ -1313,31 +1306,8 @@ async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postg
         BAG-1,Bag,28.00,6\n\
         BAD\u{0}SKU,Bad,4.00,1\n";
     std::fs::write(&store, original).expect("store file");
-    std::fs::write(
-        dir.path().join("invsync.toml"),
-        format!(
-            "[database]\nurl = \"{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
-             [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
-            db.url()
-        ),
-    )
-    .expect("config");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.env_remove("INVSYNC_CONFIG")
-        .arg("--config")
-        .arg(dir.path().join("invsync.toml"))
-        .args([
-            "sync",
-            "--store",
-            "shop",
-            "--update",
-            "store",
-            "--fields",
-            "price,quantity",
-        ]);
-    let out = tokio::task::block_in_place(|| cmd.output().expect("run"));
+    let out = invsync(&file_config(dir.path(), db.url(), &store), &SYNC_SHOP);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    eprintln!("{all}");
     assert!(
         !all.contains("unreachable"),
         "the database was reachable: {all}"

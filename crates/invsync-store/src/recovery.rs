@@ -16,6 +16,7 @@
 use crate::db::Db;
 use crate::error::{Context, StoreError};
 use crate::intents::UNKNOWN_OUTCOME;
+use crate::runs::RawCounts;
 use invsync_core::{IN_ORDERS_ITEM_PREFIX, ItemSummary, RunCounts};
 
 /// Intents per settling step: one step of this many is a few tens of milliseconds on
@@ -94,20 +95,6 @@ struct ProductGroup {
     products: i64,
 }
 
-/// The count columns of a run, as the recount needs them.
-#[derive(sqlx::FromRow)]
-struct StoredCounts {
-    checked: i64,
-    in_sync: i64,
-    updated: i64,
-    skipped_in_orders: i64,
-    skipped_base: i64,
-    unmapped: i64,
-    failed: i64,
-    conflicts: i64,
-    skipped_other: i64,
-}
-
 impl Db {
     /// Runs whose recovery is not finished yet (`recovery_pending`), oldest first.
     pub async fn runs_pending_recovery(&self) -> Result<Vec<i64>, StoreError> {
@@ -179,7 +166,7 @@ impl Db {
                  WHERE id = $1 AND recovery_pending",
             |pool, lock| async {
                 let mut tx = crate::db::begin(pool, None).await?;
-                let Some(stored) = sqlx::query_as::<_, StoredCounts>(lock)
+                let Some(stored) = sqlx::query_as::<_, RawCounts>(lock)
                     .bind(run_id)
                     .fetch_optional(&mut *tx)
                     .await?
@@ -229,7 +216,7 @@ impl Db {
                         .bind(format!("{IN_ORDERS_ITEM_PREFIX}%"))
                         .fetch_all(&mut *tx)
                         .await?;
-                    let counts = stored.counts().recount_from_items(groups.iter().map(|g| {
+                    let counts = RunCounts::from(stored).recount_from_items(groups.iter().map(|g| {
                         (
                             ItemSummary {
                                 failed: g.failed != 0,
@@ -307,22 +294,6 @@ impl Db {
                 Some(step) => previous = Some(step),
                 None => return Ok(true),
             }
-        }
-    }
-}
-
-impl StoredCounts {
-    fn counts(&self) -> RunCounts {
-        RunCounts {
-            checked: self.checked,
-            in_sync: self.in_sync,
-            updated: self.updated,
-            skipped_in_orders: self.skipped_in_orders,
-            skipped_base: self.skipped_base,
-            unmapped: self.unmapped,
-            failed: self.failed,
-            conflicts: self.conflicts,
-            skipped_other: self.skipped_other,
         }
     }
 }

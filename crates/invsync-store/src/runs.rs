@@ -140,15 +140,8 @@ struct RawRun {
     started_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     status: String,
-    checked: i64,
-    in_sync: i64,
-    updated: i64,
-    skipped_in_orders: i64,
-    skipped_base: i64,
-    unmapped: i64,
-    failed: i64,
-    conflicts: i64,
-    skipped_other: i64,
+    #[sqlx(flatten)]
+    counts: RawCounts,
     error: Option<String>,
     heartbeat_at: DateTime<Utc>,
     owner_host: Option<String>,
@@ -176,17 +169,7 @@ impl RawRun {
             started_at: self.started_at,
             finished_at: self.finished_at,
             status: parse("sync_runs.status", self.status)?,
-            counts: RunCounts {
-                checked: self.checked,
-                in_sync: self.in_sync,
-                updated: self.updated,
-                skipped_in_orders: self.skipped_in_orders,
-                skipped_base: self.skipped_base,
-                unmapped: self.unmapped,
-                failed: self.failed,
-                conflicts: self.conflicts,
-                skipped_other: self.skipped_other,
-            },
+            counts: self.counts.into(),
             error: self.error,
             heartbeat_at: self.heartbeat_at,
             owner_host: self.owner_host,
@@ -194,6 +177,36 @@ impl RawRun {
             scheduled_for: self.scheduled_for,
             recovery_pending: self.recovery_pending,
         })
+    }
+}
+
+/// The count columns of a `sync_runs` row as the driver decodes them.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawCounts {
+    checked: i64,
+    in_sync: i64,
+    updated: i64,
+    skipped_in_orders: i64,
+    skipped_base: i64,
+    unmapped: i64,
+    failed: i64,
+    conflicts: i64,
+    skipped_other: i64,
+}
+
+impl From<RawCounts> for RunCounts {
+    fn from(c: RawCounts) -> RunCounts {
+        RunCounts {
+            checked: c.checked,
+            in_sync: c.in_sync,
+            updated: c.updated,
+            skipped_in_orders: c.skipped_in_orders,
+            skipped_base: c.skipped_base,
+            unmapped: c.unmapped,
+            failed: c.failed,
+            conflicts: c.conflicts,
+            skipped_other: c.skipped_other,
+        }
     }
 }
 
