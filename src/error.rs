@@ -96,7 +96,7 @@ impl CliError {
         let kind = match &error {
             EngineError::UnknownStore(_) | EngineError::Plan(_) => ErrorKind::Usage,
             e if e.is_input_error() => ErrorKind::Input,
-            EngineError::Store(_) => ErrorKind::Database,
+            EngineError::Store(_) | EngineError::NotStarted(_) => ErrorKind::Database,
             EngineError::Interrupted => ErrorKind::Interrupted,
             EngineError::Internal(_) => ErrorKind::Other,
             _ => ErrorKind::Connection,

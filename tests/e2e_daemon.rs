@@ -426,6 +426,113 @@ fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
     );
 }
 
+/// Issue 13, item 1: a daemon starting on the remains of a big run that died with
+/// hundreds of thousands of writes on record serves /healthz and obeys SIGTERM while it
+/// recovers that run; a restart finishes the recovery, with counts that match the items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
+    const WRITES: i64 = 200_000;
+    const RECORDED: i64 = WRITES - 250;
+    let pg = invsync_test_support::pg::fresh_database().await;
+    let dir = setup(
+        1,
+        &schedule("s0-store", "s0"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
+        pg.url(),
+    );
+    let config = dir.path().join("invsync.toml");
+    let migrated = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    // A run of another host whose heartbeat stopped an hour ago, killed while its last batch
+    // was in flight: every write it sent is an intent, all but the last batch are items.
+    let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
+    let dead: i64 = sqlx::query_scalar(
+        "INSERT INTO sync_runs (store, trigger, update_side, fields, heartbeat_at, owner_host, owner_pid) \
+         VALUES ('s0', 'manual', 'store', 'quantity', now() - interval '1 hour', 'elsewhere', 1) RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the dead run");
+    sqlx::query(
+        "INSERT INTO sync_write_intents (run_id, key, sku, field, old_value, new_value) \
+         SELECT $1, 'invsync-run-' || $1 || '-change-' || g, 'SKU-' || g, 'quantity', '1', '2' \
+         FROM generate_series(1, $2) g",
+    )
+    .bind(dead)
+    .bind(WRITES)
+    .execute(&pool)
+    .await
+    .expect("intents");
+    sqlx::query(
+        "INSERT INTO sync_run_items (run_id, sku, field, old_value, new_value, outcome) \
+         SELECT $1, 'SKU-' || g, 'quantity', '1', '2', 'updated' FROM generate_series(1, $2) g",
+    )
+    .bind(dead)
+    .bind(RECORDED)
+    .execute(&pool)
+    .await
+    .expect("items");
+
+    let mut daemon = Daemon::start(&config, &[]);
+    let port = tokio::task::block_in_place(|| daemon.http_port());
+    let (status, _) = tokio::task::block_in_place(|| http_get(port, "/healthz"));
+    assert_ne!(status, 0, "/healthz answers: {}", daemon.log());
+    daemon.signal("TERM");
+    assert_eq!(
+        tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(30))),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+
+    // The next start goes on with whatever is left.
+    let mut daemon = Daemon::start(&config, &[]);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_write_intents")
+            .fetch_one(&pool)
+            .await
+            .expect("intents");
+        let (status, updated, failed): (String, i64, i64) =
+            sqlx::query_as("SELECT status, updated, failed FROM sync_runs WHERE id = $1")
+                .bind(dead)
+                .fetch_one(&pool)
+                .await
+                .expect("the dead run");
+        if left == 0 && failed > 0 {
+            assert_eq!(
+                (status.as_str(), updated, failed),
+                ("interrupted", RECORDED, WRITES - RECORDED),
+                "counted from its items"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recovery never finished: {}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    daemon.signal("TERM");
+    assert_eq!(
+        tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(30))),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    pool.close().await;
+}
+
 #[test]
 fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
     let dir = setup(
@@ -709,7 +816,8 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The run goes on: it reads the catalog and writes the store.
+    // The run goes on: it reads the catalog, then cannot record its writes before sending
+    // them, so it sends none (ADR 0016: never send a write that is not on record).
     gate.open();
     tokio::task::spawn_blocking(move || {
         wait_for(
@@ -759,16 +867,24 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
         .and_then(|a| a.iter().find(|run| run["store"] == "s0"))
         .cloned()
         .expect("the run");
+    // Before issue 13 (item 4) the write went ahead unrecorded and the run `succeeded`;
+    // now the run stops writing and says why, and that outcome is recorded late.
     assert_eq!(
-        run["status"], "succeeded",
+        run["status"], "failed",
         "the real outcome, recorded late: {run}"
     );
-    assert_eq!(run["counts"]["updated"], 1, "{run}");
+    assert_eq!(run["counts"]["updated"], 0, "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("stopped writing") && e.contains("unreachable")),
+        "{run}"
+    );
     let (_, _, a) = woo.find_sku("A").expect("A");
     assert_eq!(
         a.regular_price.parse::<rust_decimal::Decimal>().ok(),
-        Some(rust_decimal::Decimal::ONE),
-        "the platform write went ahead"
+        "1.50".parse::<rust_decimal::Decimal>().ok(),
+        "no write was sent while it could not be recorded"
     );
     for said in [
         "run outcome waits for the database",

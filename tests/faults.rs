@@ -71,11 +71,21 @@ impl Rig {
         shop.add_variant("TEE-M", "19.90", 9);
         shop.add_variant("CAP-1", "15.00", 3);
         shop.add_variant("BAG-1", "28.00", 6);
+        Rig::build(shop, ACCOUNTING, api_version, store_keys).await
+    }
+
+    /// A rig around this shop and accounting export.
+    async fn build(
+        shop: FakeShopify,
+        accounting: &str,
+        api_version: &str,
+        store_keys: &str,
+    ) -> Rig {
         let faults = Faults::new();
         let server = invsync_test_support::fake::serve(faults.layer(shop.router())).await;
         let db = fresh_database().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
+        std::fs::write(dir.path().join("accounting.csv"), accounting).expect("accounting");
         let rig = Rig {
             pool: PgPool::connect_lazy(db.url()).expect("pool"),
             dir,
@@ -786,9 +796,113 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
             && e.contains(&format!("invsync-{installation}-run-{dead}-change-"))),
         "{unknown:?}"
     );
-    assert_eq!(runs[0].failed, 4, "{runs:?}");
+    // Counts are per product (ADR 0004): the 4 writes are of 3 products. (Before issue
+    // 13 recovery added one per item, 4, and never counted what the items said.)
+    assert_eq!((runs[0].failed, runs[0].checked), (3, 3), "{runs:?}");
     rig.assert_synced();
     rig.assert_each_write_applied_once();
+    rig.assert_none_running().await;
+}
+
+/// Issue 13, item 1: a run killed after some of its batches were recorded. Recovery turns
+/// the intents of the batch in flight into items of unknown outcome, and the interrupted
+/// run's counts are those of its items: products with an `updated` item count as updated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_some_batches_the_recovered_run_counts_what_its_items_say() {
+    // 750 products whose quantity differs: three batches of 250 quantity writes.
+    let shop = FakeShopify::new(TOKEN, Limits::standard());
+    let mut accounting = String::from("sku,name,price,quantity\n");
+    for n in 0..750 {
+        let sku = format!("SKU-{n:04}");
+        shop.add_variant(&sku, "5.00", 1);
+        accounting.push_str(&format!("{sku},Item {n},5.00,{}\n", 2 + n % 7));
+    }
+    let rig = Rig::build(
+        shop,
+        &accounting,
+        "2026-10",
+        "timeout = \"30s\"\nretries = 3\nretry_backoff = \"50ms\"\n",
+    )
+    .await;
+    // Every quantity call takes 1.5 s to reach the shop: time to kill the run after a batch
+    // is on record and while the next one is in flight.
+    rig.faults.next(
+        10,
+        Match::body("inventorySetQuantities"),
+        Fault::Hang(Duration::from_millis(1500)),
+    );
+    let mut daemon = rig.daemon();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (items, intents): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sync_run_items WHERE outcome = 'updated'), \
+                    (SELECT count(*) FROM sync_write_intents)",
+        )
+        .fetch_one(&rig.pool)
+        .await
+        .unwrap_or((0, 0));
+        if items > 0 && intents > items {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.signal("KILL");
+    daemon.wait_exit(Duration::from_secs(10)).await;
+
+    // `invsync runs` notices the dead owner and shows the run as it is.
+    let mut cmd = rig.command();
+    cmd.args(["--format", "json", "runs"]);
+    let out = tokio::task::block_in_place(|| cmd.output().expect("runs"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let run = &runs[0];
+    assert_eq!(run["status"], "interrupted", "{run}");
+    let id = run["id"].as_i64().expect("id");
+    let remaining: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_write_intents")
+        .fetch_one(&rig.pool)
+        .await
+        .expect("intents");
+    assert_eq!(remaining, 0, "recovery settled every intent");
+
+    // What its items say, product by product (ADR 0004's precedence).
+    let items: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT sku, outcome, error FROM sync_run_items WHERE run_id = $1")
+            .bind(id)
+            .fetch_all(&rig.pool)
+            .await
+            .expect("items");
+    let mut by_sku: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (sku, outcome, _) in &items {
+        by_sku.entry(sku).or_default().push(outcome);
+    }
+    let failed = by_sku.values().filter(|o| o.contains(&"failed")).count() as i64;
+    let updated = by_sku
+        .values()
+        .filter(|o| !o.contains(&"failed") && o.contains(&"updated"))
+        .count() as i64;
+    assert!(
+        updated >= 250 && failed >= 250,
+        "a batch on record, one in flight: {updated} updated, {failed} failed"
+    );
+    assert!(
+        items.iter().any(|(_, o, e)| o == "failed"
+            && e.as_deref()
+                .is_some_and(|e| e.starts_with("outcome unknown"))),
+        "the batch in flight is on record as unknown"
+    );
+    assert_eq!(
+        (
+            run["counts"]["updated"].as_i64(),
+            run["counts"]["failed"].as_i64()
+        ),
+        (Some(updated), Some(failed)),
+        "the counts are those of the items: {run}"
+    );
+    assert!(
+        run["counts"]["checked"].as_i64() >= Some(updated + failed),
+        "{run}"
+    );
     rig.assert_none_running().await;
 }
 
@@ -960,10 +1074,15 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(parent: &Path) -> SmallDisk {
+        SmallDisk::mount_sized(parent, "16k")
+    }
+
+    /// A tmpfs of `size` (`mount -o size=`, e.g. `2m`).
+    fn mount_sized(parent: &Path, size: &str) -> SmallDisk {
         let path = parent.join("small-disk");
         std::fs::create_dir(&path).expect("mount point");
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&path)
             .output()
             .expect("mount");
@@ -997,6 +1116,43 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Writes the config of a file accounting export (`accounting.csv` beside the config) and
+/// a file store `shop` at `store`, recording into `database`; returns the config's path.
+fn file_config(dir: &Path, database: &str, store: &Path) -> PathBuf {
+    let config = dir.join("invsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{database}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+             [stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
+            store.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// `invsync --config CONFIG ARGS…`, run to its end off the async workers.
+fn invsync(config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.env_remove("INVSYNC_CONFIG")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    tokio::task::block_in_place(|| cmd.output().expect("run invsync"))
+}
+
+/// `sync` of both fields into the store `shop`.
+const SYNC_SHOP: [&str; 7] = [
+    "sync",
+    "--store",
+    "shop",
+    "--update",
+    "store",
+    "--fields",
+    "price,quantity",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let db = fresh_database().await;
@@ -1011,32 +1167,8 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let store = disk.path.join("shop.csv");
     std::fs::write(&store, original).expect("store file");
     disk.fill();
-    std::fs::write(
-        dir.path().join("invsync.toml"),
-        format!(
-            "[database]\nurl = \"{}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
-             [stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
-            db.url(),
-            store.display()
-        ),
-    )
-    .expect("config");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.env_remove("INVSYNC_CONFIG")
-        .arg("--config")
-        .arg(dir.path().join("invsync.toml"))
-        .args([
-            "sync",
-            "--store",
-            "shop",
-            "--update",
-            "store",
-            "--fields",
-            "price,quantity",
-        ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
-        .await
-        .expect("join");
+    let config = file_config(dir.path(), db.url(), &store);
+    let out = invsync(&config, &SYNC_SHOP);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "a failed run: {all}");
     assert!(all.contains("No space left on device"), "says why: {all}");
@@ -1080,5 +1212,180 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
         failed_items, 4,
         "each unwritten change is on record with the cause"
     );
+    pool.close().await;
+}
+
+/// Issue 13, item 9: the SQLite run history on a full disk. The run cannot be written; the
+/// CLI must not point at a run that is not in the database, and must say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = SmallDisk::mount_sized(dir.path(), "4m");
+    std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
+    let store = dir.path().join("shop.csv");
+    let original = "sku,name,price,quantity\n\
+        MUG-1,Mug,12.00,4\n\
+        TEE-M,T-shirt,19.90,9\n\
+        CAP-1,Cap,15.00,3\n\
+        BAG-1,Bag,28.00,6\n";
+    std::fs::write(&store, original).expect("store file");
+    let database = disk.path.join("invsync.db");
+    let config = file_config(
+        dir.path(),
+        &format!("sqlite://{}", database.display()),
+        &store,
+    );
+    let invsync = |args: &[&str]| invsync(&config, args);
+    let sync = SYNC_SHOP;
+    // Run 1 is recorded while there is room.
+    let out = invsync(&[
+        "sync", "--store", "shop", "--update", "store", "--fields", "price", "--sku", "BAG-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Another reader keeps the database open, as a daemon or an operator's sqlite3 would:
+    // its write-ahead log stays, and the disk fills up around it.
+    let reader = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .expect("open the run history");
+    let runs_before: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs")
+        .fetch_one(&reader)
+        .await
+        .expect("count");
+    assert_eq!(runs_before, 1);
+    let before = std::fs::read_to_string(&store).expect("store file");
+    disk.fill();
+    let out = invsync(&sync);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        !all.contains("runs show") && !all.contains("run 2"),
+        "never points at a run that is not in the database: {all}"
+    );
+    assert!(
+        all.contains("the run history could not be written")
+            && all.contains("database or disk is full"),
+        "says that the history could not be written, and why: {all}"
+    );
+    assert!(
+        !all.contains("unreachable"),
+        "a full disk is not an unreachable database: {all}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&store).expect("store file"),
+        before,
+        "nothing is written for a run that is not on record"
+    );
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&reader)
+        .await
+        .expect("runs");
+    assert_eq!(ids, [1]);
+
+    // Room again: the next run is recorded, and its id was never shown before.
+    std::fs::remove_file(disk.path.join("filler")).expect("free the disk");
+    let out = invsync(&sync);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Details: invsync runs show 2"), "{all}");
+    let (status, updated): (String, i64) =
+        sqlx::query_as("SELECT status, updated FROM sync_runs WHERE id = 2")
+            .fetch_one(&reader)
+            .await
+            .expect("run 2 is on record");
+    assert_eq!((status.as_str(), updated), ("succeeded", 2));
+    reader.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Values the run history cannot hold.
+
+/// Issue 13, item 4: Postgres refuses a NUL byte in text. A product whose SKU holds one
+/// cannot be on record, so it is never written: it fails as an item that says why, and the
+/// rest of the run goes on and is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postgres() {
+    let db = fresh_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        format!("{ACCOUNTING}BAD\u{0}SKU,Bad,5.00,2\n"),
+    )
+    .expect("accounting");
+    let store = dir.path().join("shop.csv");
+    let original = "sku,name,price,quantity\n\
+        MUG-1,Mug,12.00,4\n\
+        TEE-M,T-shirt,19.90,9\n\
+        CAP-1,Cap,15.00,3\n\
+        BAG-1,Bag,28.00,6\n\
+        BAD\u{0}SKU,Bad,4.00,1\n";
+    std::fs::write(&store, original).expect("store file");
+    let out = invsync(&file_config(dir.path(), db.url(), &store), &SYNC_SHOP);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        !all.contains("unreachable"),
+        "the database was reachable: {all}"
+    );
+    assert!(!all.contains("sending the writes anyway"), "{all}");
+    assert_eq!(out.status.code(), Some(1), "one product failed: {all}");
+
+    let pool = PgPool::connect(db.url()).await.expect("connect");
+    let (id, status, checked, updated, failed, error): (
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+    ) = sqlx::query_as("SELECT id, status, checked, updated, failed, error FROM sync_runs")
+        .fetch_one(&pool)
+        .await
+        .expect("the run is recorded");
+    assert_eq!(
+        (status.as_str(), checked, updated, failed),
+        ("partial", 5, 3, 1),
+        "{error:?}"
+    );
+    let items: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT sku, field, outcome, error FROM sync_run_items WHERE run_id = $1 ORDER BY sku, field",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .expect("items");
+    let bad: Vec<_> = items
+        .iter()
+        .filter(|(s, ..)| s.starts_with("BAD"))
+        .collect();
+    assert_eq!(
+        bad.len(),
+        2,
+        "price and quantity of the bad product: {items:?}"
+    );
+    for (sku, _, outcome, error) in &bad {
+        assert_eq!(
+            sku, "BAD\\0SKU",
+            "the SKU as it can be stored, the NUL shown as \\0"
+        );
+        assert_eq!(outcome, "failed");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("NUL byte")),
+            "says why: {error:?}"
+        );
+    }
+    assert_eq!(
+        items.iter().filter(|(_, _, o, _)| o == "updated").count(),
+        4,
+        "{items:?}"
+    );
+    let now = std::fs::read_to_string(&store).expect("store file");
+    assert!(
+        now.ends_with("BAD\u{0}SKU,Bad,4.00,1\n") && now.contains("MUG-1,Mug,12.50,10"),
+        "the others were written, the bad product was not: {now:?}"
+    );
+    let running: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_write_intents")
+        .fetch_one(&pool)
+        .await
+        .expect("intents");
+    assert_eq!(running, 0);
     pool.close().await;
 }

@@ -50,32 +50,43 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     Ok(exit_code(&report))
 }
 
-/// The database went away during the run: keep trying for a minute, then say exactly what
-/// was not recorded (the run row will show as `interrupted` once the database is back).
+/// The run's outcome could not be written to the run history. An unreachable database
+/// gets a minute to come back; one that refuses the record (a full disk, a read-only
+/// database, a refused value) fails at once. Either way the error says what was not
+/// recorded and why, and never points at a record that is not there: the history keeps
+/// the run as started, and it shows as `interrupted` once its heartbeat is stale.
 async fn record_or_give_up(
     engine: &Engine,
     pending: &mut invsync_engine::PendingRecord,
 ) -> Result<(), CliError> {
-    eprintln!(
-        "warning: the run history database is unreachable; retrying to record run {} for up to 60 s",
-        pending.run_id
-    );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut warned = false;
     loop {
-        match engine.record_late(pending).await {
+        let e = match engine.record_late(pending).await {
             Ok(()) => return Ok(()),
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(CliError::new(crate::ErrorKind::Database, anyhow::Error::new(e).context(format!(
-                    "run {} ended {} (updated {}, failed {}) but its outcome and {} item row(s) could not be recorded",
-                    pending.run_id,
-                    pending.status,
-                    pending.counts.updated,
-                    pending.counts.failed,
-                    pending.items.len()
-                ))));
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+            Err(e) => e,
+        };
+        let unreachable = e.store_failure() == Some(invsync_store::Failure::Unreachable);
+        if !unreachable || tokio::time::Instant::now() >= deadline {
+            return Err(CliError::new(crate::ErrorKind::Database, anyhow::Error::new(e).context(format!(
+                "run {} ended {} (updated {}, failed {}), but the run history could not be written: \
+                 its outcome and {} item row(s) are not on record (the history keeps the run as \
+                 started; it will show as interrupted)",
+                pending.run_id,
+                pending.status,
+                pending.counts.updated,
+                pending.counts.failed,
+                pending.items.len()
+            ))));
         }
+        if !warned {
+            warned = true;
+            eprintln!(
+                "warning: the run history database is unreachable; retrying to record run {} for up to 60 s",
+                pending.run_id
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 

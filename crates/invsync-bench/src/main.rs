@@ -5,6 +5,7 @@
 //! cargo run --release -p invsync-bench -- plan --products 1000000
 //! cargo run --release -p invsync-bench -- dry-run --products 1000000
 //! cargo run --release -p invsync-bench -- record-items --items 100000
+//! cargo run --release -p invsync-bench -- recovery --intents 1000000
 //! cargo run --release -p invsync-bench -- woocommerce --products 100000
 //! cargo run --release -p invsync-bench -- bigcommerce --products 100000
 //! cargo run --release -p invsync-bench -- quickbooks-online
@@ -17,6 +18,7 @@
 
 mod platforms;
 mod quickbooks_online;
+mod recovery;
 mod simulate;
 mod soak;
 
@@ -82,6 +84,18 @@ enum Bench {
         /// Any run-history database URL [default: a fresh database on $INVSYNC_TEST_POSTGRES_URL's server]
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Recovery of a run that died with N writes intended (all but the last batch of 250
+    /// recorded as items): marking, settling step by step, the recount (issue 13, item 1)
+    Recovery {
+        #[arg(long, default_value_t = 1_000_000)]
+        intents: usize,
+        /// postgres, sqlite or both
+        #[arg(long, default_value = "both", value_parser = ["postgres", "sqlite", "both"])]
+        backend: String,
+        /// Also time the statement recovery used before issue 13 (quadratic: keep N small)
+        #[arg(long)]
+        old: bool,
     },
     /// `invsync sync` of N products (~10% of them different) into the WooCommerce fake:
     /// API calls against the minimum the batch limits allow
@@ -237,6 +251,22 @@ fn main() -> anyhow::Result<()> {
             idle,
             binary,
         } => bench_daemon(schedules, spread, idle, binary),
+        Bench::Recovery {
+            intents,
+            backend,
+            old,
+        } => recovery::run(recovery::Options {
+            intents,
+            backends: match backend.as_str() {
+                "postgres" => vec![invsync_store::Backend::Postgres],
+                "sqlite" => vec![invsync_store::Backend::Sqlite],
+                _ => vec![
+                    invsync_store::Backend::Postgres,
+                    invsync_store::Backend::Sqlite,
+                ],
+            },
+            old,
+        }),
         Bench::Woocommerce { products, binary } => platforms::woocommerce(products, binary),
         Bench::Bigcommerce {
             products,

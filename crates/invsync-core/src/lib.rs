@@ -24,5 +24,7 @@ pub use plan::{
     ProductPlan, Selection, SkipReason, SkippedChange, Status, plan, validate_request,
 };
 pub use quantity::{QuantityRules, offered_quantity};
-pub use run::{ChangeResult, ItemOutcome, RunCounts, RunStatus, Trigger};
+pub use run::{
+    ChangeResult, IN_ORDERS_ITEM_PREFIX, ItemOutcome, ItemSummary, RunCounts, RunStatus, Trigger,
+};
 pub use sku::SkuKey;

@@ -149,6 +149,23 @@ pub struct RunCounts {
     pub skipped_other: i64,
 }
 
+/// The start of the `error` of an item held back because its product is in an unposted
+/// order (`SkipReason::InOrders`, as recorded): how recovery tells those skips from others.
+pub const IN_ORDERS_ITEM_PREFIX: &str = "in-orders:";
+
+/// What one product's item rows say, for [`RunCounts::recount_from_items`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ItemSummary {
+    /// An item `failed`.
+    pub failed: bool,
+    /// An item `updated`.
+    pub updated: bool,
+    /// An item `skipped` for another reason than an unposted order (stale, no value, …).
+    pub skipped_other: bool,
+    /// An item `skipped` because the product is in an unposted order.
+    pub skipped_in_orders: bool,
+}
+
 /// What happened to one planned change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeResult {
@@ -212,6 +229,41 @@ impl RunCounts {
         c
     }
 
+    /// Counts products by what their item rows say — all a run that was cut short leaves
+    /// behind (recovery, ADR 0004): each `(summary, n)` is `n` products whose items add up
+    /// to `summary`. The item-borne buckets (`failed`, `updated`, `skipped_other`,
+    /// `skipped_in_orders`) are replaced, by the precedence of [`RunCounts::tally`]; the
+    /// buckets items cannot show (`in_sync`, `skipped_base`, `unmapped`, `conflicts`) are
+    /// kept, and `checked` grows to at least the sum of the buckets.
+    pub fn recount_from_items(
+        &self,
+        products: impl IntoIterator<Item = (ItemSummary, i64)>,
+    ) -> RunCounts {
+        let mut c = RunCounts {
+            failed: 0,
+            updated: 0,
+            skipped_other: 0,
+            skipped_in_orders: 0,
+            ..*self
+        };
+        for (s, n) in products {
+            let bucket = if s.failed {
+                &mut c.failed
+            } else if s.updated {
+                &mut c.updated
+            } else if s.skipped_other {
+                &mut c.skipped_other
+            } else if s.skipped_in_orders {
+                &mut c.skipped_in_orders
+            } else {
+                continue;
+            };
+            *bucket += n;
+        }
+        c.checked = c.checked.max(c.bucket_total());
+        c
+    }
+
     /// Sum of the buckets; equals `checked` for a finished run.
     pub fn bucket_total(&self) -> i64 {
         self.in_sync
@@ -228,6 +280,65 @@ impl RunCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_orders_items_are_recognised_by_their_prefix() {
+        assert!(
+            SkipReason::InOrders
+                .to_string()
+                .starts_with(IN_ORDERS_ITEM_PREFIX)
+        );
+        assert!(
+            !SkipReason::NoMasterQuantity
+                .to_string()
+                .starts_with(IN_ORDERS_ITEM_PREFIX)
+        );
+    }
+
+    #[test]
+    fn a_recount_from_items_follows_the_tally_precedence() {
+        let summary = |failed, updated, skipped_other, skipped_in_orders| ItemSummary {
+            failed,
+            updated,
+            skipped_other,
+            skipped_in_orders,
+        };
+        let before = RunCounts {
+            checked: 0,
+            failed: 250,
+            updated: 0,
+            conflicts: 2,
+            unmapped: 3,
+            ..RunCounts::default()
+        };
+        let after = before.recount_from_items([
+            (summary(true, true, false, false), 7), // failed wins over updated
+            (summary(false, true, true, true), 11), // updated over any skip
+            (summary(false, false, true, true), 13), // a stale write over in-orders
+            (summary(false, false, false, true), 17), // in-orders only
+            (summary(false, false, false, false), 19), // nothing to count
+        ]);
+        assert_eq!(
+            after,
+            RunCounts {
+                checked: 7 + 11 + 13 + 17 + 2 + 3,
+                failed: 7,
+                updated: 11,
+                skipped_other: 13,
+                skipped_in_orders: 17,
+                conflicts: 2,
+                unmapped: 3,
+                in_sync: 0,
+                skipped_base: 0,
+            }
+        );
+        // A run that had counted more keeps its `checked`.
+        let counted = RunCounts {
+            checked: 1000,
+            ..before
+        };
+        assert_eq!(counted.recount_from_items([]).checked, 1000);
+    }
     use crate::matching::{ConflictReason, PairKind, UnmappedReason};
     use crate::model::{Field, FieldValue, Side};
     use crate::plan::{PlannedChange, ProductPlan, SkippedChange};

@@ -82,15 +82,15 @@ pub async fn run(
         return Ok(());
     };
     let me = ProcessIdentity::current();
-    for id in db
-        .recover_interrupted(&me, invsync_engine::STALE_AFTER)
-        .await?
-    {
-        info!(
-            run.id = id,
-            "a run left running by a process that is gone is now interrupted"
-        );
-    }
+    // Runs left by dead processes are recovered off this path (issue 13, item 1): a run
+    // with a million writes in flight takes a while to settle, and the daemon must be
+    // ready, serve /healthz and obey SIGTERM meanwhile.
+    let recovery_stop = CancellationToken::new();
+    let mut recovery = Some(tokio::spawn(recover_in_background(
+        db.clone(),
+        me.clone(),
+        recovery_stop.clone(),
+    )));
     let health = Arc::new(Health::default());
     let clock: Arc<dyn Clock> = Arc::new(DbClock(db.clone()));
     let runner: Arc<dyn SlotRunner> = Arc::new(EngineRunner { db: db.clone() });
@@ -142,14 +142,15 @@ pub async fn run(
             let poll = scheduler.config().daemon.poll;
             watchdog.map_or(poll, |w| poll.min(w / 2))
         };
-        if last_recover.elapsed() >= RECOVER_EVERY {
+        if last_recover.elapsed() >= RECOVER_EVERY
+            && recovery.as_ref().is_none_or(|task| task.is_finished())
+        {
             last_recover = tokio::time::Instant::now();
-            if let Err(e) = db
-                .recover_interrupted(&me, invsync_engine::STALE_AFTER)
-                .await
-            {
-                warn!(error = %e, "could not look for runs of dead daemons");
-            }
+            recovery = Some(tokio::spawn(recover_in_background(
+                db.clone(),
+                me.clone(),
+                recovery_stop.clone(),
+            )));
         }
         scheduler.retry_pending().await;
         let sleep = match tokio::time::timeout(TICK_TIMEOUT, scheduler.tick()).await {
@@ -200,7 +201,13 @@ pub async fn run(
         scheduler.running()
     ));
     info!("stopping");
+    // Recovery stops after the step it is in (one short transaction); the next start goes
+    // on where it stopped.
+    recovery_stop.cancel();
     scheduler.shutdown(grace).await;
+    if let Some(task) = recovery {
+        let _ = task.await;
+    }
     endpoint_stop.cancel();
     if let Some(endpoint) = endpoint {
         let _ = endpoint.await;
@@ -240,6 +247,53 @@ async fn connect(config: &Config, signals: &mut mpsc::Receiver<Signal>) -> Optio
             },
         }
         wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Marks runs whose process is gone as `interrupted`, then settles every run pending
+/// recovery, one bounded step (one short transaction) after another, until none is left
+/// or `stop` is cancelled. Errors are logged; the daemon's loop starts it again later.
+async fn recover_in_background(db: Db, me: ProcessIdentity, stop: CancellationToken) {
+    match db.mark_interrupted(&me, invsync_engine::STALE_AFTER).await {
+        Ok(ids) => {
+            for id in ids {
+                info!(
+                    run.id = id,
+                    "a run left running by a process that is gone is now interrupted"
+                );
+            }
+        }
+        Err(e) => {
+            warn!(error = %invsync_engine::error_chain(&e), "could not look for runs of dead processes");
+            return;
+        }
+    }
+    let mut previous = None;
+    let mut steps = 0u64;
+    loop {
+        if stop.is_cancelled() {
+            if steps > 0 {
+                info!("recovery paused as the daemon stops; the next start goes on with it");
+            }
+            return;
+        }
+        match db.settle_step(previous.as_ref()).await {
+            Ok(Some(step)) => {
+                if steps == 0 {
+                    info!(
+                        run.id = step.run_id,
+                        "recovering interrupted runs in the background"
+                    );
+                }
+                steps += 1;
+                previous = Some(step);
+            }
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %invsync_engine::error_chain(&e), "could not settle an interrupted run; retrying later");
+                return;
+            }
+        }
     }
 }
 

@@ -53,7 +53,9 @@ impl SlotRunner for EngineRunner {
         request: SyncRequest,
         cancel: CancellationToken,
     ) -> Result<RunReport, EngineError> {
+        // Dead runs are settled by the daemon's background recovery, not before each run.
         Engine::new(config, self.db.clone())
+            .with_recovery_budget(std::time::Duration::ZERO)
             .sync(&request, &NoProgress, &cancel)
             .await
     }
@@ -383,8 +385,18 @@ impl Scheduler {
                 );
                 match self.db.interrupt_runs_of(&self.me, &reason).await {
                     Ok(ids) => {
-                        for id in ids {
+                        for id in &ids {
                             warn!(run.id = id, "run marked interrupted at shutdown");
+                        }
+                        // Their batches in flight go on record now, within a bound; what
+                        // is left waits for the next recovery.
+                        let until = tokio::time::Instant::now() + SHUTDOWN_SETTLE;
+                        if let Err(e) = self
+                            .db
+                            .settle_pending(Some(&ids), || tokio::time::Instant::now() >= until)
+                            .await
+                        {
+                            warn!(error = %e, "could not settle the runs interrupted at shutdown; the next start will");
                         }
                     }
                     Err(e) => {
@@ -410,6 +422,10 @@ impl Scheduler {
         }
     }
 }
+
+/// How long a stopping daemon spends putting the batches in flight of the runs it
+/// interrupted on record (intents → items of unknown outcome) before it exits.
+const SHUTDOWN_SETTLE: Duration = Duration::from_secs(5);
 
 fn humantime_short(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())

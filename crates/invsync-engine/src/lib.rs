@@ -33,7 +33,9 @@ use invsync_core::{
     ChangeResult, Field, FieldSet, FieldValue, ItemOutcome, Plan, PlanRequest, PlannedChange,
     ProductPlan, RunCounts, RunStatus, SaleAction, Selection, Side, SkipReason, SkuKey, Trigger,
 };
-use invsync_store::{Db, NewRun, NewRunItem, ProcessIdentity, StoreError, WriteIntent};
+use invsync_store::{
+    Db, Failure, NewRun, NewRunItem, ProcessIdentity, SettleStep, StoreError, WriteIntent,
+};
 pub use snapshot::UnreadOrders;
 use snapshot::{Snapshot, SnapshotNeeds};
 use std::sync::Arc;
@@ -49,6 +51,13 @@ pub const STALE_AFTER: Duration = Duration::from_secs(120);
 const ITEM_BATCH: usize = 5_000;
 /// Quick retries of a run's final record before it is handed back as unrecorded.
 const FINISH_RETRIES: u32 = 3;
+/// Quick retries of a batch's write intents while the database is unreachable, before the
+/// run stops writing (0.5 + 1 + 2 s: a Postgres restart, a failover).
+const INTENT_RETRIES: u32 = 3;
+/// How long [`Engine::sync`] (and so `invsync sync`, `invsync runs`) spends settling runs
+/// that recovery marked `interrupted` before it goes on; the rest is settled by later
+/// commands or the daemon's background recovery (issue 13, item 1).
+pub const RECOVERY_BUDGET: Duration = Duration::from_secs(2);
 
 /// A manual or scheduled sync of one store.
 #[derive(Debug, Clone)]
@@ -85,6 +94,12 @@ pub enum EngineError {
         synced: String,
         stores: Vec<UnreadOrders>,
     },
+    /// The run's row could not be written (a full disk, a read-only or unreachable
+    /// database): the run did not start, and nothing was read or written.
+    #[error(
+        "the run history could not be written, so the run did not start and nothing was synced"
+    )]
+    NotStarted(#[source] StoreError),
     #[error("interrupted before it finished")]
     Interrupted,
     #[error("internal error: {0}")]
@@ -100,9 +115,30 @@ impl EngineError {
             EngineError::Connector(e) => is_input(e),
             // Input only when every unread store's problem is one the operator fixes.
             EngineError::OrdersUnknown { stores, .. } => stores.iter().all(|s| is_input(&s.error)),
-            EngineError::Store(_) | EngineError::Interrupted | EngineError::Internal(_) => false,
+            EngineError::Store(_)
+            | EngineError::NotStarted(_)
+            | EngineError::Interrupted
+            | EngineError::Internal(_) => false,
         }
     }
+
+    /// What kind of database failure this is, when it is one.
+    pub fn store_failure(&self) -> Option<Failure> {
+        match self {
+            EngineError::Store(e) | EngineError::NotStarted(e) => Some(e.failure()),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Engine::recover`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Runs it marked `interrupted` (their process is gone).
+    pub marked: Vec<i64>,
+    /// Runs still pending recovery when its budget ran out: their counts are not final
+    /// yet, and the next recovery goes on with them.
+    pub pending: Vec<i64>,
 }
 
 fn is_input(e: &ConnectorError) -> bool {
@@ -222,15 +258,22 @@ pub struct PendingRecord {
 
 /// Writes a run's item rows in batches as they come; rows the database refuses (it is
 /// unreachable) are kept and written with the next batch or at the end, so a database
-/// outage never stops platform writes half-way.
+/// outage never loses the outcome of writes already sent. Before each batch it records
+/// the batch's write intents: a batch whose intents cannot be recorded is not sent
+/// (ADR 0016, "Never send what is not on record").
 struct Recorder {
     db: Db,
     run_id: i64,
     pending: Vec<NewRunItem>,
     warned: bool,
-    /// Write intents are recorded until the first failure: a database that is down
-    /// must not add a connect timeout to every batch.
-    intents_off: bool,
+}
+
+/// Why a batch was not sent: [`Recorder::intend`] could not put it on record first.
+enum NotRecorded {
+    /// The database refused a value of this batch; the next batch may go.
+    Refused(String),
+    /// The database is unreachable or cannot be written: the run stops writing.
+    Unavailable(String),
 }
 
 impl Recorder {
@@ -240,15 +283,15 @@ impl Recorder {
             run_id,
             pending: Vec::new(),
             warned: false,
-            intents_off: false,
         }
     }
 
     /// Records the writes of a batch about to be sent, with their idempotency keys, so a
-    /// crash before their outcomes are recorded leaves them on record as unknown.
-    async fn intend(&mut self, writes: &[Write]) {
-        if self.intents_off || writes.is_empty() {
-            return;
+    /// crash before their outcomes are recorded leaves them on record as unknown. An
+    /// unreachable database gets a few seconds to come back.
+    async fn intend(&mut self, writes: &[Write]) -> Result<(), NotRecorded> {
+        if writes.is_empty() {
+            return Ok(());
         }
         let intents: Vec<WriteIntent> = writes
             .iter()
@@ -260,9 +303,24 @@ impl Recorder {
                 new_value: w.new.to_string(),
             })
             .collect();
-        if let Err(e) = self.db.record_intents(self.run_id, &intents).await {
-            self.intents_off = true;
-            warn!(run.id = self.run_id, error = %error_chain(&e), "cannot record write intents; sending the writes anyway (their idempotency keys still hold)");
+        let mut attempt = 0;
+        loop {
+            let e = match self.db.record_intents(self.run_id, &intents).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let failure = e.failure();
+            let chain = error_chain(&e);
+            if failure == Failure::Refused {
+                warn!(run.id = self.run_id, error = %chain, "the run history refused a batch's write intents; the batch is not sent");
+                return Err(NotRecorded::Refused(chain));
+            }
+            if failure != Failure::Unreachable || attempt >= INTENT_RETRIES {
+                warn!(run.id = self.run_id, error = %chain, "cannot record write intents; the run stops writing (nothing is sent that is not on record)");
+                return Err(NotRecorded::Unavailable(chain));
+            }
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            attempt += 1;
         }
     }
 
@@ -305,6 +363,8 @@ pub struct Engine {
     me: ProcessIdentity,
     opener: Opener,
     open_context: OpenContext,
+    /// How long [`Engine::sync`] settles runs pending recovery before it starts.
+    recovery_budget: Duration,
 }
 
 impl Engine {
@@ -317,7 +377,16 @@ impl Engine {
             me: ProcessIdentity::current(),
             opener: Arc::new(invsync_connectors::open),
             open_context: OpenContext::new().with_token_vault(vault),
+            recovery_budget: RECOVERY_BUDGET,
         }
+    }
+
+    /// Sets how long [`Engine::sync`] settles runs pending recovery before it starts: the
+    /// daemon, which settles them in the background, passes zero (marking dead runs
+    /// `interrupted` still happens, so the store is free to run).
+    pub fn with_recovery_budget(mut self, budget: Duration) -> Engine {
+        self.recovery_budget = budget;
+        self
     }
 
     /// Replaces how connections are opened (fault injection in tests).
@@ -343,16 +412,28 @@ impl Engine {
         &self.db
     }
 
-    /// Marks runs left `running` by dead processes as `interrupted`.
-    pub async fn recover(&self) -> Result<Vec<i64>, EngineError> {
-        let ids = self.db.recover_interrupted(&self.me, STALE_AFTER).await?;
-        for id in &ids {
+    /// Marks runs left `running` by dead processes as `interrupted`, then settles runs
+    /// pending recovery (their write intents become items, their counts those of their
+    /// items) for at most `budget`, one bounded step after another. What is left is
+    /// settled by the next recovery; [`Recovered::pending`] names those runs.
+    pub async fn recover(&self, budget: Duration) -> Result<Recovered, EngineError> {
+        let marked = self.db.mark_interrupted(&self.me, STALE_AFTER).await?;
+        for id in &marked {
             warn!(
                 run.id = id,
                 "marked a run left running by a process that is gone as interrupted"
             );
         }
-        Ok(ids)
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut previous: Option<SettleStep> = None;
+        while tokio::time::Instant::now() < deadline {
+            match self.db.settle_step(previous.as_ref()).await? {
+                Some(step) => previous = Some(step),
+                None => break,
+            }
+        }
+        let pending = self.db.runs_pending_recovery().await?;
+        Ok(Recovered { marked, pending })
     }
 
     /// Runs one sync. `cancel` stops it between write batches; the run then ends
@@ -424,9 +505,18 @@ impl Engine {
             });
         }
 
-        self.recover().await?;
+        self.recover(self.recovery_budget)
+            .await
+            .map_err(|e| match e {
+                EngineError::Store(e) => EngineError::NotStarted(e),
+                other => other,
+            })?;
         // What sets this database's idempotency keys apart from any other's (ADR 0018).
-        let installation = self.db.installation_id().await?;
+        let installation = self
+            .db
+            .installation_id()
+            .await
+            .map_err(EngineError::NotStarted)?;
         let run_id = self
             .db
             .start_run(&NewRun {
@@ -438,7 +528,11 @@ impl Engine {
                 owner: self.me.clone(),
                 scheduled_for: request.scheduled_for,
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                e @ StoreError::RunInProgress { .. } => EngineError::Store(e),
+                e => EngineError::NotStarted(e),
+            })?;
         info!(run.id = run_id, store = %request.store, update = %request.update, fields = %request.fields, "run started");
 
         let heartbeat_stop = CancellationToken::new();
@@ -1022,30 +1116,66 @@ async fn write_changes(
             break;
         }
         let end = start.saturating_add(batch_size).min(changes.len());
-        let writes: Vec<Write> = changes[start..end]
-            .iter()
-            .enumerate()
-            .map(|(offset, ch)| {
-                let record = snapshot.record(ch.side, ch.record);
-                let id = record.map(|r| r.id.clone()).unwrap_or_default();
-                let sku = record.map(|r| r.sku.clone()).unwrap_or_default();
-                let key = keys.key(start + offset, &id, &sku, ch.field, ch.old, ch.new);
-                Write {
-                    id,
-                    sku,
-                    field: ch.field,
-                    old: ch.old,
-                    new: ch.new,
-                    key,
-                    sale: ch.sale,
+        // What cannot be on record is never sent (issue 13, item 4): such a change fails
+        // here, and the rest of the batch goes.
+        let mut sent: Vec<usize> = Vec::with_capacity(end - start);
+        let mut writes: Vec<Write> = Vec::with_capacity(end - start);
+        for (i, ch) in changes.iter().enumerate().take(end).skip(start) {
+            let record = snapshot.record(ch.side, ch.record);
+            let id = record.map(|r| r.id.clone()).unwrap_or_default();
+            let sku = record.map(|r| r.sku.clone()).unwrap_or_default();
+            if let Some(why) = invsync_store::unstorable(&sku) {
+                results[i] = ChangeResult::Failed;
+                errors[i] = Some(format!("not written: its SKU {why}"));
+                continue;
+            }
+            sent.push(i);
+            let key = keys.key(i, &id, &sku, ch.field, ch.old, ch.new);
+            writes.push(Write {
+                id,
+                sku,
+                field: ch.field,
+                old: ch.old,
+                new: ch.new,
+                key,
+                sale: ch.sale,
+            });
+        }
+        // `None`: the batch was not sent, its results are set.
+        let outcome = match recorder.intend(&writes).await {
+            Ok(()) if writes.is_empty() => None,
+            Ok(()) => Some(target.write(&writes).await),
+            Err(NotRecorded::Refused(why)) => {
+                for &i in &sent {
+                    results[i] = ChangeResult::Failed;
+                    errors[i] = Some(format!(
+                        "not sent: the run history refused to record this write first ({why})"
+                    ));
                 }
-            })
-            .collect();
-        recorder.intend(&writes).await;
-        match target.write(&writes).await {
-            Ok(outcomes) => {
+                None
+            }
+            Err(NotRecorded::Unavailable(why)) => {
+                let message = format!(
+                    "stopped writing: invsync records each write before it sends it, and the \
+                     run history could not record them: {why}"
+                );
+                for &i in &sent {
+                    results[i] = ChangeResult::Failed;
+                    errors[i] = Some(format!("not sent: {message}"));
+                }
+                for i in end..changes.len() {
+                    results[i] = ChangeResult::Failed;
+                    errors[i] = Some(format!("not attempted: {message}"));
+                }
+                run_error = Some((message, false));
+                None
+            }
+        };
+        match outcome {
+            None => {}
+            Some(Ok(outcomes)) => {
                 let mut outcomes = outcomes.into_iter();
-                for i in start..end {
+                for &i in &sent {
                     let (result, error) = match outcomes.next() {
                         Some(WriteOutcome::Applied) => (ChangeResult::Applied, None),
                         Some(WriteOutcome::Failed(m)) => (ChangeResult::Failed, Some(m)),
@@ -1059,7 +1189,7 @@ async fn write_changes(
                     errors[i] = error;
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let fatal = matches!(
                     e.kind,
                     ErrorKind::Auth
@@ -1068,7 +1198,7 @@ async fn write_changes(
                         | ErrorKind::Unsupported
                 );
                 let message = e.to_string();
-                for i in start..end {
+                for &i in &sent {
                     results[i] = ChangeResult::Failed;
                     errors[i] = Some(message.clone());
                 }

@@ -136,10 +136,15 @@ struct Fault {
     hang_on_call: Option<usize>,
     /// Add a product that could not be read.
     reject: bool,
+    /// Close this run-history pool once the first write call returns: the database is
+    /// gone for the rest of the run.
+    close_db_after_first: Option<Db>,
     calls: AtomicUsize,
     sizes: Mutex<Vec<usize>>,
     /// The idempotency key of every write sent.
     keys: Mutex<Vec<String>>,
+    /// The SKUs of every write that reached the connection.
+    skus: Mutex<Vec<String>>,
 }
 
 struct Faulty {
@@ -184,6 +189,16 @@ impl Connection for Faulty {
         let call = self.fault.calls.fetch_add(1, Ordering::SeqCst);
         self.fault.sizes.lock().expect("lock").push(writes.len());
         (self.fault.keys.lock().expect("lock")).extend(writes.iter().map(|w| w.key.clone()));
+        self.fault
+            .skus
+            .lock()
+            .expect("lock")
+            .extend(writes.iter().map(|w| w.sku.to_string()));
+        if call == 0
+            && let Some(db) = &self.fault.close_db_after_first
+        {
+            db.close().await;
+        }
         if let Some(token) = &self.fault.cancel_after_first {
             token.cancel();
         }
@@ -289,6 +304,8 @@ on_both_backends!(
     a_dry_run_records_and_writes_nothing,
     a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown,
     skus_on_neither_side_are_reported_and_none_matching_records_no_run,
+    a_sku_the_run_history_cannot_store_is_never_written,
+    writes_whose_intents_cannot_be_recorded_are_not_sent,
 );
 
 async fn writes_in_batches_and_records_every_item(backend: Backend) {
@@ -748,7 +765,12 @@ async fn a_crash_with_a_batch_in_flight_leaves_its_writes_on_record_as_unknown(b
     }
     let row = setup.db.get_run(id).await.expect("get").expect("row");
     assert_eq!(row.status, RunStatus::Interrupted);
-    assert_eq!(row.counts.failed, 2);
+    assert_eq!(
+        (row.counts.updated, row.counts.failed, row.counts.checked),
+        (2, 2, 4),
+        "counted from its items"
+    );
+    assert!(!row.recovery_pending);
     assert!(
         setup
             .db
@@ -816,4 +838,135 @@ async fn skus_on_neither_side_are_reported_and_none_matching_records_no_run(back
     assert_eq!(report.counts.updated, 1);
     assert!(report.run_id.is_some());
     assert!(setup.shop().contains("A,A,1.00,1\n"), "{}", setup.shop());
+}
+
+/// Issue 13, item 4: a SKU with a NUL byte cannot be on record (Postgres refuses it), so
+/// its product is never written: it fails as an item saying why, and the rest of the run
+/// goes ahead and is recorded.
+async fn a_sku_the_run_history_cannot_store_is_never_written(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    std::fs::write(
+        setup.dir.path().join("accounting.csv"),
+        format!("{ACCOUNTING}N\0UL,Nul,9.00,9\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        setup.dir.path().join("shop.csv"),
+        format!("{SHOP}N\0UL,Nul,9.50,0\n"),
+    )
+    .expect("write");
+    let fault = Arc::new(Fault {
+        batch_size: Some(3),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault.clone()),
+        FieldSet::BOTH,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        fault
+            .skus
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|s| !s.contains('\0')),
+        "nothing was sent for the product that cannot be recorded"
+    );
+    assert_eq!(report.status, RunStatus::Partial);
+    assert_eq!(
+        (
+            report.counts.checked,
+            report.counts.updated,
+            report.counts.failed
+        ),
+        (7, 5, 1)
+    );
+    assert!(report.unrecorded.is_none(), "the run is on record");
+    let run = report.run_id.expect("run");
+    let row = setup.db.get_run(run).await.expect("get").expect("row");
+    assert_eq!(row.counts, report.counts);
+    let rows = setup.db.run_items(run).await.expect("items");
+    let nul: Vec<_> = rows.iter().filter(|i| i.sku == "N\\0UL").collect();
+    assert_eq!(nul.len(), 2, "price and quantity: {rows:?}");
+    for item in nul {
+        assert_eq!(item.outcome.as_str(), "failed");
+        assert_eq!(
+            item.error.as_deref(),
+            Some("not written: its SKU contains a NUL byte, which the run history cannot store")
+        );
+    }
+    assert!(
+        setup.shop().contains("N\0UL,Nul,9.50,0\n"),
+        "left as it was"
+    );
+    assert!(
+        setup.shop().contains("A,A,1.00,1\n"),
+        "the rest was written"
+    );
+    assert!(
+        setup
+            .db
+            .write_intents(run)
+            .await
+            .expect("intents")
+            .is_empty()
+    );
+}
+
+/// Issue 13, item 4 (ADR 0016): invsync never sends a write it could not record first.
+/// When the database goes away mid-run, the batches after it are not sent: the run stops
+/// writing and fails, saying why, and its outcome waits for the database.
+async fn writes_whose_intents_cannot_be_recorded_are_not_sent(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        close_db_after_first: Some(setup.db.clone()),
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault.clone()),
+        FieldSet::BOTH,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        fault.calls.load(Ordering::SeqCst),
+        1,
+        "only the batch on record was sent"
+    );
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("stopped writing: invsync records each write before it sends it")
+            && error.contains("unreachable"),
+        "{error}"
+    );
+    let results: Vec<(&str, Option<&str>)> = report
+        .changes
+        .iter()
+        .map(|c| (c.sku.as_str(), c.error.as_deref()))
+        .collect();
+    assert!(results[..2].iter().all(|(_, e)| e.is_none()), "{results:?}");
+    assert!(
+        results[2..4]
+            .iter()
+            .all(|(_, e)| e.is_some_and(|e| e.starts_with("not sent: stopped writing"))),
+        "{results:?}"
+    );
+    assert!(
+        results[4..]
+            .iter()
+            .all(|(_, e)| e.is_some_and(|e| e.starts_with("not attempted: stopped writing"))),
+        "{results:?}"
+    );
+    assert_eq!(report.counts.updated, 1, "A's price and quantity went out");
+    let pending = report
+        .unrecorded
+        .as_ref()
+        .expect("the outcome waits for the database");
+    assert_eq!(pending.items.len(), 7);
 }

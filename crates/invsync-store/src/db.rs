@@ -304,6 +304,17 @@ async fn create_parent_dir(file: &std::path::Path) -> Result<(), StoreError> {
     }
 }
 
+/// The id an `INSERT … RETURNING id` gave back, from all of its rows. Such a statement is
+/// run with `fetch_all`, never `fetch_one`: on SQLite a statement outside a transaction
+/// commits when it runs to its end, and `fetch_one` stops at the first row and leaves
+/// sqlx to reset the statement, which ignores the error of that commit. On a full disk
+/// (`SQLITE_FULL`) `start_run` so handed out the id of a run that was never written, the
+/// run went on, and the CLI pointed at it (issue 13, item 9). `fetch_all` steps the
+/// statement to its end, where the commit's error surfaces.
+pub(crate) fn the_returned_id(ids: Vec<i64>) -> Result<i64, sqlx::Error> {
+    ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+}
+
 /// `pool.begin()` that a cancelled caller cannot leave half-done. sqlx counts a transaction
 /// only once `BEGIN` has been answered; a future dropped in between (a run stopped while
 /// it reads, a timeout) hands the connection back to the pool inside a server-side

@@ -2,12 +2,14 @@
 //! each batch goes out, with the idempotency key sent along. A run that finishes deletes
 //! them (its items say what happened). A run cut short keeps them, and when recovery marks
 //! it `interrupted` every intent without a matching item becomes a `failed` item saying
-//! the outcome is unknown — the run history never silently lacks a write that may have
-//! reached the platform.
+//! the outcome is unknown (`recovery.rs`) — the run history never silently lacks a write
+//! that may have reached the platform.
 
 use crate::db::{Db, Pool};
 use crate::error::{Context, StoreError};
+use crate::text::storable;
 use invsync_core::Field;
+use std::borrow::Cow;
 
 /// One write about to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,8 @@ impl Db {
         let result = match &self.pool {
             Pool::Postgres(pool) => {
                 let keys: Vec<&str> = intents.iter().map(|i| i.key.as_str()).collect();
-                let skus: Vec<&str> = intents.iter().map(|i| i.sku.as_str()).collect();
+                let skus: Vec<Cow<'_, str>> = intents.iter().map(|i| storable(&i.sku)).collect();
+                let skus: Vec<&str> = skus.iter().map(|s| s.as_ref()).collect();
                 let fields: Vec<&str> = intents.iter().map(|i| i.field.as_str()).collect();
                 let olds: Vec<&str> = intents.iter().map(|i| i.old_value.as_str()).collect();
                 let news: Vec<&str> = intents.iter().map(|i| i.new_value.as_str()).collect();
@@ -76,7 +79,7 @@ impl Db {
                             query = query
                                 .bind(run_id)
                                 .bind(i.key.as_str())
-                                .bind(i.sku.as_str())
+                                .bind(storable(&i.sku))
                                 .bind(i.field.as_str())
                                 .bind(i.old_value.as_str())
                                 .bind(i.new_value.as_str());
@@ -122,51 +125,6 @@ impl Db {
                 })
             })
             .collect()
-    }
-
-    /// Turns the intents of runs just marked `interrupted` into `failed` items with an
-    /// unknown outcome (unless an item already records that write), counts them in the
-    /// run's `failed`, and deletes the intents. Returns how many items were added.
-    pub(crate) async fn settle_intents(&self, run_ids: &[i64]) -> Result<u64, StoreError> {
-        let mut added = 0;
-        for run_id in run_ids {
-            added += on_pool!(self, |pool| {
-                async {
-                    let mut tx = crate::db::begin(pool, None).await?;
-                    let inserted = sqlx::query(
-                        "INSERT INTO sync_run_items (run_id, sku, field, old_value, new_value, outcome, error) \
-                         SELECT i.run_id, i.sku, i.field, i.old_value, i.new_value, 'failed', \
-                           $2 || ': invsync stopped after sending this write (idempotency key ' \
-                           || i.key || '); the next run reads the value again and plans it afresh' \
-                         FROM sync_write_intents i \
-                         WHERE i.run_id = $1 AND NOT EXISTS ( \
-                           SELECT 1 FROM sync_run_items t WHERE t.run_id = i.run_id AND t.sku = i.sku \
-                             AND t.field = i.field AND t.old_value = i.old_value \
-                             AND t.new_value = i.new_value) \
-                         ORDER BY i.key",
-                    )
-                    .bind(run_id)
-                    .bind(UNKNOWN_OUTCOME)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    sqlx::query("UPDATE sync_runs SET failed = failed + $2 WHERE id = $1")
-                        .bind(run_id)
-                        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM sync_write_intents WHERE run_id = $1")
-                        .bind(run_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(inserted)
-                }
-                .await
-            })
-            .context("settle the write intents of an interrupted run")?;
-        }
-        Ok(added)
     }
 
     /// Deletes a finished run's intents, and — for a run whose real outcome arrived after

@@ -9,9 +9,11 @@
 use crate::db::{Db, Pool};
 use crate::error::{Context, StoreError};
 use crate::process::{Liveness, ProcessIdentity, liveness};
+use crate::text::{storable, storable_opt};
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, FieldSet, ItemOutcome, RunCounts, RunStatus, Side, Trigger};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -85,6 +87,9 @@ pub struct RunRow {
     pub owner_pid: Option<u32>,
     /// The slot a scheduled run was due at; `None` for manual runs.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Recovery marked the run `interrupted` and is still settling it: its counts are not
+    /// final yet (see [`Db::settle_step`]).
+    pub recovery_pending: bool,
 }
 
 /// A `sync_run_items` row. Serialised as the JSON of `invsync runs show ID`.
@@ -118,7 +123,8 @@ macro_rules! run_columns {
     () => {
         "id, schedule, store, trigger, update_side, fields, started_at, finished_at, status, \
          checked, in_sync, updated, skipped_in_orders, skipped_base, unmapped, failed, \
-         conflicts, skipped_other, error, heartbeat_at, owner_host, owner_pid, scheduled_for"
+         conflicts, skipped_other, error, heartbeat_at, owner_host, owner_pid, scheduled_for, \
+         recovery_pending"
     };
 }
 
@@ -134,20 +140,14 @@ struct RawRun {
     started_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     status: String,
-    checked: i64,
-    in_sync: i64,
-    updated: i64,
-    skipped_in_orders: i64,
-    skipped_base: i64,
-    unmapped: i64,
-    failed: i64,
-    conflicts: i64,
-    skipped_other: i64,
+    #[sqlx(flatten)]
+    counts: RawCounts,
     error: Option<String>,
     heartbeat_at: DateTime<Utc>,
     owner_host: Option<String>,
     owner_pid: Option<i64>,
     scheduled_for: Option<DateTime<Utc>>,
+    recovery_pending: bool,
 }
 
 impl RawRun {
@@ -169,23 +169,44 @@ impl RawRun {
             started_at: self.started_at,
             finished_at: self.finished_at,
             status: parse("sync_runs.status", self.status)?,
-            counts: RunCounts {
-                checked: self.checked,
-                in_sync: self.in_sync,
-                updated: self.updated,
-                skipped_in_orders: self.skipped_in_orders,
-                skipped_base: self.skipped_base,
-                unmapped: self.unmapped,
-                failed: self.failed,
-                conflicts: self.conflicts,
-                skipped_other: self.skipped_other,
-            },
+            counts: self.counts.into(),
             error: self.error,
             heartbeat_at: self.heartbeat_at,
             owner_host: self.owner_host,
             owner_pid,
             scheduled_for: self.scheduled_for,
+            recovery_pending: self.recovery_pending,
         })
+    }
+}
+
+/// The count columns of a `sync_runs` row as the driver decodes them.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawCounts {
+    checked: i64,
+    in_sync: i64,
+    updated: i64,
+    skipped_in_orders: i64,
+    skipped_base: i64,
+    unmapped: i64,
+    failed: i64,
+    conflicts: i64,
+    skipped_other: i64,
+}
+
+impl From<RawCounts> for RunCounts {
+    fn from(c: RawCounts) -> RunCounts {
+        RunCounts {
+            checked: c.checked,
+            in_sync: c.in_sync,
+            updated: c.updated,
+            skipped_in_orders: c.skipped_in_orders,
+            skipped_base: c.skipped_base,
+            unmapped: c.unmapped,
+            failed: c.failed,
+            conflicts: c.conflicts,
+            skipped_other: c.skipped_other,
+        }
     }
 }
 
@@ -270,8 +291,9 @@ impl Db {
                 .bind(i64::from(run.owner.pid))
                 .bind(&run.owner.start_marker)
                 .bind(run.scheduled_for.map(|t| crate::schedules::Ts(crate::schedules::truncate(t))))
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await
+                .and_then(crate::db::the_returned_id)
             });
             let error = match inserted {
                 Ok(id) => return Ok(id),
@@ -353,18 +375,21 @@ impl Db {
     }
 
     /// Marks every run this process still has `running` as `interrupted` with `reason`
-    /// (a daemon whose shutdown grace ran out). Returns the ids marked.
+    /// (a daemon whose shutdown grace ran out), pending recovery (see
+    /// [`Db::settle_step`]). Returns the ids marked.
     pub async fn interrupt_runs_of(
         &self,
         me: &ProcessIdentity,
         reason: &str,
     ) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<Marked> = on_pool!(self,
-            pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), error = $4 \
+            pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), error = $4, \
+                   recovery_pending = TRUE \
                  WHERE status = 'running' AND owner_host = $1 AND owner_pid = $2 AND owner_start = $3 \
                  RETURNING id, store",
             sqlite: "UPDATE sync_runs SET status = 'interrupted', \
-                   finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = $4 \
+                   finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = $4, \
+                   recovery_pending = TRUE \
                  WHERE status = 'running' AND owner_host = $1 AND owner_pid = $2 AND owner_start = $3 \
                  RETURNING id, store",
             |pool, sql| sqlx::query_as(sql)
@@ -376,15 +401,17 @@ impl Db {
                 .await
         )
         .context("mark this process's runs as interrupted")?;
-        let ids: Vec<i64> = rows.into_iter().map(|r| r.id).collect();
-        self.settle_intents(&ids).await?;
-        Ok(ids)
+        // Their intents and counts are settled by `settle_step` (the caller's, or the next
+        // recovery's).
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// Writes the outcome of a run whose end could not be recorded in time (the database
     /// was unreachable when it finished). Unlike [`Db::finish_run`] this also replaces an
     /// `interrupted` status a rescuer set meanwhile — the real outcome is now known — and
-    /// keeps the original finish time if one was set. Returns whether a row was updated.
+    /// keeps the original finish time if one was set, and ends any recovery still settling
+    /// it. Returns whether a row was updated; fails with [`StoreError::RunNotFound`] when
+    /// the database has no such run.
     pub async fn finish_run_late(
         &self,
         run_id: i64,
@@ -411,12 +438,12 @@ impl Db {
         let (pg, sqlite) = if late {
             (
                 "UPDATE sync_runs SET finished_at = COALESCE(finished_at, now()), status = $2, \
-                   checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   recovery_pending = FALSE, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
                    skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
                    skipped_other = $11, error = $12 \
                  WHERE id = $1 AND status IN ('running', 'interrupted')",
                 "UPDATE sync_runs SET finished_at = COALESCE(finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
-                   status = $2, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
+                   status = $2, recovery_pending = FALSE, checked = $3, in_sync = $4, updated = $5, skipped_in_orders = $6, \
                    skipped_base = $7, unmapped = $8, failed = $9, conflicts = $10, \
                    skipped_other = $11, error = $12 \
                  WHERE id = $1 AND status IN ('running', 'interrupted')",
@@ -463,6 +490,10 @@ impl Db {
         if affected > 0 {
             // Its items now say what happened to every write it sent.
             self.clear_intents(run_id).await?;
+        } else if late && self.get_run(run_id).await?.is_none() {
+            // Never report a run as recorded that the database does not have (a run whose
+            // start was lost: issue 13, item 9).
+            return Err(StoreError::RunNotFound { run_id });
         }
         Ok(affected > 0)
     }
@@ -491,7 +522,24 @@ impl Db {
     ///
     /// `stale_after` should be several heartbeat intervals, so a briefly slow owner is
     /// not declared dead. Runs on other hosts with fresh heartbeats are left alone.
+    ///
+    /// This also settles every run pending recovery — writes they sent without recording
+    /// an outcome become items of unknown outcome, and they are counted from their items —
+    /// however long that takes (linear in their writes). Callers that must stay responsive
+    /// use [`Db::mark_interrupted`] and then [`Db::settle_step`] within their own budget.
     pub async fn recover_interrupted(
+        &self,
+        me: &ProcessIdentity,
+        stale_after: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let marked = self.mark_interrupted(me, stale_after).await?;
+        self.settle_pending(None, || false).await?;
+        Ok(marked)
+    }
+
+    /// The marking half of [`Db::recover_interrupted`]: one cheap `UPDATE` per kind of
+    /// dead owner. The runs marked are left pending recovery.
+    pub async fn mark_interrupted(
         &self,
         me: &ProcessIdentity,
         stale_after: Duration,
@@ -499,8 +547,6 @@ impl Db {
         let mut marked = self.interrupt_stale(stale_after).await?;
         marked.extend(self.interrupt_dead_local(me).await?);
         marked.sort_unstable();
-        // Writes they sent without recording an outcome become items of unknown outcome.
-        self.settle_intents(&marked).await?;
         Ok(marked)
     }
 
@@ -511,12 +557,13 @@ impl Db {
         );
         let rows: Vec<Marked> = on_pool!(self,
             pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), \
+                   recovery_pending = TRUE, \
                    error = $1 || ' (owner: ' || COALESCE(owner_host, '?') || ' pid ' \
                            || COALESCE(CAST(owner_pid AS TEXT), '?') || ')' \
                  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $2) \
                  RETURNING id, store",
             sqlite: "UPDATE sync_runs SET status = 'interrupted', \
-                   finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+                   finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), recovery_pending = TRUE, \
                    error = $1 || ' (owner: ' || COALESCE(owner_host, '?') || ' pid ' \
                            || COALESCE(CAST(owner_pid AS TEXT), '?') || ')' \
                  WHERE status = 'running' \
@@ -560,10 +607,12 @@ impl Db {
                 me.host
             );
             let affected = on_pool!(self,
-                pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), error = $2 \
+                pg: "UPDATE sync_runs SET status = 'interrupted', finished_at = now(), error = $2, \
+                       recovery_pending = TRUE \
                      WHERE id = $1 AND status = 'running'",
                 sqlite: "UPDATE sync_runs SET status = 'interrupted', \
-                           finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = $2 \
+                           finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error = $2, \
+                           recovery_pending = TRUE \
                          WHERE id = $1 AND status = 'running'",
                 |pool, sql| sqlx::query(sql)
                     .bind(run.id)
@@ -631,6 +680,29 @@ impl Db {
     }
 }
 
+/// An item's text as the run history stores it ([`crate::text::storable`]).
+struct StorableItem<'a> {
+    sku: Cow<'a, str>,
+    field: &'static str,
+    old_value: Option<Cow<'a, str>>,
+    new_value: Option<Cow<'a, str>>,
+    outcome: &'static str,
+    error: Option<Cow<'a, str>>,
+}
+
+impl<'a> StorableItem<'a> {
+    fn of(item: &'a NewRunItem) -> Self {
+        StorableItem {
+            sku: storable(&item.sku),
+            field: item.field.as_str(),
+            old_value: storable_opt(item.old_value.as_deref()),
+            new_value: storable_opt(item.new_value.as_deref()),
+            outcome: item.outcome.as_str(),
+            error: storable_opt(item.error.as_deref()),
+        }
+    }
+}
+
 /// Postgres: one `INSERT … SELECT FROM UNNEST(arrays)` per chunk, so each chunk is one
 /// round trip and one statement, not one per row. `WITH ORDINALITY … ORDER BY` keeps
 /// the ids (and so [`Db::run_items`]) in the caller's order.
@@ -641,11 +713,12 @@ async fn record_items_pg(
 ) -> Result<(), sqlx::Error> {
     let mut tx = crate::db::begin(pool, None).await?;
     for chunk in items.chunks(PG_ITEMS_PER_STATEMENT) {
-        let skus: Vec<&str> = chunk.iter().map(|i| i.sku.as_str()).collect();
-        let fields: Vec<&str> = chunk.iter().map(|i| i.field.as_str()).collect();
+        let chunk: Vec<StorableItem<'_>> = chunk.iter().map(StorableItem::of).collect();
+        let skus: Vec<&str> = chunk.iter().map(|i| i.sku.as_ref()).collect();
+        let fields: Vec<&str> = chunk.iter().map(|i| i.field).collect();
         let old_values: Vec<Option<&str>> = chunk.iter().map(|i| i.old_value.as_deref()).collect();
         let new_values: Vec<Option<&str>> = chunk.iter().map(|i| i.new_value.as_deref()).collect();
-        let outcomes: Vec<&str> = chunk.iter().map(|i| i.outcome.as_str()).collect();
+        let outcomes: Vec<&str> = chunk.iter().map(|i| i.outcome).collect();
         let errors: Vec<Option<&str>> = chunk.iter().map(|i| i.error.as_deref()).collect();
         sqlx::query(
             "INSERT INTO sync_run_items (run_id, sku, field, old_value, new_value, outcome, error) \
@@ -676,15 +749,16 @@ async fn record_items_sqlite(
 ) -> Result<(), sqlx::Error> {
     let mut tx = crate::db::begin(pool, None).await?;
     for chunk in items.chunks(SQLITE_ITEMS_PER_STATEMENT) {
+        let chunk: Vec<StorableItem<'_>> = chunk.iter().map(StorableItem::of).collect();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite_items_insert(chunk.len())));
-        for item in chunk {
+        for item in &chunk {
             query = query
                 .bind(run_id)
-                .bind(item.sku.as_str())
-                .bind(item.field.as_str())
+                .bind(item.sku.as_ref())
+                .bind(item.field)
                 .bind(item.old_value.as_deref())
                 .bind(item.new_value.as_deref())
-                .bind(item.outcome.as_str())
+                .bind(item.outcome)
                 .bind(item.error.as_deref());
         }
         query.execute(&mut *tx).await?;

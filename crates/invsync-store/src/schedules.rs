@@ -284,8 +284,9 @@ impl Db {
                 .bind(i64::from(run.owner.pid))
                 .bind(&run.owner.start_marker)
                 .bind(Ts(truncate(scheduled_for)))
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await
+                .and_then(crate::db::the_returned_id)
         )
         .context("record a skipped run")?;
         Ok(id)

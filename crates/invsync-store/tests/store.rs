@@ -91,6 +91,9 @@ both!(
     mappings_upsert_list_remove_by_normalised_sku,
     orders_follow_feeds_cursors_and_postings,
     write_intents_are_cleared_by_a_finish_and_settled_by_recovery,
+    recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items,
+    a_late_finish_of_a_run_that_is_not_there_is_an_error,
+    text_with_nul_bytes_is_stored_with_the_nul_shown,
     order_snapshots_release_absent_orders,
     timestamps_use_one_format_and_decode,
     rows_serialise_for_the_cli,
@@ -1146,6 +1149,7 @@ async fn rows_serialise_for_the_cli(h: &Harness) {
     assert_eq!(json["fields"], "price,quantity");
     assert_eq!(json["schedule"], "shop-store");
     assert_eq!(json["counts"]["checked"], 0);
+    assert_eq!(json["recovery_pending"], false);
     assert!(
         json["started_at"]
             .as_str()
@@ -1866,5 +1870,249 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
             .records
             .len(),
         1
+    );
+}
+
+/// Issue 13, item 1: a dead run with more intents than one step settles over several
+/// steps, can be resumed by another process between them, and ends counted from its items
+/// (ADR 0004's buckets, per product).
+async fn recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    let dead = db
+        .start_run(&new_run("shop", me.clone()))
+        .await
+        .expect("start");
+    let writes = invsync_store::SETTLE_CHUNK as usize * 2 + 5;
+    let intents: Vec<WriteIntent> = (0..writes)
+        .map(|n| intent(dead, n, &format!("SKU-{n:06}"), 1, 2))
+        .collect();
+    db.record_intents(dead, &intents).await.expect("intend");
+    // The first 100 writes came back: 90 applied, 10 failed.
+    let mut items: Vec<NewRunItem> = (0..100)
+        .map(|n| {
+            let outcome = if n < 90 {
+                ItemOutcome::Updated
+            } else {
+                ItemOutcome::Failed
+            };
+            item(
+                &format!("SKU-{n:06}"),
+                Field::Quantity,
+                Some("1"),
+                Some("2"),
+                outcome,
+            )
+        })
+        .collect();
+    // Held back before the writes: a product in an order, a product whose write came back
+    // stale, and one of the applied products whose other field was in an order.
+    items.push(NewRunItem {
+        error: Some("in-orders: in an order not yet posted to the accounting side (#1001)".into()),
+        ..item(
+            "HELD",
+            Field::Quantity,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
+    });
+    items.push(NewRunItem {
+        error: Some("the value changed since it was read".into()),
+        ..item(
+            "STALE",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
+    });
+    items.push(NewRunItem {
+        error: Some("in-orders: in an order not yet posted to the accounting side".into()),
+        ..item(
+            "SKU-000000",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Skipped,
+        )
+    });
+    db.record_items(dead, &items).await.expect("items");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Marking is one cheap step; the run is pending recovery until settled.
+    let marked = db
+        .mark_interrupted(&me, Duration::ZERO)
+        .await
+        .expect("mark");
+    assert_eq!(marked, vec![dead]);
+    let run = db.get_run(dead).await.expect("get").expect("row");
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(run.recovery_pending);
+
+    let first = db
+        .settle_step(None)
+        .await
+        .expect("a step")
+        .expect("a run to settle");
+    assert_eq!((first.run_id, first.finished), (dead, false));
+    assert_eq!(
+        db.write_intents(dead).await.expect("intents").len(),
+        writes - invsync_store::SETTLE_CHUNK as usize,
+        "one step settles one chunk"
+    );
+    // Another process goes on where the first stopped (no previous step to start from).
+    let other = Db::connect(&h.url, &PoolOptions::default())
+        .await
+        .expect("connect");
+    let mut steps = 1;
+    let mut added = first.items_added;
+    while let Some(step) = other.settle_step(None).await.expect("a step") {
+        steps += 1;
+        added += step.items_added;
+        assert!(steps < 10, "steps never end");
+    }
+    assert_eq!(
+        steps,
+        3,
+        "{writes} intents in steps of {}",
+        invsync_store::SETTLE_CHUNK
+    );
+    assert_eq!(
+        added as usize,
+        writes - 100,
+        "an unknown item for each write not on record"
+    );
+    assert!(db.write_intents(dead).await.expect("intents").is_empty());
+    let run = db.get_run(dead).await.expect("get").expect("row");
+    assert!(!run.recovery_pending);
+    assert_eq!(
+        run.counts,
+        RunCounts {
+            checked: writes as i64 + 2,
+            updated: 90,
+            failed: 10 + (writes as i64 - 100),
+            skipped_in_orders: 1,
+            skipped_other: 1,
+            ..RunCounts::default()
+        },
+        "counted per product from the items"
+    );
+    assert_eq!(
+        db.settle_step(None).await.expect("step"),
+        None,
+        "nothing left"
+    );
+    other.close().await;
+}
+
+/// Issue 13, item 9: a run the database does not have is never reported as recorded.
+async fn a_late_finish_of_a_run_that_is_not_there_is_an_error(h: &Harness) {
+    let err =
+        h.db.finish_run_late(4242, RunStatus::Succeeded, &RunCounts::default(), None)
+            .await
+            .expect_err("no run 4242");
+    assert!(
+        matches!(err, StoreError::RunNotFound { run_id: 4242 }),
+        "{err}"
+    );
+}
+
+/// Issue 13, item 4: Postgres refuses NUL in text; both backends store it shown as `\0`.
+async fn text_with_nul_bytes_is_stored_with_the_nul_shown(h: &Harness) {
+    let db = &h.db;
+    let id = db
+        .start_run(&new_run("shop", ProcessIdentity::current()))
+        .await
+        .expect("start");
+    db.record_intents(id, &[intent(id, 0, "BAD\0SKU", 1, 2)])
+        .await
+        .expect("an intent with a NUL in its SKU");
+    assert_eq!(
+        db.write_intents(id).await.expect("intents")[0].sku,
+        "BAD\\0SKU"
+    );
+    db.record_items(
+        id,
+        &[NewRunItem {
+            error: Some("the platform said: no SKU BAD\0SKU".into()),
+            ..item(
+                "BAD\0SKU",
+                Field::Price,
+                Some("1\0"),
+                None,
+                ItemOutcome::Failed,
+            )
+        }],
+    )
+    .await
+    .expect("an item with NUL bytes");
+    let rows = db.run_items(id).await.expect("items");
+    assert_eq!(rows[0].sku, "BAD\\0SKU");
+    assert_eq!(rows[0].old_value.as_deref(), Some("1\\0"));
+    assert_eq!(
+        rows[0].error.as_deref(),
+        Some("the platform said: no SKU BAD\\0SKU")
+    );
+    assert_eq!(
+        invsync_store::unstorable("BAD\0SKU"),
+        Some("contains a NUL byte, which the run history cannot store")
+    );
+}
+
+/// Issue 13, item 4: a value the database refuses is not an unreachable database.
+#[tokio::test]
+async fn failures_tell_a_refused_value_from_an_unreachable_or_unwritable_database() {
+    use invsync_store::Failure;
+    let pg = fresh_database().await;
+    let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
+    let e = sqlx::query("SELECT CAST($1 AS TEXT)")
+        .bind("BAD\0SKU")
+        .execute(&pool)
+        .await
+        .expect_err("Postgres refuses NUL in text");
+    assert_eq!(Failure::of_query(&e), Failure::Refused, "{e}");
+    let e = sqlx::query("SELECT 1 / 0")
+        .execute(&pool)
+        .await
+        .expect_err("division by zero");
+    assert_eq!(Failure::of_query(&e), Failure::Refused, "{e}");
+    pool.close().await;
+    let e = sqlx::query("SELECT 1")
+        .execute(&pool)
+        .await
+        .expect_err("closed");
+    assert_eq!(Failure::of_query(&e), Failure::Unreachable, "{e}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let sqlite = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+    sqlx::query("CREATE TABLE t (v TEXT CHECK (v <> 'x'))")
+        .execute(&sqlite)
+        .await
+        .expect("create");
+    let e = sqlx::query("INSERT INTO t VALUES ('x')")
+        .execute(&sqlite)
+        .await
+        .expect_err("check");
+    assert_eq!(Failure::of_query(&e), Failure::Refused, "{e}");
+    sqlite.close().await;
+    let read_only =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}/t.db?mode=ro", dir.path().display()))
+            .await
+            .expect("read-only");
+    let e = sqlx::query("INSERT INTO t VALUES ('y')")
+        .execute(&read_only)
+        .await
+        .expect_err("read-only");
+    assert_eq!(Failure::of_query(&e), Failure::Unwritable, "{e}");
+    let shown = StoreError::Database {
+        op: "record run items",
+        source: e,
+    }
+    .to_string();
+    assert_eq!(
+        shown,
+        "the database cannot be written while trying to record run items"
     );
 }
