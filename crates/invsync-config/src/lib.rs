@@ -6,8 +6,10 @@
 //! problem at once; each names the file and the key.
 
 mod cadence;
+mod changes;
 mod error;
 mod kinds;
+mod listen;
 mod model;
 mod raw;
 mod secret;
@@ -22,6 +24,7 @@ pub use kinds::quickbooks_online::{
 pub use kinds::{
     DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
+pub use listen::{TlsFile, TlsFileError, TlsMaterial, is_loopback};
 pub use model::*;
 pub use secret::SecretSource;
 
@@ -46,6 +49,12 @@ pub const DEFAULT_CONFIG_FILE: &str = "invsync.toml";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/invsync.db";
 /// `[daemon] listen` when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
+/// `[daemon] max_connections` when none is given.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+/// `[daemon] header_timeout` when none is given.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `[daemon] idle_timeout` when none is given.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `[daemon] poll` when none is given.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(15);
 /// `[daemon] shutdown_grace` when none is given.
@@ -113,7 +122,12 @@ pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Config, ConfigErr
         file: source.clone(),
         options,
         errors: Vec::new(),
+        fingerprint: changes::Fingerprint::default(),
     };
+    // What each key holds, to tell later what a reload changed (`Config::changed_keys`).
+    if let Ok(tree) = merged.clone().try_deserialize::<config::Value>() {
+        v.fingerprint = changes::Fingerprint::of_tree(&tree);
+    }
     let raw: RawConfig = match v.deserialize("", merged) {
         Some(raw) => raw,
         None => return Err(ConfigErrors(v.errors)),
@@ -183,6 +197,7 @@ pub(crate) struct Validator<'a> {
     file: PathBuf,
     options: &'a LoadOptions,
     errors: Vec<ConfigError>,
+    fingerprint: changes::Fingerprint,
 }
 
 impl Validator<'_> {
@@ -245,7 +260,7 @@ impl Validator<'_> {
     fn build(&mut self, raw: RawConfig) -> Option<Config> {
         let base = self.base_dir();
         let database = self.database(&raw, &base);
-        let daemon = self.daemon(&raw);
+        let daemon = self.daemon(&raw, &base);
         let accounting = match raw.accounting {
             Some(value) => self.accounting(value, &base),
             None => {
@@ -305,6 +320,7 @@ impl Validator<'_> {
             }
         }
         Some(Config {
+            fingerprint: std::mem::take(&mut self.fingerprint),
             source: self.file.clone(),
             database: database?,
             daemon: daemon?,
@@ -359,7 +375,7 @@ impl Validator<'_> {
         }
     }
 
-    fn daemon(&mut self, raw: &RawConfig) -> Option<DaemonConfig> {
+    fn daemon(&mut self, raw: &RawConfig, base: &Path) -> Option<DaemonConfig> {
         let listen = match raw.daemon.listen.as_deref().map(str::trim) {
             Some("off") => None,
             other => {
@@ -393,8 +409,39 @@ impl Validator<'_> {
             );
             return None;
         }
+        let max_connections = raw
+            .daemon
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            self.error("daemon.max_connections", "must be at least 1");
+        }
+        let header_timeout = match &raw.daemon.header_timeout {
+            None => Some(DEFAULT_HEADER_TIMEOUT),
+            Some(t) => self.duration("daemon.header_timeout", t),
+        };
+        let idle_timeout = match &raw.daemon.idle_timeout {
+            None => Some(DEFAULT_IDLE_TIMEOUT),
+            Some(t) => self.duration("daemon.idle_timeout", t),
+        };
+        let listener = self.listener(
+            listen::RawListener {
+                section: "daemon",
+                listen,
+                tls_cert: raw.daemon.tls_cert.as_deref(),
+                tls_key: raw.daemon.tls_key.as_deref(),
+                password: raw.daemon.password.as_ref(),
+                password_required: true,
+            },
+            base,
+        )?;
         Some(DaemonConfig {
             listen,
+            tls: listener.tls,
+            password: listener.password,
+            max_connections: max_connections.max(1),
+            header_timeout: header_timeout?,
+            idle_timeout: idle_timeout?,
             shutdown_grace,
             poll,
         })
@@ -447,7 +494,10 @@ impl Validator<'_> {
         base: &Path,
     ) -> Option<SecretString> {
         match source.resolve_with(base, self.options) {
-            Ok(secret) => Some(secret),
+            Ok(secret) => {
+                self.fingerprint.add_secret(key, &secret);
+                Some(secret)
+            }
             Err(e) => {
                 self.error(key, e);
                 None

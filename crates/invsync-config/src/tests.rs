@@ -1,7 +1,7 @@
 use super::*;
 use std::io::Write as _;
 
-const VALID: &str = r#"
+pub(crate) const VALID: &str = r#"
 [database]
 url = "sqlite://var/test.db"
 
@@ -46,7 +46,7 @@ fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     path
 }
 
-fn load_text(
+pub(crate) fn load_text(
     text: &str,
     env: &[(&str, &str)],
 ) -> (tempfile::TempDir, Result<Config, ConfigErrors>) {
