@@ -4,6 +4,7 @@
 //! (docs/adr/0070-http-listener.md).
 
 use crate::{SecretSource, TlsFiles, Validator};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret, SecretString};
@@ -65,8 +66,7 @@ impl fmt::Debug for TlsMaterial {
 
 impl TlsFiles {
     /// Reads both PEM files: at least one `CERTIFICATE`, and a private key (PKCS#8,
-    /// PKCS#1 or SEC1). Whether the key belongs to the certificate is for the TLS library
-    /// to say when it is given both.
+    /// PKCS#1 or SEC1) of a kind TLS can use, belonging to the first certificate.
     pub fn read(&self) -> Result<TlsMaterial, TlsFileError> {
         let fail = |file: TlsFile, path: &Path, message: String| TlsFileError {
             file,
@@ -85,7 +85,27 @@ impl TlsFiles {
         }
         let key = PrivateKeyDer::from_pem_file(&self.key)
             .map_err(|e| fail(TlsFile::Key, &self.key, describe(&e, "private key")))?;
-        Ok(TlsMaterial { chain, key })
+        // The same check the TLS server makes when it starts, so `config check` sees it.
+        let provider = rustls::crypto::ring::default_provider();
+        match CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider) {
+            Ok(_) => Ok(TlsMaterial { chain, key }),
+            Err(rustls::Error::InconsistentKeys(_)) => Err(fail(
+                TlsFile::Key,
+                &self.key,
+                format!(
+                    "is not the key of the certificate in {} (the first one)",
+                    self.cert.display()
+                ),
+            )),
+            Err(e) => Err(fail(
+                TlsFile::Key,
+                &self.key,
+                format!(
+                    "cannot be used with the certificate in {}: {e}",
+                    self.cert.display()
+                ),
+            )),
+        }
     }
 }
 
@@ -337,6 +357,16 @@ mod tests {
         write(&key, "");
         let found = errors(&text, &[]);
         assert!(found[0].1.contains("holds no PEM private key"), "{found:?}");
+
+        // Somebody else's key.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+        write(&key, &other.signing_key.serialize_pem());
+        let found = errors(&text, &[]);
+        assert_eq!(found[0].0, "daemon.tls_key", "{found:?}");
+        assert!(
+            found[0].1.contains("is not the key of the certificate in"),
+            "{found:?}"
+        );
 
         write(&key, &pem);
         assert!(errors(&text, &[]).is_empty());
