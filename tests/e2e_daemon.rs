@@ -18,12 +18,8 @@ impl Daemon {
         Daemon::start_with(config, env, None)
     }
 
-    /// Started with RLIMIT_NOFILE (soft and hard) at `nofile`, as under a unit whose
-    /// limit is that low: the daemon cannot raise it.
-    fn start_with_nofile(config: &Path, nofile: u64) -> Daemon {
-        Daemon::start_with(config, &[], Some(nofile))
-    }
-
+    /// With `nofile`: started with RLIMIT_NOFILE (soft and hard) at that, as under a unit
+    /// whose limit is that low — the daemon cannot raise it.
     fn start_with(config: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> Daemon {
         let log = config.with_extension(format!("{}.log", std::process::id() ^ rand_suffix()));
         let invsync = assert_cmd::cargo::cargo_bin("invsync");
@@ -190,6 +186,29 @@ fn schedule(name: &str, store: &str) -> String {
     format!(
         "[[schedules]]\nname = \"{name}\"\nstore = \"{store}\"\nevery = \"15m\"\nupdate = \"store\"\nfields = [\"price\", \"quantity\"]\n"
     )
+}
+
+/// A daemon on `stores` file stores with the schedule `s0-store`, listening on a port the
+/// system picks, started (under `ulimit -n nofile` if given) and past its first run:
+/// the folder, the config file, its text, the daemon and its port.
+fn running_daemon(
+    stores: usize,
+    nofile: Option<u64>,
+) -> (tempfile::TempDir, PathBuf, String, Daemon, u16) {
+    let dir = setup(
+        stores,
+        &schedule("s0-store", "s0"),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
+        "sqlite://invsync.db",
+    );
+    let config = dir.path().join("invsync.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    let daemon = Daemon::start_with(&config, &[], nofile);
+    let port = daemon.http_port();
+    wait_for("the first run", Duration::from_secs(30), || {
+        count(&runs(&config), |r| r["status"] == "succeeded") == 1
+    });
+    (dir, config, text, daemon, port)
 }
 
 fn runs(config: &Path) -> Value {
@@ -468,19 +487,7 @@ fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
 
 #[test]
 fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
-    let dir = setup(
-        2,
-        &schedule("s0-store", "s0"),
-        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
-        "sqlite://invsync.db",
-    );
-    let config = dir.path().join("invsync.toml");
-    let good = std::fs::read_to_string(&config).expect("read");
-    let daemon = Daemon::start(&config, &[]);
-    let port = daemon.http_port();
-    wait_for("the first run", Duration::from_secs(30), || {
-        count(&runs(&config), |r| r["status"] == "succeeded") == 1
-    });
+    let (_dir, config, good, daemon, port) = running_daemon(2, None);
 
     // Two mistakes: an interval below the minimum and a store that does not exist.
     std::fs::write(
@@ -990,19 +997,7 @@ fn metric(page: &str, name: &str) -> Option<f64> {
 fn eleven_hundred_idle_connections_leave_healthz_reloads_and_runs_working() {
     // The test itself holds 1,100 sockets.
     rlimit::increase_nofile_limit(4096).expect("raise this test's descriptor limit");
-    let dir = setup(
-        2,
-        &schedule("s0-store", "s0"),
-        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
-        "sqlite://invsync.db",
-    );
-    let config = dir.path().join("invsync.toml");
-    let good = std::fs::read_to_string(&config).expect("read");
-    let daemon = Daemon::start_with_nofile(&config, 1024);
-    let port = daemon.http_port();
-    wait_for("the first run", Duration::from_secs(30), || {
-        count(&runs(&config), |r| r["status"] == "succeeded") == 1
-    });
+    let (_dir, config, good, daemon, port) = running_daemon(2, Some(1024));
 
     // Connections that never send a byte, more than the daemon has descriptors.
     let idle: Vec<std::net::TcpStream> = (0..1100)
@@ -1243,19 +1238,7 @@ async fn tls_and_a_password_guard_everything_but_healthz() {
 /// rest of the file is applied.
 #[test]
 fn sighup_names_each_key_that_needs_a_restart_and_applies_the_rest() {
-    let dir = setup(
-        2,
-        &schedule("s0-store", "s0"),
-        "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n",
-        "sqlite://invsync.db",
-    );
-    let config = dir.path().join("invsync.toml");
-    let good = std::fs::read_to_string(&config).expect("read");
-    let daemon = Daemon::start(&config, &[]);
-    let port = daemon.http_port();
-    wait_for("the first run", Duration::from_secs(30), || {
-        count(&runs(&config), |r| r["status"] == "succeeded") == 1
-    });
+    let (_dir, config, good, daemon, port) = running_daemon(2, None);
 
     // Only the address changes.
     let moved = good.replace("127.0.0.1:0", "127.0.0.1:1");
