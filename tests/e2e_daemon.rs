@@ -1216,6 +1216,37 @@ async fn tls_and_a_password_guard_everything_but_healthz() {
             "{plain:?}"
         );
 
+        if listen.starts_with("0.0.0.0") {
+            // A reload to a loopback address without a password is valid, but the
+            // address waits for a restart: the listener on every interface keeps its
+            // password.
+            let text = std::fs::read_to_string(&config).expect("read");
+            let text = text
+                .replace(listen, "127.0.0.1:0")
+                .replace("password = { file = \"password.txt\" }\n", "");
+            std::fs::write(&config, text).expect("write");
+            daemon.signal("HUP");
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || {
+                wait_for("the reload", Duration::from_secs(30), || {
+                    std::fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .contains("`daemon.password` removed")
+                })
+            })
+            .await
+            .expect("wait");
+            let r = client.get(url("/metrics")).send().await.expect("metrics");
+            assert_eq!(r.status(), 401, "still guarded");
+            let r = client
+                .get(url("/metrics"))
+                .basic_auth("prometheus", Some(password))
+                .send()
+                .await
+                .expect("metrics");
+            assert_eq!(r.status(), 200, "by the previous password");
+        }
+
         daemon.signal("TERM");
         let code = tokio::task::spawn_blocking(move || {
             let code = daemon.wait_exit(Duration::from_secs(30));

@@ -366,6 +366,14 @@ fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
         .collect()
 }
 
+/// The address the daemon listens on, if other hosts can reach it.
+fn exposed(config: &Config) -> Option<std::net::SocketAddr> {
+    config
+        .daemon
+        .listen
+        .filter(|addr| !invsync_config::is_loopback(addr))
+}
+
 /// SIGHUP: a valid config replaces the old one for runs started from now on, except the
 /// keys that take a restart (each named in a warning); an invalid one is logged, error by
 /// error, and the daemon keeps running, healthy, on the old one.
@@ -411,8 +419,23 @@ async fn reload(options: &DaemonOptions, scheduler: &mut Scheduler, running: &Ru
             if let Ok(mut s) = running.shared.write() {
                 *s = config.clone();
             }
-            running.access.set_password(config.daemon.password.as_ref());
-            let restart: Vec<String> = restart.iter().map(|k| (*k).to_owned()).collect();
+            let mut restart: Vec<String> = restart.iter().map(|k| (*k).to_owned()).collect();
+            // The listener keeps the address it started on until a restart: one other hosts
+            // can reach never loses its password (the new config may be valid only because
+            // its `listen` is loopback).
+            match (
+                config.daemon.password.as_ref(),
+                exposed(&running.started_with),
+            ) {
+                (None, Some(addr)) => {
+                    warn!(
+                        %addr,
+                        "`daemon.password` removed, but the daemon listens on an address other hosts can reach until it restarts: the previous password stays"
+                    );
+                    restart.push("daemon.password".to_owned());
+                }
+                (password, _) => running.access.set_password(password),
+            }
             running.health.config_loaded(Utc::now(), restart.clone());
             if applied.is_empty() {
                 let what = if restart.is_empty() {
