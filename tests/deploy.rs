@@ -44,6 +44,8 @@ fn the_unit_has_what_the_daemon_relies_on() {
         "ExecReload=/bin/kill -HUP $MAINPID",
         "TimeoutStopSec=45s",
         "KillSignal=SIGTERM",
+        // Descriptors for idle HTTP connections and runs alike (issue 13, item 3).
+        "LimitNOFILE=",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(line)),

@@ -1,7 +1,7 @@
 //! Secret hygiene, end to end (issue 8, item 3): a sentinel is every secret of every
 //! connection kind — Shopify's token, WooCommerce's key and secret, BigCommerce's token,
-//! QuickBooks Online's client secret, refresh token and token key, and the database
-//! password — given as literals, `{ env }` and `{ file }` in turn. The built binary then
+//! QuickBooks Online's client secret, refresh token and token key, the database
+//! password, and the daemon's HTTP password — given as literals, `{ env }` and `{ file }` in turn. The built binary then
 //! checks the config, syncs (dry and for real) against the platform fakes, fails against
 //! a nasty server whose 401 and 500 answers echo the request (headers, query, body) back,
 //! shows status and run history, and runs as a daemon serving /metrics and /healthz, all
@@ -33,6 +33,9 @@ const QBO_SECRET: &str = "SENTINEL-7f3a9c-qbo-secret";
 /// 32 bytes, as the token key must be; configured as base64.
 const TOKEN_KEY_BYTES: &str = "SENTINEL-7f3a9c-token-key-32-by!";
 const DB_PASSWORD: &str = "SENTINEL-7f3a9c-db-password";
+/// `[daemon] password`, sent by the test as HTTP Basic with this user name.
+const DAEMON_PASSWORD: &str = "SENTINEL-7f3a9c-daemon-password";
+const DAEMON_USER: &str = "prometheus";
 /// The QuickBooks fake's tokens (it issues them; they are secrets too).
 const FAKE_TOKEN_PREFIXES: [&str; 2] = ["fake-refresh-", "fake-access-"];
 
@@ -53,6 +56,10 @@ fn needles(qbo_client_id: &str) -> Vec<(String, String)> {
             "QuickBooks Basic credentials".to_owned(),
             b64(&format!("{qbo_client_id}:{QBO_SECRET}")),
         ),
+        (
+            "the daemon's Basic credentials".to_owned(),
+            b64(&format!("{DAEMON_USER}:{DAEMON_PASSWORD}")),
+        ),
     ];
     for s in [
         SHOP_TOKEN,
@@ -61,6 +68,7 @@ fn needles(qbo_client_id: &str) -> Vec<(String, String)> {
         BIG_TOKEN,
         QBO_SECRET,
         DB_PASSWORD,
+        DAEMON_PASSWORD,
     ] {
         n.push((format!("base64 of {s}"), b64(s)));
     }
@@ -253,6 +261,11 @@ impl World {
             fake.realm_id.as_str()
         };
         let database = s.value(0, database);
+        let daemon = if daemon.is_empty() {
+            String::new()
+        } else {
+            format!("{daemon}\npassword = {}", s.value(4, DAEMON_PASSWORD))
+        };
         let mut text = format!(
             r#"[database]
 url = {database}
@@ -513,7 +526,8 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+        b64(&format!("{DAEMON_USER}:{DAEMON_PASSWORD}"))
     );
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);

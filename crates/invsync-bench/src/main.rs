@@ -12,10 +12,12 @@
 //! cargo run --release -p invsync-bench -- shopify --products 10000
 //! cargo run --release -p invsync-bench -- simulate --seeds 5 --ticks 500
 //! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
+//! cargo run --release -p invsync-bench -- idle-flood --connections 1100 --nofile 1024
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
 
+mod idle_flood;
 mod platforms;
 mod quickbooks_online;
 mod recovery;
@@ -211,6 +213,20 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// `invsync daemon` under a descriptor limit with N idle connections open: /healthz
+    /// latency, a SIGHUP reload and a run (docs/benchmarks.md, issue 13 item 3)
+    IdleFlood {
+        #[arg(long, default_value_t = 1100)]
+        connections: usize,
+        /// The daemon's RLIMIT_NOFILE (soft and hard), as `ulimit -n`
+        #[arg(long, default_value_t = 1024)]
+        nofile: u64,
+        /// /healthz probes before and during the flood
+        #[arg(long, default_value_t = 50)]
+        probes: usize,
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -307,6 +323,17 @@ fn main() -> anyhow::Result<()> {
             every,
             sample,
             products,
+            binary,
+        }),
+        Bench::IdleFlood {
+            connections,
+            nofile,
+            probes,
+            binary,
+        } => idle_flood::run(idle_flood::Options {
+            connections,
+            nofile,
+            probes,
             binary,
         }),
         Bench::Shopify {

@@ -6,10 +6,12 @@
 //! problem at once; each names the file and the key.
 
 mod cadence;
+mod changes;
 mod error;
 pub mod input_file;
 mod integer;
 mod kinds;
+mod listen;
 mod model;
 mod raw;
 mod secret;
@@ -24,6 +26,7 @@ pub use kinds::quickbooks_online::{
 pub use kinds::{
     DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
+pub use listen::{TlsFile, TlsFileError, TlsMaterial, is_loopback};
 pub use model::*;
 pub use secret::SecretSource;
 
@@ -50,6 +53,14 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/invsync.db";
 pub const MAX_DATABASE_CONNECTIONS: u32 = 1_000;
 /// `[daemon] listen` when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
+/// `[daemon] max_connections` when none is given.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+/// The most `[daemon] max_connections` may be (the open-file limit lowers it further).
+pub const MAX_HTTP_CONNECTIONS: u32 = 65_536;
+/// `[daemon] header_timeout` when none is given.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `[daemon] idle_timeout` when none is given.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `[daemon] poll` when none is given.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(15);
 /// `[daemon] shutdown_grace` when none is given.
@@ -117,7 +128,12 @@ pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Config, ConfigErr
         file: source.clone(),
         options,
         errors: Vec::new(),
+        fingerprint: changes::Fingerprint::default(),
     };
+    // What each key holds, to tell later what a reload changed (`Config::changed_keys`).
+    if let Ok(tree) = merged.clone().try_deserialize::<config::Value>() {
+        v.fingerprint = changes::Fingerprint::of_tree(&tree);
+    }
     let raw: RawConfig = match v.deserialize("", merged) {
         Some(raw) => raw,
         None => return Err(ConfigErrors(v.errors)),
@@ -187,6 +203,7 @@ pub(crate) struct Validator<'a> {
     file: PathBuf,
     options: &'a LoadOptions,
     errors: Vec<ConfigError>,
+    fingerprint: changes::Fingerprint,
 }
 
 impl Validator<'_> {
@@ -249,7 +266,7 @@ impl Validator<'_> {
     fn build(&mut self, raw: RawConfig) -> Option<Config> {
         let base = self.base_dir();
         let database = self.database(&raw, &base);
-        let daemon = self.daemon(&raw);
+        let daemon = self.daemon(&raw, &base);
         let accounting = match raw.accounting {
             Some(value) => self.accounting(value, &base),
             None => {
@@ -309,6 +326,7 @@ impl Validator<'_> {
             }
         }
         Some(Config {
+            fingerprint: std::mem::take(&mut self.fingerprint),
             source: self.file.clone(),
             database: database?,
             daemon: daemon?,
@@ -369,7 +387,7 @@ impl Validator<'_> {
         }
     }
 
-    fn daemon(&mut self, raw: &RawConfig) -> Option<DaemonConfig> {
+    fn daemon(&mut self, raw: &RawConfig, base: &Path) -> Option<DaemonConfig> {
         let listen = match raw.daemon.listen.as_deref().map(str::trim) {
             Some("off") => None,
             other => {
@@ -403,8 +421,48 @@ impl Validator<'_> {
             );
             return None;
         }
+        let max_connections = match raw.daemon.max_connections {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(n) => match u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_HTTP_CONNECTIONS).contains(n))
+            {
+                Some(n) => n,
+                None => {
+                    self.error(
+                        "daemon.max_connections",
+                        format!("{n} is out of range 1..={MAX_HTTP_CONNECTIONS}"),
+                    );
+                    1
+                }
+            },
+        };
+        let header_timeout = match &raw.daemon.header_timeout {
+            None => Some(DEFAULT_HEADER_TIMEOUT),
+            Some(t) => self.duration("daemon.header_timeout", t),
+        };
+        let idle_timeout = match &raw.daemon.idle_timeout {
+            None => Some(DEFAULT_IDLE_TIMEOUT),
+            Some(t) => self.duration("daemon.idle_timeout", t),
+        };
+        let listener = self.listener(
+            listen::RawListener {
+                section: "daemon",
+                listen,
+                tls_cert: raw.daemon.tls_cert.as_deref(),
+                tls_key: raw.daemon.tls_key.as_deref(),
+                password: raw.daemon.password.as_ref(),
+                password_required: true,
+            },
+            base,
+        )?;
         Some(DaemonConfig {
             listen,
+            tls: listener.tls,
+            password: listener.password,
+            max_connections: max_connections.max(1),
+            header_timeout: header_timeout?,
+            idle_timeout: idle_timeout?,
             shutdown_grace,
             poll,
         })
@@ -457,7 +515,10 @@ impl Validator<'_> {
         base: &Path,
     ) -> Option<SecretString> {
         match source.resolve_with(base, self.options) {
-            Ok(secret) => Some(secret),
+            Ok(secret) => {
+                self.fingerprint.add_secret(key, &secret);
+                Some(secret)
+            }
             Err(e) => {
                 self.error(key, e);
                 None

@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct Config {
     /// The file it was read from.
     pub source: PathBuf,
+    /// A digest of every key's value, to tell what a reload changed.
+    pub(crate) fingerprint: crate::changes::Fingerprint,
     pub database: DatabaseConfig,
     pub daemon: DaemonConfig,
     pub inventory: InventoryConfig,
@@ -36,13 +38,34 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// `/healthz` and `/metrics`; `None` when `listen = "off"`.
+    /// `/healthz` and `/metrics`; `None` when `listen = "off"`. An address other hosts can
+    /// reach comes with `tls` and `password` (checked at load).
     pub listen: Option<SocketAddr>,
+    /// `tls_cert` + `tls_key`: serve HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// HTTP Basic password for everything but `/healthz` (docs/adr/0070-http-listener.md).
+    pub password: Option<SecretString>,
+    /// The most connections the listener holds at once (fewer if the descriptor limit
+    /// is too low to keep a reserve for runs).
+    pub max_connections: u32,
+    /// A connection must deliver a request head within this long of being ready for one
+    /// (a new connection, or a kept-alive one after its last answer).
+    pub header_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
     /// How long in-flight runs may finish after SIGTERM.
     pub shutdown_grace: Duration,
     /// The longest the scheduling loop sleeps before looking at due times again (it also
     /// wakes exactly when the next slot is due).
     pub poll: Duration,
+}
+
+/// A PEM certificate chain and its private key, as given by `tls_cert` and `tls_key`
+/// (absolute paths; both were readable and held PEM of the right kind at load).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,6 +35,13 @@ pub(crate) struct RawDatabase {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDaemon {
     pub listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub password: Option<SecretSource>,
+    #[serde(default, deserialize_with = "crate::integer::option")]
+    pub max_connections: Option<i64>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
     pub shutdown_grace: Option<String>,
     pub poll: Option<String>,
 }

@@ -1,7 +1,7 @@
 use super::*;
 use std::io::Write as _;
 
-const VALID: &str = r#"
+pub(crate) const VALID: &str = r#"
 [database]
 url = "sqlite://var/test.db"
 
@@ -46,7 +46,7 @@ fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     path
 }
 
-fn load_text(
+pub(crate) fn load_text(
     text: &str,
     env: &[(&str, &str)],
 ) -> (tempfile::TempDir, Result<Config, ConfigErrors>) {
@@ -1326,7 +1326,18 @@ type IntegerKeys<'a> = (
     &'a [&'a str],
 );
 
+/// A config with a `[daemon]` table to add keys to.
+const DAEMON_TABLE: &str = "[daemon]\nshutdown_grace = \"30s\"\n\n[accounting]\nkind = \"file\"\n\
+     path = \"data/accounting.csv\"\n\n[stores.shop]\nkind = \"file\"\npath = \"data/shop.csv\"\n";
+
 const INTEGER_KEYS: &[IntegerKeys] = &[
+    (
+        DAEMON_TABLE,
+        &[],
+        "daemon",
+        "shutdown_grace = \"30s\"",
+        &["max_connections"],
+    ),
     (
         VALID,
         &[],

@@ -167,6 +167,7 @@ fn secret_value() -> BoxedStrategy<String> {
 
 const SECRET_KEYS: &[&str] = &[
     "url",
+    "password",
     "access_token",
     "consumer_key",
     "consumer_secret",
@@ -207,7 +208,17 @@ fn table(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
 }
 
 const DATABASE: &[&str] = &["url", "max_connections", "connect_timeout"];
-const DAEMON: &[&str] = &["listen", "shutdown_grace", "poll"];
+const DAEMON: &[&str] = &[
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "password",
+    "max_connections",
+    "header_timeout",
+    "idle_timeout",
+    "shutdown_grace",
+    "poll",
+];
 const INVENTORY: &[&str] = &["master", "in_orders"];
 const SCHEDULE: &[&str] = &[
     "name", "store", "every", "cron", "timezone", "update", "fields",

@@ -1,6 +1,11 @@
 //! What `/healthz` reports besides live checks: the last database failure seen by the
-//! loop and run outcomes waiting for the database.
+//! loop, run outcomes waiting for the database, and the configuration — when the one in
+//! use was loaded, whether the last reload failed and why, and keys that changed but
+//! wait for a restart. The configuration's state is also in `/metrics`
+//! (`invsync_config_last_reload_successful`,
+//! `invsync_config_last_reload_success_timestamp_seconds`), as Prometheus does.
 
+use chrono::{DateTime, Utc};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -8,7 +13,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Health {
     db_error: Mutex<Option<String>>,
     pending_records: AtomicUsize,
-    config_error: Mutex<Option<String>>,
+    config: Mutex<ConfigState>,
+}
+
+/// The configuration as the daemon runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigState {
+    /// When the config in use was loaded (at start or by the last good reload).
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// The last reload, if it failed: when, and every error (each names file and key).
+    pub failed_reload: Option<FailedReload>,
+    /// Keys whose new values wait for a restart (`daemon.listen`).
+    pub restart_pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedReload {
+    pub at: DateTime<Utc>,
+    pub errors: Vec<String>,
 }
 
 impl Health {
@@ -36,14 +58,29 @@ impl Health {
         self.pending_records.load(Ordering::Relaxed)
     }
 
-    /// The last reload failed (the daemon runs on the previous config).
-    pub fn set_config_error(&self, error: Option<String>) {
-        if let Ok(mut e) = self.config_error.lock() {
-            *e = error;
+    /// A config was loaded and is in use (at start, or a reload applied it).
+    pub fn config_loaded(&self, at: DateTime<Utc>, restart_pending: Vec<String>) {
+        if let Ok(mut c) = self.config.lock() {
+            *c = ConfigState {
+                loaded_at: Some(at),
+                failed_reload: None,
+                restart_pending,
+            };
         }
+        metrics::gauge!("invsync_config_last_reload_successful").set(1.0);
+        metrics::gauge!("invsync_config_last_reload_success_timestamp_seconds")
+            .set(at.timestamp() as f64);
     }
 
-    pub fn config_error(&self) -> Option<String> {
-        self.config_error.lock().ok().and_then(|e| e.clone())
+    /// A reload was rejected; the daemon goes on with the config it had.
+    pub fn config_reload_failed(&self, at: DateTime<Utc>, errors: Vec<String>) {
+        if let Ok(mut c) = self.config.lock() {
+            c.failed_reload = Some(FailedReload { at, errors });
+        }
+        metrics::gauge!("invsync_config_last_reload_successful").set(0.0);
+    }
+
+    pub fn config(&self) -> ConfigState {
+        self.config.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }

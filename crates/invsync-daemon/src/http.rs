@@ -1,13 +1,19 @@
-//! The local HTTP endpoint (`[daemon] listen`): `/healthz` and `/metrics`.
+//! The daemon's HTTP endpoint (`[daemon] listen`): `/healthz` and `/metrics`, served by
+//! [`crate::listener`].
 //!
-//! `/healthz` answers 200 `ok`, or 503 with the reasons: the database is unreachable, a
-//! schedule is overdue by more than its interval, run outcomes wait for the database, or
-//! the last config reload failed. `/metrics` is the Prometheus text format.
+//! `/healthz` answers 200 `ok`; or 503 with the reasons: the database is unreachable, a
+//! schedule is overdue by more than its interval, run outcomes wait for the database.
+//! What does not stop the daemon from working — the last config reload failed and it
+//! runs on the previous config, a changed key waits for a restart — is a warning in a
+//! 200 answer: a liveness probe must not restart a working daemon into a broken config.
+//! With a password set, callers without it get the status alone (the reasons name
+//! schedules, files and database errors). `/metrics` is the Prometheus text format.
 
 use crate::cadence;
-use crate::health::Health;
+use crate::health::{ConfigState, Health};
+use crate::listener::Authenticated;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +32,9 @@ pub struct EndpointState {
     pub metrics: Option<PrometheusHandle>,
 }
 
+/// Paths that answer without the password: liveness probes carry no secrets.
+pub const OPEN_PATHS: &[&str] = &["/healthz"];
+
 pub fn router(state: EndpointState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -33,7 +42,12 @@ pub fn router(state: EndpointState) -> Router {
         .with_state(state)
 }
 
-async fn healthz(State(state): State<EndpointState>) -> Response {
+async fn healthz(
+    State(state): State<EndpointState>,
+    authenticated: Option<Extension<Authenticated>>,
+) -> Response {
+    // Served outside the listener (tests), nobody is asked for a password.
+    let authenticated = authenticated.is_none_or(|Extension(Authenticated(yes))| yes);
     let mut reasons = Vec::new();
     let now = match tokio::time::timeout(Duration::from_secs(3), state.db.now()).await {
         Ok(Ok(now)) => Some(now),
@@ -85,22 +99,67 @@ async fn healthz(State(state): State<EndpointState>) -> Response {
             "{pending} run outcome(s) wait for the database to be recorded"
         ));
     }
-    if let Some(e) = state.health.config_error() {
-        reasons.push(format!(
-            "the last config reload failed (running on the previous config): {e}"
-        ));
-    }
-    if reasons.is_empty() {
-        (
-            StatusCode::OK,
+    let config = state.health.config();
+    let warnings = warnings(&config);
+    let (status, word) = if reasons.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    };
+    if status == StatusCode::OK && (warnings.is_empty() || !authenticated) {
+        return (
+            status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "ok\n",
         )
-            .into_response()
-    } else {
-        let body = json!({ "status": "unhealthy", "reasons": reasons });
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+            .into_response();
     }
+    if !authenticated {
+        return (status, axum::Json(json!({ "status": word }))).into_response();
+    }
+    let mut body = json!({
+        "status": word,
+        "config": {
+            "loaded_at": config.loaded_at.map(|t| t.to_rfc3339()),
+            "last_reload_successful": config.failed_reload.is_none(),
+        },
+    });
+    if !reasons.is_empty() {
+        body["reasons"] = json!(reasons);
+    }
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    if let Some(failed) = &config.failed_reload {
+        body["config"]["last_reload_at"] = json!(failed.at.to_rfc3339());
+        body["config"]["last_reload_errors"] = json!(failed.errors);
+    }
+    if !config.restart_pending.is_empty() {
+        body["config"]["restart_pending"] = json!(config.restart_pending);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// What is worth knowing but does not make the daemon unhealthy.
+fn warnings(config: &ConfigState) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let loaded = config.loaded_at.map_or_else(
+        || "start".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    );
+    if let Some(failed) = &config.failed_reload {
+        warnings.push(format!(
+            "the last config reload failed at {}, running on the config loaded at {loaded}: {}",
+            failed.at.format("%Y-%m-%d %H:%M:%SZ"),
+            failed.errors.join("; ")
+        ));
+    }
+    for key in &config.restart_pending {
+        warnings.push(format!(
+            "`{key}` changed in the config; restart to apply (the daemon still uses the value it started with)"
+        ));
+    }
+    warnings
 }
 
 async fn metrics(State(state): State<EndpointState>) -> Response {

@@ -8,7 +8,13 @@
 //!   slot instead of overlapping it; a daemon that dies stops renewing and the schedule
 //!   goes on elsewhere (its run row becomes `interrupted`).
 //! * SIGTERM: stop claiming, give runs in flight `shutdown_grace`, record what is left as
-//!   `interrupted`, exit 0. SIGHUP: reload the config; a broken one is logged and ignored.
+//!   `interrupted`, exit 0. SIGHUP: reload the config; a broken one is logged and ignored
+//!   (the daemon stays healthy on the previous one); keys that only take effect at start
+//!   (`daemon.listen`, `database.url`, …) are named in a warning and wait for a restart.
+//! * `/healthz` and `/metrics` on `[daemon] listen`, through [`listener`]: bounded
+//!   connections and timeouts, optional HTTPS and password (docs/adr/0070-http-listener.md);
+//!   the soft open-file limit is raised at start and descriptors are kept for runs
+//!   ([`descriptors`]).
 //! * systemd: READY=1 only after config, database and migrations are fine; WATCHDOG=1
 //!   from the scheduling loop itself; STOPPING=1; STATUS= lines.
 //!
@@ -16,8 +22,10 @@
 
 mod cadence;
 pub mod clock;
+pub mod descriptors;
 pub mod health;
 pub mod http;
+pub mod listener;
 mod notify;
 pub mod scheduler;
 
@@ -25,8 +33,10 @@ pub use clock::{Clock, DbClock, ManualClock};
 pub use health::Health;
 pub use scheduler::{EngineRunner, Scheduler, SlotRunner};
 
-use invsync_config::{Config, ConfigErrors};
+use chrono::Utc;
+use invsync_config::{Config, ConfigError, ConfigErrors};
 use invsync_store::{Db, PoolOptions, ProcessIdentity, StoreError};
+use listener::{Access, Limits, ListenError, Listener, ListenerConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
@@ -49,12 +59,8 @@ pub enum Signal {
 pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigErrors),
-    #[error("cannot serve /healthz and /metrics on {addr}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot serve /healthz and /metrics")]
+    Listen(#[source] ListenError),
     #[error("run history")]
     Store(#[from] StoreError),
 }
@@ -76,8 +82,12 @@ pub async fn run(
     options: DaemonOptions,
     mut signals: mpsc::Receiver<Signal>,
 ) -> Result<(), DaemonError> {
+    // First, before anything holds descriptors: the soft limit up to the hard one.
+    let nofile = descriptors::raise();
     notify::status("loading the configuration");
     let config = Arc::new(invsync_config::load(&options.config_path)?);
+    let health = Arc::new(Health::default());
+    health.config_loaded(Utc::now(), Vec::new());
     let Some(db) = connect(&config, &mut signals).await else {
         return Ok(());
     };
@@ -91,7 +101,6 @@ pub async fn run(
         me.clone(),
         recovery_stop.clone(),
     )));
-    let health = Arc::new(Health::default());
     let clock: Arc<dyn Clock> = Arc::new(DbClock(db.clone()));
     let runner: Arc<dyn SlotRunner> = Arc::new(EngineRunner { db: db.clone() });
     let mut scheduler = Scheduler::new(db.clone(), clock, runner, config.clone(), health.clone());
@@ -99,31 +108,36 @@ pub async fn run(
 
     let shared_config = Arc::new(RwLock::new(config.clone()));
     let endpoint_stop = CancellationToken::new();
+    let access = Access::new(config.daemon.password.as_ref(), http::OPEN_PATHS);
     let endpoint = match config.daemon.listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Listen { addr, source })?;
             let state = http::EndpointState {
                 db: db.clone(),
                 config: shared_config.clone(),
                 health: health.clone(),
                 metrics: options.metrics.clone(),
             };
-            let stop = endpoint_stop.clone();
-            // The bound address: with port 0 the system picked it.
-            let addr = listener.local_addr().unwrap_or(addr);
-            info!(%addr, "serving /healthz and /metrics");
-            Some(tokio::spawn(async move {
-                let served = axum::serve(listener, http::router(state))
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(e) = served {
-                    error!(error = %e, "the health endpoint stopped");
-                }
-            }))
+            let listener = bind_endpoint(&config, addr, nofile).await?;
+            Some(tokio::spawn(listener.serve(
+                http::router(state),
+                access.clone(),
+                endpoint_stop.clone(),
+            )))
         }
-        None => None,
+        None => {
+            info!(
+                nofile = nofile.soft,
+                nofile_hard = nofile.hard,
+                "descriptors"
+            );
+            None
+        }
+    };
+    let running = Running {
+        started_with: config.clone(),
+        shared: shared_config,
+        health: health.clone(),
+        access,
     };
 
     let schedules = config.schedules.len();
@@ -188,7 +202,7 @@ pub async fn run(
             _ = tokio::time::sleep(sleep) => {}
             Some(_) = scheduler.slot_ended() => {}
             signal = signals.recv() => match signal {
-                Some(Signal::Reload) => reload(&options, &mut scheduler, &shared_config, &health).await,
+                Some(Signal::Reload) => reload(&options, &mut scheduler, &running).await,
                 Some(Signal::Shutdown) | None => break,
             },
         }
@@ -297,14 +311,127 @@ async fn recover_in_background(db: Db, me: ProcessIdentity, stop: CancellationTo
     }
 }
 
-/// SIGHUP: a valid config replaces the old one for runs started from now on; an invalid
-/// one is logged, error by error, and the daemon keeps running on the old one.
-async fn reload(
-    options: &DaemonOptions,
-    scheduler: &mut Scheduler,
-    shared: &Arc<RwLock<Arc<Config>>>,
-    health: &Health,
-) {
+/// Binds `[daemon] listen` with as many connections as the descriptors allow beside the
+/// reserve for runs, and logs the numbers.
+async fn bind_endpoint(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    nofile: descriptors::NoFile,
+) -> Result<Listener, DaemonError> {
+    let reserved = descriptors::reserve(config.database.max_connections);
+    let max_connections =
+        descriptors::connection_cap(nofile.soft, reserved, config.daemon.max_connections);
+    info!(
+        nofile = nofile.soft,
+        nofile_hard = nofile.hard,
+        reserved,
+        max_connections,
+        "descriptors: the HTTP listener holds at most max_connections, the rest stays for runs"
+    );
+    if max_connections < usize::try_from(config.daemon.max_connections).unwrap_or(usize::MAX) {
+        warn!(
+            nofile = nofile.soft,
+            max_connections,
+            configured = config.daemon.max_connections,
+            "the open-file limit lowers daemon.max_connections; raise LimitNOFILE"
+        );
+    }
+    let listener = Listener::bind(ListenerConfig {
+        section: "daemon",
+        addr,
+        tls: config.daemon.tls.as_ref(),
+        limits: Limits {
+            max_connections,
+            header_timeout: config.daemon.header_timeout,
+            idle_timeout: config.daemon.idle_timeout,
+        },
+    })
+    .await
+    .map_err(|e| listen_error(config, e))?;
+    info!(
+        addr = %listener.local_addr(),
+        url = %listener.url(),
+        password = config.daemon.password.is_some(),
+        "serving /healthz and /metrics"
+    );
+    Ok(listener)
+}
+
+/// A TLS file that cannot be used is a config error (exit 2) naming its key; a port
+/// that cannot be bound is not.
+fn listen_error(config: &Config, e: ListenError) -> DaemonError {
+    match e {
+        ListenError::Tls { key, message } => DaemonError::Config(ConfigErrors(vec![ConfigError {
+            file: config.source.clone(),
+            key: Some(key),
+            env: None,
+            message,
+        }])),
+        other => DaemonError::Listen(other),
+    }
+}
+
+/// What a reload needs besides the scheduler.
+struct Running {
+    /// The config the daemon started with: keys in [`restart_keys`] keep these values.
+    started_with: Arc<Config>,
+    /// The config `/healthz` judges schedules by.
+    shared: Arc<RwLock<Arc<Config>>>,
+    health: Arc<Health>,
+    /// The listener's password, which a reload may change.
+    access: Access,
+}
+
+/// Keys whose values are taken once, at start: the database pool and the listener.
+const RESTART_KEYS: &[&str] = &[
+    "database.url",
+    "database.max_connections",
+    "database.connect_timeout",
+    "daemon.listen",
+    "daemon.tls_cert",
+    "daemon.tls_key",
+    "daemon.max_connections",
+    "daemon.header_timeout",
+    "daemon.idle_timeout",
+];
+
+/// The keys of [`RESTART_KEYS`] whose values in `new` differ from those the daemon runs
+/// with (compared as loaded: a default written out is no change).
+fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.database, &new.database);
+    let (c, d) = (&running.daemon, &new.daemon);
+    let cert = |cfg: &invsync_config::DaemonConfig| cfg.tls.as_ref().map(|t| t.cert.clone());
+    let key = |cfg: &invsync_config::DaemonConfig| cfg.tls.as_ref().map(|t| t.key.clone());
+    let changed = [
+        a.url.expose_secret() != b.url.expose_secret(),
+        a.max_connections != b.max_connections,
+        a.connect_timeout != b.connect_timeout,
+        c.listen != d.listen,
+        cert(c) != cert(d),
+        key(c) != key(d),
+        c.max_connections != d.max_connections,
+        c.header_timeout != d.header_timeout,
+        c.idle_timeout != d.idle_timeout,
+    ];
+    RESTART_KEYS
+        .iter()
+        .zip(changed)
+        .filter_map(|(k, changed)| changed.then_some(*k))
+        .collect()
+}
+
+/// The address the daemon listens on, if other hosts can reach it.
+fn exposed(config: &Config) -> Option<std::net::SocketAddr> {
+    config
+        .daemon
+        .listen
+        .filter(|addr| !invsync_config::is_loopback(addr))
+}
+
+/// SIGHUP: a valid config replaces the old one for runs started from now on, except the
+/// keys that take a restart (each named in a warning); an invalid one is logged, error by
+/// error, and the daemon keeps running, healthy, on the old one.
+async fn reload(options: &DaemonOptions, scheduler: &mut Scheduler, running: &Running) {
     info!(config = %options.config_path.display(), "reloading the configuration");
     let config = match invsync_config::load(&options.config_path) {
         Ok(config) => Arc::new(config),
@@ -320,24 +447,78 @@ async fn reload(
             notify::status(&format!(
                 "config reload failed ({summary}); running on the previous config"
             ));
-            health.set_config_error(Some(summary));
+            running
+                .health
+                .config_reload_failed(Utc::now(), errors.iter().map(ToString::to_string).collect());
             return;
         }
     };
-    let old = scheduler.config().clone();
-    if config.database.url.expose_secret() != old.database.url.expose_secret() {
-        warn!("database.url changed: that takes a restart; the daemon keeps its current database");
+    let restart = restart_keys(&running.started_with, &config);
+    for key in &restart {
+        warn!(key, "`{key}` changed; restart to apply");
     }
+    let under_restart_key = |k: &String| {
+        RESTART_KEYS
+            .iter()
+            .any(|r| k == r || k.starts_with(&format!("{r}.")))
+    };
+    let previous = scheduler.config().clone();
+    let applied: Vec<String> = config
+        .changed_keys(&previous)
+        .into_iter()
+        .filter(|k| !under_restart_key(k))
+        .collect();
     match scheduler.apply_config(config.clone()).await {
         Ok(()) => {
-            if let Ok(mut s) = shared.write() {
+            if let Ok(mut s) = running.shared.write() {
                 *s = config.clone();
             }
-            health.set_config_error(None);
-            info!(schedules = config.schedules.len(), "configuration reloaded");
+            let mut restart: Vec<String> = restart.iter().map(|k| (*k).to_owned()).collect();
+            // The listener keeps the address it started on until a restart: one other hosts
+            // can reach never loses its password (the new config may be valid only because
+            // its `listen` is loopback).
+            match (
+                config.daemon.password.as_ref(),
+                exposed(&running.started_with),
+            ) {
+                (None, Some(addr)) => {
+                    warn!(
+                        %addr,
+                        "`daemon.password` removed, but the daemon listens on an address other hosts can reach until it restarts: the previous password stays"
+                    );
+                    restart.push("daemon.password".to_owned());
+                }
+                (password, _) => running.access.set_password(password),
+            }
+            running.health.config_loaded(Utc::now(), restart.clone());
+            if applied.is_empty() {
+                let what = if restart.is_empty() {
+                    "configuration re-read: nothing changed"
+                } else {
+                    "configuration re-read: nothing else changed, so nothing was applied"
+                };
+                info!(restart_pending = %restart.join(", "), "{what}");
+            } else {
+                info!(
+                    schedules = config.schedules.len(),
+                    changed = %applied.join(", "),
+                    restart_pending = %restart.join(", "),
+                    "configuration reloaded"
+                );
+            }
+            if !restart.is_empty() {
+                notify::status(&format!(
+                    "configuration reloaded; restart to apply {}",
+                    restart.join(", ")
+                ));
+            }
         }
         Err(e) => {
-            error!(error = %invsync_engine::error_chain(&e), "could not apply the reloaded configuration; keeping the previous one");
+            let e = invsync_engine::error_chain(&e);
+            error!(error = %e, "could not apply the reloaded configuration; keeping the previous one");
+            running
+                .health
+                .config_reload_failed(Utc::now(), vec![format!("could not apply it: {e}")]);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `/healthz` over real HTTP on loopback, against a real database: which schedules count as
-//! overdue (more than their interval past due and not running), and the reasons the daemon
-//! itself reports (run outcomes waiting for the database, a rejected reload). The
+//! overdue (more than their interval past due and not running), the reasons the daemon
+//! itself reports (run outcomes waiting for the database) and its warnings (a rejected
+//! reload, a key waiting for a restart), which leave it healthy. The
 //! end-to-end tests (tests/e2e_daemon.rs) cover `ok`, an unreachable database and
 //! `/metrics` through the binary.
 
@@ -164,9 +165,8 @@ async fn healthz_reports_overdue_schedules_and_the_daemons_own_problems(backend:
     let (status, body) = get(&base, "/healthz").await;
     assert_eq!((status, body.trim()), (200, "ok"));
 
-    // What the daemon knows itself: outcomes waiting for the database, a rejected reload.
+    // What the daemon knows itself: outcomes waiting for the database.
     health.set_pending_records(2);
-    health.set_config_error(Some("1 problem(s) in invsync.toml".into()));
     let (status, body) = get(&base, "/healthz").await;
     assert_eq!(status, 503, "{body}");
     let r = reasons(&body);
@@ -175,14 +175,50 @@ async fn healthz_reports_overdue_schedules_and_the_daemons_own_problems(backend:
             .any(|r| r.contains("2 run outcome(s) wait for the database")),
         "{r:?}"
     );
-    assert!(
-        r.iter()
-            .any(|r| r.contains("the last config reload failed") && r.contains("invsync.toml")),
-        "{r:?}"
-    );
     health.set_pending_records(0);
-    health.set_config_error(None);
-    assert_eq!(get(&base, "/healthz").await.0, 200);
+
+    // A rejected reload leaves the daemon working on the previous config: healthy, and
+    // the answer says what happened, since when the old config is in use, and why.
+    let loaded = chrono::Utc::now() - TimeDelta::minutes(5);
+    health.config_loaded(loaded, Vec::new());
+    health.config_reload_failed(
+        chrono::Utc::now(),
+        vec!["invsync.toml: schedules[1].every: below 15m".into()],
+    );
+    let (status, body) = get(&base, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let warning = json["warnings"][0].as_str().expect("a warning");
+    assert!(
+        warning.contains("the last config reload failed")
+            && warning.contains(&loaded.format("%Y-%m-%d %H:%M:%SZ").to_string())
+            && warning.contains("schedules[1].every: below 15m"),
+        "{body}"
+    );
+    assert_eq!(json["config"]["last_reload_successful"], false);
+    assert_eq!(
+        json["config"]["last_reload_errors"][0],
+        "invsync.toml: schedules[1].every: below 15m"
+    );
+    // With a reason as well, the answer is 503 and carries both.
+    health.set_pending_records(1);
+    let (status, body) = get(&base, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["reasons"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{body}");
+    health.set_pending_records(0);
+    // A key that waits for a restart is a warning too; a good reload clears the failure.
+    health.config_loaded(chrono::Utc::now(), vec!["daemon.listen".into()]);
+    let (status, body) = get(&base, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("`daemon.listen` changed in the config; restart to apply"),
+        "{body}"
+    );
+    assert!(!body.contains("reload failed"), "{body}");
+    health.config_loaded(chrono::Utc::now(), Vec::new());
+    assert_eq!(get(&base, "/healthz").await, (200, "ok\n".to_owned()));
 
     // Without a recorder, /metrics says so rather than serving an empty page.
     assert_eq!(get(&base, "/metrics").await.0, 404);
