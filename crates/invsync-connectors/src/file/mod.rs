@@ -222,8 +222,9 @@ impl Inner {
     fn input_file_error(&self, path: &Path, e: InputFileError) -> ConnectorError {
         match e {
             InputFileError::Io(e) => self.read_error(path, &e),
+            // Like a missing file: the path names no regular file (ADR 0063).
             e @ InputFileError::NotRegular(_) => self.error(
-                ErrorKind::InvalidData,
+                ErrorKind::NotFound,
                 format!("{}: cannot read: {e}", path.display()),
             ),
             e @ (InputFileError::TooLarge { .. } | InputFileError::Grew { .. }) => {
