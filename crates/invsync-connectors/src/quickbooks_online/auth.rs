@@ -17,7 +17,7 @@
 //!   and every run fails with the fix: `invsync auth quickbooks-online`.
 
 use super::seal::{OpenError, Sealer, TokenSet};
-use crate::http::{self, Backoff, Timeouts};
+use crate::http::{self, Backoff, Call, Pipeline, Plain, Timeouts};
 use crate::redact::Redactor;
 use crate::{ConnectorError, ErrorKind, SealedTokens, TokenVault, VaultDecision};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -26,6 +26,40 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
+
+/// The token endpoint's part in the pipeline: the app's Basic credentials, no budget, and
+/// never sent again once it may have arrived (a refresh rotates the token).
+struct TokenEndpoint {
+    plain: Plain,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+impl http::Platform for TokenEndpoint {
+    type Permit<'p> = ();
+
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::RequestBuilder, Option<SecretString>), ConnectorError> {
+        Ok((
+            request
+                .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                .header(reqwest::header::ACCEPT, "application/json"),
+            None,
+        ))
+    }
+
+    async fn admit(&self, _call: &Call<'_>) {}
+
+    fn throttle_limit(&self) -> Option<u32> {
+        self.plain.throttle_limit()
+    }
+
+    fn status_error(&self, call: &Call<'_>, answer: &http::Answer) -> ConnectorError {
+        self.plain.status_error(call, answer)
+    }
+}
 
 /// Where an operator authorises the app (Intuit's OAuth 2.0 authorisation endpoint).
 pub const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
@@ -57,12 +91,11 @@ struct TokenContext {
     key: String,
     vault: Option<Arc<dyn TokenVault>>,
     sealer: Sealer,
-    client: reqwest::Client,
+    pipeline: Pipeline,
     token_url: url::Url,
     client_id: String,
     client_secret: SecretString,
     seed: Option<SecretString>,
-    backoff: Backoff,
     /// Masks the app's secret and every token this connection sends or is granted.
     redactor: Redactor,
 }
@@ -138,12 +171,11 @@ impl Tokens {
                 key: vault_key(&config.realm_id),
                 vault,
                 sealer: Sealer::new(config.token_key.clone()),
-                client: http::client(connection, timeouts)?,
+                pipeline: Pipeline::new(connection, timeouts, backoff)?,
                 token_url: config.token_url.clone(),
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
                 seed: config.refresh_token.clone(),
-                backoff,
                 redactor: Redactor::for_config(&ConnectionConfig::QuickBooksOnline(Box::new(
                     config.clone(),
                 ))),
@@ -402,25 +434,28 @@ impl TokenContext {
                 self.redactor.add(value);
             }
         }
-        let response = http::send(&self.connection, self.backoff, false, || {
-            self.client
-                .post(self.token_url.clone())
-                .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
-                .header(reqwest::header::ACCEPT, "application/json")
-                .form(form)
-        })
-        .await
-        .map_err(|e| {
-            TokenCallError::Other(ConnectorError {
-                message: format!("Intuit's token endpoint: {}", e.message),
-                ..e
-            })
-        })?;
-        let status = response.status();
-        let body = response
-            .bytes()
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let endpoint = TokenEndpoint {
+            plain: Plain::once(&self.connection),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+        };
+        let call = Call::new(reqwest::Method::POST, self.token_url.clone(), "token")
+            .form(encoded.as_bytes())
+            .idempotent(false);
+        let answer = self
+            .pipeline
+            .exchange(&endpoint, &call)
             .await
-            .map_err(|e| TokenCallError::Other(http::transport_error(&self.connection, e)))?;
+            .map_err(|e| {
+                TokenCallError::Other(ConnectorError {
+                    message: format!("Intuit's token endpoint: {}", e.message),
+                    ..e
+                })
+            })?;
+        let (status, body) = (answer.status, answer.body);
         if status.is_success() {
             let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
                 TokenCallError::Other(self.error(

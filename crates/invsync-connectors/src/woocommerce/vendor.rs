@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 /// A product of `GET /products`.
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct WooProduct {
+pub struct WooProduct {
     pub id: u64,
     #[serde(default)]
     pub name: String,
@@ -38,7 +38,7 @@ pub(super) struct WooProduct {
 
 /// A variation of `GET /products/{id}/variations`.
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct WooVariation {
+pub struct WooVariation {
     pub id: u64,
     #[serde(default)]
     pub sku: Option<String>,
@@ -66,7 +66,7 @@ pub(super) struct WooVariation {
 /// and the sale's dates in GMT. The read-only `price` is the current price: the sale price
 /// while a sale runs.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct WooPrices<'a> {
+pub struct WooPrices<'a> {
     regular_price: &'a Option<Value>,
     sale_price: &'a Option<Value>,
     on_sale: &'a Option<Value>,
@@ -156,7 +156,7 @@ fn parse_date(field: &str, value: &Option<Value>) -> Result<Option<DateTime<Utc>
 }
 
 /// A price as this API takes it: a decimal string.
-pub(super) fn price_string(price: Decimal) -> String {
+pub fn price_string(price: Decimal) -> String {
     price.normalize().to_string()
 }
 
@@ -307,7 +307,7 @@ impl WooVariation {
 
 /// What a record's id says: `"{id}"`, `"{parent}/{id}"` or `"{parent}/{id}/parent-stock"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) enum RecordId {
+pub enum RecordId {
     Product(u64),
     Variation {
         parent: u64,
@@ -318,7 +318,7 @@ pub(super) enum RecordId {
 
 /// Where a write of one field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ProductTarget {
+pub enum ProductTarget {
     Product(u64),
     Variation { parent: u64, id: u64 },
 }
@@ -383,6 +383,44 @@ impl FromStr for RecordId {
                 })
             }
             _ => Err(bad()),
+        }
+    }
+}
+
+/// An order of `GET /orders` (`_orders.md`, "Order properties"), read leniently: an odd
+/// field reads as absent rather than losing the order's other lines.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WooOrder {
+    /// Orders without one are left out.
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub id: Option<u64>,
+    /// What the merchant and the accounting side call it.
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub number: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub status: Option<String>,
+    /// GMT without a zone: `2026-11-28T10:00:00`.
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub date_modified_gmt: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::each")]
+    pub line_items: Vec<WooLineItem>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WooLineItem {
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub sku: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::or_none")]
+    pub quantity: Option<i64>,
+}
+
+impl WooOrder {
+    /// The order's `number`, else its id.
+    pub fn number(&self) -> String {
+        match (&self.number, self.id) {
+            (Some(n), _) => n.clone(),
+            (None, Some(id)) => id.to_string(),
+            (None, None) => String::new(),
         }
     }
 }
