@@ -234,6 +234,9 @@ pub(crate) struct Call<'a> {
     /// What it is, for the platform's budget (Shopify prices operations by name,
     /// QuickBooks counts `batch` requests apart) and for messages.
     pub what: &'a str,
+    /// How many items it asks for, where the platform prices a call by that (Shopify's
+    /// `first`).
+    pub size: Option<u32>,
 }
 
 impl<'a> Call<'a> {
@@ -246,7 +249,13 @@ impl<'a> Call<'a> {
             body: None,
             idempotent: true,
             what,
+            size: None,
         }
+    }
+
+    pub fn size(mut self, size: Option<u32>) -> Call<'a> {
+        self.size = size;
+        self
     }
 
     pub fn query(mut self, query: &'a [(&'a str, String)]) -> Call<'a> {

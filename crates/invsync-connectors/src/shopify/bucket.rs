@@ -2,9 +2,10 @@
 //! points per app and shop (shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits).
 //! Every response reports `extensions.cost.throttleStatus` (`currentlyAvailable`,
 //! `restoreRate`) and the operation's `requestedQueryCost`; before a call, the bucket
-//! waits until it holds what the operation requested last time — or, for an operation not
-//! priced yet, the most one query may request — and reserves it, so concurrent calls of
-//! every connection to the shop do not count on the same points. Calls are admitted in
+//! waits until it holds what the operation requested last time (scaled to the page size
+//! asked for: a page of 199 costs about twice one of 100) — or, for an operation not priced
+//! yet, the most one query may request — and reserves it, so concurrent calls of every
+//! connection to the shop do not count on the same points. Calls are admitted in
 //! turn (first come, first served), so an expensive call is never starved by cheap ones.
 //! Before the shop's state is known, one call goes alone and its answer tells the rest.
 
@@ -33,8 +34,8 @@ struct State {
     /// The last throttle status: points available then (less the reservations of calls
     /// in flight), restore rate, bucket size, when.
     status: Option<(f64, f64, f64, Instant)>,
-    /// The last requested cost, per operation.
-    costs: HashMap<String, f64>,
+    /// The last requested cost per operation, and the page size it asked for.
+    costs: HashMap<String, (f64, Option<u32>)>,
     /// Points reserved by calls in flight.
     reserved: f64,
     in_flight: usize,
@@ -65,6 +66,21 @@ impl State {
     fn max_query_cost(&self) -> f64 {
         self.status
             .map_or(MAX_QUERY_COST, |(_, _, max, _)| max.min(MAX_QUERY_COST))
+    }
+
+    /// What a call of `operation` asking for `size` items will request: the last cost,
+    /// scaled to the size (2 points for the connection, the rest per item), else the most
+    /// a query may cost.
+    fn cost(&self, operation: &str, size: Option<u32>) -> f64 {
+        let max = self.max_query_cost();
+        let cost = match (self.costs.get(operation), size) {
+            (Some(&(requested, Some(before))), Some(now)) if before > 0 && before != now => {
+                2.0 + (requested - 2.0).max(0.0) / f64::from(before) * f64::from(now)
+            }
+            (Some(&(requested, _)), _) => requested,
+            (None, _) => max,
+        };
+        cost.min(max)
     }
 }
 
@@ -98,7 +114,7 @@ impl Bucket {
     }
 
     /// Waits for this call's turn and for the points `operation` needs, and reserves them.
-    pub async fn admit(self: &Arc<Self>, operation: &str) -> Reservation {
+    pub async fn admit(self: &Arc<Self>, operation: &str, size: Option<u32>) -> Reservation {
         let _turn = self.turn.lock().await;
         loop {
             let wait = {
@@ -113,8 +129,7 @@ impl Bucket {
                     }
                     None
                 } else {
-                    let max = s.max_query_cost();
-                    let cost = s.costs.get(operation).copied().unwrap_or(max).min(max);
+                    let cost = s.cost(operation, size);
                     let wait = s.wait_for(cost);
                     if wait.is_zero() {
                         if let (Some((now, _)), Some((_, rate, max, _))) = (s.available(), s.status)
@@ -159,29 +174,39 @@ impl Bucket {
 
     /// Takes an answer's `extensions.cost` in. Call it while the call's reservation is
     /// held: the reported points do not count the other calls in flight yet.
-    pub fn observe(&self, operation: &str, reported: Reported, mine: &Reservation) {
+    pub fn observe(
+        &self,
+        operation: &str,
+        size: Option<u32>,
+        reported: Reported,
+        mine: &Reservation,
+    ) {
         let mut s = self.state();
         if let Some((available, rate, max)) = reported.throttle_status {
             let others = (s.reserved - mine.cost).max(0.0);
             s.status = Some((available - others, rate, max, Instant::now()));
         }
         if let Some(requested) = reported.requested {
-            s.costs.insert(operation.to_owned(), requested);
+            s.costs.insert(operation.to_owned(), (requested, size));
         }
         drop(s);
         self.answered.notify_waiters();
     }
 
     /// How long a throttled call of `operation` waits for its points to come back.
-    pub fn throttle_wait(&self, operation: &str) -> Duration {
+    pub fn throttle_wait(&self, operation: &str, size: Option<u32>) -> Duration {
         let s = self.state();
-        let cost = s.costs.get(operation).copied().unwrap_or(100.0);
+        let cost = if s.costs.contains_key(operation) {
+            s.cost(operation, size)
+        } else {
+            100.0
+        };
         s.wait_for(cost)
     }
 
     /// The requested cost of the last call of `operation`, if any.
     pub fn last_cost(&self, operation: &str) -> Option<f64> {
-        self.state().costs.get(operation).copied()
+        self.state().costs.get(operation).map(|c| c.0)
     }
 
     /// The most one query may request.
@@ -204,36 +229,51 @@ mod tests {
     #[tokio::test]
     async fn concurrent_calls_never_count_on_the_same_points() {
         let bucket = Arc::new(Bucket::default());
-        let first = bucket.admit("Page").await;
+        let first = bucket.admit("Page", None).await;
         // Unknown state: the second call waits for the first answer.
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), bucket.admit("Page"))
+            tokio::time::timeout(Duration::from_millis(50), bucket.admit("Page", None))
                 .await
                 .is_err()
         );
-        bucket.observe("Page", reported(1000.0, 400.0), &first);
+        bucket.observe("Page", None, reported(1000.0, 400.0), &first);
         drop(first);
-        let a = bucket.admit("Page").await;
-        let b = bucket.admit("Page").await;
+        let a = bucket.admit("Page", None).await;
+        let b = bucket.admit("Page", None).await;
         // 200 left after reserving 400 twice: a third call waits about 2 s.
-        let c = tokio::time::timeout(Duration::from_millis(100), bucket.admit("Page")).await;
+        let c = tokio::time::timeout(Duration::from_millis(100), bucket.admit("Page", None)).await;
         assert!(c.is_err(), "the third call waits for its points");
         // The first answer reports 600 available: Shopify has not seen the second call
         // yet, whose reservation the bucket keeps counting.
-        bucket.observe("Page", reported(600.0, 400.0), &a);
+        bucket.observe("Page", None, reported(600.0, 400.0), &a);
         let available = bucket.state().available().expect("known").0;
         assert!(available < 250.0, "{available}");
         drop((a, b));
     }
 
+    #[test]
+    fn a_bigger_page_is_priced_by_its_size() {
+        let mut s = State::default();
+        s.costs.insert("Page".into(), (502.0, Some(100)));
+        assert_eq!(s.cost("Page", Some(100)), 502.0);
+        assert_eq!(s.cost("Page", Some(199)), 2.0 + 5.0 * 199.0);
+        assert_eq!(
+            s.cost("Page", Some(250)),
+            MAX_QUERY_COST,
+            "never above the limit"
+        );
+        assert_eq!(s.cost("Page", None), 502.0);
+        assert_eq!(s.cost("Other", Some(10)), MAX_QUERY_COST, "not priced yet");
+    }
+
     #[tokio::test]
     async fn an_operation_not_priced_yet_waits_for_the_most_a_query_may_cost() {
         let bucket = Arc::new(Bucket::default());
-        let probe = bucket.admit("Location").await;
-        bucket.observe("Location", reported(900.0, 2.0), &probe);
+        let probe = bucket.admit("Location", None).await;
+        bucket.observe("Location", None, reported(900.0, 2.0), &probe);
         drop(probe);
         let started = Instant::now();
-        let _call = bucket.admit("New").await;
+        let _call = bucket.admit("New", None).await;
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(900),

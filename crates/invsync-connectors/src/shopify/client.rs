@@ -113,7 +113,7 @@ impl Platform for Shop {
     }
 
     async fn admit(&self, call: &Call<'_>) -> Reservation {
-        self.bucket.admit(call.what).await
+        self.bucket.admit(call.what, call.size).await
     }
 
     fn observe(&self, call: &Call<'_>, answer: &Answer, permit: &Reservation) -> bool {
@@ -132,6 +132,7 @@ impl Platform for Shop {
         if let Some(cost) = envelope.as_ref().and_then(Envelope::cost) {
             self.bucket.observe(
                 call.what,
+                call.size,
                 Reported {
                     requested: cost.requested_query_cost,
                     throttle_status: cost
@@ -152,7 +153,7 @@ impl Platform for Shop {
     fn throttle_wait(&self, call: &Call<'_>, answer: &Answer, _backoff: Duration) -> Duration {
         // Not executed: wait until the bucket holds the requested cost.
         http::retry_after(&answer.headers)
-            .unwrap_or_else(|| self.bucket.throttle_wait(call.what))
+            .unwrap_or_else(|| self.bucket.throttle_wait(call.what, call.size))
             .max(Duration::from_millis(50))
     }
 
@@ -291,10 +292,16 @@ impl Client {
         variables: Value,
         idempotent: bool,
     ) -> Result<Value, ConnectorError> {
+        // Shopify prices a connection by the items it asks for.
+        let size = variables
+            .get("first")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok());
         let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
         let call = Call::new(Method::POST, self.shop.endpoint.clone(), operation)
             .json(body.as_bytes())
-            .idempotent(idempotent);
+            .idempotent(idempotent)
+            .size(size);
         let answer = self.pipeline.send(&self.shop, &call).await?;
         let envelope: Option<Envelope> = serde_json::from_slice(&answer.body).ok();
         let errors = envelope.as_ref().map(Envelope::errors).unwrap_or_default();
