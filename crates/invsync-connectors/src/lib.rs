@@ -12,6 +12,7 @@ pub mod file;
 pub mod http;
 mod keys;
 mod lenient;
+pub mod oauth;
 pub use keys::{KeyRound, MAX_KEY_LEN, WriteKeys};
 mod order_feed;
 pub use order_feed::OrderClock;

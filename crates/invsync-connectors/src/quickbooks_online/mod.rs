@@ -19,14 +19,14 @@
 //!   ([`limits`]); 429 waits (`Retry-After`, else 60 s); 5xx and timeouts are retried
 //!   where that cannot apply a change twice; a 401 refreshes the token once.
 //! * **Tokens**: OAuth 2.0 with rotating refresh tokens kept, encrypted, in the
-//!   [`crate::TokenVault`] ([`auth`], [`seal`]).
+//!   [`crate::TokenVault`] (the shared [`crate::oauth`], with Intuit's endpoints in
+//!   `auth`).
 
 mod auth;
 mod json;
 mod limits;
 mod orders;
 mod read;
-mod seal;
 mod write;
 
 pub use auth::{
@@ -36,11 +36,11 @@ pub use auth::{
 pub use limits::Limits;
 
 use crate::http::{self, Answer, Backoff, Call, Pipeline, Platform, Timeouts};
+use crate::oauth::Tokens;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
 };
 use async_trait::async_trait;
-use auth::Tokens;
 use invsync_config::QuickBooksOnlineConfig;
 use invsync_core::{OrderLine, Record};
 use json::{
@@ -183,7 +183,7 @@ impl QuickBooksOnline {
         Ok(QuickBooksOnline {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
-                tokens: Tokens::new(
+                tokens: auth::tokens(
                     name,
                     config,
                     ctx.token_vault.clone(),
