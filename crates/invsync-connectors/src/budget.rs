@@ -41,6 +41,23 @@ pub(crate) fn shared<T: Any + Send + Sync>(
     budget
 }
 
+/// Waits until `answered` is notified or `known()` holds, at most `limit`: a budget that
+/// knows nothing of the account yet lets one request go alone, and the others wait for
+/// its answer (or for it to fail).
+pub(crate) async fn until_answered(
+    answered: &tokio::sync::Notify,
+    known: impl Fn() -> bool,
+    limit: Duration,
+) {
+    let notified = answered.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    // Checked after `enable`: an answer between the caller's look and now still wakes.
+    if !known() {
+        let _ = tokio::time::timeout(limit, notified).await;
+    }
+}
+
 /// The budget of an account whose platform announces no limits (WooCommerce): after a
 /// throttle, no call to the account goes before the wait it asked for is over.
 #[derive(Debug, Default)]

@@ -308,15 +308,16 @@ pub(crate) trait Platform: Sync {
     where
         Self: 'p;
 
-    /// Adds the credentials (and headers) to one attempt. The credential returned is
-    /// handed to [`Platform::unauthorized`] if the platform refuses it.
-    fn authorize(
+    /// A credential obtained for one attempt (QuickBooks' access token), handed to
+    /// [`Platform::sign`], and to [`Platform::unauthorized`] if the platform refuses it.
+    fn credential(
         &self,
-        request: RequestBuilder,
-    ) -> impl Future<Output = Result<(RequestBuilder, Option<SecretString>), ConnectorError>> + Send
-    {
-        async move { Ok((request, None)) }
+    ) -> impl Future<Output = Result<Option<SecretString>, ConnectorError>> + Send {
+        async { Ok(None) }
     }
+
+    /// Adds the credentials and the platform's headers to one attempt.
+    fn sign(&self, request: RequestBuilder, credential: Option<&SecretString>) -> RequestBuilder;
 
     /// Waits until the account's rate budget has room for the call, and takes it.
     fn admit<'p>(&'p self, call: &Call<'_>) -> impl Future<Output = Self::Permit<'p>> + Send;
@@ -360,6 +361,18 @@ pub(crate) trait Platform: Sync {
     }
 }
 
+/// `request` with an API token in `header` and `Accept: application/json`.
+pub(crate) fn with_token(
+    request: RequestBuilder,
+    header: &'static str,
+    token: &SecretString,
+) -> RequestBuilder {
+    use secrecy::ExposeSecret as _;
+    request
+        .header(header, token.expose_secret())
+        .header(reqwest::header::ACCEPT, "application/json")
+}
+
 /// A platform with no budget, credentials or messages of its own: downloads from a
 /// storage URL, OAuth token endpoints.
 pub(crate) struct Plain {
@@ -386,6 +399,10 @@ impl Plain {
 
 impl Platform for Plain {
     type Permit<'p> = ();
+
+    fn sign(&self, request: RequestBuilder, _: Option<&SecretString>) -> RequestBuilder {
+        request
+    }
 
     async fn admit(&self, _call: &Call<'_>) {}
 
@@ -464,7 +481,8 @@ impl Pipeline {
         let mut renewed = false;
         let may_retry = |retries: u32| retries.saturating_add(1) < self.backoff.attempts;
         loop {
-            let (request, credential) = platform.authorize(self.request(call)).await?;
+            let credential = platform.credential().await?;
+            let request = platform.sign(self.request(call), credential.as_ref());
             let permit = platform.admit(call).await;
             metrics::counter!(metrics_names::API_CALLS, "connection" => self.connection.clone())
                 .increment(1);
@@ -543,6 +561,29 @@ impl Pipeline {
             }
             return Ok(answer);
         }
+    }
+
+    /// Every item of a paged list whose first page said how many pages there are: pages
+    /// 2 to `pages`, `in_flight` at a time, in page order, after `first`.
+    pub async fn later_pages<T, F, Fut>(
+        first: Vec<T>,
+        pages: usize,
+        in_flight: usize,
+        page: F,
+    ) -> Result<Vec<T>, ConnectorError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, ConnectorError>>,
+    {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let rest: Vec<Vec<T>> = stream::iter(2..=pages)
+            .map(page)
+            .buffered(in_flight)
+            .try_collect()
+            .await?;
+        let mut items = first;
+        items.extend(rest.into_iter().flatten());
+        Ok(items)
     }
 
     fn request(&self, call: &Call<'_>) -> RequestBuilder {

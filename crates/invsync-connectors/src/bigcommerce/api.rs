@@ -5,11 +5,10 @@
 use super::pace::{self, Pacer};
 use super::vendor::error_detail;
 use super::{AUTH_HINT, BigCommerceConnection, MAX_PAGES, ORDERS_PAGE, READ_CONCURRENCY};
-use crate::http::{self, Answer, Call, Platform};
+use crate::http::{self, Answer, Call, Pipeline, Platform};
 use crate::{ConnectorError, ErrorKind};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +23,8 @@ pub(super) struct Store {
 impl Platform for Store {
     type Permit<'p> = pace::Permit;
 
-    async fn authorize(
-        &self,
-        request: RequestBuilder,
-    ) -> Result<(RequestBuilder, Option<SecretString>), ConnectorError> {
-        Ok((
-            request
-                .header("X-Auth-Token", self.token.expose_secret())
-                .header("Accept", "application/json"),
-            None,
-        ))
+    fn sign(&self, request: RequestBuilder, _: Option<&SecretString>) -> RequestBuilder {
+        http::with_token(request, "X-Auth-Token", &self.token)
     }
 
     async fn admit(&self, _call: &Call<'_>) -> pace::Permit {
@@ -133,7 +124,7 @@ impl BigCommerceConnection {
                 }
             }
         };
-        let (mut items, pages) = page(1).await?;
+        let (items, pages) = page(1).await?;
         if pages > MAX_PAGES {
             return Err(ConnectorError::new(
                 &self.name,
@@ -143,16 +134,11 @@ impl BigCommerceConnection {
                 ),
             ));
         }
-        let rest: Vec<Vec<Value>> = stream::iter(2..=pages.max(1))
-            .map(|n| {
-                let fetch = page(n);
-                async move { fetch.await.map(|(items, _)| items) }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        items.extend(rest.into_iter().flatten());
-        Ok(items)
+        Pipeline::later_pages(items, pages, READ_CONCURRENCY, |n| {
+            let fetch = page(n);
+            async move { fetch.await.map(|(items, _)| items) }
+        })
+        .await
     }
 
     /// Every item of a v2 list: pages until a short one (v2 has no totals; 204 is empty).

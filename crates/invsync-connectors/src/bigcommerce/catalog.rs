@@ -92,20 +92,13 @@ impl BigCommerceConnection {
         match items {
             None => values = self.v3_all(&path, &[], INVENTORY_PAGE).await?,
             Some(items) => {
-                let variants: Vec<u64> = items
-                    .iter()
-                    .filter_map(|i| match i {
-                        InventoryItem::Variant(v) => Some(*v),
-                        _ => None,
-                    })
-                    .collect();
-                let products: Vec<u64> = items
-                    .iter()
-                    .filter_map(|i| match i {
-                        InventoryItem::Product(p) => Some(*p),
-                        _ => None,
-                    })
-                    .collect();
+                let (mut variants, mut products) = (Vec::new(), Vec::new());
+                for item in items {
+                    match item {
+                        InventoryItem::Variant(v) => variants.push(*v),
+                        InventoryItem::Product(p) => products.push(*p),
+                    }
+                }
                 for (key, ids) in [("variant_id:in", variants), ("product_id:in", products)] {
                     for chunk in ids.chunks(INVENTORY_PAGE) {
                         values.extend(
@@ -192,16 +185,16 @@ pub(super) fn quantities_by_item(rows: &[Value]) -> HashMap<InventoryItem, i64> 
     let mut out = HashMap::new();
     for row in rows {
         // Anything but an object reads as a row without a quantity: left out.
-        let row: LocationItem = serde_json::from_value(row.clone()).unwrap_or_default();
-        let Some(q) = row.total_inventory_onhand else {
+        let row: LocationItem = crate::lenient::decode(row.clone());
+        let Some(q) = row.total_inventory_onhand.0 else {
             continue;
         };
-        let id = row.identity.unwrap_or_default();
-        if let Some(vid) = id.variant_id {
+        let id = row.identity.0.unwrap_or_default();
+        if let Some(vid) = id.variant_id.0 {
             out.insert(InventoryItem::Variant(vid), q);
         }
-        if let Some(pid) = id.product_id {
-            if id.variant_id.is_none() {
+        if let Some(pid) = id.product_id.0 {
+            if id.variant_id.0.is_none() {
                 out.insert(InventoryItem::Product(pid), q);
             } else {
                 out.entry(InventoryItem::Product(pid)).or_insert(q);

@@ -3,7 +3,7 @@
 
 use super::vendor::{BcOrder, BcOrderProduct};
 use super::{BigCommerceConnection, OPEN_STATUSES, READ_CONCURRENCY};
-use crate::{ConnectorError, OrderFeed, order_feed};
+use crate::{ConnectorError, OrderFeed, lenient, order_feed};
 use chrono::{DateTime, SecondsFormat, Utc};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -39,7 +39,7 @@ impl BigCommerceConnection {
         // Owned ids: the stream's futures must not borrow from `orders`' elements.
         let open: Vec<Option<u64>> = orders
             .iter()
-            .map(|o| o.id.filter(|_| o.is_open()))
+            .map(|o| o.id.0.filter(|_| o.is_open()))
             .collect();
         stream::iter(open)
             .map(|id| async move {
@@ -54,8 +54,7 @@ impl BigCommerceConnection {
                         .into_iter()
                         .filter_map(|line| {
                             // Anything but an object reads as a line without a SKU.
-                            let line: BcOrderProduct =
-                                serde_json::from_value(line).unwrap_or_default();
+                            let line: BcOrderProduct = lenient::decode(line);
                             line.unshipped()
                                 .map(|(sku, open)| (CompactString::from(sku), open))
                         })
@@ -97,7 +96,7 @@ impl BigCommerceConnection {
             .iter()
             .zip(lines)
             .filter_map(|(order, lines)| {
-                let id = order.id?;
+                let id = order.id.0?;
                 let open = order.is_open();
                 Some(StoreOrder {
                     id: id.to_string().into(),
@@ -106,6 +105,7 @@ impl BigCommerceConnection {
                     open,
                     updated_at: order
                         .date_modified
+                        .0
                         .as_deref()
                         .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
                         .map(|t| t.with_timezone(&Utc)),
@@ -128,5 +128,5 @@ impl BigCommerceConnection {
 /// An order of a v2 list; anything but an object reads as an order without an id (left
 /// out).
 fn decode_order(order: serde_json::Value) -> BcOrder {
-    serde_json::from_value(order).unwrap_or_default()
+    lenient::decode(order)
 }

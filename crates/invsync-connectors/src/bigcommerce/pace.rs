@@ -130,18 +130,11 @@ impl Pacer {
                     tokio::time::sleep(wait).await;
                 }
                 None => {
-                    let answered = self.answered.notified();
-                    tokio::pin!(answered);
-                    answered.as_mut().enable();
-                    // Re-check: the answer may have come between the lock and `enable`.
-                    let answered_meanwhile = {
+                    let known = || {
                         let s = self.state();
                         s.left.is_some() || s.in_flight == 0
                     };
-                    if answered_meanwhile {
-                        continue;
-                    }
-                    let _ = tokio::time::timeout(UNKNOWN_RESET, answered).await;
+                    crate::budget::until_answered(&self.answered, known, UNKNOWN_RESET).await;
                 }
             }
         }

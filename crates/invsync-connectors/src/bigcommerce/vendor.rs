@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::str::FromStr;
 
 use super::OPEN_STATUSES;
+use crate::lenient::Lenient;
 use invsync_core::Sale;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,61 +133,56 @@ pub(super) fn sale_of(
 
 /// A v2 order (orders.v2.oas2.yml), read leniently: an odd field reads as absent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct BcOrder {
     /// Orders without one are left out.
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub id: Option<u64>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub status_id: Option<u64>,
+    pub id: Lenient<u64>,
+    pub status_id: Lenient<u64>,
     /// RFC 2822, the store's clock.
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub date_modified: Option<String>,
+    pub date_modified: Lenient<String>,
 }
 
 impl BcOrder {
     /// Whether the order still holds stock (its `status_id` is one of [`OPEN_STATUSES`]).
     pub fn is_open(&self) -> bool {
         self.status_id
+            .0
             .is_some_and(|s| OPEN_STATUSES.iter().any(|o| u64::from(*o) == s))
     }
 }
 
 /// A line of `GET /v2/orders/{id}/products`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct BcOrderProduct {
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub sku: Option<String>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub quantity: Option<i64>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub quantity_shipped: Option<i64>,
+    pub sku: Lenient<String>,
+    pub quantity: Lenient<i64>,
+    pub quantity_shipped: Lenient<i64>,
 }
 
 impl BcOrderProduct {
     /// The units not shipped yet, by SKU; `None` for a line that holds nothing a SKU can
     /// be matched to. Partly shipped orders hold only what has not left yet.
     pub fn unshipped(&self) -> Option<(&str, i64)> {
-        let sku = self.sku.as_deref().unwrap_or("").trim();
-        let open = self.quantity.unwrap_or(0) - self.quantity_shipped.unwrap_or(0);
+        let sku = self.sku.0.as_deref().unwrap_or("").trim();
+        let open = self.quantity.0.unwrap_or(0) - self.quantity_shipped.0.unwrap_or(0);
         (!sku.is_empty() && open > 0).then_some((sku, open))
     }
 }
 
 /// A row of `GET /v3/inventory/locations/{id}/items` (LocationItemsResponse).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct LocationItem {
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub total_inventory_onhand: Option<i64>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub identity: Option<Identity>,
+    pub total_inventory_onhand: Lenient<i64>,
+    pub identity: Lenient<Identity>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct Identity {
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub variant_id: Option<u64>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub product_id: Option<u64>,
+    pub variant_id: Lenient<u64>,
+    pub product_id: Lenient<u64>,
 }
 
 /// `title` of a v3 error, `batch_errors` titles, or v2's `[{"message"}]`.

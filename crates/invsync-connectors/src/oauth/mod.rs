@@ -82,16 +82,14 @@ struct TokenEndpoint {
 impl http::Platform for TokenEndpoint {
     type Permit<'p> = ();
 
-    async fn authorize(
+    fn sign(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<(reqwest::RequestBuilder, Option<SecretString>), ConnectorError> {
-        Ok((
-            request
-                .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
-                .header(reqwest::header::ACCEPT, "application/json"),
-            None,
-        ))
+        _: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        request
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .header(reqwest::header::ACCEPT, "application/json")
     }
 
     async fn admit(&self, _call: &Call<'_>) {}

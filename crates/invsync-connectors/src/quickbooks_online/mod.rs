@@ -375,15 +375,16 @@ impl Inner {
 impl Platform for Inner {
     type Permit<'p> = SemaphorePermit<'p>;
 
-    async fn authorize(
-        &self,
-        request: RequestBuilder,
-    ) -> Result<(RequestBuilder, Option<SecretString>), ConnectorError> {
-        let token = self.tokens.access_token().await?;
-        let request = request
-            .bearer_auth(token.expose_secret())
-            .header(reqwest::header::ACCEPT, "application/json");
-        Ok((request, Some(token)))
+    async fn credential(&self) -> Result<Option<SecretString>, ConnectorError> {
+        self.tokens.access_token().await.map(Some)
+    }
+
+    fn sign(&self, request: RequestBuilder, token: Option<&SecretString>) -> RequestBuilder {
+        let request = request.header(reqwest::header::ACCEPT, "application/json");
+        match token {
+            Some(token) => request.bearer_auth(token.expose_secret()),
+            None => request,
+        }
     }
 
     async fn admit<'p>(&'p self, call: &Call<'_>) -> SemaphorePermit<'p> {

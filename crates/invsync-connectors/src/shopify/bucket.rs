@@ -157,16 +157,12 @@ impl Bucket {
                 }
                 None => {
                     // The first answer tells the bucket's state.
-                    let answered = self.answered.notified();
-                    tokio::pin!(answered);
-                    answered.as_mut().enable();
-                    let known = {
+                    let known = || {
                         let s = self.state();
                         s.status.is_some() || s.in_flight == 0
                     };
-                    if !known {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
-                    }
+                    let limit = Duration::from_secs(1);
+                    crate::budget::until_answered(&self.answered, known, limit).await;
                 }
             }
         }

@@ -12,7 +12,7 @@ use crate::http::{self, Answer, Call, Pipeline, Plain, Platform};
 use crate::{ConnectorError, ErrorKind};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -100,16 +100,8 @@ fn throttled(errors: &[GraphqlError]) -> bool {
 impl Platform for Shop {
     type Permit<'p> = Reservation;
 
-    async fn authorize(
-        &self,
-        request: RequestBuilder,
-    ) -> Result<(RequestBuilder, Option<SecretString>), ConnectorError> {
-        Ok((
-            request
-                .header("X-Shopify-Access-Token", self.token.expose_secret())
-                .header(reqwest::header::ACCEPT, "application/json"),
-            None,
-        ))
+    fn sign(&self, request: RequestBuilder, _: Option<&SecretString>) -> RequestBuilder {
+        http::with_token(request, "X-Shopify-Access-Token", &self.token)
     }
 
     async fn admit(&self, call: &Call<'_>) -> Reservation {

@@ -102,14 +102,12 @@ struct Site {
 impl Platform for Site {
     type Permit<'p> = ();
 
-    async fn authorize(
+    fn sign(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<(reqwest::RequestBuilder, Option<SecretString>), ConnectorError> {
-        Ok((
-            request.basic_auth(self.key.expose_secret(), Some(self.secret.expose_secret())),
-            None,
-        ))
+        _: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        request.basic_auth(self.key.expose_secret(), Some(self.secret.expose_secret()))
     }
 
     async fn admit(&self, _call: &Call<'_>) {
@@ -267,7 +265,7 @@ impl WooCommerceConnection {
                 }
             }
         };
-        let (mut items, pages) = page(1).await?;
+        let (items, pages) = page(1).await?;
         let pages = pages.unwrap_or(1);
         if pages > MAX_PAGES {
             return Err(ConnectorError::new(
@@ -278,18 +276,11 @@ impl WooCommerceConnection {
                 ),
             ));
         }
-        let rest: Vec<Vec<Value>> = stream::iter(2..=pages)
-            .map(|n| {
-                let fetch = page(n);
-                async move { fetch.await.map(|(items, _)| items) }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for more in rest {
-            items.extend(more);
-        }
-        Ok(items)
+        Pipeline::later_pages(items, pages, READ_CONCURRENCY, |n| {
+            let fetch = page(n);
+            async move { fetch.await.map(|(items, _)| items) }
+        })
+        .await
     }
 
     /// Orders still holding stock. Newest first: orders leave this list while it pages (an
@@ -313,10 +304,11 @@ impl WooCommerceConnection {
         raw.into_iter()
             .filter_map(|order| {
                 // Anything but an object reads as an order without an id: left out.
-                let order: WooOrder = serde_json::from_value(order).unwrap_or_default();
-                let id = order.id?;
+                let order: WooOrder = crate::lenient::decode(order);
+                let id = order.id.0?;
                 let open = order
                     .status
+                    .0
                     .as_deref()
                     .is_some_and(|s| OPEN_STATUSES.contains(&s));
                 Some(StoreOrder {
@@ -324,7 +316,7 @@ impl WooCommerceConnection {
                     // What the merchant and the accounting side call it (DocNumber).
                     number: order.number().into(),
                     open,
-                    updated_at: order.date_modified_gmt.as_deref().and_then(parse_gmt),
+                    updated_at: order.date_modified_gmt.0.as_deref().and_then(parse_gmt),
                     // WooCommerce has no per-line shipped quantity: an open order holds
                     // all of its lines, a closed one nothing.
                     lines: if open {
@@ -442,10 +434,11 @@ impl WooCommerceConnection {
 fn order_lines(order: &WooOrder) -> Vec<StoreOrderLine> {
     order
         .line_items
+        .0
         .iter()
         .filter_map(|line| {
-            let sku = line.sku.as_deref().unwrap_or("").trim();
-            let quantity = line.quantity.unwrap_or(0);
+            let sku = line.sku.0.as_deref().unwrap_or("").trim();
+            let quantity = line.quantity.0.unwrap_or(0);
             (!sku.is_empty() && quantity > 0).then(|| StoreOrderLine {
                 sku: CompactString::from(sku),
                 quantity,

@@ -1,5 +1,6 @@
 //! WooCommerce's JSON, as far as invsync reads it, and the ids invsync gives its records.
 
+use crate::lenient::{Each, Lenient};
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, ItemKind, Record, Sale};
 use rust_decimal::Decimal;
@@ -390,34 +391,29 @@ impl FromStr for RecordId {
 /// An order of `GET /orders` (`_orders.md`, "Order properties"), read leniently: an odd
 /// field reads as absent rather than losing the order's other lines.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WooOrder {
+#[serde(default)]
+pub(crate) struct WooOrder {
     /// Orders without one are left out.
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub id: Option<u64>,
+    pub(crate) id: Lenient<u64>,
     /// What the merchant and the accounting side call it.
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub number: Option<String>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub status: Option<String>,
+    pub(crate) number: Lenient<String>,
+    pub(crate) status: Lenient<String>,
     /// GMT without a zone: `2026-11-28T10:00:00`.
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub date_modified_gmt: Option<String>,
-    #[serde(default, deserialize_with = "crate::lenient::each")]
-    pub line_items: Vec<WooLineItem>,
+    pub(crate) date_modified_gmt: Lenient<String>,
+    pub(crate) line_items: Each<WooLineItem>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct WooLineItem {
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub sku: Option<String>,
-    #[serde(default, deserialize_with = "crate::lenient::or_none")]
-    pub quantity: Option<i64>,
+#[serde(default)]
+pub(crate) struct WooLineItem {
+    pub(crate) sku: Lenient<String>,
+    pub(crate) quantity: Lenient<i64>,
 }
 
 impl WooOrder {
     /// The order's `number`, else its id.
-    pub fn number(&self) -> String {
-        match (&self.number, self.id) {
+    pub(crate) fn number(&self) -> String {
+        match (&self.number.0, self.id.0) {
             (Some(n), _) => n.clone(),
             (None, Some(id)) => id.to_string(),
             (None, None) => String::new(),
