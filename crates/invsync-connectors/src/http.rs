@@ -493,7 +493,7 @@ impl Pipeline {
                     response.bytes().await.map(|body| Answer {
                         status,
                         headers,
-                        body: body.to_vec(),
+                        body: Vec::from(body),
                     })
                 }
                 Err(e) => Err(e),
