@@ -3,15 +3,16 @@
 //! planning.
 
 use super::*;
-use crate::captured::price_write;
 use chrono::{DateTime, TimeZone, Utc};
+use invsync_connectors::testing::price_write;
+use invsync_connectors::woocommerce::vendor;
 use invsync_core::{Sale, SaleAction};
 use invsync_test_support::woocommerce::WooSale;
 use std::collections::BTreeMap;
 
 /// A captured payload (tests/fixtures/README.md names every source).
 fn fixture(name: &str) -> Value {
-    crate::captured::fixture("woocommerce", name)
+    invsync_connectors::testing::fixture("woocommerce", name)
 }
 
 /// The products or variations of a payload: a bare list, the WordPress.com proxy's
@@ -475,11 +476,4 @@ async fn untracked_stock_syncs_its_price_and_never_its_quantity() {
         (p.regular_price.as_str(), p.manage_stock, p.stock_quantity),
         ("6", false, None)
     );
-}
-
-/// A `_gmt` date in the fake's payloads reads back as the instant it was set to.
-#[test]
-fn sale_dates_are_gmt() {
-    let t = Utc.with_ymd_and_hms(2026, 12, 24, 23, 59, 59).single();
-    assert_eq!(super::parse_gmt("2026-12-24T23:59:59"), t);
 }

@@ -2,7 +2,9 @@
 //! what changed since the cursor, in any status, on Shopify's clock.
 
 use super::*;
-use crate::order_feed::{self, testing::OurClock};
+use chrono::SecondsFormat;
+use invsync_connectors::shopify::testing::{ORDER_PAGE, graphql};
+use invsync_connectors::testing::{OurClock, order_feed};
 use invsync_core::{Absent, StoreOrder};
 use std::time::Duration;
 
@@ -260,32 +262,28 @@ async fn an_order_changing_while_the_read_pages_is_read_again_not_skipped() {
     }
     // The first page is served, then the first order read is fulfilled: it moves to the
     // end of the UPDATED_AT order, and keyset cursors meet it again on page 2.
-    let first_page = shop
-        .client
-        .call(
-            "ChangedOrders",
-            documents::CHANGED_ORDERS,
-            json!({
-                "first": ORDER_PAGE,
-                "after": null,
-                "query": filter(&cursor),
-            }),
-            true,
-        )
-        .await
-        .expect("page");
+    let first_page = graphql(
+        &shop,
+        "ChangedOrders",
+        documents::CHANGED_ORDERS,
+        json!({
+            "first": ORDER_PAGE,
+            "after": null,
+            "query": filter(&cursor),
+        }),
+    )
+    .await
+    .expect("page");
     let end = first_page["orders"]["pageInfo"]["endCursor"].clone();
     fake.fulfill(&ids[0], "MUG", 1);
-    let second_page = shop
-        .client
-        .call(
-            "ChangedOrders",
-            documents::CHANGED_ORDERS,
-            json!({ "first": ORDER_PAGE, "after": end, "query": "updated_at:>'2026-11-28T09:00:00Z'" }),
-            true,
-        )
-        .await
-        .expect("page");
+    let second_page = graphql(
+        &shop,
+        "ChangedOrders",
+        documents::CHANGED_ORDERS,
+        json!({ "first": ORDER_PAGE, "after": end, "query": "updated_at:>'2026-11-28T09:00:00Z'" }),
+    )
+    .await
+    .expect("page");
     let later: Vec<&str> = second_page["orders"]["nodes"]
         .as_array()
         .expect("nodes")

@@ -3,6 +3,7 @@
 //! the fake; and the fake's own answers for the same kinds of listing checked the same way.
 
 use super::*;
+use compact_str::CompactString;
 use invsync_test_support::shopify::{check_answer, check_bulk_line};
 use serde_json::Value;
 
@@ -56,7 +57,10 @@ fn the_fixtures_have_the_shape_of_the_2025_01_schema() {
         &json(BY_ID),
     )
     .expect("variants_by_id.json");
-    let bulk = bulk_query("gid://shopify/Location/1");
+    let bulk = documents::all()
+        .into_iter()
+        .find_map(|(name, document)| (name == "bulk_variants").then_some(document))
+        .expect("the bulk query, at location gid://shopify/Location/1");
     for (i, line) in BULK.lines().enumerate() {
         check_bulk_line(&bulk, &json(line)).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
     }

@@ -2,11 +2,23 @@
 //! Every test ends by asserting the fake saw no request body that breaks BigCommerce's
 //! OpenAPI schemas.
 
-use super::*;
+#![allow(unused_imports)]
+use invsync_config::BigCommerceConfig;
+use invsync_connectors::bigcommerce::{BigCommerceConnection, ConfirmPolicy};
+use invsync_connectors::http::{Backoff, Timeouts};
+use invsync_connectors::{
+    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
+    WriteOutcome,
+};
+use invsync_core::{Field, FieldValue, ItemKind, Record};
 use invsync_test_support::bigcommerce::{
     BigFake, BigOptions, BigOrder, BigOrderLine, BigProduct, BigVariant, Fault, Item,
 };
 use invsync_test_support::fake::{self, FakeServer};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 const SENTINEL_TOKEN: &str = "bc-SENTINEL-token";
 
@@ -517,8 +529,7 @@ async fn open_orders_are_the_unshipped_units_of_statuses_11_9_and_3() {
         }
     }
     let server = fake::serve(fake.router()).await;
-    let lines = connect(&fake, &server)
-        .read_open_orders()
+    let lines = crate::open_lines(&connect(&fake, &server))
         .await
         .expect("orders")
         .expect("some");
@@ -610,29 +621,3 @@ async fn read_records_reads_products_again() {
 
 mod orders;
 mod sales;
-
-/// The spec's `identity` may name a product-tracked product's base variant beside the
-/// product: its stock must still be found under the product.
-#[test]
-fn read_back_rows_key_product_stock_with_or_without_a_variant_id() {
-    let rows = vec![
-        serde_json::json!({"identity": {"sku": "A", "product_id": 1}, "total_inventory_onhand": 5}),
-        serde_json::json!({"identity": {"sku": "B", "product_id": 2, "variant_id": 20}, "total_inventory_onhand": 7}),
-        serde_json::json!({"identity": {"sku": "C-1", "product_id": 3, "variant_id": 31}, "total_inventory_onhand": 1}),
-        serde_json::json!({"identity": {"sku": "C", "product_id": 3}, "total_inventory_onhand": 9}),
-        serde_json::json!({"identity": {"sku": "D"}, "total_inventory_onhand": 4}),
-        serde_json::json!({"identity": {"product_id": 5}}),
-    ];
-    let q = quantities_by_item(&rows);
-    assert_eq!(q.get(&InventoryItem::Product(1)), Some(&5));
-    assert_eq!(q.get(&InventoryItem::Product(2)), Some(&7));
-    assert_eq!(q.get(&InventoryItem::Variant(20)), Some(&7));
-    assert_eq!(
-        q.get(&InventoryItem::Product(3)),
-        Some(&9),
-        "the product's own row wins over a variant's"
-    );
-    assert_eq!(q.get(&InventoryItem::Variant(31)), Some(&1));
-    assert_eq!(q.get(&InventoryItem::Product(5)), None, "no quantity");
-    assert_eq!(q.len(), 5);
-}

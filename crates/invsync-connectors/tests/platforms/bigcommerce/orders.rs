@@ -3,7 +3,8 @@
 //! checks every order-list query against the parameters BigCommerce's spec declares.
 
 use super::*;
-use crate::order_feed::{self, testing::OurClock};
+use chrono::SecondsFormat;
+use invsync_connectors::testing::{OurClock, order_feed};
 use invsync_core::{Absent, StoreOrder};
 
 /// A tick later: past the 5-minute overlap, on both clocks.

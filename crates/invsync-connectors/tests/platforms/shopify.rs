@@ -2,12 +2,22 @@
 //! `invsync-test-support`, which validates every document against the real schema and
 //! enforces the documented limits.
 
-use super::*;
-use invsync_core::ItemKind;
+#![allow(unused_imports)]
+use invsync_config::ShopifyConnectionConfig;
+use invsync_connectors::http::{Backoff, Timeouts};
+use invsync_connectors::shopify::{ShopifyConnection, documents};
+use invsync_connectors::{
+    Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
+    WriteOutcome,
+};
+use invsync_core::{Field, FieldValue, ItemKind, Record};
 use invsync_test_support::fake::FakeServer;
 use invsync_test_support::shopify::{FakeShopify, Fault, Limits, ShopStatus};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = "shpat_SENTINEL-7f3a9c";
 
@@ -93,56 +103,6 @@ fn every_document_is_valid_against_the_real_schema() {
             panic!("{name}.graphql is not valid against the Shopify schema:\n{e}");
         }
     }
-}
-
-#[test]
-fn the_endpoint_keeps_a_base_path() {
-    let endpoint = |base: &str| {
-        Client::new(
-            "shop",
-            &reqwest::Url::parse(base).expect("url"),
-            "2026-04",
-            SecretString::from("t".to_owned()),
-            &Default::default(),
-        )
-        .expect("client")
-        .endpoint()
-        .to_string()
-    };
-    assert_eq!(
-        endpoint("https://example.myshopify.com"),
-        "https://example.myshopify.com/admin/api/2026-04/graphql.json"
-    );
-    assert_eq!(
-        endpoint("https://proxy.example/shopify"),
-        "https://proxy.example/shopify/admin/api/2026-04/graphql.json"
-    );
-}
-
-#[test]
-fn batch_keys_are_stable_and_distinct() {
-    let a = batch_key(&["k-0", "k-1", "k-2"]);
-    assert_eq!(
-        a,
-        batch_key(&["k-0", "k-1", "k-2"]),
-        "a retry gets the same key"
-    );
-    assert_ne!(
-        a,
-        batch_key(&["k-0", "k-2"]),
-        "a smaller batch gets another"
-    );
-    assert_ne!(batch_key(&["k-0", "k-1"]), batch_key(&["k-0k", "-1"]));
-    assert!(a.starts_with("k-0+3-"));
-}
-
-#[test]
-fn the_longest_batch_key_fits_shopifys_limit() {
-    let longest = "k".repeat(crate::MAX_KEY_LEN);
-    let keys = vec![longest.as_str(); WRITE_BATCH];
-    let key = batch_key(&keys);
-    assert_eq!(key.len(), crate::MAX_KEY_LEN + 21, "{key}");
-    assert!(key.len() <= 255);
 }
 
 async fn shop_with_catalog(fake: &FakeShopify) -> Vec<invsync_test_support::shopify::VariantIds> {
@@ -297,8 +257,7 @@ async fn open_orders_are_the_unfulfilled_units_of_open_orders() {
         many.iter().map(|(s, a, b)| (s.as_str(), *a, *b)).collect();
     fake.add_order(&many_ref, false, false);
     let shop = connect(&server, 10_000);
-    let lines = shop
-        .read_open_orders()
+    let lines = crate::open_lines(&shop)
         .await
         .expect("orders")
         .expect("a Shopify store has orders");
@@ -350,8 +309,7 @@ async fn a_sale_between_read_and_write_is_never_overwritten() {
     let fresh = read_again(&shop, &b.variant, "B").await;
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].quantity, Some(7));
-    let lines = shop
-        .read_open_orders()
+    let lines = crate::open_lines(&shop)
         .await
         .expect("orders")
         .expect("some");
@@ -460,7 +418,7 @@ async fn server_errors_are_retried_with_the_same_idempotency_key() {
     let (fake, server) = start(Limits::unlimited()).await;
     let a = fake.add_variant("A", "1.00", 10);
     let mut shop = connect(&server, 10_000);
-    shop.client.set_backoff(crate::http::Backoff {
+    shop.set_backoff(invsync_connectors::http::Backoff {
         base: Duration::from_millis(5),
         max: Duration::from_millis(20),
         attempts: 4,
@@ -741,7 +699,7 @@ async fn the_token_never_reaches_logs_or_errors() {
         retry_after: None,
     });
     let mut shop = connect(&server, 0);
-    shop.client.set_backoff(crate::http::Backoff {
+    shop.set_backoff(invsync_connectors::http::Backoff {
         base: Duration::from_millis(1),
         max: Duration::from_millis(5),
         attempts: 3,
@@ -756,7 +714,7 @@ async fn the_token_never_reaches_logs_or_errors() {
         .await
         .expect("write");
     fake.set_status(ShopStatus::Locked);
-    let e = shop.read_open_orders().await.expect_err("locked");
+    let e = crate::open_lines(&shop).await.expect_err("locked");
     let logs = String::from_utf8(buffer.0.lock().expect("logs").clone()).expect("utf-8");
     assert!(!logs.is_empty(), "debug logs were captured");
     for text in [

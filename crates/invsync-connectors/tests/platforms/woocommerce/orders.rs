@@ -2,7 +2,7 @@
 //! every order modified since the cursor, in any status, on the site's clock in GMT.
 
 use super::*;
-use crate::order_feed::{self, testing::OurClock};
+use invsync_connectors::testing::{OurClock, order_feed};
 use invsync_core::{Absent, StoreOrder};
 
 /// A tick later: past the 5-minute overlap, on both clocks.

@@ -4,8 +4,8 @@
 //! cache cannot be trusted.
 
 use super::*;
-use crate::order_feed::testing::OurClock;
-use crate::{CachedCatalog, CatalogRead};
+use invsync_connectors::testing::OurClock;
+use invsync_connectors::{CachedCatalog, CatalogRead};
 use std::time::Duration;
 
 /// A tick later: past the 5-minute overlap, on both clocks.

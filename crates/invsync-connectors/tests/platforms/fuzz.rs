@@ -13,18 +13,10 @@
 //! rejects names its SKU or id.
 //!
 //! A few dozen cases per platform run in `cargo test`; a longer run:
-//! `INVSYNC_FUZZ_CASES=20000 cargo test --release -p invsync-connectors fuzz`.
+//! `INVSYNC_FUZZ_CASES=20000 cargo test --release -p invsync-connectors --test platforms fuzz`.
 
 mod platforms;
 mod replay;
 mod units;
 
-pub(crate) use units::header_value;
-
-/// Cases per property: `INVSYNC_FUZZ_CASES`, else `default` (the CI budget).
-pub(crate) fn cases(default: u32) -> u32 {
-    std::env::var("INVSYNC_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+pub(crate) use invsync_connectors::testing::fuzz_cases as cases;

@@ -1,8 +1,8 @@
 //! Encryption at rest of the tokens a vault stores: XChaCha20-Poly1305 (RustCrypto's
 //! `chacha20poly1305`) with the 32-byte `token_key` from the config, a random 192-bit
 //! nonce per write (random nonces of that size never repeat in practice), and the vault
-//! key (`quickbooks-online:<realm>`) as associated data, so a sealed blob copied to
-//! another realm's row does not open. Layout: `1 ‖ nonce (24) ‖ ciphertext+tag`.
+//! key (`quickbooks-online:<realm>`, say) as associated data, so a sealed blob copied to
+//! another account's row does not open. Layout: `1 ‖ nonce (24) ‖ ciphertext+tag`.
 //! ADR 0031.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};

@@ -2,13 +2,14 @@
 //! serving them, and price writes that end a sale or set the sale price.
 
 use super::*;
-use crate::captured::price_write;
+use invsync_connectors::bigcommerce::testing::{records_of, variant_of};
+use invsync_connectors::testing::price_write;
 use invsync_core::{Sale, SaleAction};
 use std::collections::BTreeMap;
 
 /// A captured payload (tests/fixtures/README.md names every source).
 fn fixture(name: &str) -> Value {
-    crate::captured::fixture("bigcommerce", name)
+    invsync_connectors::testing::fixture("bigcommerce", name)
 }
 
 /// The product of a captured payload: `{"data": {...}}` or the product itself.
@@ -21,8 +22,7 @@ fn product_of(payload: &Value) -> Value {
 }
 
 fn decode(product: &Value) -> Vec<Record> {
-    let p: BcProduct = serde_json::from_value(product.clone()).expect("a product");
-    product_records(&p).expect("records")
+    records_of(product).expect("records")
 }
 
 fn sale(price: &str) -> Option<Sale> {
@@ -47,13 +47,8 @@ fn assert_charged_as_the_store_says(product: &Value, records: &[Record]) {
         })
         .collect();
     for r in records.iter().filter(|r| r.kind != ItemKind::Base) {
-        let id = RecordId::parse(&r.id).expect("a variant record");
-        assert_eq!(
-            r.charged_price(),
-            Some(calculated[&id.variant]),
-            "{}",
-            r.sku
-        );
+        let variant = variant_of(&r.id).expect("a variant record");
+        assert_eq!(r.charged_price(), Some(calculated[&variant]), "{}", r.sku);
     }
 }
 
