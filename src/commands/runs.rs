@@ -14,7 +14,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
     if let Some(store) = &args.store {
         super::check_store(&config, store)?;
     }
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
     let engine = Engine::new(config, db);
     // Runs left `running` by a process that is gone show as what they are: interrupted.
     // Settling a huge one can take longer than a command should: within the budget, then
