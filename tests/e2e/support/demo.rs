@@ -1,22 +1,10 @@
-//! What the end-to-end tests of the demo share (`mod demo_fixture;`): the binary with a
-//! clean environment, and private copies of the tests' own demo (`tests/fixtures/`).
-#![allow(dead_code)] // each test crate uses part of it
+//! The tests' own demo (`tests/e2e/fixtures/`): each test works on a private copy. Never
+//! the checkout's `config/demo`, which the README's demo rewrites (`demo.rs` checks).
 
+use super::invsync;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// The `invsync` binary without any of invsync's variables from the caller's environment.
-pub fn invsync() -> Command {
-    let mut cmd = Command::cargo_bin("invsync").expect("binary");
-    cmd.env_remove("INVSYNC_CONFIG").env_remove("INVSYNC_LOG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("INVSYNC__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 /// A private copy of the demo fixture and its data, with its own SQLite database
 /// (`var/demo.db` in the same temporary directory).
@@ -27,7 +15,7 @@ pub struct Demo {
 impl Demo {
     pub fn new() -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures");
         std::fs::create_dir_all(dir.path().join("demo")).expect("mkdir");
         std::fs::copy(fixtures.join("demo.toml"), dir.path().join("demo.toml"))
             .expect("copy config");

@@ -1,7 +1,7 @@
 //! End-to-end tests of what happens to a run when its process is stopped or killed, and
 //! of the binary against a real Postgres.
 
-use assert_cmd::Command;
+use crate::support::{runs, signal, with_config, write_config};
 use invsync_test_support::gate::GatedShop;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -19,20 +19,13 @@ struct Blocked {
 impl Blocked {
     fn new() -> Blocked {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("accounting.csv"),
-            "sku,name,price,quantity\nA,A,1.00,5\n",
-        )
-        .expect("write");
         let shop = GatedShop::start(&[("A", "1.00", 3)]);
-        std::fs::write(
-            dir.path().join("invsync.toml"),
-            format!(
-                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n{}",
-                shop.store_toml("shop")
-            ),
-        )
-        .expect("config");
+        write_config(
+            dir.path(),
+            "sqlite://invsync.db",
+            "sku,name,price,quantity\nA,A,1.00,5\n",
+            &shop.store_toml("shop"),
+        );
         Blocked { dir, _shop: shop }
     }
 
@@ -41,10 +34,9 @@ impl Blocked {
     }
 
     fn spawn_sync(&self) -> Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-            .arg("--config")
-            .arg(self.config())
-            .args([
+        with_config(
+            &self.config(),
+            &[
                 "sync",
                 "--store",
                 "shop",
@@ -52,27 +44,12 @@ impl Blocked {
                 "store",
                 "--fields",
                 "price,quantity",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
-    }
-
-    fn runs(&self) -> Value {
-        let out = Command::cargo_bin("invsync")
-            .expect("bin")
-            .arg("--config")
-            .arg(self.config())
-            .args(["runs", "--format", "json"])
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json")
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
     }
 
     /// Waits until the run row exists and is `running`.
@@ -107,24 +84,15 @@ fn sqlite(db: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn signal(child: &Child, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
 #[test]
 fn kill_9_mid_run_leaves_no_run_running() {
     let blocked = Blocked::new();
     let mut child = blocked.spawn_sync();
     blocked.wait_running();
-    signal(&child, "KILL");
+    signal(child.id(), "KILL");
     let _ = child.wait();
     // The next command notices the owner is gone and records the run as interrupted.
-    let runs = blocked.runs();
+    let runs = runs(&blocked.config());
     assert_eq!(runs[0]["status"], "interrupted", "{runs}");
     assert!(
         runs[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -138,7 +106,7 @@ fn sigterm_mid_run_records_an_interrupted_run_and_exits_1() {
     let blocked = Blocked::new();
     let mut child = blocked.spawn_sync();
     blocked.wait_running();
-    signal(&child, "TERM");
+    signal(child.id(), "TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -173,12 +141,8 @@ fn migrations(backend: &str) -> usize {
 
 /// `invsync migrate` with this config and environment; its stdout.
 fn migrate(config: &Path, env: &[(&str, &str)]) -> String {
-    let out = Command::cargo_bin("invsync")
-        .expect("bin")
+    let out = with_config(config, &["migrate"])
         .envs(env.iter().copied())
-        .arg("--config")
-        .arg(config)
-        .arg("migrate")
         .output()
         .expect("run");
     assert!(
@@ -235,12 +199,8 @@ async fn sync_records_runs_in_postgres() {
     )
     .expect("config");
     let run = |args: &[&str]| {
-        Command::cargo_bin("invsync")
-            .expect("bin")
+        with_config(&dir.path().join("invsync.toml"), args)
             .env("INVSYNC__DATABASE__URL", pg.url())
-            .arg("--config")
-            .arg(dir.path().join("invsync.toml"))
-            .args(args)
             .output()
             .expect("run")
     };

@@ -3,9 +3,7 @@
 //! failures, 2 usage, config or input error), control characters from product data escaped
 //! in human output, and a store whose open orders cannot be read.
 
-mod demo_fixture;
-
-use demo_fixture::{Demo, SHOP_DRY_RUN, SYNC_SHOP, edit};
+use crate::support::demo::{Demo, SHOP_DRY_RUN, SYNC_SHOP, edit};
 use serde_json::Value;
 
 /// One broken setup and what every format must say about it.

@@ -1,10 +1,9 @@
 //! The README's two commands must not break each other (issue 13, item 14): the demo
 //! ("Try it") rewrites `config/demo/*`, and the test suite ("Run the tests") must pass
-//! afterwards. So the tests own their data (`tests/fixtures/`), and a demo run leaves
+//! afterwards. So the tests own their data (`tests/e2e/fixtures/`), and a demo run leaves
 //! nothing behind in the user's data directory but the data it changed.
 
-mod demo_fixture;
-
+use crate::support::demo::{SHOP_DRY_RUN, SYNC_SHOP};
 use std::path::{Path, PathBuf};
 
 fn checkout() -> &'static Path {
@@ -70,14 +69,29 @@ fn test_sources() -> Vec<PathBuf> {
 
 /// No test reads the demo's data directory: after the README's demo it holds the demo's
 /// results, not what a test expects (6 end-to-end tests failed that way). Tests copy
-/// `tests/fixtures/demo.toml` and `tests/fixtures/demo/` instead. (Parsing
+/// `tests/e2e/fixtures/demo.toml` and `tests/e2e/fixtures/demo/` instead. (Parsing
 /// `config/demo.toml` itself is fine: the demo does not edit it.)
 #[test]
 fn no_test_reads_the_demo_data_the_readme_demo_rewrites() {
-    let this = checkout().join("tests/demo.rs");
+    let this = checkout().join("tests/e2e/demo.rs");
     let forbidden = ["config/demo/", "\"config/demo\"", "join(\"config\")"];
+    let sources = test_sources();
+    // The scan sees this suite, its helpers and the crates' tests: were a layout change to
+    // hide them from it, it would pass on nothing.
+    for expected in [
+        "tests/e2e/main.rs",
+        "tests/e2e/cli.rs",
+        "tests/e2e/support/demo.rs",
+        "crates/invsync-test-support/src/lib.rs",
+    ] {
+        assert!(
+            sources.contains(&checkout().join(expected)),
+            "{expected} is not among the scanned sources"
+        );
+    }
+    assert!(sources.contains(&this));
     let mut found = Vec::new();
-    for path in test_sources() {
+    for path in sources {
         if path == this {
             continue;
         }
@@ -90,10 +104,10 @@ fn no_test_reads_the_demo_data_the_readme_demo_rewrites() {
     }
     assert!(
         found.is_empty(),
-        "tests must copy their data from tests/fixtures/, never from the checkout's config/demo (the README's demo rewrites it):\n{}",
+        "tests must copy their data from tests/e2e/fixtures/, never from the checkout's config/demo (the README's demo rewrites it):\n{}",
         found.join("\n")
     );
-    assert!(checkout().join("tests/fixtures/demo.toml").is_file());
+    assert!(checkout().join("tests/e2e/fixtures/demo.toml").is_file());
 }
 
 /// A fresh clone (the committed demo, in a git repository of its own), the README's demo
@@ -133,14 +147,14 @@ fn the_readme_demo_leaves_only_the_data_it_changed_in_git_status() {
     run_ok(git(repo.path()).args(["commit", "--quiet", "-m", "a fresh clone"]));
 
     let invsync = |args: &[&str]| {
-        let mut cmd = demo_fixture::invsync();
+        let mut cmd = crate::support::invsync();
         cmd.current_dir(repo.path())
             .args(["--config", "config/demo.toml"])
             .args(args);
         cmd
     };
-    invsync(demo_fixture::SYNC_SHOP).assert().success();
-    invsync(demo_fixture::SHOP_DRY_RUN).assert().success();
+    invsync(SYNC_SHOP).assert().success();
+    invsync(SHOP_DRY_RUN).assert().success();
     invsync(&["status", "--store", "shop"]).assert().success();
     invsync(&["runs"]).assert().success();
     invsync(&[

@@ -9,13 +9,15 @@
 //! Timeouts and retries are the stores' own config keys (`timeout`, `retries`,
 //! `retry_backoff`), set short so the suite stays quick.
 
+use crate::support::daemon::Daemon;
+use crate::support::{self, unique, write_config};
 use invsync_test_support::fake::FakeServer;
 use invsync_test_support::faults::{Fault, Faults, Match};
 use invsync_test_support::pg::{TestDatabase, fresh_database};
 use invsync_test_support::shopify::{FakeShopify, Limits, Writes};
 use sqlx::PgPool;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "shpat_faults-suite";
@@ -48,6 +50,7 @@ type RunTuple = (i64, String, i64, i64, i64, i64, Option<String>);
 /// history; a config for the binary.
 struct Rig {
     dir: tempfile::TempDir,
+    accounting: String,
     db: TestDatabase,
     pool: PgPool,
     shop: FakeShopify,
@@ -85,10 +88,10 @@ impl Rig {
         let server = invsync_test_support::fake::serve(faults.layer(shop.router())).await;
         let db = fresh_database().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("accounting.csv"), accounting).expect("accounting");
         let rig = Rig {
             pool: PgPool::connect_lazy(db.url()).expect("pool"),
             dir,
+            accounting: accounting.to_owned(),
             db,
             shop,
             faults,
@@ -98,13 +101,15 @@ impl Rig {
         rig
     }
 
+    /// (Re)writes the accounting export and the config: run history at `database`, the
+    /// daemon's `extra` keys, the shop's API version and `store_keys`, one schedule.
     fn write_config(&self, database: &str, api_version: &str, store_keys: &str, extra: &str) {
-        std::fs::write(
-            self.config(),
-            format!(
-                "[database]\nurl = \"{database}\"\n\
-                 [daemon]\nlisten = \"off\"\npoll = \"200ms\"\n{extra}\n\
-                 [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+        write_config(
+            self.dir.path(),
+            database,
+            &self.accounting,
+            &format!(
+                "[daemon]\nlisten = \"off\"\npoll = \"200ms\"\n{extra}\n\
                  [stores.shop]\nkind = \"shopify\"\nshop = \"faults.myshopify.com\"\n\
                  access_token = {{ env = \"FAULTS_SHOP_TOKEN\" }}\nbase_url = \"{}\"\n\
                  api_version = \"{api_version}\"\n{store_keys}\n\
@@ -112,34 +117,25 @@ impl Rig {
                  update = \"store\"\nfields = [\"price\", \"quantity\"]\n",
                 self._server.base_url()
             ),
-        )
-        .expect("config");
+        );
     }
 
     fn config(&self) -> PathBuf {
         self.dir.path().join("invsync.toml")
     }
 
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env("INVSYNC_LOG", "info")
-            .env("FAULTS_SHOP_TOKEN", TOKEN)
-            .arg("--config")
-            .arg(self.config());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
+    /// `invsync --config <the rig's> ARGS…` with the shop's token, logging at `info`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = support::with_config(&self.config(), args);
+        cmd.env("INVSYNC_LOG", "info")
+            .env("FAULTS_SHOP_TOKEN", TOKEN);
         cmd
     }
 
     /// `invsync sync --store shop --update store --fields price,quantity`, off the runtime
     /// (the fake keeps serving meanwhile).
     async fn sync(&self) -> Output {
-        let mut cmd = self.command();
-        cmd.args([
+        support::output(self.command(&[
             "--format",
             "json",
             "sync",
@@ -149,25 +145,13 @@ impl Rig {
             "store",
             "--fields",
             "price,quantity",
-        ]);
-        tokio::task::spawn_blocking(move || cmd.output().expect("run invsync"))
-            .await
-            .expect("join")
+        ]))
+        .await
     }
 
     fn daemon(&self) -> Daemon {
-        let log = self
-            .dir
-            .path()
-            .join(format!("daemon-{}.log", rand_suffix()));
-        let mut cmd = self.command();
-        cmd.arg("daemon")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"));
-        Daemon {
-            child: cmd.spawn().expect("spawn the daemon"),
-            log,
-        }
+        let log = self.dir.path().join(format!("daemon-{}.log", unique()));
+        Daemon::spawn(self.command(&["daemon"]), log)
     }
 
     /// The database's installation id, which idempotency keys start with.
@@ -322,56 +306,6 @@ impl Rig {
             .collect();
         assert!(running.is_empty(), "runs left running: {running:?}");
     }
-}
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
 }
 
 fn stderr(out: &Output) -> String {
@@ -580,7 +514,7 @@ async fn a_lost_price_response_is_sent_again_with_the_same_absolute_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_between_read_and_write_stands_on_postgres() {
-    // The same race as e2e_shopify.rs (SQLite), here with Postgres and write counts.
+    // The same race as `shopify` (SQLite), here with Postgres and write counts.
     let rig = Rig::new().await;
     rig.shop.sell_before_next_write("TEE-M", 1);
     let out = rig.sync().await;
@@ -664,13 +598,7 @@ async fn postgres_cut_mid_run_the_run_goes_on_and_is_recorded_when_it_returns() 
     rig.assert_one_complete_run().await;
     rig.assert_synced();
     rig.assert_each_write_applied_once();
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     assert!(
         daemon.log().contains("database"),
         "the log says what happened:\n{}",
@@ -715,13 +643,7 @@ async fn postgres_cut_while_the_run_reads_fails_it_without_writing_and_records_i
         "{runs:?}"
     );
     rig.assert_untouched();
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,7 +673,7 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     daemon.signal("KILL");
-    daemon.wait_exit(Duration::from_secs(10)).await;
+    daemon.wait_exit(Duration::from_secs(10));
     let runs = rig.runs().await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "running", "the dead run, not yet noticed");
@@ -848,11 +770,10 @@ async fn kill_9_after_some_batches_the_recovered_run_counts_what_its_items_say()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     daemon.signal("KILL");
-    daemon.wait_exit(Duration::from_secs(10)).await;
+    daemon.wait_exit(Duration::from_secs(10));
 
     // `invsync runs` notices the dead owner and shows the run as it is.
-    let mut cmd = rig.command();
-    cmd.args(["--format", "json", "runs"]);
+    let mut cmd = rig.command(&["--format", "json", "runs"]);
     let out = tokio::task::block_in_place(|| cmd.output().expect("runs"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -921,13 +842,7 @@ async fn sigterm_mid_run_lets_the_run_finish_within_the_grace() {
         runs.iter().any(|r| r.status == "running")
     })
     .await;
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(40)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(40));
     rig.assert_one_complete_run().await;
     rig.assert_synced();
     rig.assert_each_write_applied_once();
@@ -955,13 +870,7 @@ async fn sigterm_mid_run_past_the_grace_records_interrupted_with_what_was_writte
         assert!(Instant::now() < deadline, "{}", daemon.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     let runs = rig.runs().await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].status, "interrupted", "{runs:?}");
@@ -1116,29 +1025,23 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Writes the config of a file accounting export (`accounting.csv` beside the config) and
-/// a file store `shop` at `store`, recording into `database`; returns the config's path.
-fn file_config(dir: &Path, database: &str, store: &Path) -> PathBuf {
-    let config = dir.join("invsync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{database}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
-             [stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
+/// Writes the accounting export `accounting` and the config of it and a file store `shop`
+/// at `store`, recording into `database`; returns the config's path.
+fn file_config(dir: &Path, database: &str, accounting: &str, store: &Path) -> PathBuf {
+    write_config(
+        dir,
+        database,
+        accounting,
+        &format!(
+            "[stores.shop]\nkind = \"file\"\npath = \"{}\"\n",
             store.display()
         ),
     )
-    .expect("config");
-    config
 }
 
 /// `invsync --config CONFIG ARGS…`, run to its end off the async workers.
 fn invsync(config: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.env_remove("INVSYNC_CONFIG")
-        .arg("--config")
-        .arg(config)
-        .args(args);
+    let mut cmd = support::with_config(config, args);
     tokio::task::block_in_place(|| cmd.output().expect("run invsync"))
 }
 
@@ -1158,7 +1061,6 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = SmallDisk::mount(dir.path());
-    std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
     let original = "sku,name,price,quantity,note\n\
         MUG-1,Mug,12.00,4,keep this column\n\
         TEE-M,T-shirt,19.90,9,\n\
@@ -1167,7 +1069,7 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
     let store = disk.path.join("shop.csv");
     std::fs::write(&store, original).expect("store file");
     disk.fill();
-    let config = file_config(dir.path(), db.url(), &store);
+    let config = file_config(dir.path(), db.url(), ACCOUNTING, &store);
     let out = invsync(&config, &SYNC_SHOP);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert_eq!(out.status.code(), Some(1), "a failed run: {all}");
@@ -1221,7 +1123,6 @@ async fn a_full_disk_fails_the_file_write_and_leaves_the_file_as_it_was() {
 async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = SmallDisk::mount_sized(dir.path(), "4m");
-    std::fs::write(dir.path().join("accounting.csv"), ACCOUNTING).expect("accounting");
     let store = dir.path().join("shop.csv");
     let original = "sku,name,price,quantity\n\
         MUG-1,Mug,12.00,4\n\
@@ -1233,6 +1134,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
     let config = file_config(
         dir.path(),
         &format!("sqlite://{}", database.display()),
+        ACCOUNTING,
         &store,
     );
     let invsync = |args: &[&str]| invsync(&config, args);
@@ -1306,11 +1208,7 @@ async fn a_full_disk_under_the_sqlite_run_history_says_the_history_could_not_be_
 async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postgres() {
     let db = fresh_database().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("accounting.csv"),
-        format!("{ACCOUNTING}BAD\u{0}SKU,Bad,5.00,2\n"),
-    )
-    .expect("accounting");
+    let accounting = format!("{ACCOUNTING}BAD\u{0}SKU,Bad,5.00,2\n");
     let store = dir.path().join("shop.csv");
     let original = "sku,name,price,quantity\n\
         MUG-1,Mug,12.00,4\n\
@@ -1319,7 +1217,10 @@ async fn a_nul_byte_in_a_sku_fails_that_product_and_the_run_is_recorded_on_postg
         BAG-1,Bag,28.00,6\n\
         BAD\u{0}SKU,Bad,4.00,1\n";
     std::fs::write(&store, original).expect("store file");
-    let out = invsync(&file_config(dir.path(), db.url(), &store), &SYNC_SHOP);
+    let out = invsync(
+        &file_config(dir.path(), db.url(), &accounting, &store),
+        &SYNC_SHOP,
+    );
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(
         !all.contains("unreachable"),

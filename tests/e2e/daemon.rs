@@ -2,172 +2,18 @@
 //! /healthz and /metrics, SIGTERM and SIGHUP, kill -9, a database that is away, and two
 //! daemons racing on one Postgres.
 
+use crate::support::daemon::{Daemon, http_get, http_get_within, metric};
+use crate::support::{runs, unique, wait_for, with_config, write_config};
 use invsync_test_support::gate::GatedShop;
 use serde_json::Value;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with(config, env, None)
-    }
-
-    /// With `nofile`: started with RLIMIT_NOFILE (soft and hard) at that, as under a unit
-    /// whose limit is that low — the daemon cannot raise it.
-    fn start_with(config: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> Daemon {
-        let log = config.with_extension(format!("{}.log", std::process::id() ^ rand_suffix()));
-        let invsync = assert_cmd::cargo::cargo_bin("invsync");
-        let mut cmd = match nofile {
-            None => Command::new(invsync),
-            Some(n) => {
-                let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                    .arg(invsync);
-                sh
-            }
-        };
-        cmd.arg("--config")
-            .arg(config)
-            .arg("daemon")
-            .env_remove("INVSYNC_LOG")
-            .env("INVSYNC_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn the daemon");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The port of /healthz and /metrics, from the daemon's log: tests listen on port 0, so
-    /// no other test can take a port picked in advance before the daemon binds it.
-    fn http_port(&self) -> u16 {
-        Daemon::port_in(&self.log)
-    }
-
-    fn port_in(log: &Path) -> u16 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(port) = log
-                .lines()
-                .find(|l| l.contains("serving /healthz and /metrics"))
-                .and_then(|l| l.split("addr=").nth(1))
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| p.parse().ok())
-            {
-                return port;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the daemon never served /healthz: {log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// Waits for the process to exit; returns its exit code.
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-}
-
-fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(_) => return (0, String::new()),
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    );
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 /// A temp dir with a file accounting export and `stores` file stores.
 fn setup(stores: usize, schedules: &str, extra: &str, database: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("accounting.csv"),
-        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
-    )
-    .expect("write");
-    let mut config = format!(
-        "[database]\nurl = \"{database}\"\n{extra}\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n"
-    );
+    let mut config = format!("{extra}\n");
     for i in 0..stores {
         std::fs::write(
             dir.path().join(format!("s{i}.csv")),
@@ -179,7 +25,12 @@ fn setup(stores: usize, schedules: &str, extra: &str, database: &str) -> tempfil
         ));
     }
     config.push_str(schedules);
-    std::fs::write(dir.path().join("invsync.toml"), config).expect("config");
+    write_config(
+        dir.path(),
+        database,
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
+        &config,
+    );
     dir
 }
 
@@ -210,21 +61,6 @@ fn running_daemon(
         count(&runs(&config), |r| r["status"] == "succeeded") == 1
     });
     (dir, config, text, daemon, port)
-}
-
-fn runs(config: &Path) -> Value {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-        .arg("--config")
-        .arg(config)
-        .args(["runs", "--format", "json", "--limit", "1000"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
 }
 
 fn count(runs: &Value, pred: impl Fn(&Value) -> bool) -> usize {
@@ -309,13 +145,7 @@ fn notifies_systemd_serves_health_and_metrics_and_stops_on_sigterm() {
         );
     }
 
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "log:\n{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     drain(&socket, &mut messages);
     assert!(
         messages
@@ -356,13 +186,7 @@ fn sigterm_mid_run_waits_the_grace_then_records_interrupted_and_exits_0() {
         daemon.log()
     );
     let started = Instant::now();
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "log:\n{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "runs in flight get the grace"
@@ -390,8 +214,8 @@ fn sigterm_lets_a_run_in_flight_finish_within_the_grace() {
         daemon.log().contains("run started") && s0.gate.held() > 0
     });
     daemon.signal("TERM");
-    wait_for("the drain to begin", Duration::from_secs(30), || {
-        daemon.log().contains("waiting for runs in flight")
+    daemon.wait_log("the drain to begin", Duration::from_secs(30), |log| {
+        log.contains("waiting for runs in flight")
     });
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -443,8 +267,8 @@ fn kill_9_mid_run_then_restart_records_interrupted_and_goes_on() {
     )
     .expect("write");
     let mut daemon = Daemon::start(&config, &[]);
-    wait_for("both runs to start", Duration::from_secs(30), || {
-        daemon.log().matches("run started").count() >= 2
+    daemon.wait_log("both runs to start", Duration::from_secs(30), |log| {
+        log.matches("run started").count() >= 2
     });
     daemon.signal("KILL");
     daemon.wait_exit(Duration::from_secs(10));
@@ -484,10 +308,7 @@ async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
         pg.url(),
     );
     let config = dir.path().join("invsync.toml");
-    let migrated = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-        .arg("--config")
-        .arg(&config)
-        .arg("migrate")
+    let migrated = with_config(&config, &["migrate"])
         .output()
         .expect("migrate");
     assert!(
@@ -529,13 +350,7 @@ async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
     let port = tokio::task::block_in_place(|| daemon.http_port());
     let (status, _) = tokio::task::block_in_place(|| http_get(port, "/healthz"));
     assert_ne!(status, 0, "/healthz answers: {}", daemon.log());
-    daemon.signal("TERM");
-    assert_eq!(
-        tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(30))),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
 
     // The next start goes on with whatever is left.
     let mut daemon = Daemon::start(&config, &[]);
@@ -566,13 +381,7 @@ async fn recovering_a_huge_dead_run_never_blocks_healthz_or_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    daemon.signal("TERM");
-    assert_eq!(
-        tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(30))),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     pool.close().await;
 }
 
@@ -591,10 +400,10 @@ fn sighup_with_a_broken_config_keeps_the_old_one_then_applies_a_fixed_one() {
     )
     .expect("write");
     daemon.signal("HUP");
-    wait_for(
+    daemon.wait_log(
         "both rejections in the log",
         Duration::from_secs(30),
-        || daemon.log().matches("config reload rejected").count() >= 2,
+        |log| log.matches("config reload rejected").count() >= 2,
     );
     for key in ["schedules[1].every", "schedules[2].store"] {
         assert!(
@@ -731,7 +540,7 @@ async fn two_daemons_on_one_postgres_run_each_slot_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
     let admin = invsync_test_support::pg::admin_url();
-    let name = format!("invsync_away_{}_{}", std::process::id(), rand_suffix());
+    let name = format!("invsync_away_{}", unique());
     let url = admin.replacen("/postgres", &format!("/{name}"), 1);
     let dir = setup(
         1,
@@ -809,13 +618,7 @@ async fn a_database_that_is_away_blocks_ready_and_shows_in_healthz() {
         .expect("get");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("database unreachable"), "{body}");
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     pool.close().await;
 }
 
@@ -966,13 +769,7 @@ async fn a_database_outage_mid_run_records_the_run_when_the_database_returns() {
             daemon.log()
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.stop(Duration::from_secs(30));
     admin.close().await;
 }
 
@@ -1051,46 +848,7 @@ async fn metrics_count_api_calls_and_throttles_by_connection() {
         !metrics.contains("cs_daemon"),
         "no secret in /metrics:\n{metrics}"
     );
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.wait_exit(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
-}
-
-/// A GET that must be answered within `within` (connect, request and answer), or `None`.
-fn http_get_within(port: u16, path: &str, within: Duration) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let started = Instant::now();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, within).ok()?;
-    stream.set_read_timeout(Some(within)).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    if started.elapsed() > within {
-        return None;
-    }
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
-/// The value of an unlabelled metric in a /metrics page.
-fn metric(page: &str, name: &str) -> Option<f64> {
-    page.lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    daemon.stop(Duration::from_secs(30));
 }
 
 /// Issue 13, item 3: 1,100 idle connections against a daemon limited to 1,024
@@ -1209,10 +967,7 @@ fn a_listener_other_hosts_can_reach_needs_tls_and_a_password() {
         "sqlite://invsync.db",
     );
     let config = dir.path().join("invsync.toml");
-    let out = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["config", "check"])
+    let out = with_config(&config, &["config", "check"])
         .output()
         .expect("config check");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1263,7 +1018,7 @@ async fn tls_and_a_password_guard_everything_but_healthz() {
         let log = daemon.log.clone();
         let port = tokio::task::spawn_blocking({
             let log = log.clone();
-            move || Daemon::port_in(&log)
+            move || Daemon::port_in(&log, Duration::from_secs(60))
         })
         .await
         .expect("port");
@@ -1379,10 +1134,8 @@ fn sighup_names_each_key_that_needs_a_restart_and_applies_the_rest() {
     let moved = good.replace("127.0.0.1:0", "127.0.0.1:1");
     std::fs::write(&config, &moved).expect("write");
     daemon.signal("HUP");
-    wait_for("the restart warning", Duration::from_secs(30), || {
-        daemon
-            .log()
-            .contains("`daemon.listen` changed; restart to apply")
+    daemon.wait_log("the restart warning", Duration::from_secs(30), |log| {
+        log.contains("`daemon.listen` changed; restart to apply")
     });
     std::thread::sleep(Duration::from_millis(300));
     let log = daemon.log();

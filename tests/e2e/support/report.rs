@@ -1,33 +1,6 @@
-//! Helpers shared by the end-to-end tests of the platform stores (`mod support;`).
+//! Lookups in the JSON reports of `status` and `sync` (`--format json`).
 
 use serde_json::Value;
-use std::path::Path;
-
-/// Writes `accounting.csv` and an `invsync.toml` with a SQLite database, that file as the
-/// accounting side and `store` (a `[stores.NAME]` table) as the store.
-pub fn write_setup(dir: &Path, accounting_csv: &str, store: &str) {
-    std::fs::write(dir.join("accounting.csv"), accounting_csv).expect("accounting");
-    std::fs::write(
-        dir.join("invsync.toml"),
-        format!(
-            r#"
-[database]
-url = "sqlite://invsync.db"
-
-[accounting]
-kind = "file"
-path = "accounting.csv"
-
-{store}"#
-        ),
-    )
-    .expect("config");
-}
-
-/// `sale_price = "…"` for a store table, or nothing for the default.
-pub fn sale_price_line(policy: Option<&str>) -> String {
-    policy.map_or_else(String::new, |p| format!("sale_price = \"{p}\"\n"))
-}
 
 /// One product's row of `invsync status --format json`.
 pub fn status_of<'a>(report: &'a Value, sku: &str) -> &'a Value {

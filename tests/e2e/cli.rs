@@ -1,11 +1,10 @@
-//! End-to-end tests: the built `invsync` binary on temporary copies of the tests' own demo
-//! (`tests/fixtures/demo.toml` and `tests/fixtures/demo/`, SQLite). Never the checkout's
-//! `config/demo`: the README's demo rewrites it.
+//! The commands on file stores: the built `invsync` binary on temporary copies of the
+//! tests' own demo (`fixtures/demo.toml` and `fixtures/demo/`, SQLite), and on data of
+//! their own. Never the checkout's `config/demo`: the README's demo rewrites it.
 
-mod demo_fixture;
-
-use assert_cmd::Command;
-use demo_fixture::{Demo, SYNC_SHOP, edit};
+use crate::support::demo::{Demo, SYNC_SHOP, edit};
+use crate::support::report::status_of;
+use crate::support::{invsync, write_config};
 use serde_json::Value;
 
 fn with(base: &[&str], more: &[&'static str]) -> Vec<String> {
@@ -214,10 +213,6 @@ fn a_negative_count_in_the_master_store_is_never_offered() {
     let write =
         |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
     write(
-        "accounting.csv",
-        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,-9\n",
-    );
-    write(
         "market.csv",
         "sku,name,price,quantity\nA,A,1.00,-2\nB,B,2.00,7\n",
     );
@@ -225,19 +220,17 @@ fn a_negative_count_in_the_master_store_is_never_offered() {
         "shop.csv",
         "sku,name,price,quantity\nA,A,1.00,3\nB,B,2.00,3\n",
     );
-    write(
-        "invsync.toml",
-        "[database]\nurl = \"sqlite://invsync.db\"\n[inventory]\nmaster = \"market\"\n\
-         [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
+    let config = write_config(
+        dir.path(),
+        "sqlite://invsync.db",
+        "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,-9\n",
+        "[inventory]\nmaster = \"market\"\n\
          [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n\
          [stores.market]\nkind = \"file\"\npath = \"market.csv\"\n",
     );
     let run = |args: &[&str]| {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
-        cmd.env_remove("INVSYNC_CONFIG")
-            .arg("--config")
-            .arg(dir.path().join("invsync.toml"))
-            .args(args);
+        let mut cmd = invsync();
+        cmd.arg("--config").arg(&config).args(args);
         cmd.output().expect("run")
     };
     let out = run(&[
@@ -730,11 +723,7 @@ fn config_check_prints_next_run_times() {
 
 #[test]
 fn help_explains_the_commands() {
-    let out = Command::cargo_bin("invsync")
-        .expect("bin")
-        .arg("--help")
-        .output()
-        .expect("run");
+    let out = invsync().arg("--help").output().expect("run");
     let help = String::from_utf8_lossy(&out.stdout);
     for word in [
         "sync",
@@ -747,11 +736,7 @@ fn help_explains_the_commands() {
     ] {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
-    let out = Command::cargo_bin("invsync")
-        .expect("bin")
-        .args(["sync", "--help"])
-        .output()
-        .expect("run");
+    let out = invsync().args(["sync", "--help"]).output().expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--dry-run"));
 }
 
@@ -816,12 +801,7 @@ fn orders_hold_stock_until_they_leave_the_orders_file() {
     assert!(demo.read("shop.csv").contains("MUG-1,Enamel mug,12.50,39"));
 
     let status = demo.json(&["status", "--store", "shop"]);
-    let row = |sku: &str| {
-        status["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku).cloned())
-            .expect("row")
-    };
+    let row = |sku: &str| status_of(&status, sku);
     assert_eq!(row("MUG-1")["orders"], serde_json::json!([]));
     assert_eq!(row("TEE-L")["orders"], serde_json::json!(["shop:#1042"]));
     assert_eq!(row("TEE-L")["held_quantity"], 2);
@@ -847,14 +827,13 @@ fn orders_hold_stock_until_they_leave_the_orders_file() {
 #[test]
 fn a_sync_on_a_terminal_shows_its_progress() {
     let demo = Demo::new();
-    let invsync = assert_cmd::cargo::cargo_bin("invsync");
     let command = format!(
         "'{}' --config '{}' {}",
-        invsync.display(),
+        crate::support::binary().display(),
         demo.config().display(),
         SYNC_SHOP.join(" ")
     );
-    let out = std::process::Command::new("script")
+    let out = crate::support::clean_env(&mut std::process::Command::new("script"))
         .args([
             "--quiet",
             "--return",
@@ -864,8 +843,6 @@ fn a_sync_on_a_terminal_shows_its_progress() {
             "/dev/null",
         ])
         .env("TERM", "xterm")
-        .env_remove("INVSYNC_LOG")
-        .env_remove("INVSYNC_CONFIG")
         .output()
         .expect("script(1) from util-linux runs the binary on a pseudo-terminal");
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -1066,26 +1043,19 @@ fn a_sync_of_some_unknown_skus_runs_the_others_and_names_the_rest() {
 #[test]
 fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let write =
-        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
-    write(
-        "invsync.toml",
-        "[database]\nurl = \"sqlite://run.db\"\n\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
-         [stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
-    );
-    write(
-        "accounting.csv",
-        "sku,name,price,quantity,kind\nGIFT-25,Gift card,25.00,,untracked\nMUG-1,Mug,10.00,5,inventory\nTOTE-1,Tote,15.00,4,inventory\n",
-    );
-    write(
-        "shop.csv",
+    std::fs::write(
+        dir.path().join("shop.csv"),
         "sku,name,price,quantity,kind\nGIFT-25,Gift card,20.00,,untracked\nMUG-1,Mug,9.00,,untracked\nTOTE-1,Tote,15.00,4,inventory\n",
+    )
+    .expect("write");
+    let config = write_config(
+        dir.path(),
+        "sqlite://run.db",
+        "sku,name,price,quantity,kind\nGIFT-25,Gift card,25.00,,untracked\nMUG-1,Mug,10.00,5,inventory\nTOTE-1,Tote,15.00,4,inventory\n",
+        "[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n",
     );
-    let config = dir.path().join("invsync.toml");
     let run = |args: &[&str]| {
-        let out = Command::cargo_bin("invsync")
-            .expect("binary")
-            .env_remove("INVSYNC_CONFIG")
+        let out = invsync()
             .arg("--config")
             .arg(&config)
             .args(args)
@@ -1099,18 +1069,8 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
         );
         serde_json::from_slice::<Value>(&out.stdout).expect("json")
     };
-    let row = |status: &Value, sku: &str| {
-        status["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .find(|r| r["sku"] == sku)
-            .cloned()
-            .unwrap_or_else(|| panic!("{sku} in {status}"))
-    };
-
     let before = run(&["status", "--store", "shop"]);
-    let mug = row(&before, "MUG-1");
+    let mug = status_of(&before, "MUG-1");
     assert_eq!(mug["status"], "out-of-sync", "{mug}");
     assert_eq!(mug["differs"], serde_json::json!(["price"]), "{mug}");
     assert!(
@@ -1119,7 +1079,7 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
             .is_some_and(|d| d.contains("stock not tracked in the store")),
         "{mug}"
     );
-    assert_eq!(row(&before, "GIFT-25")["status"], "out-of-sync");
+    assert_eq!(status_of(&before, "GIFT-25")["status"], "out-of-sync");
 
     let report = run(SYNC_SHOP);
     assert_eq!(report["status"], "succeeded", "{report}");
@@ -1161,6 +1121,6 @@ fn untracked_stock_syncs_its_price_and_holds_its_quantity_back() {
 
     let after = run(&["status", "--store", "shop"]);
     for sku in ["GIFT-25", "MUG-1", "TOTE-1"] {
-        assert_eq!(row(&after, sku)["status"], "in-sync", "{after}");
+        assert_eq!(status_of(&after, sku)["status"], "in-sync", "{after}");
     }
 }

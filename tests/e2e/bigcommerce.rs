@@ -1,7 +1,7 @@
 //! End to end: the built `invsync` binary syncs a BigCommerce store (the fake, in this
 //! process, over loopback HTTP) from a file accounting master, and records the run.
 
-use assert_cmd::Command;
+use crate::support::{self, json, report};
 use invsync_test_support::bigcommerce::{
     BigFake, BigOptions, BigOrder, BigOrderLine, BigProduct, BigVariant, Item,
 };
@@ -10,8 +10,6 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-
-mod support;
 
 const TOKEN: &str = "bc-SENTINEL-e2e-token";
 
@@ -39,8 +37,10 @@ base_url = "{base_url}"
 }
 
 fn setup(dir: &Path, base_url: &str) {
-    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
+    support::write_config(dir, DATABASE, ACCOUNTING, &store(base_url, ""));
 }
+
+const DATABASE: &str = "sqlite://invsync.db";
 
 fn fake_store() -> BigFake {
     let fake = BigFake::new(BigOptions {
@@ -86,36 +86,11 @@ fn fake_store() -> BigFake {
     fake
 }
 
+/// `invsync ARGS` on the config in `dir`, with `token` as the store's access token.
 async fn run(dir: &Path, token: &str, args: &[&str]) -> std::process::Output {
-    let (dir, token) = (dir.to_owned(), token.to_owned());
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env_remove("INVSYNC_LOG")
-            .env("E2E_BC_TOKEN", &token)
-            .arg("--config")
-            .arg(dir.join("invsync.toml"))
-            .args(&args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.output().expect("run invsync")
-    })
-    .await
-    .expect("join")
-}
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let mut cmd = support::with_config(&dir.join("invsync.toml"), args);
+    cmd.env("E2E_BC_TOKEN", token);
+    support::output(cmd).await
 }
 
 const STATUS: &[&str] = &["status", "--store", "big", "--format", "json"];
@@ -230,8 +205,9 @@ fn sale_store() -> BigFake {
 }
 
 fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
-    support::write_setup(
+    support::write_config(
         dir,
+        DATABASE,
         "sku,name,price,quantity,kind\n\
          CAN,Lager can,3.60,126,inventory\n\
          CARD,Gift card,45.00,7,inventory\n",
@@ -260,7 +236,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     let mut dry = SYNC.to_vec();
     dry.push("--dry-run");
     let preview = json(&run(dir.path(), TOKEN, &dry).await);
-    let held = |report: &Value| support::held_reason(report, "CAN", "price");
+    let held = |report: &Value| report::held_reason(report, "CAN", "price");
     let reason = held(&preview);
     assert!(
         reason.contains("on sale in the store at 3.35"),
@@ -275,7 +251,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         "nothing written to the listing on sale: {report}"
     );
     assert_eq!(
-        support::change(&report, "CARD", "price").map(|c| &c["outcome"]),
+        report::change(&report, "CARD", "price").map(|c| &c["outcome"]),
         Some(&json!("updated")),
         "an untracked listing's price is synced: {report}"
     );
@@ -286,7 +262,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
     let status = json(&run(dir.path(), TOKEN, STATUS).await);
-    let can = support::status_of(&status, "CAN");
+    let can = report::status_of(&status, "CAN");
     assert_eq!(can["status"], "out-of-sync", "{can}");
     assert!(
         can["detail"]
@@ -294,13 +270,13 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
             .is_some_and(|d| d.contains("on sale in the store at 3.35")),
         "{can}"
     );
-    assert_eq!(support::status_of(&status, "CARD")["status"], "in-sync");
+    assert_eq!(report::status_of(&status, "CARD")["status"], "in-sync");
 
     // The merchant lets invsync end the sale: the storefront then charges 3.60.
     setup_sales(dir.path(), &fake.base_url(&server), Some("clear"));
     let report = json(&run(dir.path(), TOKEN, SYNC).await);
     assert_eq!(report["status"], "succeeded", "{report}");
-    let written = support::change(&report, "CAN", "price").expect("CAN written");
+    let written = report::change(&report, "CAN", "price").expect("CAN written");
     assert_eq!(
         (&written["old"], &written["new"], &written["outcome"]),
         (&json!("3.35"), &json!("3.60"), &json!("updated"))
@@ -309,7 +285,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     let status = json(&run(dir.path(), TOKEN, STATUS).await);
     assert_eq!(
-        support::status_of(&status, "CAN")["status"],
+        report::status_of(&status, "CAN")["status"],
         "in-sync",
         "{status}"
     );

@@ -2,7 +2,8 @@
 //! (in this process, on loopback), a file accounting side and SQLite run history. A sale
 //! lands between invsync's read and its write; it must stand.
 
-use assert_cmd::Command;
+use crate::support::report::status_of;
+use crate::support::{self, json};
 use invsync_test_support::shopify::{FakeShopify, Limits};
 use serde_json::Value;
 
@@ -43,34 +44,16 @@ impl Setup {
     /// Its own directory with this accounting file and run-history database.
     fn with(base_url: &str, accounting: &str, database: &str) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("accounting.csv"), accounting).expect("accounting");
-        std::fs::write(
-            dir.path().join("invsync.toml"),
-            format!(
-                "[database]\nurl = \"{database}\"\n\n\
-                 [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\n\
-                 [stores.shop]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\n\
+        support::write_config(
+            dir.path(),
+            database,
+            accounting,
+            &format!(
+                "[stores.shop]\nkind = \"shopify\"\nshop = \"example.myshopify.com\"\n\
                  access_token = {{ env = \"E2E_SHOP_TOKEN\" }}\nbase_url = \"{base_url}\"\n"
             ),
-        )
-        .expect("config");
+        );
         Setup { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("invsync").expect("binary");
-        cmd.env_remove("INVSYNC_CONFIG")
-            .env_remove("INVSYNC_LOG")
-            .env("E2E_SHOP_TOKEN", TOKEN)
-            .arg("--config")
-            .arg(self.dir.path().join("invsync.toml"))
-            .args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC__") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd
     }
 
     fn database(&self) -> std::path::PathBuf {
@@ -78,22 +61,12 @@ impl Setup {
     }
 }
 
-/// Runs the binary off the async runtime (the fake keeps serving meanwhile).
+/// `invsync ARGS` on the setup's config, off the async runtime (the fake keeps serving
+/// meanwhile).
 async fn run(setup: &Setup, args: &[&str]) -> std::process::Output {
-    let mut cmd = setup.cmd(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("run invsync"))
-        .await
-        .expect("join")
-}
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let mut cmd = support::with_config(&setup.dir.path().join("invsync.toml"), args);
+    cmd.env("E2E_SHOP_TOKEN", TOKEN);
+    support::output(cmd).await
 }
 
 /// The items `runs show RUN --format json` lists for a run.
@@ -499,13 +472,6 @@ async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
     .expect("accounting");
     const WHAT_TO_DO: &str =
         "not stocked at the store's location: stock it there, or change the store's `location`";
-    let status_row = |report: &Value, sku: &str| -> Value {
-        report["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku))
-            .cloned()
-            .unwrap_or_else(|| panic!("no row {sku}: {report}"))
-    };
 
     // status: a listing, out of sync, with the reason and what to do.
     let status = run(&setup, &["--format", "json", "status", "--store", "shop"]).await;
@@ -515,14 +481,14 @@ async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
         String::from_utf8_lossy(&status.stderr)
     );
     let status = json(&status);
-    let poster = status_row(&status, "POSTER");
+    let poster = status_of(&status, "POSTER");
     assert_eq!(poster["status"], "out-of-sync", "{poster}");
     assert_ne!(poster["status"], "unmapped");
     assert_eq!(poster["store_price"], "16.00", "{poster}");
     let detail = poster["detail"].as_str().unwrap_or_default();
     assert!(detail.contains(WHAT_TO_DO), "{detail}");
     assert!(!detail.contains("no listing"), "{detail}");
-    let gift = status_row(&status, "GIFT");
+    let gift = status_of(&status, "GIFT");
     assert_eq!(gift["status"], "out-of-sync", "its price differs: {gift}");
     assert_eq!(gift["differs"], serde_json::json!(["price"]), "{gift}");
 
@@ -567,8 +533,8 @@ async fn status_and_sync_agree_on_a_variant_not_stocked_at_the_location() {
 
     // status afterwards: the gift card is in sync; the poster still waits to be stocked.
     let after = json(&run(&setup, &["--format", "json", "status", "--store", "shop"]).await);
-    assert_eq!(status_row(&after, "GIFT")["status"], "in-sync");
-    let poster = status_row(&after, "POSTER");
+    assert_eq!(status_of(&after, "GIFT")["status"], "in-sync");
+    let poster = status_of(&after, "POSTER");
     assert_eq!(poster["status"], "out-of-sync", "{poster}");
     assert!(
         poster["detail"]

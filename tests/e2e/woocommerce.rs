@@ -1,15 +1,13 @@
 //! End to end: the built `invsync` binary syncs a WooCommerce store (the fake, in this
 //! process, over loopback HTTP) from a file accounting master, and records the run.
 
-use assert_cmd::Command;
+use crate::support::{self, json, report};
 use invsync_test_support::fake;
 use invsync_test_support::woocommerce::{
     VariationStock, WooFake, WooOptions, WooOrder, WooOrderLine, WooProduct, WooSale, WooVariation,
 };
 use serde_json::Value;
 use std::path::Path;
-
-mod support;
 
 const SECRET: &str = "cs_SENTINEL-e2e-secret";
 
@@ -34,8 +32,10 @@ consumer_secret = {{ env = "E2E_WOO_SECRET" }}
 }
 
 fn setup(dir: &Path, base_url: &str) {
-    support::write_setup(dir, ACCOUNTING, &store(base_url, ""));
+    support::write_config(dir, DATABASE, ACCOUNTING, &store(base_url, ""));
 }
+
+const DATABASE: &str = "sqlite://invsync.db";
 
 fn fake_store() -> WooFake {
     let fake = WooFake::new(WooOptions {
@@ -89,42 +89,12 @@ fn fake_store() -> WooFake {
     fake
 }
 
-fn invsync(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::cargo_bin("invsync").expect("binary");
-    cmd.env_remove("INVSYNC_CONFIG")
-        .env_remove("INVSYNC_LOG")
-        .env("E2E_WOO_KEY", "ck_e2e")
-        .env("E2E_WOO_SECRET", secret)
-        .arg("--config")
-        .arg(dir.join("invsync.toml"))
-        .args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("INVSYNC__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().expect("run invsync")
-}
-
+/// `invsync ARGS` on the config in `dir`, with `secret` as the store's consumer secret.
 async fn run(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
-    let (dir, secret) = (dir.to_owned(), secret.to_owned());
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        invsync(&dir, &secret, &args)
-    })
-    .await
-    .expect("join")
-}
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    let mut cmd = support::with_config(&dir.join("invsync.toml"), args);
+    cmd.env("E2E_WOO_KEY", "ck_e2e")
+        .env("E2E_WOO_SECRET", secret);
+    support::output(cmd).await
 }
 
 const STATUS: &[&str] = &["status", "--store", "woo", "--format", "json"];
@@ -319,8 +289,9 @@ fn sale_store() -> WooFake {
 }
 
 fn setup_sales(dir: &Path, base_url: &str, sale_price: Option<&str>) {
-    support::write_setup(
+    support::write_config(
         dir,
+        DATABASE,
         "sku,name,price,quantity,kind\n\
          RUNNING,Mug,10.00,5,inventory\n\
          UNTRACKED,Poster,6.50,3,inventory\n",
@@ -350,7 +321,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     let dir = tempfile::tempdir().expect("tempdir");
     setup_sales(dir.path(), &server.base_url(), None);
 
-    let held = |report: &Value| support::held_reason(report, "RUNNING", "price");
+    let held = |report: &Value| report::held_reason(report, "RUNNING", "price");
     let mut dry = SYNC.to_vec();
     dry.push("--dry-run");
     let preview = json(&run(dir.path(), SECRET, &dry).await);
@@ -368,7 +339,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
         "nothing written to the listing on sale: {report}"
     );
     assert_eq!(
-        support::change(&report, "UNTRACKED", "price").map(|c| &c["outcome"]),
+        report::change(&report, "UNTRACKED", "price").map(|c| &c["outcome"]),
         Some(&Value::from("updated")),
         "{report}"
     );
@@ -382,7 +353,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     );
 
     let status = json(&run(dir.path(), SECRET, STATUS).await);
-    let running = support::status_of(&status, "RUNNING");
+    let running = report::status_of(&status, "RUNNING");
     assert_eq!(running["status"], "out-of-sync", "{running}");
     assert!(
         running["detail"]
@@ -390,16 +361,13 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
             .is_some_and(|d| d.contains("on sale in the store at 8.00")),
         "{running}"
     );
-    assert_eq!(
-        support::status_of(&status, "UNTRACKED")["status"],
-        "in-sync"
-    );
+    assert_eq!(report::status_of(&status, "UNTRACKED")["status"], "in-sync");
 
     // With `sale_price = "clear"` the sale ends and shoppers pay the accounting price.
     setup_sales(dir.path(), &server.base_url(), Some("clear"));
     let report = json(&run(dir.path(), SECRET, SYNC).await);
     assert_eq!(report["status"], "succeeded", "{report}");
-    let written = support::change(&report, "RUNNING", "price").expect("RUNNING written");
+    let written = report::change(&report, "RUNNING", "price").expect("RUNNING written");
     assert_eq!(
         (&written["old"], &written["new"], &written["outcome"]),
         (
@@ -422,7 +390,7 @@ async fn a_listing_on_sale_is_held_back_and_clear_makes_the_storefront_price_rig
     assert_eq!(storefront_price(&fake, "RUNNING"), "10");
     let status = json(&run(dir.path(), SECRET, STATUS).await);
     assert_eq!(
-        support::status_of(&status, "RUNNING")["status"],
+        report::status_of(&status, "RUNNING")["status"],
         "in-sync",
         "{status}"
     );

@@ -9,6 +9,8 @@
 //! auth's base64), in anything printed or logged, in any row of the run-history database
 //! (SQLite and Postgres), or in /metrics and /healthz.
 
+use crate::support::daemon::{Daemon, http_get_raw};
+use crate::support::wait_for;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::Response;
@@ -20,7 +22,7 @@ use invsync_test_support::shopify::{FakeShopify, Limits};
 use invsync_test_support::woocommerce::{WooFake, WooOptions, WooProduct};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Every sentinel starts with this.
@@ -374,14 +376,10 @@ token_url = "{qbo_token}"
 /// `invsync --config CONFIG ARGS` logging at `log`, without the caller's `INVSYNC__…`
 /// overrides, `E2E_SECRET_…` variables or `INVSYNC_CONFIG`.
 fn invsync_cmd(config: &Path, log: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.env_remove("INVSYNC_CONFIG")
-        .env("INVSYNC_LOG", log)
-        .arg("--config")
-        .arg(config)
-        .args(args);
+    let mut cmd = crate::support::with_config(config, args);
+    cmd.env("INVSYNC_LOG", log);
     for (k, _) in std::env::vars() {
-        if k.starts_with("INVSYNC__") || k.starts_with("E2E_SECRET_") {
+        if k.starts_with("E2E_SECRET_") {
             cmd.env_remove(k);
         }
     }
@@ -518,40 +516,6 @@ fn round(w: &mut World, dir: &Path, database: &str, round: usize) {
     }
 }
 
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
-        b64(&format!("{DAEMON_USER}:{DAEMON_PASSWORD}"))
-    );
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
-}
-
-/// The port the daemon logged for /healthz and /metrics (it listens on port 0, so no
-/// parallel test can take a port picked in advance).
-fn served_port(log: &Path) -> Option<u16> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.contains("serving /healthz and /metrics"))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-}
-
 /// The daemon runs every schedule once (the failing ones too), then serves /metrics and
 /// /healthz; its log is kept.
 fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(String, String)> {
@@ -564,56 +528,24 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
         (&qbo, &QboFake::token_url(&qbo)),
         "[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"",
     );
-    let log = dir.join("daemon.log");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("daemon")
-        .env("INVSYNC_LOG", "trace")
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"));
-    for (k, v) in &env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("daemon");
+    let mut cmd = invsync_cmd(&config, "trace", &["daemon"]);
+    cmd.env("RUST_LOG", "trace").envs(env.iter().cloned());
+    let mut daemon = Daemon::spawn(cmd, dir.join("daemon.log"));
     let deadline = Instant::now() + Duration::from_secs(90);
+    let left = || deadline.saturating_duration_since(Instant::now());
     let mut served = Vec::new();
     // Listening means migrated: the commands below then never migrate alongside it.
-    let port = loop {
-        if let Some(port) = served_port(&log) {
-            break port;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    while http_get(port, "/healthz").0 == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let port = Daemon::port_in(&daemon.log, left());
+    wait_for("the daemon to answer /healthz", left(), || {
+        http_get(port, "/healthz").0 != 0
+    });
     // Done when the engine logged the end of every schedule's run. (This test once saw
     // one of six runs left `running` on Postgres although it had ended: a read that failed
     // dropped the order-tracking read mid-`BEGIN` and poisoned a pooled connection; fixed
     // in the store, see docs/reliability.md, "Bugs found and fixed".)
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.matches("run finished").count() >= 6 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not run its schedules: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    daemon.wait_log("the daemon to run its schedules", left(), |log| {
+        log.matches("run finished").count() >= 6
+    });
     w.invsync(
         &config,
         &env,
@@ -625,16 +557,17 @@ fn daemon(w: &mut World, dir: &Path, database: &str, round: usize) -> Vec<(Strin
         served.push((format!("GET {path}"), body));
     }
     assert!(served[0].1.contains("invsync_runs_total"), "{served:?}");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    served.push((
-        "the daemon's log".into(),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-    ));
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(90));
+    served.push(("the daemon's log".into(), daemon.log()));
     served
+}
+
+/// `GET path` from the daemon with its password: the status and the whole answer (head
+/// and body), all of which the leak check reads.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let credentials = b64(&format!("{DAEMON_USER}:{DAEMON_PASSWORD}"));
+    http_get_raw(port, path, Some(&credentials))
 }
 
 /// Every row of every table of a Postgres database, as JSON text.

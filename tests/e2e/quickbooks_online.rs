@@ -3,6 +3,7 @@
 //! Each `invsync` process is a separate OS process, so the second one can only know the
 //! rotated refresh token from the database the first one stored it in.
 
+use crate::support::{self, report::status_of};
 use assert_cmd::Command;
 use invsync_test_support::fake::FakeServer;
 use invsync_test_support::quickbooks_online::{FakeConfig, QboFake};
@@ -128,19 +129,11 @@ orders = "shop-orders.csv"
 
     /// `invsync ARGS` as a plain process, for running several at once.
     fn std_cmd(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("invsync"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("INVSYNC") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = support::with_config(&self.path("invsync.toml"), args);
         cmd.env("E2E_QBO_CLIENT_SECRET", CLIENT_SECRET)
             .env("E2E_QBO_REFRESH_TOKEN", &self.seed)
             .env("E2E_QBO_TOKEN_KEY", TOKEN_KEY)
-            .env("INVSYNC_LOG", "debug")
-            .arg("--config")
-            .arg(self.path("invsync.toml"))
-            .args(args);
+            .env("INVSYNC_LOG", "debug");
         cmd
     }
 
@@ -273,12 +266,7 @@ fn two_processes_share_the_rotated_refresh_token(postgres: bool) {
         .collect();
     assert_eq!(statuses, vec!["succeeded", "succeeded"], "{runs}");
     let status = w.json(&["status", "--store", "shop"]);
-    let mug2 = status["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["sku"] == "MUG-2")
-        .expect("MUG-2");
+    let mug2 = status_of(&status, "MUG-2");
     assert_eq!(mug2["status"], "in-orders", "{mug2}");
     w.assert_no_secret_leaked();
 }
@@ -367,15 +355,8 @@ fn noninventory_and_service_prices_sync_to_the_store() {
     )
     .expect("shop");
     let status = w.json(&["status", "--store", "shop"]);
-    let row = |status: &Value, sku: &str| {
-        status["rows"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["sku"] == sku))
-            .cloned()
-            .unwrap_or_else(|| panic!("no row {sku}: {status}"))
-    };
     for sku in ["TOTE", "WRAP"] {
-        let r = row(&status, sku);
+        let r = status_of(&status, sku);
         assert_eq!(r["status"], "out-of-sync", "{r}");
         assert!(
             r["differs"]
@@ -404,7 +385,7 @@ fn noninventory_and_service_prices_sync_to_the_store() {
     assert_eq!(runs[0]["counts"]["skipped_base"], 0, "{runs}");
     let status = w.json(&["status", "--store", "shop"]);
     for sku in ["TOTE", "WRAP"] {
-        assert_eq!(row(&status, sku)["status"], "in-sync", "{status}");
+        assert_eq!(status_of(&status, sku)["status"], "in-sync", "{status}");
     }
     w.assert_no_secret_leaked();
 }
