@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/start-postgres.sh
-# `systemd-analyze security` rates the unit in deploy/ (tests/deploy.rs).
+# `systemd-analyze security` rates the unit in deploy/ (tests/e2e/deploy.rs).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
 fi

@@ -67,6 +67,15 @@ impl Table {
         self.rows.len()
     }
 
+    /// The table, or the line `empty` when it has no rows.
+    pub fn write_or(&self, out: &mut dyn Write, empty: &str) -> io::Result<()> {
+        if self.is_empty() {
+            writeln!(out, "{empty}")
+        } else {
+            self.write_to(out)
+        }
+    }
+
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let columns = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
@@ -235,7 +244,7 @@ pub fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Printable, printable};
+    use super::{Printable, Table, printable};
     use std::io::Write as _;
 
     const NASTY: &str = "a\u{1b}[31mb\u{1b}]0;title\u{7}c\u{9b}2Jd\u{7f}e\tf\r\ng é\u{a0}ü";
@@ -249,6 +258,23 @@ mod tests {
             printable("Mug, large — 12.50 €", false),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    /// An empty table prints the line that says so, not a lone header.
+    #[test]
+    fn an_empty_table_prints_its_empty_line_and_rows_print_aligned() {
+        let mut table = Table::new(&["ID", "STORE"]);
+        let mut out = Vec::new();
+        table
+            .write_or(&mut out, "no runs recorded yet")
+            .expect("write");
+        assert_eq!(String::from_utf8_lossy(&out), "no runs recorded yet\n");
+        table.row(vec!["1".into(), "shop".into()]);
+        let mut out = Vec::new();
+        table
+            .write_or(&mut out, "no runs recorded yet")
+            .expect("write");
+        assert_eq!(String::from_utf8_lossy(&out), "ID  STORE\n1   shop\n");
     }
 
     /// The writer escapes like `printable(_, true)`, however the bytes are split.

@@ -56,7 +56,7 @@ async fn quickbooks_online(
             ))
         })?;
     let realm = qbo.realm_id.clone();
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
 
     let code = match &args.code {
         // Given up front: there is no state of ours to compare with.

@@ -17,7 +17,7 @@ pub async fn run(config: Option<&Path>, format: Format, cmd: MapCommand) -> CmdR
         MapCommand::List { store: Some(store) } => super::check_store(&config, store)?,
         MapCommand::List { store: None } => {}
     }
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
     match cmd {
         MapCommand::Add {
             store,
@@ -78,13 +78,7 @@ pub async fn run(config: Option<&Path>, format: Format, cmd: MapCommand) -> CmdR
                             output::time(r.created_at),
                         ]);
                     }
-                    output::stdout(|out| {
-                        if table.is_empty() {
-                            writeln!(out, "no manual mappings")
-                        } else {
-                            table.write_to(out)
-                        }
-                    })?;
+                    output::stdout(|out| table.write_or(out, "no manual mappings"))?;
                 }
             }
         }

@@ -26,22 +26,30 @@ pub fn load_config(given: Option<&Path>) -> Result<Arc<Config>, CliError> {
         .map_err(CliError::config)
 }
 
-/// Connects to the run-history database.
-pub async fn connect_db(config: &Config) -> Result<Db, CliError> {
+/// The run-history database, open and migrated.
+pub struct OpenDb {
+    pub db: Db,
+    /// How many migrations opening it applied (0 when it was up to date).
+    pub migrations_applied: usize,
+}
+
+/// Opens the run-history database the one way every command does: connect within
+/// `database.connect_timeout`, then apply pending migrations (every command needs the
+/// tables; `invsync migrate` reports how many it applied).
+pub async fn open_db(config: &Config) -> Result<OpenDb, CliError> {
     let options = PoolOptions {
         max_connections: config.database.max_connections,
         connect_timeout: config.database.connect_timeout,
     };
-    Db::connect(config.database.url.expose_secret(), &options)
+    let db = Db::connect(config.database.url.expose_secret(), &options)
         .await
-        .map_err(CliError::database)
-}
-
-/// Connects to the run-history database and applies pending migrations.
-pub async fn open_db(config: &Config) -> Result<Db, CliError> {
-    let db = connect_db(config).await?;
+        .map_err(CliError::database)?;
+    let migrations_applied = db.pending_migrations().await.map_err(CliError::database)?;
     db.migrate().await.map_err(CliError::database)?;
-    Ok(db)
+    Ok(OpenDb {
+        db,
+        migrations_applied,
+    })
 }
 
 /// A `--store` that the config does not have is a usage error.

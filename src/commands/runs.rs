@@ -14,7 +14,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
     if let Some(store) = &args.store {
         super::check_store(&config, store)?;
     }
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
     let engine = Engine::new(config, db);
     // Runs left `running` by a process that is gone show as what they are: interrupted.
     // Settling a huge one can take longer than a command should: within the budget, then
@@ -63,11 +63,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                     output::stdout(|out| {
                         print_run(out, &run)?;
                         writeln!(out)?;
-                        if table.is_empty() {
-                            writeln!(out, "no items: nothing was changed, failed or skipped")
-                        } else {
-                            table.write_to(out)
-                        }
+                        table.write_or(out, "no items: nothing was changed, failed or skipped")
                     })?;
                 }
             }
@@ -110,13 +106,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                             took(r),
                         ]);
                     }
-                    output::stdout(|out| {
-                        if table.is_empty() {
-                            writeln!(out, "no runs recorded yet")
-                        } else {
-                            table.write_to(out)
-                        }
-                    })?;
+                    output::stdout(|out| table.write_or(out, "no runs recorded yet"))?;
                 }
             }
         }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub async fn run(config: Option<&Path>, format: Format, args: StatusArgs) -> CmdResult {
     let config = super::load_config(config)?;
     super::check_store(&config, &args.store)?;
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
     let engine = Engine::new(config, db);
     let mut report = engine.status(&args.store).await.map_err(CliError::engine)?;
     let wanted: Vec<Status> = args.status.iter().map(|s| (*s).into()).collect();

@@ -27,7 +27,7 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
                 .map(|s| (s.rules, config.inventory.in_orders))
         })
         .flatten();
-    let db = super::open_db(&config).await?;
+    let db = super::open_db(&config).await?.db;
     let engine = Engine::new(config, db);
 
     let cancel = CancellationToken::new();

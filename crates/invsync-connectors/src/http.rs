@@ -1,10 +1,16 @@
-//! What every HTTP connection shares: one `reqwest::Client` per connection with timeouts
-//! and a user agent, jittered exponential backoff, `Retry-After`, and errors that say
-//! what to do without ever carrying a URL (query strings can hold credentials) or a token.
+//! The one request pipeline of every HTTP connection (ADR 0026): one `reqwest::Client` per
+//! connection with timeouts and a user agent, one retry loop ([`Pipeline::exchange`]),
+//! jittered exponential backoff, `Retry-After`, the API metrics counted in one place, and
+//! errors that say what to do without ever carrying a URL (query strings can hold
+//! credentials) or a token. Each platform plugs in through [`Platform`]: its credentials
+//! (and QuickBooks' refresh after a 401), its account's rate budget ([`crate::budget`]),
+//! what a throttle looks like, and its error messages.
 //!
 //! Retry policy (house style, after docs.rs' registry client): retry only what cannot have
-//! been applied twice — connection failures always; timeouts, 429 and 5xx only for requests
-//! the caller marks idempotent (reads, absolute sets, or writes carrying an idempotency key).
+//! been applied twice — connection failures always; timeouts and 5xx only for requests
+//! the caller marks idempotent (reads, absolute sets, or writes carrying an idempotency key
+//! or a concurrency token); throttles (429, or a throttle reported inside a 200) always,
+//! as the platform did not execute them.
 
 /// The most pages any connector reads one list in (10,000: a million WooCommerce
 /// products at 100 a page, 2.5 million BigCommerce variants at 250, ten million QuickBooks
@@ -16,7 +22,8 @@ pub const MAX_PAGES: usize = 10_000;
 use crate::{ConnectorError, ErrorKind};
 use rand::Rng;
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use secrecy::SecretString;
 use std::time::Duration;
 
 /// Metric names every connection reports through the `metrics` facade (the daemon exports
@@ -212,52 +219,386 @@ pub fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-/// Sends a request, retrying per the policy above. `make` builds the request afresh for
-/// each attempt. Returns the first response that is not retried (any status: the caller
-/// reads platform error bodies), or the last error.
-pub async fn send(
-    connection: &str,
-    backoff: Backoff,
-    idempotent: bool,
-    make: impl Fn() -> RequestBuilder,
-) -> Result<Response, ConnectorError> {
-    let mut attempt = 0;
-    loop {
-        let last = attempt + 1 >= backoff.attempts;
-        metrics::counter!(metrics_names::API_CALLS, "connection" => connection.to_owned())
-            .increment(1);
-        match make().send().await {
-            Ok(response) => {
-                let status = response.status();
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    metrics::counter!(metrics_names::API_THROTTLES, "connection" => connection.to_owned()).increment(1);
-                }
-                let retryable = idempotent
-                    && (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error());
-                if !retryable || last {
-                    return Ok(response);
-                }
-                let wait =
-                    retry_after(response.headers()).unwrap_or_else(|| backoff.delay(attempt));
-                tracing::debug!(connection, %status, wait_ms = wait.as_millis() as u64, "retrying");
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => {
-                // A connection that never opened cannot have applied anything.
-                let retryable =
-                    e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
-                if !retryable || last {
-                    return Err(transport_error(connection, e));
-                }
-                let wait = backoff.delay(attempt);
-                tracing::debug!(connection, error = %e.without_url(), wait_ms = wait.as_millis() as u64, "retrying");
-                tokio::time::sleep(wait).await;
-            }
+/// One request through the [`Pipeline`]: what to send, and whether sending it twice is
+/// harmless.
+#[derive(Debug, Clone)]
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub query: &'a [(&'a str, String)],
+    /// The body and its content type.
+    pub body: Option<(&'static str, &'a [u8])>,
+    /// Safe to send again after a timeout or a 5xx: a read, an absolute set, a write
+    /// guarded by a concurrency token or carrying an idempotency key.
+    pub idempotent: bool,
+    /// What it is, for the platform's budget (Shopify prices operations by name,
+    /// QuickBooks counts `batch` requests apart) and for messages.
+    pub what: &'a str,
+    /// How many items it asks for, where the platform prices a call by that (Shopify's
+    /// `first`).
+    pub size: Option<u32>,
+}
+
+impl<'a> Call<'a> {
+    /// An idempotent request without a body.
+    pub fn new(method: Method, url: Url, what: &'a str) -> Call<'a> {
+        Call {
+            method,
+            url,
+            query: &[],
+            body: None,
+            idempotent: true,
+            what,
+            size: None,
         }
-        attempt += 1;
+    }
+
+    pub fn size(mut self, size: Option<u32>) -> Call<'a> {
+        self.size = size;
+        self
+    }
+
+    pub fn query(mut self, query: &'a [(&'a str, String)]) -> Call<'a> {
+        self.query = query;
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(mut self, body: &'a [u8]) -> Call<'a> {
+        self.body = Some(("application/json", body));
+        self
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(mut self, body: &'a [u8]) -> Call<'a> {
+        self.body = Some(("application/x-www-form-urlencoded", body));
+        self
+    }
+
+    pub fn idempotent(mut self, idempotent: bool) -> Call<'a> {
+        self.idempotent = idempotent;
+        self
     }
 }
 
+/// A whole answer: its body is read inside the pipeline, while the platform's budget
+/// permit is still held (QuickBooks counts a request in flight until then) and so the
+/// platform can see throttles reported inside a 200 (Shopify).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as text (platforms answer UTF-8; anything else is replaced, not an error).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// What one platform adds to the [`Pipeline`]: credentials, its rate budget, what counts
+/// as a throttle, and its error messages. Every method but [`Platform::status_error`]
+/// has a default that suits a platform without a budget of its own.
+pub(crate) trait Platform: Sync {
+    /// Held from before a request is sent until its answer is read (a QuickBooks
+    /// in-flight slot, a Shopify cost reservation).
+    type Permit<'p>: Send
+    where
+        Self: 'p;
+
+    /// A credential obtained for one attempt (QuickBooks' access token), handed to
+    /// [`Platform::sign`], and to [`Platform::unauthorized`] if the platform refuses it.
+    fn credential(
+        &self,
+    ) -> impl Future<Output = Result<Option<SecretString>, ConnectorError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Adds the credentials and the platform's headers to one attempt.
+    fn sign(&self, request: RequestBuilder, credential: Option<&SecretString>) -> RequestBuilder;
+
+    /// Waits until the account's rate budget has room for the call, and takes it.
+    fn admit<'p>(&'p self, call: &Call<'_>) -> impl Future<Output = Self::Permit<'p>> + Send;
+
+    /// Takes an answer in (rate headers, reported costs, the server's clock) and says
+    /// whether the platform throttled the call: throttled calls were not executed, so
+    /// they are always sent again (up to [`Platform::throttle_limit`]).
+    fn observe(&self, _call: &Call<'_>, answer: &Answer, _permit: &Self::Permit<'_>) -> bool {
+        answer.status == StatusCode::TOO_MANY_REQUESTS
+    }
+
+    /// Throttles one call sits out before it gives up. `None`: each counts as one of the
+    /// connection's retries.
+    fn throttle_limit(&self) -> Option<u32> {
+        None
+    }
+
+    /// How long a throttled call waits before it is sent again. The default is
+    /// `Retry-After`, else `backoff` (the next jittered backoff delay). A platform whose
+    /// budget holds every call of the account back instead returns zero.
+    fn throttle_wait(&self, _call: &Call<'_>, answer: &Answer, backoff: Duration) -> Duration {
+        retry_after(&answer.headers).unwrap_or(backoff)
+    }
+
+    /// The credential `rejected` got a 401: renew it. `Ok(true)` sends the call once
+    /// more with the new one; `Ok(false)` lets the 401 stand.
+    fn unauthorized(
+        &self,
+        _rejected: &SecretString,
+    ) -> impl Future<Output = Result<bool, ConnectorError>> + Send {
+        async { Ok(false) }
+    }
+
+    /// The final answer of a call, not a success, as an error that says what to do.
+    fn status_error(&self, call: &Call<'_>, answer: &Answer) -> ConnectorError;
+
+    /// A transport failure of a call, as reported (a platform may add what the call
+    /// was).
+    fn transport_error(&self, _call: &Call<'_>, error: ConnectorError) -> ConnectorError {
+        error
+    }
+}
+
+/// `request` with an API token in `header` and `Accept: application/json`.
+pub(crate) fn with_token(
+    request: RequestBuilder,
+    header: &'static str,
+    token: &SecretString,
+) -> RequestBuilder {
+    use secrecy::ExposeSecret as _;
+    request
+        .header(header, token.expose_secret())
+        .header(reqwest::header::ACCEPT, "application/json")
+}
+
+/// A platform with no budget, credentials or messages of its own: downloads from a
+/// storage URL, OAuth token endpoints.
+pub(crate) struct Plain {
+    connection: String,
+    throttle_limit: Option<u32>,
+}
+
+impl Plain {
+    pub fn new(connection: &str) -> Plain {
+        Plain {
+            connection: connection.to_owned(),
+            throttle_limit: None,
+        }
+    }
+
+    /// Never sends a throttled call again (an OAuth refresh is sent once).
+    pub fn once(connection: &str) -> Plain {
+        Plain {
+            connection: connection.to_owned(),
+            throttle_limit: Some(0),
+        }
+    }
+}
+
+impl Platform for Plain {
+    type Permit<'p> = ();
+
+    fn sign(&self, request: RequestBuilder, _: Option<&SecretString>) -> RequestBuilder {
+        request
+    }
+
+    async fn admit(&self, _call: &Call<'_>) {}
+
+    fn throttle_limit(&self) -> Option<u32> {
+        self.throttle_limit
+    }
+
+    fn status_error(&self, _call: &Call<'_>, answer: &Answer) -> ConnectorError {
+        status_error(&self.connection, answer.status, "", "")
+    }
+}
+
+/// The one way every HTTP connector sends requests: a client with timeouts and a user
+/// agent, the retry policy of this module, the platform's hooks, and the API metrics.
+#[derive(Clone)]
+pub(crate) struct Pipeline {
+    connection: String,
+    client: reqwest::Client,
+    backoff: Backoff,
+}
+
+impl Pipeline {
+    pub fn new(
+        connection: &str,
+        timeouts: Timeouts,
+        backoff: Backoff,
+    ) -> Result<Pipeline, ConnectorError> {
+        Ok(Pipeline {
+            connection: connection.to_owned(),
+            client: client(connection, timeouts)?,
+            backoff,
+        })
+    }
+
+    pub fn connection(&self) -> &str {
+        &self.connection
+    }
+
+    /// The same pipeline with other retries (tests answer with errors on purpose).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn set_backoff(&mut self, backoff: Backoff) {
+        self.backoff = backoff;
+    }
+
+    /// Sends a call and returns its answer when it is a success; any other final answer
+    /// is the platform's error.
+    pub async fn send<P: Platform>(
+        &self,
+        platform: &P,
+        call: &Call<'_>,
+    ) -> Result<Answer, ConnectorError> {
+        let answer = self.exchange(platform, call).await?;
+        if answer.status.is_success() {
+            Ok(answer)
+        } else {
+            Err(platform.status_error(call, &answer))
+        }
+    }
+
+    /// Sends a call, retrying per this module's policy, and returns its final answer
+    /// whatever its status (OAuth endpoints explain themselves in their error bodies).
+    ///
+    /// Per attempt: the platform's credentials, a place in its budget, one request
+    /// counted in `invsync_api_calls_total`, the whole body read. Then, in order: a
+    /// throttle (counted in `invsync_api_throttles_total`) waits and goes again; a 401
+    /// renews the credential once; a 5xx of an idempotent call and a failure to connect
+    /// (or a timeout of an idempotent call) go again after the jittered backoff, or
+    /// `Retry-After`, while retries are left.
+    pub async fn exchange<P: Platform>(
+        &self,
+        platform: &P,
+        call: &Call<'_>,
+    ) -> Result<Answer, ConnectorError> {
+        let mut retries = 0u32;
+        let mut throttles = 0u32;
+        let mut renewed = false;
+        let may_retry = |retries: u32| retries.saturating_add(1) < self.backoff.attempts;
+        loop {
+            let credential = platform.credential().await?;
+            let request = platform.sign(self.request(call), credential.as_ref());
+            let permit = platform.admit(call).await;
+            metrics::counter!(metrics_names::API_CALLS, "connection" => self.connection.clone())
+                .increment(1);
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    response.bytes().await.map(|body| Answer {
+                        status,
+                        headers,
+                        body: Vec::from(body),
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    drop(permit);
+                    // A connection that never opened cannot have applied anything.
+                    let retry = e.is_connect()
+                        || (call.idempotent
+                            && (e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()));
+                    if retry && may_retry(retries) {
+                        let wait = self.backoff.delay(retries);
+                        retries += 1;
+                        tracing::debug!(connection = %self.connection, what = call.what, error = %e.without_url(), wait_ms = wait.as_millis() as u64, "retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(
+                        platform.transport_error(call, transport_error(&self.connection, e))
+                    );
+                }
+            };
+            let throttled = platform.observe(call, &answer, &permit);
+            drop(permit);
+            if throttled {
+                metrics::counter!(metrics_names::API_THROTTLES, "connection" => self.connection.clone())
+                    .increment(1);
+                let limit = platform.throttle_limit();
+                let again = match limit {
+                    Some(limit) => throttles < limit,
+                    None => may_retry(retries),
+                };
+                if !again {
+                    return Ok(answer);
+                }
+                let used = if limit.is_some() {
+                    &mut throttles
+                } else {
+                    &mut retries
+                };
+                let wait = platform.throttle_wait(call, &answer, self.backoff.delay(*used));
+                *used += 1;
+                tracing::debug!(connection = %self.connection, what = call.what, wait_ms = wait.as_millis() as u64, "throttled; waiting");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if answer.status == StatusCode::UNAUTHORIZED
+                && !renewed
+                && let Some(rejected) = &credential
+            {
+                renewed = true;
+                if platform.unauthorized(rejected).await? {
+                    continue;
+                }
+            }
+            if answer.status.is_server_error() && call.idempotent && may_retry(retries) {
+                let wait =
+                    retry_after(&answer.headers).unwrap_or_else(|| self.backoff.delay(retries));
+                retries += 1;
+                tracing::debug!(connection = %self.connection, what = call.what, status = %answer.status, wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    /// Every item of a paged list whose first page said how many pages there are: pages
+    /// 2 to `pages`, `in_flight` at a time, in page order, after `first`.
+    pub async fn later_pages<T, F, Fut>(
+        first: Vec<T>,
+        pages: usize,
+        in_flight: usize,
+        page: F,
+    ) -> Result<Vec<T>, ConnectorError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, ConnectorError>>,
+    {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let rest: Vec<Vec<T>> = stream::iter(2..=pages)
+            .map(page)
+            .buffered(in_flight)
+            .try_collect()
+            .await?;
+        let mut items = first;
+        items.extend(rest.into_iter().flatten());
+        Ok(items)
+    }
+
+    fn request(&self, call: &Call<'_>) -> RequestBuilder {
+        let mut request = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .query(call.query);
+        if let Some((content_type, body)) = call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body.to_vec());
+        }
+        request
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,12 @@
 //! trait speaks the domain types of `invsync-core`.
 
 pub mod bigcommerce;
+mod budget;
 pub mod file;
 pub mod http;
 mod keys;
+mod lenient;
+pub mod oauth;
 pub use keys::{KeyRound, MAX_KEY_LEN, WriteKeys};
 mod order_feed;
 pub use order_feed::OrderClock;
@@ -19,16 +22,14 @@ pub mod shopify;
 pub mod vault;
 pub mod woocommerce;
 
-#[cfg(test)]
-mod captured;
-#[cfg(test)]
-mod fuzz;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
 use invsync_config::ConnectionConfig;
-pub use invsync_core::Absent;
-use invsync_core::{Field, FieldValue, OrderLine, Record, SaleAction, StoreOrder};
+pub use invsync_core::{Absent, OrderFeed};
+use invsync_core::{Field, FieldValue, OrderLine, Record, SaleAction};
 use std::fmt;
 use std::sync::Arc;
 pub use vault::{MemoryVault, SealedTokens, TokenVault, VaultDecision, VaultFuture, VaultUpdate};
@@ -111,21 +112,6 @@ pub enum WriteOutcome {
     Stale(String),
 }
 
-/// One read of a store's orders ([`Connection::read_orders`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderFeed {
-    /// Orders new or changed since the cursor the read was given — closed, cancelled and
-    /// fulfilled ones included (`open: false`), so tracked orders are released — or, for a
-    /// snapshot, every open order.
-    pub orders: Vec<StoreOrder>,
-    /// `Some` when `orders` is every open order of the store, and what a tracked order
-    /// missing from it means.
-    pub snapshot: Option<Absent>,
-    /// What to hand the next read. `None`: the connection cannot read incrementally (the
-    /// next read is a snapshot again).
-    pub cursor: Option<String>,
-}
-
 /// What went wrong with a connection as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -174,9 +160,6 @@ pub trait Connection: Send + Sync {
     /// `accounting` or the store's name, as in the config.
     fn name(&self) -> &str;
 
-    /// The configured kind, e.g. `file`.
-    fn kind(&self) -> &'static str;
-
     /// Reads every product.
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError>;
 
@@ -195,26 +178,15 @@ pub trait Connection: Send + Sync {
         })
     }
 
-    /// Reads the store's open orders that are not yet posted to the accounting side.
-    /// `Ok(None)` when this connection has no source of orders.
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError>;
-
     /// Reads the store's orders for tracking: with the `cursor` this method returned last
     /// time, only orders new or changed since; without one (first read, or a connection
     /// that cannot read incrementally), a snapshot of every open order. `Ok(None)` when
-    /// this connection has no source of orders.
-    ///
-    /// The default is a snapshot from [`Connection::read_open_orders`] in which a missing
-    /// order has left the open orders ([`Absent::Closed`]).
+    /// this connection has no source of orders (the default: the accounting side).
     async fn read_orders(
         &self,
         _cursor: Option<&str>,
     ) -> Result<Option<OrderFeed>, ConnectorError> {
-        Ok(self.read_open_orders().await?.map(|lines| OrderFeed {
-            orders: StoreOrder::group(lines),
-            snapshot: Some(Absent::Closed),
-            cursor: None,
-        }))
+        Ok(None)
     }
 
     /// The most writes one [`Connection::write`] call may carry.

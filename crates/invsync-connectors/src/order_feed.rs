@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// for good. Reading the last five minutes again costs a few orders per tick and is
 /// harmless: the engine upserts by order id and ignores a view older than the one it has
 /// (`updated_at`).
-pub(crate) const OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+pub const OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
 
 const VERSION: &str = "v1:";
 
@@ -43,13 +43,13 @@ pub(crate) fn system_clock() -> OrderClock {
 /// A parsed cursor: the high-water mark, and whether the overlap before it has been read
 /// again late enough to be dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cursor {
+pub struct Cursor {
     pub mark: DateTime<Utc>,
     pub settle: Settle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settle {
+pub enum Settle {
     /// The mark moved at this time on invsync's clock (`None`: not known); reads start the
     /// overlap before it.
     Fresh(Option<DateTime<Utc>>),
@@ -71,7 +71,7 @@ impl Cursor {
 
 /// `v1:<mark>`, `v1:<mark>;seen=<time>` or `v1:<mark>;settled`; `None` for anything else
 /// (another version, garbage): the connector then reads a snapshot.
-pub(crate) fn parse(cursor: &str) -> Option<Cursor> {
+pub fn parse(cursor: &str) -> Option<Cursor> {
     let rest = cursor.strip_prefix(VERSION)?;
     let (mark, state) = match rest.split_once(';') {
         Some((m, s)) => (m, Some(s)),
@@ -191,13 +191,19 @@ fn dedupe(orders: Vec<StoreOrder>) -> Vec<StoreOrder> {
 
 /// invsync's clock under a test's control, deliberately far from the platforms' fake
 /// clocks: the two are never compared.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub(crate) mod testing {
     use super::*;
     use std::sync::Mutex;
 
     #[derive(Clone)]
-    pub(crate) struct OurClock(Arc<Mutex<DateTime<Utc>>>);
+    pub struct OurClock(Arc<Mutex<DateTime<Utc>>>);
+
+    impl Default for OurClock {
+        fn default() -> Self {
+            OurClock::new()
+        }
+    }
 
     impl OurClock {
         pub fn new() -> OurClock {

@@ -324,10 +324,6 @@ impl Connection for Redacted {
         self.inner.name()
     }
 
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let mut catalog = self
             .inner
@@ -353,13 +349,6 @@ impl Connection for Redacted {
             reject.error = self.redactor.message(&reject.error);
         }
         Ok(read)
-    }
-
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        self.inner
-            .read_open_orders()
-            .await
-            .map_err(|e| self.redactor.error(e))
     }
 
     // Every method of the trait is forwarded: a default one here would silently replace

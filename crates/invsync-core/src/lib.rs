@@ -18,7 +18,7 @@ pub use matching::{Matching, Pair, PairKind, match_catalogs};
 pub use model::{
     Field, FieldSet, FieldValue, ItemKind, Mapping, Record, Sale, SaleAction, SalePolicy, Side,
 };
-pub use orders::{Absent, OrderBook, OrderLine, StoreOrder, StoreOrderLine};
+pub use orders::{Absent, OrderBook, OrderFeed, OrderLine, StoreOrder, StoreOrderLine};
 pub use plan::{
     InOrdersMode, MasterQuantities, Plan, PlanError, PlanInput, PlanRequest, PlannedChange,
     ProductPlan, Selection, SkipReason, SkippedChange, Status, plan, validate_request,

@@ -44,6 +44,22 @@ pub enum Absent {
     Posted,
 }
 
+/// One read of a store's orders: what a connection returns and what the run history
+/// applies, cursor included, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFeed {
+    /// Orders new or changed since the cursor the read was given — closed, cancelled and
+    /// fulfilled ones included (`open: false`), so tracked orders are released — or, for a
+    /// snapshot, every open order.
+    pub orders: Vec<StoreOrder>,
+    /// `Some` when `orders` is every open order of the store, and what a tracked order
+    /// missing from it means.
+    pub snapshot: Option<Absent>,
+    /// What to hand the next read. `None`: the connection cannot read incrementally (the
+    /// next read is a snapshot again), and a stored cursor is forgotten.
+    pub cursor: Option<String>,
+}
+
 /// A line of a [`StoreOrder`]: units of one SKU not shipped yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreOrderLine {

@@ -72,17 +72,7 @@ pub(crate) async fn held_orders(
     for (name, feed) in &feeds {
         let Some(feed) = feed else { continue };
         sources.push(name);
-        let applied = db
-            .apply_order_feed(
-                name,
-                invsync_store::OrderFeed {
-                    orders: &feed.orders,
-                    snapshot: feed.snapshot,
-                    cursor: feed.cursor.as_deref(),
-                },
-                now,
-            )
-            .await?;
+        let applied = db.apply_order_feed(name, feed, now).await?;
         tracing::debug!(
             store = %name, read = feed.orders.len(), new = applied.new,
             updated = applied.updated, released = applied.released, "tracked store orders"

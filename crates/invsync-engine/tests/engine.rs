@@ -6,7 +6,7 @@ use invsync_config::{Config, ConnectionConfig, LoadOptions};
 use invsync_connectors::{
     Catalog, Connection, ConnectorError, ErrorKind, OpenContext, Reject, Write, WriteOutcome,
 };
-use invsync_core::{FieldSet, OrderLine, RunStatus, Selection, Side, Trigger};
+use invsync_core::{FieldSet, RunStatus, Selection, Side, Trigger};
 use invsync_engine::{Engine, EngineError, NoProgress, Opener, RunReport, SyncRequest};
 use invsync_store::{Db, PoolOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,9 +157,6 @@ impl Connection for Faulty {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn kind(&self) -> &'static str {
-        "faulty"
-    }
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let mut catalog = self.inner.read_catalog().await?;
         if self.fault.reject {
@@ -171,8 +168,11 @@ impl Connection for Faulty {
         }
         Ok(catalog)
     }
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        self.inner.read_open_orders().await
+    async fn read_orders(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Option<invsync_connectors::OrderFeed>, ConnectorError> {
+        self.inner.read_orders(cursor).await
     }
     async fn read_records(
         &self,

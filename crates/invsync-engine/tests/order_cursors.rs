@@ -7,7 +7,7 @@ use invsync_config::{ConnectionConfig, LoadOptions};
 use invsync_connectors::{
     Catalog, Connection, ConnectorError, OpenContext, OrderFeed, Write, WriteOutcome,
 };
-use invsync_core::{FieldSet, OrderLine, Selection, Side, Trigger};
+use invsync_core::{FieldSet, Selection, Side, Trigger};
 use invsync_engine::{Engine, NoProgress, Opener, SyncRequest};
 use invsync_store::{Db, PoolOptions};
 use secrecy::ExposeSecret as _;
@@ -26,14 +26,8 @@ impl Connection for Incremental {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn kind(&self) -> &'static str {
-        "incremental"
-    }
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         self.inner.read_catalog().await
-    }
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        self.inner.read_open_orders().await
     }
     async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
         self.given

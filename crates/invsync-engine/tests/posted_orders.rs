@@ -23,14 +23,8 @@ impl Connection for Posting {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn kind(&self) -> &'static str {
-        "posting"
-    }
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         self.inner.read_catalog().await
-    }
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        Ok(None)
     }
     fn write_batch_size(&self) -> usize {
         self.inner.write_batch_size()

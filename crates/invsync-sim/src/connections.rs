@@ -231,10 +231,6 @@ impl Connection for SimAccounting {
         "accounting"
     }
 
-    fn kind(&self) -> &'static str {
-        "simulated"
-    }
-
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let mut shared = lock(&self.shared);
         shared.on_call("accounting", "read items")?;
@@ -248,10 +244,6 @@ impl Connection for SimAccounting {
                 .collect(),
             rejects: Vec::new(),
         })
-    }
-
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        Ok(None)
     }
 
     fn write_batch_size(&self) -> usize {
@@ -330,10 +322,6 @@ impl Connection for SimStore {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "simulated"
-    }
-
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let mut shared = lock(&self.shared);
         shared.on_call(&self.name, "read listings")?;
@@ -341,10 +329,6 @@ impl Connection for SimStore {
             records: self.records(&shared),
             rejects: Vec::new(),
         })
-    }
-
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        Ok(None)
     }
 
     /// `store-c`: a snapshot of its unposted orders. The others: the orders created or

@@ -12,21 +12,10 @@ use crate::db::Db;
 use crate::error::{Context, StoreError};
 use crate::time::{Ts, truncate};
 use chrono::{DateTime, Utc};
-use invsync_core::{Absent, StoreOrder, StoreOrderLine};
+pub use invsync_core::OrderFeed;
+use invsync_core::{Absent, StoreOrderLine};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
-
-/// One read of a store's orders, ready to apply.
-#[derive(Debug, Clone, Copy)]
-pub struct OrderFeed<'a> {
-    /// Orders new or changed since the previous cursor (or every open order: `snapshot`).
-    pub orders: &'a [StoreOrder],
-    /// `Some` when `orders` is every open order of the store.
-    pub snapshot: Option<Absent>,
-    /// The cursor to hand the connection next time; `None` forgets the stored one (the
-    /// next read is a snapshot).
-    pub cursor: Option<&'a str>,
-}
 
 /// A store's stored order cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +114,7 @@ impl Db {
     pub async fn apply_order_feed(
         &self,
         store: &str,
-        feed: OrderFeed<'_>,
+        feed: &OrderFeed,
         now: DateTime<Utc>,
     ) -> Result<FeedApplied, StoreError> {
         let now = Ts(truncate(now));
@@ -133,7 +122,7 @@ impl Db {
             async {
                 let mut applied = FeedApplied::default();
                 let mut tx = crate::db::begin(pool, None).await?;
-                for order in feed.orders {
+                for order in &feed.orders {
                     let known: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
                         "SELECT updated_at FROM store_orders WHERE store = $1 AND order_id = $2",
                     )
@@ -222,7 +211,7 @@ impl Db {
                         applied.released += 1;
                     }
                 }
-                match feed.cursor {
+                match feed.cursor.as_deref() {
                     Some(cursor) => {
                         sqlx::query(
                             "INSERT INTO store_order_cursors (store, cursor, updated_at, snapshot_at) \

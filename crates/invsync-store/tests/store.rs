@@ -1359,10 +1359,10 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     let applied = db
         .apply_order_feed(
             "shop",
-            OrderFeed {
-                orders: &first,
+            &OrderFeed {
+                orders: first.to_vec(),
                 snapshot: Some(Absent::Closed),
-                cursor: Some("c1"),
+                cursor: Some("c1".into()),
             },
             t0,
         )
@@ -1386,10 +1386,10 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     let applied = db
         .apply_order_feed(
             "shop",
-            OrderFeed {
-                orders: &second,
+            &OrderFeed {
+                orders: second.to_vec(),
                 snapshot: None,
-                cursor: Some("c2"),
+                cursor: Some("c2".into()),
             },
             t1,
         )
@@ -1405,10 +1405,10 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     let applied = db
         .apply_order_feed(
             "shop",
-            OrderFeed {
-                orders: &stale,
+            &OrderFeed {
+                orders: stale.to_vec(),
                 snapshot: None,
-                cursor: Some("c2"),
+                cursor: Some("c2".into()),
             },
             t1,
         )
@@ -1450,8 +1450,8 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     );
     db.apply_order_feed(
         "shop",
-        OrderFeed {
-            orders: &second[..1],
+        &OrderFeed {
+            orders: second[..1].to_vec(),
             snapshot: None,
             cursor: None,
         },
@@ -1482,8 +1482,8 @@ async fn orders_follow_feeds_cursors_and_postings(h: &Harness) {
     // A read that returns no cursor forgets the stored one: the next read is a snapshot.
     db.apply_order_feed(
         "shop",
-        OrderFeed {
-            orders: &[],
+        &OrderFeed {
+            orders: Vec::new(),
             snapshot: None,
             cursor: None,
         },
@@ -1519,8 +1519,8 @@ async fn order_snapshots_release_absent_orders(h: &Harness) {
     for store in ["file-shop", "platform"] {
         db.apply_order_feed(
             store,
-            OrderFeed {
-                orders: &both,
+            &OrderFeed {
+                orders: both.to_vec(),
                 snapshot: Some(Absent::Posted),
                 cursor: None,
             },
@@ -1533,8 +1533,8 @@ async fn order_snapshots_release_absent_orders(h: &Harness) {
     let applied = db
         .apply_order_feed(
             "file-shop",
-            OrderFeed {
-                orders: &both[1..],
+            &OrderFeed {
+                orders: both[1..].to_vec(),
                 snapshot: Some(Absent::Posted),
                 cursor: None,
             },
@@ -1545,8 +1545,8 @@ async fn order_snapshots_release_absent_orders(h: &Harness) {
     assert_eq!(applied.released, 1);
     db.apply_order_feed(
         "platform",
-        OrderFeed {
-            orders: &both[1..],
+        &OrderFeed {
+            orders: both[1..].to_vec(),
             snapshot: Some(Absent::Closed),
             cursor: None,
         },
@@ -1576,8 +1576,8 @@ async fn order_snapshots_release_absent_orders(h: &Harness) {
     // A comes back into the file: it holds stock again.
     db.apply_order_feed(
         "file-shop",
-        OrderFeed {
-            orders: &both,
+        &OrderFeed {
+            orders: both.to_vec(),
             snapshot: Some(Absent::Posted),
             cursor: None,
         },

@@ -106,14 +106,21 @@ impl FileConnection {
     }
 }
 
+impl FileConnection {
+    /// The orders file's lines: the store's open orders not yet posted to the accounting
+    /// side. `Ok(None)` without an orders file.
+    pub async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
+        if self.inner.config.orders.is_none() {
+            return Ok(None);
+        }
+        self.blocking(|inner| inner.read_orders().map(Some)).await
+    }
+}
+
 #[async_trait]
 impl Connection for FileConnection {
     fn name(&self) -> &str {
         &self.inner.name
-    }
-
-    fn kind(&self) -> &'static str {
-        "file"
     }
 
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
@@ -124,13 +131,6 @@ impl Connection for FileConnection {
             })
         })
         .await
-    }
-
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        if self.inner.config.orders.is_none() {
-            return Ok(None);
-        }
-        self.blocking(|inner| inner.read_orders().map(Some)).await
     }
 
     /// Always a snapshot: the orders file lists exactly the unposted orders (product.md,

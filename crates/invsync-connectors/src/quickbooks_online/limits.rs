@@ -4,11 +4,12 @@
 //!
 //! A sliding-window log rather than a token bucket: "at most N in any minute" is exactly a
 //! window, and a bucket that allowed a burst of N would also allow up to 2N in the first
-//! minute (ADR 0033). Every process keeps one limiter per realm (connections opened for
-//! different runs share it); processes do not coordinate, so a 429 is still handled.
+//! minute (ADR 0033). Every process keeps one limiter per realm in the registry of rate
+//! budgets (`crate::budget`, ADR 0026: connections opened for different runs share it);
+//! processes do not coordinate, so a 429 is still handled.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -155,20 +156,10 @@ impl Limiter {
     }
 }
 
-/// The process-wide limiter of one realm (keyed by API host and realm id).
-pub(crate) fn shared(key: &str, limits: Limits) -> Arc<Limiter> {
-    static LIMITERS: LazyLock<Mutex<HashMap<String, Arc<Limiter>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
-    let mut all = LIMITERS.lock().unwrap_or_else(|e| e.into_inner());
-    Arc::clone(
-        all.entry(key.to_owned())
-            .or_insert_with(|| Arc::new(Limiter::new(limits))),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn small() -> Limits {
         Limits {
@@ -226,6 +217,9 @@ mod tests {
 
     #[test]
     fn connections_to_one_realm_share_its_limiter() {
+        let shared = |key: &str, limits: Limits| {
+            crate::budget::shared("quickbooks-online", key, || Limiter::new(limits))
+        };
         let a = shared("http://127.0.0.1:1/v3/company/111", small());
         let b = shared("http://127.0.0.1:1/v3/company/111", Limits::default());
         let other = shared("http://127.0.0.1:1/v3/company/222", small());

@@ -19,14 +19,14 @@
 //!   ([`limits`]); 429 waits (`Retry-After`, else 60 s); 5xx and timeouts are retried
 //!   where that cannot apply a change twice; a 401 refreshes the token once.
 //! * **Tokens**: OAuth 2.0 with rotating refresh tokens kept, encrypted, in the
-//!   [`crate::TokenVault`] ([`auth`], [`seal`]).
+//!   [`crate::TokenVault`] (the shared [`crate::oauth`], with Intuit's endpoints in
+//!   `auth`).
 
 mod auth;
 mod json;
 mod limits;
 mod orders;
 mod read;
-mod seal;
 mod write;
 
 pub use auth::{
@@ -35,23 +35,24 @@ pub use auth::{
 };
 pub use limits::Limits;
 
-use crate::http::{self, Backoff, Timeouts, metrics_names};
+use crate::http::{self, Answer, Backoff, Call, Pipeline, Platform, Timeouts};
+use crate::oauth::Tokens;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OpenContext, RecordRef, Write, WriteOutcome,
 };
 use async_trait::async_trait;
-use auth::Tokens;
 use invsync_config::QuickBooksOnlineConfig;
 use invsync_core::{OrderLine, Record};
 use json::{
     BatchItem, BatchItemResponse, BatchRequest, BatchResponse, QueryEnvelope, QueryResponse,
 };
 use limits::Limiter;
-use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::SemaphorePermit;
 
 /// The API minor version every request asks for. Intuit ignores minor versions below 75
 /// since 2025-08-01 (platform-apis.md §3, "minorversion").
@@ -135,7 +136,7 @@ pub(crate) struct Inner {
     name: String,
     config: QuickBooksOnlineConfig,
     tuning: Tuning,
-    client: reqwest::Client,
+    pipeline: Pipeline,
     /// `{base}/v3/company/{realm}`, without a trailing slash.
     company: String,
     limiter: Arc<Limiter>,
@@ -145,21 +146,6 @@ pub(crate) struct Inner {
     /// Items last seen not tracking their quantity: a quantity write to one is refused
     /// before it is sent (plans never make one).
     untracked: Mutex<HashSet<String>>,
-}
-
-/// One API request.
-struct Call<'a> {
-    method: Method,
-    /// After `/v3/company/{realm}/`.
-    path: &'a str,
-    query: Option<&'a str>,
-    body: Option<String>,
-    /// Counts against the batch limit.
-    batch: bool,
-    /// Safe to send again after a timeout or a 5xx.
-    idempotent: bool,
-    /// For messages: "query", "batch".
-    what: &'a str,
 }
 
 impl QuickBooksOnline {
@@ -189,19 +175,22 @@ impl QuickBooksOnline {
         let limiter = if tuning.own_limiter {
             Arc::new(Limiter::new(tuning.limits))
         } else {
-            limits::shared(&company, tuning.limits)
+            // The realm's limits are the company's, whoever asks: one limiter per realm.
+            crate::budget::shared("quickbooks-online", &company, || {
+                Limiter::new(tuning.limits)
+            })
         };
         Ok(QuickBooksOnline {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
-                tokens: Tokens::new(
+                tokens: auth::tokens(
                     name,
                     config,
                     ctx.token_vault.clone(),
                     tuning.token_timeouts,
                     tuning.backoff,
                 )?,
-                client: http::client(name, tuning.timeouts)?,
+                pipeline: Pipeline::new(name, tuning.timeouts, tuning.backoff)?,
                 config: config.clone(),
                 company,
                 limiter,
@@ -227,17 +216,8 @@ impl Connection for QuickBooksOnline {
         &self.inner.name
     }
 
-    fn kind(&self) -> &'static str {
-        "quickbooks-online"
-    }
-
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         read::read_catalog(&self.inner).await
-    }
-
-    /// The accounting side has no open orders of its own.
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        Ok(None)
     }
 
     fn write_batch_size(&self) -> usize {
@@ -295,16 +275,12 @@ impl Inner {
 
     /// Runs a query (`GET …/query?query=…`).
     async fn query(&self, query: &str) -> Result<QueryResponse, ConnectorError> {
+        let params = [
+            ("minorversion", MINOR_VERSION.to_owned()),
+            ("query", query.to_owned()),
+        ];
         let body = self
-            .send(&Call {
-                method: Method::GET,
-                path: "query",
-                query: Some(query),
-                body: None,
-                batch: false,
-                idempotent: true,
-                what: "query",
-            })
+            .send(&Call::new(Method::GET, self.url("query")?, "query").query(&params))
             .await?;
         let envelope: QueryEnvelope = serde_json::from_slice(&body).map_err(|e| {
             self.error(
@@ -327,16 +303,14 @@ impl Inner {
     ) -> Result<Vec<BatchItemResponse>, ConnectorError> {
         let body = serde_json::to_string(&BatchRequest { items })
             .map_err(|e| self.error(ErrorKind::Other, format!("cannot write a batch: {e}")))?;
+        let params = [("minorversion", MINOR_VERSION.to_owned())];
         let body = self
-            .send(&Call {
-                method: Method::POST,
-                path: "batch",
-                query: None,
-                body: Some(body),
-                batch: true,
-                idempotent,
-                what: "batch",
-            })
+            .send(
+                &Call::new(Method::POST, self.url("batch")?, "batch")
+                    .query(&params)
+                    .json(body.as_bytes())
+                    .idempotent(idempotent),
+            )
             .await?;
         let response: BatchResponse = serde_json::from_slice(&body).map_err(|e| {
             self.error(
@@ -350,89 +324,16 @@ impl Inner {
         Ok(response.items)
     }
 
-    /// Sends a request within the realm's limits, with a valid access token, retrying
-    /// what is safe to retry. Returns the body of a 2xx answer.
+    /// `{company}/{path}`.
+    fn url(&self, path: &str) -> Result<reqwest::Url, ConnectorError> {
+        reqwest::Url::parse(&format!("{}/{path}", self.company))
+            .map_err(|e| self.error(ErrorKind::Other, format!("bad API URL: {e}")))
+    }
+
+    /// Sends a request through the pipeline: within the realm's limits, with a valid
+    /// access token, retrying what is safe to retry. Returns the body of a 2xx answer.
     async fn send(&self, call: &Call<'_>) -> Result<Vec<u8>, ConnectorError> {
-        let url = format!("{}/{}", self.company, call.path);
-        let backoff = self.tuning.backoff;
-        let (mut transient, mut throttled, mut refreshed) = (0u32, 0u32, false);
-        loop {
-            let token = self.tokens.access_token().await?;
-            let permit = self.limiter.acquire(call.batch).await;
-            metrics::counter!(metrics_names::API_CALLS, "connection" => self.name.clone())
-                .increment(1);
-            let mut request = self
-                .client
-                .request(call.method.clone(), &url)
-                .bearer_auth(token.expose_secret())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .query(&[("minorversion", MINOR_VERSION)]);
-            if let Some(q) = call.query {
-                request = request.query(&[("query", q)]);
-            }
-            if let Some(body) = &call.body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            let answer = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = http::retry_after(response.headers());
-                    response
-                        .bytes()
-                        .await
-                        .map(|body| (status, retry_after, body.to_vec()))
-                }
-                Err(e) => Err(e),
-            };
-            drop(permit);
-            let (status, retry_after, body) = match answer {
-                Ok(answer) => answer,
-                Err(e) => {
-                    // A request that never reached QuickBooks cannot have applied anything.
-                    let retry = e.is_connect() || (call.idempotent && !e.is_builder());
-                    if retry && transient + 1 < backoff.attempts {
-                        let wait = backoff.delay(transient);
-                        tracing::debug!(connection = %self.name, what = call.what, error = %e.without_url(), wait_ms = wait.as_millis() as u64, "retrying");
-                        transient += 1;
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let e = http::transport_error(&self.name, e);
-                    return Err(ConnectorError {
-                        message: format!("QuickBooks Online {}: {}", call.what, e.message),
-                        ..e
-                    });
-                }
-            };
-            if status.is_success() {
-                return Ok(body);
-            }
-            match status {
-                StatusCode::UNAUTHORIZED if !refreshed => {
-                    // Usually an expired or revoked access token: refresh once.
-                    refreshed = true;
-                    self.tokens.after_unauthorized(&token).await?;
-                }
-                StatusCode::TOO_MANY_REQUESTS if throttled < self.tuning.throttle_retries => {
-                    // Throttled requests are not executed, so sending again is safe.
-                    throttled += 1;
-                    metrics::counter!(metrics_names::API_THROTTLES, "connection" => self.name.clone())
-                        .increment(1);
-                    let wait = retry_after.unwrap_or(self.tuning.throttle_wait);
-                    tracing::warn!(connection = %self.name, what = call.what, wait_s = wait.as_secs_f64(), "QuickBooks Online throttled a request (ThrottleExceeded); waiting");
-                    self.limiter.pause(wait);
-                }
-                s if s.is_server_error() && call.idempotent && transient + 1 < backoff.attempts => {
-                    let wait = retry_after.unwrap_or_else(|| backoff.delay(transient));
-                    tracing::debug!(connection = %self.name, what = call.what, %status, wait_ms = wait.as_millis() as u64, "retrying");
-                    transient += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                _ => return Err(self.status_error(status, &body, call.what)),
-            }
-        }
+        self.pipeline.send(self, call).await.map(|a| a.body)
     }
 
     /// An error answer as a connector error, with QuickBooks' Fault text and what to do.
@@ -465,6 +366,60 @@ impl Inner {
             );
         }
         e
+    }
+}
+
+/// QuickBooks Online's part in the request pipeline: a fresh access token per attempt
+/// (refreshed once after a 401), the realm's limiter (a 429 pauses every request of the
+/// realm), and Fault bodies.
+impl Platform for Inner {
+    type Permit<'p> = SemaphorePermit<'p>;
+
+    async fn credential(&self) -> Result<Option<SecretString>, ConnectorError> {
+        self.tokens.access_token().await.map(Some)
+    }
+
+    fn sign(&self, request: RequestBuilder, token: Option<&SecretString>) -> RequestBuilder {
+        let request = request.header(reqwest::header::ACCEPT, "application/json");
+        match token {
+            Some(token) => request.bearer_auth(token.expose_secret()),
+            None => request,
+        }
+    }
+
+    async fn admit<'p>(&'p self, call: &Call<'_>) -> SemaphorePermit<'p> {
+        // Counts against the batch limit too.
+        self.limiter.acquire(call.what == "batch").await
+    }
+
+    fn throttle_limit(&self) -> Option<u32> {
+        Some(self.tuning.throttle_retries)
+    }
+
+    fn throttle_wait(&self, call: &Call<'_>, answer: &Answer, _backoff: Duration) -> Duration {
+        // Throttled requests are not executed, so sending again is safe; every request of
+        // the realm waits.
+        let wait = http::retry_after(&answer.headers).unwrap_or(self.tuning.throttle_wait);
+        tracing::warn!(connection = %self.name, what = call.what, wait_s = wait.as_secs_f64(), "QuickBooks Online throttled a request (ThrottleExceeded); waiting");
+        self.limiter.pause(wait);
+        Duration::ZERO
+    }
+
+    async fn unauthorized(&self, rejected: &SecretString) -> Result<bool, ConnectorError> {
+        // Usually an expired or revoked access token: refresh once.
+        self.tokens.after_unauthorized(rejected).await?;
+        Ok(true)
+    }
+
+    fn status_error(&self, call: &Call<'_>, answer: &Answer) -> ConnectorError {
+        Inner::status_error(self, answer.status, &answer.body, call.what)
+    }
+
+    fn transport_error(&self, call: &Call<'_>, e: ConnectorError) -> ConnectorError {
+        ConnectorError {
+            message: format!("QuickBooks Online {}: {}", call.what, e.message),
+            ..e
+        }
     }
 }
 

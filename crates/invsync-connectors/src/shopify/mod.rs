@@ -26,12 +26,10 @@
 //! Module map: `client` sends a GraphQL call (token, retries, cost budget, errors);
 //! `vendor` holds Shopify's JSON shapes; `graphql/*.graphql` are the documents.
 
+mod bucket;
 mod catalog;
 mod client;
 mod vendor;
-
-#[cfg(test)]
-mod tests;
 
 use crate::order_feed::OrderClock;
 use crate::{
@@ -44,7 +42,7 @@ use client::Client;
 use compact_str::CompactString;
 use futures::StreamExt as _;
 use invsync_config::ShopifyConnectionConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record, StoreOrder, StoreOrderLine};
+use invsync_core::{Field, FieldValue, Record, StoreOrder, StoreOrderLine};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -87,7 +85,9 @@ pub mod documents {
     pub const SET_QUANTITIES_COMPARE: &str = include_str!("graphql/set_quantities_compare.graphql");
     pub const SET_PRICES: &str = include_str!("graphql/set_prices.graphql");
 
-    /// Every document as it is sent, by name (the bulk query with a sample location).
+    /// Every document as it is sent, by name (the bulk query with a sample location), for
+    /// tests that validate them against the schema.
+    #[cfg(any(test, feature = "testing"))]
     pub fn all() -> Vec<(&'static str, String)> {
         vec![
             ("location", LOCATION.to_owned()),
@@ -163,6 +163,7 @@ pub struct ShopifyConnection {
 impl ShopifyConnection {
     /// The same connection measuring order-cursor ages on `clock` instead of the system
     /// clock (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
         self.order_clock = clock;
         self
@@ -190,8 +191,8 @@ impl ShopifyConnection {
     }
 
     /// Short retries for tests that answer with errors on purpose (the fuzzers).
-    #[cfg(test)]
-    pub(crate) fn set_backoff(&mut self, backoff: crate::http::Backoff) {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn set_backoff(&mut self, backoff: crate::http::Backoff) {
         self.client.set_backoff(backoff);
     }
 
@@ -790,10 +791,6 @@ impl Connection for ShopifyConnection {
         &self.name
     }
 
-    fn kind(&self) -> &'static str {
-        "shopify"
-    }
-
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let location = self.location().await?.to_owned();
         let now = (self.order_clock)();
@@ -805,24 +802,6 @@ impl Connection for ShopifyConnection {
         cached: Option<CachedCatalog>,
     ) -> Result<CatalogRead, ConnectorError> {
         self.read_catalog_cached(cached).await
-    }
-
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        let orders = self
-            .read_order_pages("OpenOrders", documents::OPEN_ORDERS, None)
-            .await?;
-        let mut out = Vec::new();
-        for (order, lines) in orders {
-            for (sku, quantity) in unfulfilled(&lines) {
-                out.push(OrderLine {
-                    store: CompactString::from(self.name.as_str()),
-                    order: CompactString::from(order.name.as_str()),
-                    sku,
-                    quantity,
-                });
-            }
-        }
-        Ok(Some(out))
     }
 
     async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
@@ -928,5 +907,85 @@ impl Connection for ShopifyConnection {
                 o.unwrap_or_else(|| WriteOutcome::Failed("not attempted (internal error)".into()))
             })
             .collect())
+    }
+}
+
+/// What the contract tests need of the connection's insides (the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use super::ShopifyConnection;
+    use crate::ConnectorError;
+    use serde_json::Value;
+
+    /// Orders per page of the order reads.
+    pub const ORDER_PAGE: i64 = super::ORDER_PAGE;
+
+    /// Runs one GraphQL operation through the connection's client.
+    pub async fn graphql(
+        connection: &ShopifyConnection,
+        operation: &'static str,
+        document: &str,
+        variables: Value,
+    ) -> Result<Value, ConnectorError> {
+        connection
+            .client
+            .call(operation, document, variables, true)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn the_endpoint_keeps_a_base_path() {
+        let endpoint = |base: &str| {
+            Client::new(
+                "shop",
+                &reqwest::Url::parse(base).expect("url"),
+                "2026-04",
+                SecretString::from("t".to_owned()),
+                &Default::default(),
+            )
+            .expect("client")
+            .endpoint()
+            .to_string()
+        };
+        assert_eq!(
+            endpoint("https://example.myshopify.com"),
+            "https://example.myshopify.com/admin/api/2026-04/graphql.json"
+        );
+        assert_eq!(
+            endpoint("https://proxy.example/shopify"),
+            "https://proxy.example/shopify/admin/api/2026-04/graphql.json"
+        );
+    }
+
+    #[test]
+    fn batch_keys_are_stable_and_distinct() {
+        let a = batch_key(&["k-0", "k-1", "k-2"]);
+        assert_eq!(
+            a,
+            batch_key(&["k-0", "k-1", "k-2"]),
+            "a retry gets the same key"
+        );
+        assert_ne!(
+            a,
+            batch_key(&["k-0", "k-2"]),
+            "a smaller batch gets another"
+        );
+        assert_ne!(batch_key(&["k-0", "k-1"]), batch_key(&["k-0k", "-1"]));
+        assert!(a.starts_with("k-0+3-"));
+    }
+
+    #[test]
+    fn the_longest_batch_key_fits_shopifys_limit() {
+        let longest = "k".repeat(crate::MAX_KEY_LEN);
+        let keys = vec![longest.as_str(); WRITE_BATCH];
+        let key = batch_key(&keys);
+        assert_eq!(key.len(), crate::MAX_KEY_LEN + 21, "{key}");
+        assert!(key.len() <= 255);
     }
 }

@@ -26,15 +26,20 @@
 //!   order (`status=any`) with `modified_after` the cursor, in GMT (`dates_are_gmt=true`);
 //!   an order is open while `processing` or `on-hold`.
 //! * **Throttling**: core WooCommerce does not rate-limit, but hosts and firewalls answer
-//!   429 with `Retry-After`, which [`crate::http::send`] honours; 5xx and timeouts are
-//!   retried with backoff (every request here is idempotent: reads and absolute sets).
+//!   429 with `Retry-After`: every call to the site then waits that long (the site's
+//!   [`Pause`], one per site and process, ADR 0026). 5xx and timeouts are retried with
+//!   backoff (every request here is idempotent: reads and absolute sets), all through
+//!   [`crate::http::Pipeline`].
 
+/// WooCommerce's JSON shapes; public to the contract tests that decode captured payloads
+/// (the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod vendor;
+#[cfg(not(any(test, feature = "testing")))]
 mod vendor;
 
-#[cfg(test)]
-mod tests;
-
-use crate::http::{self, Backoff, Timeouts};
+use crate::budget::{self, Pause};
+use crate::http::{self, Answer, Backoff, Call, Pipeline, Platform, Timeouts};
 use crate::order_feed::OrderClock;
 use crate::{
     Catalog, Connection, ConnectorError, ErrorKind, OrderFeed, RecordRef, Reject, Write,
@@ -45,12 +50,14 @@ use chrono::{DateTime, Utc};
 use compact_str::CompactString;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use invsync_config::WooCommerceConfig;
-use invsync_core::{Field, FieldValue, OrderLine, Record, SaleAction, StoreOrder, StoreOrderLine};
+use invsync_core::{Field, FieldValue, Record, SaleAction, StoreOrder, StoreOrderLine};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use vendor::{ProductTarget, RecordId, WooProduct, WooVariation};
+use std::sync::Arc;
+use std::time::Duration;
+use vendor::{ProductTarget, RecordId, WooOrder, WooProduct, WooVariation};
 
 /// WordPress' largest `per_page`.
 const PAGE_SIZE: usize = 100;
@@ -77,17 +84,75 @@ pub struct WooCommerceConnection {
     name: String,
     /// `{url}/wp-json/wc/v3/`, with the trailing slash.
     api: url::Url,
-    key: SecretString,
-    secret: SecretString,
-    client: reqwest::Client,
-    backoff: Backoff,
+    pipeline: Pipeline,
+    site: Site,
     /// invsync's clock for settling order cursors (ADR 0060); tests set their own.
     order_clock: OrderClock,
+}
+
+/// WooCommerce's part in the pipeline: Basic auth with the REST API key, the site's
+/// pause after a 429, and WordPress' error bodies.
+struct Site {
+    name: String,
+    key: SecretString,
+    secret: SecretString,
+    pause: Arc<Pause>,
+}
+
+impl Platform for Site {
+    type Permit<'p> = ();
+
+    fn sign(
+        &self,
+        request: reqwest::RequestBuilder,
+        _: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
+        request.basic_auth(self.key.expose_secret(), Some(self.secret.expose_secret()))
+    }
+
+    async fn admit(&self, _call: &Call<'_>) {
+        self.pause.admit().await;
+    }
+
+    fn throttle_wait(&self, _call: &Call<'_>, answer: &Answer, backoff: Duration) -> Duration {
+        // Every call to the site waits, not only this one: the host asked the site's
+        // clients to slow down.
+        self.pause
+            .pause(http::retry_after(&answer.headers).unwrap_or(backoff));
+        Duration::ZERO
+    }
+
+    fn status_error(&self, _call: &Call<'_>, answer: &Answer) -> ConnectorError {
+        // {"code": "...", "message": "...", "data": {"status": 401}}
+        let detail = serde_json::from_slice::<Value>(&answer.body)
+            .ok()
+            .map(|v| {
+                format!(
+                    "{}: {}",
+                    v.get("code").and_then(Value::as_str).unwrap_or(""),
+                    v.get("message").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        let status = answer.status;
+        let hint = if status.as_u16() == 413 {
+            "The site accepts fewer batch items than WooCommerce's default of 100 \
+             (filter woocommerce_rest_batch_items_limit)"
+        } else {
+            AUTH_HINT
+        };
+        let mut e = http::status_error(&self.name, status, &detail, hint);
+        if status.as_u16() == 413 {
+            e.message = format!("{}. {hint}", e.message);
+        }
+        e
+    }
 }
 
 impl WooCommerceConnection {
     /// The same connection measuring order-cursor ages on `clock` instead of the system
     /// clock (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_order_clock(mut self, clock: OrderClock) -> Self {
         self.order_clock = clock;
         self
@@ -95,11 +160,21 @@ impl WooCommerceConnection {
 
     pub fn new(name: &str, config: &WooCommerceConfig) -> Result<Self, ConnectorError> {
         let (timeouts, backoff) = http::policy(&config.http);
-        Self::with_policy(name, config, timeouts, backoff)
+        Self::open(name, config, timeouts, backoff)
     }
 
     /// With explicit timeouts and backoff (tests use short ones).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_policy(
+        name: &str,
+        config: &WooCommerceConfig,
+        timeouts: Timeouts,
+        backoff: Backoff,
+    ) -> Result<Self, ConnectorError> {
+        Self::open(name, config, timeouts, backoff)
+    }
+
+    fn open(
         name: &str,
         config: &WooCommerceConfig,
         timeouts: Timeouts,
@@ -115,11 +190,14 @@ impl WooCommerceConnection {
         })?;
         Ok(WooCommerceConnection {
             name: name.to_owned(),
+            site: Site {
+                name: name.to_owned(),
+                key: config.consumer_key.clone(),
+                secret: config.consumer_secret.clone(),
+                pause: budget::shared("woocommerce", site.as_str(), Pause::default),
+            },
             api,
-            key: config.consumer_key.clone(),
-            secret: config.consumer_secret.clone(),
-            client: http::client(name, timeouts)?,
-            backoff,
+            pipeline: Pipeline::new(name, timeouts, backoff)?,
             order_clock: order_feed::system_clock(),
         })
     }
@@ -130,8 +208,8 @@ impl WooCommerceConnection {
         })
     }
 
-    /// Sends one request (retried per the shared policy; all of ours are idempotent) and
-    /// returns the body and the total pages header, or the platform's error.
+    /// Sends one request through the pipeline (all of ours are idempotent) and returns
+    /// the body and the total pages header, or the platform's error.
     async fn call(
         &self,
         method: Method,
@@ -140,53 +218,21 @@ impl WooCommerceConnection {
         body: Option<&Value>,
     ) -> Result<(Value, Option<usize>), ConnectorError> {
         let url = self.url(path)?;
-        let response = http::send(&self.name, self.backoff, true, || {
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .basic_auth(self.key.expose_secret(), Some(self.secret.expose_secret()))
-                .query(query);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            request
-        })
-        .await?;
-        let status = response.status();
-        let pages = response
-            .headers()
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ConnectorError::new(&self.name, ErrorKind::Other, e))?;
+        let mut call = Call::new(method, url, path).query(query);
+        if let Some(bytes) = &bytes {
+            call = call.json(bytes);
+        }
+        let answer = self.pipeline.send(&self.site, &call).await?;
+        let pages = answer
+            .headers
             .get("x-wp-totalpages")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<usize>().ok());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| http::transport_error(&self.name, e))?;
-        if !status.is_success() {
-            // {"code": "...", "message": "...", "data": {"status": 401}}
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .map(|v| {
-                    format!(
-                        "{}: {}",
-                        v.get("code").and_then(Value::as_str).unwrap_or(""),
-                        v.get("message").and_then(Value::as_str).unwrap_or("")
-                    )
-                })
-                .unwrap_or_default();
-            let hint = if status.as_u16() == 413 {
-                "The site accepts fewer batch items than WooCommerce's default of 100 \
-                 (filter woocommerce_rest_batch_items_limit)"
-            } else {
-                AUTH_HINT
-            };
-            let mut e = http::status_error(&self.name, status, &detail, hint);
-            if status.as_u16() == 413 {
-                e.message = format!("{}. {hint}", e.message);
-            }
-            return Err(e);
-        }
-        let value = serde_json::from_str(&text).map_err(|e| {
+        let value = serde_json::from_slice(&answer.body).map_err(|e| {
             ConnectorError::new(
                 &self.name,
                 ErrorKind::InvalidData,
@@ -219,7 +265,7 @@ impl WooCommerceConnection {
                 }
             }
         };
-        let (mut items, pages) = page(1).await?;
+        let (items, pages) = page(1).await?;
         let pages = pages.unwrap_or(1);
         if pages > MAX_PAGES {
             return Err(ConnectorError::new(
@@ -230,18 +276,11 @@ impl WooCommerceConnection {
                 ),
             ));
         }
-        let rest: Vec<Vec<Value>> = stream::iter(2..=pages)
-            .map(|n| {
-                let fetch = page(n);
-                async move { fetch.await.map(|(items, _)| items) }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for more in rest {
-            items.extend(more);
-        }
-        Ok(items)
+        Pipeline::later_pages(items, pages, READ_CONCURRENCY, |n| {
+            let fetch = page(n);
+            async move { fetch.await.map(|(items, _)| items) }
+        })
+        .await
     }
 
     /// Orders still holding stock. Newest first: orders leave this list while it pages (an
@@ -258,6 +297,36 @@ impl WooCommerceConnection {
             ],
         )
         .await
+    }
+
+    /// Orders as the engine tracks them (one view each).
+    fn store_orders(raw: Vec<Value>) -> Vec<StoreOrder> {
+        raw.into_iter()
+            .filter_map(|order| {
+                // Anything but an object reads as an order without an id: left out.
+                let order: WooOrder = crate::lenient::decode(order);
+                let id = order.id.0?;
+                let open = order
+                    .status
+                    .0
+                    .as_deref()
+                    .is_some_and(|s| OPEN_STATUSES.contains(&s));
+                Some(StoreOrder {
+                    id: id.to_string().into(),
+                    // What the merchant and the accounting side call it (DocNumber).
+                    number: order.number().into(),
+                    open,
+                    updated_at: order.date_modified_gmt.0.as_deref().and_then(parse_gmt),
+                    // WooCommerce has no per-line shipped quantity: an open order holds
+                    // all of its lines, a closed one nothing.
+                    lines: if open {
+                        order_lines(&order)
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+            .collect()
     }
 
     /// Products by id (≤ 100 per request), parsed; unparseable ones are left out.
@@ -360,29 +429,22 @@ impl WooCommerceConnection {
     }
 }
 
-/// The order's `number` (what the merchant and the accounting side use), else its id.
-fn order_number(order: &Value) -> String {
-    order
-        .get("number")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| order.get("id").map(Value::to_string))
-        .unwrap_or_default()
-}
-
 /// Units per SKU of an order's line items. A line without a SKU cannot hold back a product
 /// matched by SKU.
-fn order_lines(order: &Value) -> impl Iterator<Item = (CompactString, i64)> + '_ {
+fn order_lines(order: &WooOrder) -> Vec<StoreOrderLine> {
     order
-        .get("line_items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .line_items
+        .0
+        .iter()
         .filter_map(|line| {
-            let sku = line.get("sku").and_then(Value::as_str).unwrap_or("").trim();
-            let quantity = line.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-            (!sku.is_empty() && quantity > 0).then(|| (CompactString::from(sku), quantity))
+            let sku = line.sku.0.as_deref().unwrap_or("").trim();
+            let quantity = line.quantity.0.unwrap_or(0);
+            (!sku.is_empty() && quantity > 0).then(|| StoreOrderLine {
+                sku: CompactString::from(sku),
+                quantity,
+            })
         })
+        .collect()
 }
 
 /// `date_modified_gmt`: `2026-11-28T10:00:00` (GMT, no zone); a zone is taken if present.
@@ -445,10 +507,6 @@ struct Group {
 impl Connection for WooCommerceConnection {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn kind(&self) -> &'static str {
-        "woocommerce"
     }
 
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
@@ -519,22 +577,6 @@ impl Connection for WooCommerceConnection {
         Ok(catalog)
     }
 
-    async fn read_open_orders(&self) -> Result<Option<Vec<OrderLine>>, ConnectorError> {
-        let orders = self.open_orders().await?;
-        let mut lines = Vec::new();
-        for order in orders {
-            for (sku, quantity) in order_lines(&order) {
-                lines.push(OrderLine {
-                    store: self.name.as_str().into(),
-                    order: order_number(&order).into(),
-                    sku,
-                    quantity,
-                });
-            }
-        }
-        Ok(Some(lines))
-    }
-
     async fn read_orders(&self, cursor: Option<&str>) -> Result<Option<OrderFeed>, ConnectorError> {
         let mark = order_feed::resume(&self.name, cursor);
         let raw = match mark {
@@ -559,33 +601,7 @@ impl Connection for WooCommerceConnection {
                 .await?
             }
         };
-        let orders = raw
-            .iter()
-            .filter_map(|order| {
-                let id = order.get("id").and_then(Value::as_u64)?;
-                let status = order.get("status").and_then(Value::as_str).unwrap_or("");
-                let open = OPEN_STATUSES.contains(&status);
-                Some(StoreOrder {
-                    id: id.to_string().into(),
-                    // What the merchant and the accounting side call it (DocNumber).
-                    number: order_number(order).into(),
-                    open,
-                    updated_at: order
-                        .get("date_modified_gmt")
-                        .and_then(Value::as_str)
-                        .and_then(parse_gmt),
-                    // WooCommerce has no per-line shipped quantity: an open order holds
-                    // all of its lines, a closed one nothing.
-                    lines: if open {
-                        order_lines(order)
-                            .map(|(sku, quantity)| StoreOrderLine { sku, quantity })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                })
-            })
-            .collect();
+        let orders = Self::store_orders(raw);
         Ok(Some(order_feed::feed(
             orders,
             mark,
@@ -782,5 +798,36 @@ impl WooCommerceConnection {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn dec(s: &str) -> rust_decimal::Decimal {
+        s.parse().expect("decimal")
+    }
+
+    #[test]
+    fn prices_must_be_strings() {
+        let number: vendor::WooProduct = serde_json::from_value(json!({
+            "id": 1, "type": "simple", "sku": "A", "regular_price": 12.5, "manage_stock": true, "stock_quantity": 1
+        }))
+        .expect("parses");
+        let e = number
+            .record(chrono::Utc::now())
+            .expect_err("a number is not this API's price");
+        assert!(e.contains("not a string"), "{e}");
+        assert_eq!(vendor::price_string(dec("12.50")), "12.5");
+        assert_eq!(vendor::price_string(dec("1000")), "1000");
+    }
+
+    /// A `_gmt` date in the fake's payloads reads back as the instant it was set to.
+    #[test]
+    fn sale_dates_are_gmt() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 24, 23, 59, 59).single();
+        assert_eq!(parse_gmt("2026-12-24T23:59:59"), t);
     }
 }

@@ -1,5 +1,6 @@
 //! WooCommerce's JSON, as far as invsync reads it, and the ids invsync gives its records.
 
+use crate::lenient::{Each, Lenient};
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, ItemKind, Record, Sale};
 use rust_decimal::Decimal;
@@ -10,7 +11,7 @@ use std::str::FromStr;
 
 /// A product of `GET /products`.
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct WooProduct {
+pub struct WooProduct {
     pub id: u64,
     #[serde(default)]
     pub name: String,
@@ -38,7 +39,7 @@ pub(super) struct WooProduct {
 
 /// A variation of `GET /products/{id}/variations`.
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct WooVariation {
+pub struct WooVariation {
     pub id: u64,
     #[serde(default)]
     pub sku: Option<String>,
@@ -66,7 +67,7 @@ pub(super) struct WooVariation {
 /// and the sale's dates in GMT. The read-only `price` is the current price: the sale price
 /// while a sale runs.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct WooPrices<'a> {
+pub struct WooPrices<'a> {
     regular_price: &'a Option<Value>,
     sale_price: &'a Option<Value>,
     on_sale: &'a Option<Value>,
@@ -156,7 +157,7 @@ fn parse_date(field: &str, value: &Option<Value>) -> Result<Option<DateTime<Utc>
 }
 
 /// A price as this API takes it: a decimal string.
-pub(super) fn price_string(price: Decimal) -> String {
+pub fn price_string(price: Decimal) -> String {
     price.normalize().to_string()
 }
 
@@ -307,7 +308,7 @@ impl WooVariation {
 
 /// What a record's id says: `"{id}"`, `"{parent}/{id}"` or `"{parent}/{id}/parent-stock"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) enum RecordId {
+pub enum RecordId {
     Product(u64),
     Variation {
         parent: u64,
@@ -318,7 +319,7 @@ pub(super) enum RecordId {
 
 /// Where a write of one field goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ProductTarget {
+pub enum ProductTarget {
     Product(u64),
     Variation { parent: u64, id: u64 },
 }
@@ -383,6 +384,39 @@ impl FromStr for RecordId {
                 })
             }
             _ => Err(bad()),
+        }
+    }
+}
+
+/// An order of `GET /orders` (`_orders.md`, "Order properties"), read leniently: an odd
+/// field reads as absent rather than losing the order's other lines.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WooOrder {
+    /// Orders without one are left out.
+    pub(crate) id: Lenient<u64>,
+    /// What the merchant and the accounting side call it.
+    pub(crate) number: Lenient<String>,
+    pub(crate) status: Lenient<String>,
+    /// GMT without a zone: `2026-11-28T10:00:00`.
+    pub(crate) date_modified_gmt: Lenient<String>,
+    pub(crate) line_items: Each<WooLineItem>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WooLineItem {
+    pub(crate) sku: Lenient<String>,
+    pub(crate) quantity: Lenient<i64>,
+}
+
+impl WooOrder {
+    /// The order's `number`, else its id.
+    pub(crate) fn number(&self) -> String {
+        match (&self.number.0, self.id.0) {
+            (Some(n), _) => n.clone(),
+            (None, Some(id)) => id.to_string(),
+            (None, None) => String::new(),
         }
     }
 }

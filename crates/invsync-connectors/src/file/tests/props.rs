@@ -125,7 +125,7 @@ fn jsonish() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases(1000)))]
+    #![proptest_config(ProptestConfig::with_cases(crate::testing::fuzz_cases(1000)))]
 
     #[test]
     fn arbitrary_bytes_never_panic(src in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -559,7 +559,7 @@ fn model_writes(products: &[Product], specs: &[WriteSpec]) -> (Vec<Write>, Vec<b
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases(300)))]
+    #![proptest_config(ProptestConfig::with_cases(crate::testing::fuzz_cases(300)))]
 
     #[test]
     fn csv_catalogs_read_back_and_writes_change_only_their_cells(
