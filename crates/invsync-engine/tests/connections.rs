@@ -3,12 +3,13 @@
 //! re-plan's re-reads and orders, and the writes. A second connection to one store would
 //! spend a rate budget of its own beside the first one's.
 
-use invsync_config::{ConnectionConfig, LoadOptions};
+mod support;
+
+use invsync_config::ConnectionConfig;
 use invsync_connectors::OpenContext;
-use invsync_core::{FieldSet, RunStatus, Selection, Side, Trigger};
+use invsync_core::{FieldSet, RunStatus};
 use invsync_engine::{Engine, NoProgress, Opener, Progress, SyncRequest};
-use invsync_store::{Db, PoolOptions};
-use secrecy::ExposeSecret as _;
+use invsync_store::PoolOptions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,8 +29,7 @@ impl World {
     /// Two stores with open orders, `shop` and `pos`; `master` is `[inventory] master`.
     async fn new(master: &str) -> World {
         let dir = tempfile::tempdir().expect("tempdir");
-        let write =
-            |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+        let write = |name: &str, text: &str| support::write(dir.path(), name, text);
         write(
             "accounting.csv",
             "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,5\nC,C,3.00,5\n",
@@ -54,18 +54,8 @@ impl World {
                  [stores.pos]\nkind = \"file\"\npath = \"pos.csv\"\norders = \"pos-orders.csv\"\n"
             ),
         );
-        let config = invsync_config::load_with(
-            &dir.path().join("invsync.toml"),
-            &LoadOptions {
-                env: Some(Default::default()),
-                now: None,
-            },
-        )
-        .expect("config");
-        let db = Db::connect(config.database.url.expose_secret(), &PoolOptions::default())
-            .await
-            .expect("db");
-        db.migrate().await.expect("migrate");
+        let config = support::load_config(dir.path());
+        let db = support::open_db(&config, &PoolOptions::default()).await;
         let opens: Opens = Arc::default();
         let opener: Opener = {
             let opens = Arc::clone(&opens);
@@ -99,16 +89,7 @@ fn once(names: &[&str]) -> Vec<(String, usize)> {
 }
 
 fn request(fields: FieldSet) -> SyncRequest {
-    SyncRequest {
-        store: "shop".into(),
-        update: Side::Store,
-        fields,
-        selection: Selection::All,
-        dry_run: false,
-        trigger: Trigger::Manual,
-        schedule: None,
-        scheduled_for: None,
-    }
+    support::request("shop", fields)
 }
 
 /// When the first writes are about to go, restocks B in the shop file: its quantity write

@@ -5,12 +5,12 @@
 //!
 //! One test in this binary: it installs the process-wide subscriber.
 
-use invsync_config::LoadOptions;
-use invsync_core::{FieldSet, RunStatus, Selection, Side, Trigger};
-use invsync_engine::{Engine, NoProgress, SyncRequest};
-use invsync_store::{Db, PoolOptions};
+mod support;
+
+use invsync_core::{FieldSet, RunStatus};
+use invsync_engine::{Engine, NoProgress};
+use invsync_store::PoolOptions;
 use invsync_test_support::woocommerce::{Fault, WooFake, WooProduct};
-use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -75,47 +75,28 @@ async fn connector_and_engine_log_lines_of_a_run_carry_its_id_store_and_trigger(
     let server = invsync_test_support::fake::serve(woo.router()).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("accounting.csv"),
+    support::write(
+        dir.path(),
+        "accounting.csv",
         "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,3\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("invsync.toml"),
-        format!(
+    );
+    support::write(
+        dir.path(),
+        "invsync.toml",
+        &format!(
             "[database]\nurl = \"sqlite://invsync.db\"\n\
              [accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n\
              [stores.shop]\nkind = \"woocommerce\"\nurl = \"{}\"\nconsumer_key = \"ck_test\"\n\
              consumer_secret = \"cs_test\"\nretry_backoff = \"10ms\"\n",
             server.base_url()
         ),
-    )
-    .expect("config");
-    let config = invsync_config::load_with(
-        &dir.path().join("invsync.toml"),
-        &LoadOptions {
-            env: Some(Default::default()),
-            now: None,
-        },
-    )
-    .expect("config");
-    let db = Db::connect(config.database.url.expose_secret(), &PoolOptions::default())
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
+    );
+    let config = support::load_config(dir.path());
+    let db = support::open_db(&config, &PoolOptions::default()).await;
     let engine = Engine::new(Arc::new(config), db);
     let report = engine
         .sync(
-            &SyncRequest {
-                store: "shop".into(),
-                update: Side::Store,
-                fields: FieldSet::PRICE,
-                selection: Selection::All,
-                dry_run: false,
-                trigger: Trigger::Manual,
-                schedule: None,
-                scheduled_for: None,
-            },
+            &support::request("shop", FieldSet::PRICE),
             &NoProgress,
             &CancellationToken::new(),
         )
