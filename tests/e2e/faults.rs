@@ -625,7 +625,10 @@ async fn postgres_cut_while_the_run_reads_fails_it_without_writing_and_records_i
     })
     .await;
     proxy.cut();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Long enough to cover the database work of the whole read (each answer of the shop
+    // takes 1.5 s): 3 s could end before the run next needed the database, which then
+    // read on and succeeded — the outcome hung on which read came first.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     proxy.restore();
     rig.faults.set_delay(Duration::ZERO);
     rig.wait_for_runs("the run to be recorded", Duration::from_secs(60), |runs| {

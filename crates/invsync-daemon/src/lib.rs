@@ -29,7 +29,9 @@ pub mod listener;
 mod notify;
 pub mod scheduler;
 
-pub use clock::{Clock, DbClock, ManualClock};
+#[cfg(feature = "testing")]
+pub use clock::ManualClock;
+pub use clock::{Clock, DbClock};
 pub use health::Health;
 pub use scheduler::{EngineRunner, Scheduler, SlotRunner};
 
@@ -264,49 +266,18 @@ async fn connect(config: &Config, signals: &mut mpsc::Receiver<Signal>) -> Optio
     }
 }
 
-/// Marks runs whose process is gone as `interrupted`, then settles every run pending
-/// recovery, one bounded step (one short transaction) after another, until none is left
-/// or `stop` is cancelled. Errors are logged; the daemon's loop starts it again later.
+/// Recovers the runs of processes that are gone ([`invsync_engine::recover_dead_runs`]:
+/// marks them `interrupted`, then settles them one bounded step after another) until none
+/// is left or `stop` is cancelled. Errors are logged; the daemon's loop starts it again
+/// later.
 async fn recover_in_background(db: Db, me: ProcessIdentity, stop: CancellationToken) {
-    match db.mark_interrupted(&me, invsync_engine::STALE_AFTER).await {
-        Ok(ids) => {
-            for id in ids {
-                info!(
-                    run.id = id,
-                    "a run left running by a process that is gone is now interrupted"
-                );
-            }
+    match invsync_engine::recover_dead_runs(&db, &me, || stop.is_cancelled()).await {
+        Ok(recovered) if !recovered.pending.is_empty() && stop.is_cancelled() => {
+            info!("recovery paused as the daemon stops; the next start goes on with it");
         }
+        Ok(_) => {}
         Err(e) => {
-            warn!(error = %invsync_engine::error_chain(&e), "could not look for runs of dead processes");
-            return;
-        }
-    }
-    let mut previous = None;
-    let mut steps = 0u64;
-    loop {
-        if stop.is_cancelled() {
-            if steps > 0 {
-                info!("recovery paused as the daemon stops; the next start goes on with it");
-            }
-            return;
-        }
-        match db.settle_step(previous.as_ref()).await {
-            Ok(Some(step)) => {
-                if steps == 0 {
-                    info!(
-                        run.id = step.run_id,
-                        "recovering interrupted runs in the background"
-                    );
-                }
-                steps += 1;
-                previous = Some(step);
-            }
-            Ok(None) => return,
-            Err(e) => {
-                warn!(error = %invsync_engine::error_chain(&e), "could not settle an interrupted run; retrying later");
-                return;
-            }
+            warn!(error = %invsync_engine::error_chain(&e), "could not recover the runs of processes that are gone; retrying later");
         }
     }
 }

@@ -128,6 +128,7 @@ impl Scheduler {
     }
 
     /// A second identity in the same process (tests run two "daemons" side by side).
+    #[cfg(feature = "testing")]
     pub fn with_owner(mut self, owner: &str) -> Scheduler {
         self.owner = owner.to_owned();
         self
@@ -139,10 +140,6 @@ impl Scheduler {
 
     pub fn running(&self) -> usize {
         self.running.len()
-    }
-
-    pub fn pending_records(&self) -> usize {
-        self.pending.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// Makes `sync_schedules` match `config` and uses it for runs started from now on
@@ -313,6 +310,7 @@ impl Scheduler {
     }
 
     /// Waits for every running slot (tests).
+    #[cfg(feature = "testing")]
     pub async fn wait_idle(&mut self) {
         while !self.running.is_empty() {
             if self.slot_ended().await.is_none() {

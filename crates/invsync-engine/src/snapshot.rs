@@ -1,17 +1,18 @@
-//! What one run reads: the catalogs, the open orders and the manual mappings, plus the
-//! connections to write through afterwards.
+//! What one run reads, through the connections it opened: the catalogs, every store's
+//! orders (`orders`) and the manual mappings.
 
+use crate::connections::Connections;
+use crate::orders::{HeldOrder, HeldOrders, UnreadOrders, held_orders};
 use crate::{Engine, EngineError};
-use compact_str::CompactString;
 use invsync_config::{Config, Master};
 use invsync_connectors::{CachedCatalog, Catalog, Connection};
 use invsync_core::{
-    FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, OrderLine,
-    PairKind, Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record,
-    SalePolicy, Selection, Side, SkuKey, match_catalogs,
+    FieldSet, InOrdersMode, ItemKind, Mapping, MasterQuantities, Matching, OrderBook, PairKind,
+    Plan, PlanError, PlanInput, PlanRequest, ProductPlan, QuantityRules, Record, SalePolicy,
+    Selection, Side, SkuKey, match_catalogs,
 };
-use invsync_store::{Db, OrderFilter, OrderRow};
-use std::collections::{HashMap, HashSet};
+use invsync_store::Db;
+use std::collections::HashSet;
 
 /// Where the master quantity comes from for this request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub(crate) struct SnapshotNeeds {
 }
 
 impl SnapshotNeeds {
-    pub fn for_request(config: &Config, store: &str, _update: Side, fields: FieldSet) -> Self {
+    pub fn for_request(config: &Config, store: &str, fields: FieldSet) -> Self {
         let master = match &config.inventory.master {
             Master::Accounting => MasterSource::Accounting,
             Master::Store(m) if m == store => MasterSource::ThisStore,
@@ -67,8 +68,6 @@ pub(crate) struct SnapshotReject {
 }
 
 pub(crate) struct Snapshot {
-    pub accounting_connection: Box<dyn Connection>,
-    pub store_connection: Box<dyn Connection>,
     pub accounting: Vec<Record>,
     pub store: Vec<Record>,
     pub rejects: Vec<SnapshotReject>,
@@ -89,28 +88,27 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Opens the connections and reads everything the request needs, concurrently.
+    /// Reads everything the request needs through `connections` (the run's, opened by
+    /// [`Connections::open`] for the same `needs`), concurrently.
     pub async fn read(
         engine: &Engine,
+        connections: &Connections,
         store: &str,
         needs: &SnapshotNeeds,
     ) -> Result<Snapshot, EngineError> {
         let (config, db) = (engine.config(), engine.db());
-        let open = |name: &str, c: &invsync_config::ConnectionConfig| engine.open(name, c);
         let store_config = config
             .stores
             .get(store)
             .ok_or_else(|| EngineError::UnknownStore(store.to_owned()))?;
-        let accounting_connection = open("accounting", &config.accounting)?;
-        let store_connection = open(store, &store_config.connection)?;
+        let accounting_connection = connections.accounting();
         let master_connection = match &needs.master {
-            MasterSource::OtherStore(m) if needs.quantity => {
-                let m_config = config
-                    .stores
+            MasterSource::OtherStore(m) if needs.quantity => Some((
+                m.clone(),
+                connections
                     .get(m)
-                    .ok_or_else(|| EngineError::UnknownStore(m.clone()))?;
-                Some((m.clone(), open(m, &m_config.connection)?))
-            }
+                    .ok_or_else(|| EngineError::UnknownStore(m.clone()))?,
+            )),
             _ => None,
         };
         // Orders, with their posted state, are read *before* the accounting catalog. An
@@ -120,13 +118,7 @@ impl Snapshot {
         // count its units as in stock and not held: an oversell.
         let read_orders_then_accounting = async {
             let held = if needs.quantity {
-                held_orders(
-                    engine,
-                    accounting_connection.as_ref(),
-                    store,
-                    needs.tolerate_unread_orders,
-                )
-                .await?
+                held_orders(db, connections, store, needs.tolerate_unread_orders).await?
             } else {
                 HeldOrders::default()
             };
@@ -136,7 +128,7 @@ impl Snapshot {
         let read_master = async {
             match &master_connection {
                 Some((name, c)) => {
-                    let catalog = read_kept_catalog(db, name, c.as_ref()).await?;
+                    let catalog = read_kept_catalog(db, name, *c).await?;
                     let mappings = mappings(db, name).await?;
                     Ok::<_, EngineError>(Some((catalog, mappings)))
                 }
@@ -145,7 +137,7 @@ impl Snapshot {
         };
         let ((held, mut accounting), mut listings, store_mappings, mut master) = tokio::try_join!(
             read_orders_then_accounting,
-            read_kept_catalog(db, store, store_connection.as_ref()),
+            read_kept_catalog(db, store, connections.store()),
             mappings(db, store),
             read_master,
         )?;
@@ -188,8 +180,6 @@ impl Snapshot {
         };
 
         Ok(Snapshot {
-            accounting_connection,
-            store_connection,
             accounting: accounting.records,
             store: listings.records,
             rejects,
@@ -222,12 +212,11 @@ impl Snapshot {
     /// were read before that posting, so releasing them would re-inflate the stock.
     pub async fn refresh_orders(
         &mut self,
-        engine: &Engine,
+        db: &Db,
+        connections: &Connections,
         store: &str,
     ) -> Result<(), EngineError> {
-        let mut fresh = held_orders(engine, self.accounting_connection.as_ref(), store, false)
-            .await?
-            .held;
+        let mut fresh = held_orders(db, connections, store, false).await?.held;
         for old in &self.held {
             if !fresh
                 .iter()
@@ -456,200 +445,6 @@ fn without<T>(records: Vec<Record>, flags: &[Option<T>]) -> Vec<Record> {
         .collect()
 }
 
-/// How often each store's orders are read whole even when its connection can read only
-/// the changes.
-const ORDER_SNAPSHOT_EVERY: chrono::Duration = chrono::Duration::hours(24);
-
-/// How long orders that stopped holding stock stay in `store_orders` for operators.
-const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
-
-/// Every store's unposted orders, their lines keyed by accounting SKU. Every store's orders hold stock
-/// back, not only the synced store's (rule 3): the accounting quantity still counts units
-/// sold anywhere.
-///
-/// Orders are tracked in the database (issue 7): each store's connection is asked for the
-/// orders new or changed since its cursor, the feed is applied, the accounting side is
-/// asked which of the orders still holding stock it has posted, and the book is built
-/// from what is left. Order lines carry store SKUs; manually mapped ones are translated to
-/// the accounting SKU they belong to.
-///
-/// A store whose orders cannot be read fails the read with [`EngineError::OrdersUnknown`],
-/// naming it and why, before anything is applied: planning quantities without them could
-/// re-inflate sold stock. With `tolerate_unread`, the other stores' orders are applied and
-/// held as usual and the unread stores come back in [`HeldOrders::unread`].
-pub(crate) async fn held_orders(
-    engine: &Engine,
-    accounting: &dyn Connection,
-    synced: &str,
-    tolerate_unread: bool,
-) -> Result<HeldOrders, EngineError> {
-    let (config, db) = (engine.config(), engine.db());
-    let connections: Vec<(String, Box<dyn Connection>)> = config
-        .stores
-        .iter()
-        .map(|(name, s)| engine.open(name, &s.connection).map(|c| (name.clone(), c)))
-        .collect::<Result<_, _>>()?;
-    let now = db.now().await?;
-    let reads = connections.iter().map(|(name, c)| async move {
-        // A daily snapshot releases orders no changed-since read can see leave (trashed or
-        // deleted orders; ADR 0060).
-        let cursor = db
-            .order_cursor(name)
-            .await?
-            .filter(|c| now - c.snapshot_at < ORDER_SNAPSHOT_EVERY)
-            .map(|c| c.cursor);
-        // A store's read failing is its own outcome: the others are still read.
-        let feed = c.read_orders(cursor.as_deref()).await;
-        Ok::<_, EngineError>((name.as_str(), feed))
-    });
-    let mut feeds = Vec::with_capacity(connections.len());
-    let mut unread = Vec::new();
-    for (name, feed) in futures::future::try_join_all(reads).await? {
-        match feed {
-            Ok(feed) => feeds.push((name, feed)),
-            Err(error) => unread.push(UnreadOrders {
-                store: name.to_owned(),
-                error,
-            }),
-        }
-    }
-    if !unread.is_empty() && !tolerate_unread {
-        return Err(EngineError::OrdersUnknown {
-            synced: synced.to_owned(),
-            stores: unread,
-        });
-    }
-    let mut sources: Vec<&str> = Vec::new();
-    for (name, feed) in &feeds {
-        let Some(feed) = feed else { continue };
-        sources.push(name);
-        let applied = db.apply_order_feed(name, feed, now).await?;
-        tracing::debug!(
-            store = %name, read = feed.orders.len(), new = applied.new,
-            updated = applied.updated, released = applied.released, "tracked store orders"
-        );
-    }
-    let holding: Vec<OrderRow> = db
-        .list_orders(OrderFilter::Holding(None))
-        .await?
-        .into_iter()
-        .filter(|o| sources.contains(&o.store.as_str()))
-        .collect();
-    let holding = drop_posted(db, accounting, holding, now).await?;
-    // Pruning scans the table: do it with the (at least daily) snapshots, not on every
-    // incremental tick.
-    if feeds
-        .iter()
-        .any(|(_, feed)| feed.as_ref().is_some_and(|f| f.snapshot.is_some()))
-    {
-        db.prune_orders(now - ORDER_RETENTION).await?;
-    }
-
-    let mut held = Vec::with_capacity(holding.len());
-    for name in sources {
-        let by_store_sku: HashMap<SkuKey, String> = mappings(db, name)
-            .await?
-            .iter()
-            .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku.clone())))
-            .collect();
-        for order in holding.iter().filter(|o| o.store == name) {
-            let lines = order
-                .lines
-                .iter()
-                .map(|line| OrderLine {
-                    store: CompactString::from(name),
-                    order: CompactString::from(order.order_number.as_str()),
-                    sku: SkuKey::new(&line.sku)
-                        .and_then(|k| by_store_sku.get(&k))
-                        .map_or_else(|| line.sku.clone(), |a| CompactString::from(a.as_str())),
-                    quantity: line.quantity,
-                })
-                .collect();
-            held.push(HeldOrder {
-                store: order.store.clone(),
-                order_id: order.order_id.clone(),
-                lines,
-            });
-        }
-    }
-    Ok(HeldOrders { held, unread })
-}
-
-/// What [`held_orders`] read.
-#[derive(Debug, Default)]
-pub(crate) struct HeldOrders {
-    held: Vec<HeldOrder>,
-    /// Stores whose orders could not be read (only when tolerated).
-    unread: Vec<UnreadOrders>,
-}
-
-/// A store whose open orders could not be read, and why.
-#[derive(Debug, Clone)]
-pub struct UnreadOrders {
-    pub store: String,
-    pub error: invsync_connectors::ConnectorError,
-}
-
-/// An order holding stock, its lines keyed by accounting SKU.
-#[derive(Debug, Clone)]
-pub(crate) struct HeldOrder {
-    store: String,
-    order_id: String,
-    lines: Vec<OrderLine>,
-}
-
-/// Orders the accounting side already has as posted (QuickBooks Online: a SalesReceipt or
-/// Invoice with the order's DocNumber) no longer hold stock back: the accounting quantity
-/// already counts them. They are marked posted in the database and left out. Connections
-/// that cannot tell keep them all.
-async fn drop_posted(
-    db: &Db,
-    accounting: &dyn Connection,
-    holding: Vec<OrderRow>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<OrderRow>, EngineError> {
-    if holding.is_empty() {
-        return Ok(holding);
-    }
-    let questions: Vec<OrderLine> = holding
-        .iter()
-        .map(|o| OrderLine {
-            store: CompactString::from(o.store.as_str()),
-            order: CompactString::from(o.order_number.as_str()),
-            sku: CompactString::default(),
-            quantity: 0,
-        })
-        .collect();
-    let Some(posted) = accounting.posted_orders(&questions).await? else {
-        return Ok(holding);
-    };
-    if posted.len() != holding.len() {
-        return Err(EngineError::Internal(format!(
-            "the accounting connection answered {} of {} posted-order questions",
-            posted.len(),
-            holding.len()
-        )));
-    }
-    let mut kept = Vec::with_capacity(holding.len());
-    let mut newly_posted: HashMap<String, Vec<String>> = HashMap::new();
-    for (order, posted) in holding.into_iter().zip(posted) {
-        if posted {
-            newly_posted
-                .entry(order.store.clone())
-                .or_default()
-                .push(order.order_id);
-        } else {
-            kept.push(order);
-        }
-    }
-    for (store, ids) in &newly_posted {
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        db.mark_orders_posted(store, &ids, now).await?;
-        tracing::debug!(store = %store, posted = ids.len(), "orders posted to the accounting side");
-    }
-    Ok(kept)
-}
-
 /// Reads a store's catalog through its kept copy (ADR 0017): the connection gets what the
 /// last read gave and may read only what changed; what it returns is kept for the next
 /// run. A connection that reads whole catalogs only keeps nothing.
@@ -694,7 +489,7 @@ async fn read_kept_catalog(
     Ok(read.catalog)
 }
 
-async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {
+pub(crate) async fn mappings(db: &Db, store: &str) -> Result<Vec<Mapping>, EngineError> {
     Ok(db
         .list_mappings(Some(store))
         .await?

@@ -1,6 +1,7 @@
 //! `invsync status`: every product of one store with its status, both sides' values and
 //! why it is (not) synced.
 
+use crate::connections::Connections;
 use crate::snapshot::{Snapshot, SnapshotNeeds};
 use crate::{Engine, EngineError};
 use invsync_core::{
@@ -85,10 +86,12 @@ pub(crate) async fn status(engine: &Engine, store: &str) -> Result<StatusReport,
     if !config.stores.contains_key(store) {
         return Err(EngineError::UnknownStore(store.to_owned()));
     }
-    let mut needs = SnapshotNeeds::for_request(config, store, Side::Store, FieldSet::BOTH);
+    let mut needs = SnapshotNeeds::for_request(config, store, FieldSet::BOTH);
     needs.tolerate_unread_orders = true;
     let this_store_is_master = matches!(needs.master, crate::snapshot::MasterSource::ThisStore);
-    let snapshot = Snapshot::read(engine, store, &needs).await?;
+    // The same read as a run's, through connections opened once each.
+    let connections = Connections::open(engine, store, &needs)?;
+    let snapshot = Snapshot::read(engine, &connections, store, &needs).await?;
     // Without every store's orders, quantities cannot be judged: prices only.
     let quantities_known = snapshot.unread_orders.is_empty();
     let unknown_note = (!quantities_known).then(|| {

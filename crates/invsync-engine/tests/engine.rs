@@ -1,8 +1,10 @@
 //! Engine tests: real file connections (optionally wrapped to fail, stall or panic on
 //! purpose) and a real run-history database — every scenario on SQLite and on Postgres.
 
+mod support;
+
 use async_trait::async_trait;
-use invsync_config::{Config, ConnectionConfig, LoadOptions};
+use invsync_config::{Config, ConnectionConfig};
 use invsync_connectors::{
     Catalog, Connection, ConnectorError, ErrorKind, OpenContext, Reject, Write, WriteOutcome,
 };
@@ -49,25 +51,15 @@ impl Setup {
             format!("[database]\nurl = \"{url}\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\norders = \"orders.csv\"\n"),
         )
         .expect("config");
-        let config = invsync_config::load_with(
-            &dir.path().join("invsync.toml"),
-            &LoadOptions {
-                env: Some(Default::default()),
-                now: None,
-            },
-        )
-        .expect("valid config");
-        use secrecy::ExposeSecret as _;
-        let db = Db::connect(
-            config.database.url.expose_secret(),
+        let config = support::load_config(dir.path());
+        let db = support::open_db(
+            &config,
             &PoolOptions {
                 max_connections: 4,
                 connect_timeout: std::time::Duration::from_secs(10),
             },
         )
-        .await
-        .expect("db");
-        db.migrate().await.expect("migrate");
+        .await;
         Setup {
             dir,
             config: Arc::new(config),
@@ -105,16 +97,7 @@ impl Setup {
 }
 
 fn request(fields: FieldSet) -> SyncRequest {
-    SyncRequest {
-        store: "shop".into(),
-        update: Side::Store,
-        fields,
-        selection: Selection::All,
-        dry_run: false,
-        trigger: Trigger::Manual,
-        schedule: None,
-        scheduled_for: None,
-    }
+    support::request("shop", fields)
 }
 
 /// What the wrapped store connection does wrong.

@@ -3,13 +3,15 @@
 //! cannot see orders that were trashed or deleted).
 
 use async_trait::async_trait;
-use invsync_config::{ConnectionConfig, LoadOptions};
+mod support;
+
+use invsync_config::ConnectionConfig;
 use invsync_connectors::{
     Catalog, Connection, ConnectorError, OpenContext, OrderFeed, Write, WriteOutcome,
 };
-use invsync_core::{FieldSet, Selection, Side, Trigger};
+use invsync_core::FieldSet;
 use invsync_engine::{Engine, NoProgress, Opener, SyncRequest};
-use invsync_store::{Db, PoolOptions};
+use invsync_store::PoolOptions;
 use secrecy::ExposeSecret as _;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -57,8 +59,7 @@ impl Connection for Incremental {
 #[tokio::test]
 async fn cursors_come_back_and_a_day_old_snapshot_is_taken_again() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let write =
-        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    let write = |name: &str, text: &str| support::write(dir.path(), name, text);
     write("accounting.csv", "sku,name,price,quantity\nA,A,1.00,5\n");
     write("shop.csv", "sku,name,price,quantity\nA,A,1.00,9\n");
     write("shop-orders.csv", "order,sku,quantity\n1001,A,1\n");
@@ -66,19 +67,9 @@ async fn cursors_come_back_and_a_day_old_snapshot_is_taken_again() {
         "invsync.toml",
         "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\norders = \"shop-orders.csv\"\n",
     );
-    let config = invsync_config::load_with(
-        &dir.path().join("invsync.toml"),
-        &LoadOptions {
-            env: Some(Default::default()),
-            now: None,
-        },
-    )
-    .expect("config");
+    let config = support::load_config(dir.path());
     let url = config.database.url.expose_secret().to_owned();
-    let db = Db::connect(&url, &PoolOptions::default())
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
+    let db = support::open_db(&config, &PoolOptions::default()).await;
     let given = Arc::new(Mutex::new(Vec::new()));
     let opener: Opener = {
         let given = Arc::clone(&given);
@@ -96,14 +87,8 @@ async fn cursors_come_back_and_a_day_old_snapshot_is_taken_again() {
     };
     let engine = Engine::new(Arc::new(config), db.clone()).with_opener(opener);
     let request = SyncRequest {
-        store: "shop".into(),
-        update: Side::Store,
-        fields: FieldSet::QUANTITY,
-        selection: Selection::All,
         dry_run: true,
-        trigger: Trigger::Manual,
-        schedule: None,
-        scheduled_for: None,
+        ..support::request("shop", FieldSet::QUANTITY)
     };
     let sync = || async {
         let report = engine

@@ -3,12 +3,13 @@
 //! store's open orders and drops the posted lines before planning.
 
 use async_trait::async_trait;
-use invsync_config::{ConnectionConfig, LoadOptions};
+mod support;
+
+use invsync_config::ConnectionConfig;
 use invsync_connectors::{Catalog, Connection, ConnectorError, OpenContext, Write, WriteOutcome};
-use invsync_core::{FieldSet, OrderLine, Selection, Side, Trigger};
-use invsync_engine::{Engine, NoProgress, Opener, SyncRequest};
-use invsync_store::{Db, PoolOptions};
-use secrecy::ExposeSecret as _;
+use invsync_core::{FieldSet, OrderLine};
+use invsync_engine::{Engine, NoProgress, Opener};
+use invsync_store::PoolOptions;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -52,8 +53,7 @@ impl Connection for Posting {
 #[tokio::test]
 async fn posted_orders_no_longer_hold_stock_back() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let write =
-        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    let write = |name: &str, text: &str| support::write(dir.path(), name, text);
     write(
         "accounting.csv",
         "sku,name,price,quantity\nA,A,1.00,5\nB,B,2.00,5\nC,C,3.00,5\n",
@@ -70,18 +70,8 @@ async fn posted_orders_no_longer_hold_stock_back() {
         "invsync.toml",
         "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\norders = \"shop-orders.csv\"\n",
     );
-    let config = invsync_config::load_with(
-        &dir.path().join("invsync.toml"),
-        &LoadOptions {
-            env: Some(Default::default()),
-            now: None,
-        },
-    )
-    .expect("config");
-    let db = Db::connect(config.database.url.expose_secret(), &PoolOptions::default())
-        .await
-        .expect("db");
-    db.migrate().await.expect("migrate");
+    let config = support::load_config(dir.path());
+    let db = support::open_db(&config, &PoolOptions::default()).await;
     let asked = Arc::new(Mutex::new(Vec::new()));
     let opener: Opener = {
         let asked = Arc::clone(&asked);
@@ -100,16 +90,7 @@ async fn posted_orders_no_longer_hold_stock_back() {
     let engine = Engine::new(Arc::new(config), db).with_opener(opener);
     let report = engine
         .sync(
-            &SyncRequest {
-                store: "shop".into(),
-                update: Side::Store,
-                fields: FieldSet::QUANTITY,
-                selection: Selection::All,
-                dry_run: false,
-                trigger: Trigger::Manual,
-                schedule: None,
-                scheduled_for: None,
-            },
+            &support::request("shop", FieldSet::QUANTITY),
             &NoProgress,
             &CancellationToken::new(),
         )

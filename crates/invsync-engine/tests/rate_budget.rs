@@ -4,15 +4,15 @@
 //! own. Together they must stay within the store's quota (BigCommerce) or cost bucket
 //! (Shopify): the fake never answers 429 or THROTTLED.
 
-use invsync_config::LoadOptions;
-use invsync_core::{FieldSet, RunStatus, Selection, Side, Trigger};
+mod support;
+
+use invsync_core::{FieldSet, RunStatus};
 use invsync_engine::{Engine, NoProgress, SyncRequest};
-use invsync_store::{Db, PoolOptions};
+use invsync_store::PoolOptions;
 use invsync_test_support::bigcommerce::{BigFake, BigOptions, BigOrder, BigOrderLine, BigProduct};
 use invsync_test_support::fake::{self, FakeServer};
 use invsync_test_support::shopify::{FakeShopify, Limits};
 use rust_decimal::Decimal;
-use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -64,38 +64,20 @@ async fn engine(platform_store: &str) -> (tempfile::TempDir, Engine) {
         ),
     )
     .expect("config");
-    let config = invsync_config::load_with(
-        &dir.path().join("invsync.toml"),
-        &LoadOptions {
-            env: Some(Default::default()),
-            now: None,
-        },
-    )
-    .expect("valid config");
-    let db = Db::connect(
-        config.database.url.expose_secret(),
+    let config = support::load_config(dir.path());
+    let db = support::open_db(
+        &config,
         &PoolOptions {
             max_connections: 4,
             connect_timeout: Duration::from_secs(10),
         },
     )
-    .await
-    .expect("db");
-    db.migrate().await.expect("migrate");
+    .await;
     (dir, Engine::new(Arc::new(config), db))
 }
 
 fn request(store: &str) -> SyncRequest {
-    SyncRequest {
-        store: store.into(),
-        update: Side::Store,
-        fields: FieldSet::BOTH,
-        selection: Selection::All,
-        dry_run: false,
-        trigger: Trigger::Manual,
-        schedule: None,
-        scheduled_for: None,
-    }
+    support::request(store, FieldSet::BOTH)
 }
 
 /// The runs of `a`, `b` and `platform` at once; each succeeds.

@@ -9,7 +9,7 @@
 
 use crate::db::{Db, Pool};
 use crate::error::{Context, StoreError};
-use crate::schedules::{Ts, truncate};
+use crate::time::{Ts, truncate};
 use chrono::{DateTime, Utc};
 use invsync_core::Record;
 use std::collections::HashMap;

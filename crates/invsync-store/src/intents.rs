@@ -99,7 +99,8 @@ impl Db {
         }
     }
 
-    /// The intents a run still has (tests, operators).
+    /// The intents a run still has (tests).
+    #[cfg(feature = "testing")]
     pub async fn write_intents(&self, run_id: i64) -> Result<Vec<WriteIntent>, StoreError> {
         let rows: Vec<(String, String, String, String, String)> = on_pool!(self, |pool| {
             sqlx::query_as(

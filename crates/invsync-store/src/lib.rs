@@ -54,6 +54,7 @@ mod redact;
 mod runs;
 mod schedules;
 mod text;
+mod time;
 mod tokens;
 
 pub use catalogs::{CatalogSaved, StoredCatalog};
@@ -67,6 +68,7 @@ pub use process::ProcessIdentity;
 pub use recovery::{SETTLE_CHUNK, SettleStep};
 pub use redact::redact_url;
 pub use runs::{NewRun, NewRunItem, RunFilter, RunItemRow, RunRow};
-pub use schedules::{ScheduleRow, truncate as truncate_timestamp};
+pub use schedules::ScheduleRow;
 pub use text::{storable, unstorable};
+pub use time::truncate as truncate_timestamp;
 pub use tokens::{TOKEN_LOCK_WAIT, TokenDecision, TokenRow, TokenStatus, TokenWrite};

@@ -10,7 +10,7 @@
 
 use crate::db::Db;
 use crate::error::{Context, StoreError};
-use crate::schedules::{Ts, truncate};
+use crate::time::{Ts, truncate};
 use chrono::{DateTime, Utc};
 pub use invsync_core::OrderFeed;
 use invsync_core::{Absent, StoreOrderLine};

@@ -1,7 +1,7 @@
 //! Who owns a run, and whether that owner is still alive.
 //!
 //! A run row records the host, pid and a *start marker* of the process running it. When a
-//! daemon starts (or periodically), [`crate::Db::recover_interrupted`] marks `running` rows
+//! daemon starts (or periodically), [`crate::Db::mark_interrupted`] marks `running` rows
 //! whose owner is gone as `interrupted`. A pid alone is not enough to say "gone": pids are
 //! reused, and a systemd service started at boot tends to get the same pid after every
 //! reboot. The start marker pins the exact process: `<boot id>:<start time>`, where the
@@ -38,8 +38,8 @@ impl ProcessIdentity {
     }
 
     /// The identity of another process on this host, or `None` when no process has that
-    /// pid (or `/proc` is unavailable). Lets a supervisor record a run on behalf of a
-    /// child it spawned, and lets tests build the identity of a process they control.
+    /// pid (or `/proc` is unavailable): tests build the identity of a process they control.
+    #[cfg(any(test, feature = "testing"))]
     pub fn of_pid(pid: u32) -> Option<ProcessIdentity> {
         let start_marker = start_marker(pid)?;
         Some(ProcessIdentity {

@@ -1,7 +1,7 @@
 //! Settling runs that recovery marked `interrupted` (issue 13, item 1): their write
 //! intents become items of unknown outcome, then the run is counted from its items.
 //!
-//! Marking a run is one cheap `UPDATE` ([`Db::recover_interrupted`] and friends set
+//! Marking a run is one cheap `UPDATE` ([`Db::mark_interrupted`] sets
 //! `sync_runs.recovery_pending`). Settling is proportional to the run's writes, and a run
 //! can hold millions of them, so it is done in steps ([`Db::settle_step`]): each is one
 //! short transaction over at most [`SETTLE_CHUNK`] intents, each intent matched against

@@ -3,13 +3,14 @@
 //! Lifecycle of a run row: [`Db::start_run`] inserts it as `running` →
 //! [`Db::heartbeat`] refreshes `heartbeat_at` while it works → [`Db::record_items`] appends
 //! what it changed → [`Db::finish_run`] writes the outcome. If the process dies first,
-//! [`Db::recover_interrupted`] (run by the next daemon start, or periodically) marks the
+//! [`Db::mark_interrupted`] (before every sync, and by the daemon every minute) marks the
 //! row `interrupted`, so no run stays `running` forever (product.md).
 
 use crate::db::{Db, Pool};
 use crate::error::{Context, StoreError};
 use crate::process::{Liveness, ProcessIdentity, liveness};
 use crate::text::{storable, storable_opt};
+use crate::time::{Ts, truncate};
 use chrono::{DateTime, Utc};
 use invsync_core::{Field, FieldSet, ItemOutcome, RunCounts, RunStatus, Side, Trigger};
 use serde::Serialize;
@@ -290,7 +291,7 @@ impl Db {
                 .bind(&run.owner.host)
                 .bind(i64::from(run.owner.pid))
                 .bind(&run.owner.start_marker)
-                .bind(run.scheduled_for.map(|t| crate::schedules::Ts(crate::schedules::truncate(t))))
+                .bind(run.scheduled_for.map(|t| Ts(truncate(t))))
                 .fetch_all(pool)
                 .await
                 .and_then(crate::db::the_returned_id)
@@ -322,6 +323,39 @@ impl Db {
                 .await
         })
         .context("look up the running run")
+    }
+
+    /// Records a scheduled run that did not start (its store already had a run in
+    /// progress): a finished `skipped` row with the reason, so the history has no gaps.
+    pub async fn record_skipped_run(
+        &self,
+        run: &NewRun,
+        scheduled_for: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<i64, StoreError> {
+        let fields = run.fields.to_list();
+        let id: i64 = on_pool!(self,
+            pg: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
+                 VALUES ($1, $2, $3, $4, $5, 'skipped', now(), $6, $7, $8, $9, $10) RETURNING id",
+            sqlite: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
+                 VALUES ($1, $2, $3, $4, $5, 'skipped', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), $6, $7, $8, $9, $10) RETURNING id",
+            |pool, sql| sqlx::query_scalar(sql)
+                .bind(&run.schedule)
+                .bind(&run.store)
+                .bind(run.trigger.as_str())
+                .bind(run.update_side.as_str())
+                .bind(&fields)
+                .bind(reason)
+                .bind(&run.owner.host)
+                .bind(i64::from(run.owner.pid))
+                .bind(&run.owner.start_marker)
+                .bind(Ts(truncate(scheduled_for)))
+                .fetch_all(pool)
+                .await
+                .and_then(crate::db::the_returned_id)
+        )
+        .context("record a skipped run")?;
+        Ok(id)
     }
 
     /// Refreshes the run's heartbeat, proving its owner is alive. Returns `false` when the
@@ -513,7 +547,8 @@ impl Db {
     }
 
     /// Marks `running` runs whose owner is gone as `interrupted` (with `finished_at` and
-    /// an `error` saying why) and returns their ids. A run's owner is gone when
+    /// an `error` saying why), leaves them pending recovery, and returns their ids: one
+    /// cheap `UPDATE` per kind of dead owner. A run's owner is gone when
     ///
     /// - its heartbeat is older than `stale_after` (any host: the owner crashed, hangs,
     ///   or lost its database connection), or
@@ -523,22 +558,10 @@ impl Db {
     /// `stale_after` should be several heartbeat intervals, so a briefly slow owner is
     /// not declared dead. Runs on other hosts with fresh heartbeats are left alone.
     ///
-    /// This also settles every run pending recovery — writes they sent without recording
-    /// an outcome become items of unknown outcome, and they are counted from their items —
-    /// however long that takes (linear in their writes). Callers that must stay responsive
-    /// use [`Db::mark_interrupted`] and then [`Db::settle_step`] within their own budget.
-    pub async fn recover_interrupted(
-        &self,
-        me: &ProcessIdentity,
-        stale_after: Duration,
-    ) -> Result<Vec<i64>, StoreError> {
-        let marked = self.mark_interrupted(me, stale_after).await?;
-        self.settle_pending(None, || false).await?;
-        Ok(marked)
-    }
-
-    /// The marking half of [`Db::recover_interrupted`]: one cheap `UPDATE` per kind of
-    /// dead owner. The runs marked are left pending recovery.
+    /// Settling the runs marked — writes they sent without recording an outcome become
+    /// items of unknown outcome, and they are counted from their items — takes time linear
+    /// in their writes: callers settle within their own budget ([`Db::settle_step`],
+    /// [`Db::settle_pending`]; the engine's `recover_dead_runs` does both).
     pub async fn mark_interrupted(
         &self,
         me: &ProcessIdentity,
@@ -547,6 +570,19 @@ impl Db {
         let mut marked = self.interrupt_stale(stale_after).await?;
         marked.extend(self.interrupt_dead_local(me).await?);
         marked.sort_unstable();
+        Ok(marked)
+    }
+
+    /// [`Db::mark_interrupted`], then settles every run pending recovery however long that
+    /// takes (tests; the product settles within a budget).
+    #[cfg(feature = "testing")]
+    pub async fn recover_interrupted(
+        &self,
+        me: &ProcessIdentity,
+        stale_after: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let marked = self.mark_interrupted(me, stale_after).await?;
+        self.settle_pending(None, || false).await?;
         Ok(marked)
     }
 

@@ -1,7 +1,7 @@
 //! Schedule state for the daemon: `sync_schedules`.
 //!
 //! Due times live in the database and are compared against the caller's clock reading,
-//! which in production is the database's own clock ([`Db::now`]), so daemons on hosts with
+//! which in production is the database's own clock ([`Db::now`], `time`), so daemons on hosts with
 //! skewed clocks agree. A slot is claimed by one conditional `UPDATE` (compare-and-set on
 //! `next_due_at`, and only while no other daemon holds the schedule's lease): when several
 //! daemons race for a slot, exactly one statement matches.
@@ -9,10 +9,10 @@
 //! Times are stored at millisecond precision (SQLite keeps milliseconds), so a value read
 //! back compares equal to the one written.
 
-use crate::db::{Db, Pool};
+use crate::db::Db;
 use crate::error::{Context, StoreError};
-use crate::runs::NewRun;
-use chrono::{DateTime, SubsecRound, Utc};
+use crate::time::{Ts, truncate};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A `sync_schedules` row.
@@ -58,66 +58,7 @@ impl From<RawSchedule> for ScheduleRow {
     }
 }
 
-/// Millisecond precision: what both backends store.
-pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(3)
-}
-
-/// SQLite's text form of a timestamp (the format every SQLite migration uses).
-fn text(t: DateTime<Utc>) -> String {
-    truncate(t).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-/// A timestamp bound as each backend stores it: `timestamptz` on Postgres, the sortable UTC
-/// text on SQLite — so one query text and one `bind` serve both.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ts(pub DateTime<Utc>);
-
-impl sqlx::Type<sqlx::Postgres> for Ts {
-    fn type_info() -> sqlx::postgres::PgTypeInfo {
-        <DateTime<Utc> as sqlx::Type<sqlx::Postgres>>::type_info()
-    }
-}
-
-impl sqlx::Encode<'_, sqlx::Postgres> for Ts {
-    fn encode_by_ref(
-        &self,
-        buf: &mut sqlx::postgres::PgArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <DateTime<Utc> as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.0, buf)
-    }
-}
-
-impl sqlx::Type<sqlx::Sqlite> for Ts {
-    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
-        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
-    }
-}
-
-impl sqlx::Encode<'_, sqlx::Sqlite> for Ts {
-    fn encode_by_ref(
-        &self,
-        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <String as sqlx::Encode<sqlx::Sqlite>>::encode(text(self.0), buf)
-    }
-}
-
 impl Db {
-    /// The database's clock: due times are judged by it, not by the host's.
-    pub async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
-        let now: DateTime<Utc> = match &self.pool {
-            Pool::Postgres(p) => sqlx::query_scalar("SELECT now()").fetch_one(p).await,
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
-                    .fetch_one(p)
-                    .await
-            }
-        }
-        .context("read the database clock")?;
-        Ok(truncate(now))
-    }
-
     /// Every schedule row, by name.
     pub async fn list_schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
         const SQL: &str = "SELECT name, store, cadence, next_due_at, lease_owner, lease_until, \
@@ -257,38 +198,5 @@ impl Db {
             .await
             .map(|_| ()))
         .context("release a schedule slot")
-    }
-
-    /// Records a scheduled run that did not start (its store already had a run in
-    /// progress): a finished `skipped` row with the reason, so the history has no gaps.
-    pub async fn record_skipped_run(
-        &self,
-        run: &NewRun,
-        scheduled_for: DateTime<Utc>,
-        reason: &str,
-    ) -> Result<i64, StoreError> {
-        let fields = run.fields.to_list();
-        let id: i64 = on_pool!(self,
-            pg: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
-                 VALUES ($1, $2, $3, $4, $5, 'skipped', now(), $6, $7, $8, $9, $10) RETURNING id",
-            sqlite: "INSERT INTO sync_runs (schedule, store, trigger, update_side, fields, status, finished_at, error, owner_host, owner_pid, owner_start, scheduled_for) \
-                 VALUES ($1, $2, $3, $4, $5, 'skipped', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), $6, $7, $8, $9, $10) RETURNING id",
-            |pool, sql| sqlx::query_scalar(sql)
-                .bind(&run.schedule)
-                .bind(&run.store)
-                .bind(run.trigger.as_str())
-                .bind(run.update_side.as_str())
-                .bind(&fields)
-                .bind(reason)
-                .bind(&run.owner.host)
-                .bind(i64::from(run.owner.pid))
-                .bind(&run.owner.start_marker)
-                .bind(Ts(truncate(scheduled_for)))
-                .fetch_all(pool)
-                .await
-                .and_then(crate::db::the_returned_id)
-        )
-        .context("record a skipped run")?;
-        Ok(id)
     }
 }

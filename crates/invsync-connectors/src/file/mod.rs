@@ -92,7 +92,9 @@ impl FileConnection {
         work: impl FnOnce(&Inner) -> Result<T, ConnectorError> + Send + 'static,
     ) -> Result<T, ConnectorError> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
+        // The caller's span (the engine's `run`) goes along: its logs say which run.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)))
             .await
             .map_err(|e| {
                 ConnectorError::new(

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 /// Ids per `where Id in (…)` query.
 const IDS_PER_QUERY: usize = 200;
@@ -54,8 +55,9 @@ pub(super) async fn read_catalog(inner: &Arc<Inner>) -> Result<Catalog, Connecto
     }
     let mut fetches = JoinSet::new();
     for p in 0..pages {
-        let inner = Arc::clone(inner);
-        fetches.spawn(async move { (p, fetch_page(&inner, p, page).await) });
+        // The caller's span (the engine's `run`) goes along: its logs say which run.
+        let (inner, span) = (Arc::clone(inner), tracing::Span::current());
+        fetches.spawn(async move { (p, fetch_page(&inner, p, page).instrument(span).await) });
     }
     let mut raw_pages: Vec<Vec<Box<RawValue>>> = vec![Vec::new(); pages];
     while let Some(joined) = fetches.join_next().await {

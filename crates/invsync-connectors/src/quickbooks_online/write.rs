@@ -27,6 +27,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
+use tracing::{Instrument as _, Span};
 
 /// One write, by its position in the call.
 #[derive(Debug, Clone)]
@@ -101,23 +102,25 @@ pub(super) async fn write(
 
     let size = inner.tuning.batch_size;
     let mut tasks: JoinSet<ChunkResult> = JoinSet::new();
+    // Each task keeps the caller's span (the engine's `run`): its logs say which run.
     for chunk in prices.chunks(size) {
-        let (inner, chunk) = (Arc::clone(inner), chunk.to_vec());
+        let (inner, chunk, span) = (Arc::clone(inner), chunk.to_vec(), Span::current());
         tasks.spawn(async move {
             let indexes = chunk.iter().map(|p| p.index).collect();
-            (
-                indexes,
-                update_items(&inner, chunk, Target::UnitPrice).await,
-            )
+            let result = update_items(&inner, chunk, Target::UnitPrice);
+            (indexes, result.instrument(span).await)
         });
     }
     for chunk in quantities.chunks(size) {
-        let (inner, chunk) = (Arc::clone(inner), chunk.to_vec());
+        let (inner, chunk, span) = (Arc::clone(inner), chunk.to_vec(), Span::current());
         tasks.spawn(async move {
             let indexes = chunk.iter().map(|p| p.index).collect();
             let result = match inner.config.quantity_write {
-                QboQuantityWrite::Adjustment => adjust(&inner, chunk).await,
-                QboQuantityWrite::Item => update_items(&inner, chunk, Target::QtyOnHand).await,
+                QboQuantityWrite::Adjustment => adjust(&inner, chunk).instrument(span).await,
+                QboQuantityWrite::Item => {
+                    let update = update_items(&inner, chunk, Target::QtyOnHand);
+                    update.instrument(span).await
+                }
             };
             (indexes, result)
         });
