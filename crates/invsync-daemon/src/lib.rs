@@ -133,6 +133,12 @@ pub async fn run(
             None
         }
     };
+    let web_connector = match &config.web_connector {
+        Some(wc) => {
+            Some(serve_web_connector(&config, wc, &db, &me, nofile, endpoint_stop.clone()).await?)
+        }
+        None => None,
+    };
     let running = Running {
         started_with: config.clone(),
         shared: shared_config,
@@ -225,6 +231,9 @@ pub async fn run(
     endpoint_stop.cancel();
     if let Some(endpoint) = endpoint {
         let _ = endpoint.await;
+    }
+    if let Some(web_connector) = web_connector {
+        let _ = web_connector.await;
     }
     db.close().await;
     info!("stopped");
@@ -357,6 +366,58 @@ async fn bind_endpoint(
     Ok(listener)
 }
 
+/// Serves the QuickBooks Web Connector's endpoint on `[web_connector] listen` through the
+/// same listener as `/healthz` (its limits and TLS; no HTTP password: the Web Connector
+/// authenticates in SOAP). Until a QuickBooks Desktop/POS accounting side plugs its work in,
+/// the company file has none: `authenticate` answers `none` (ADR 0080).
+async fn serve_web_connector(
+    config: &Config,
+    wc: &invsync_config::WebConnectorConfig,
+    db: &Db,
+    me: &ProcessIdentity,
+    nofile: descriptors::NoFile,
+    stop: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+    let reserved = descriptors::reserve(config.database.max_connections);
+    let max_connections =
+        descriptors::connection_cap(nofile.soft, reserved, config.daemon.max_connections);
+    let listener = Listener::bind(ListenerConfig {
+        section: "web_connector",
+        addr: wc.listen,
+        tls: wc.tls.as_ref(),
+        limits: Limits {
+            max_connections,
+            header_timeout: config.daemon.header_timeout,
+            idle_timeout: config.daemon.idle_timeout,
+        },
+    })
+    .await
+    .map_err(|e| listen_error(config, e))?;
+    let endpoint = invsync_webconnector::Endpoint::new(
+        vec![invsync_webconnector::CompanySetup::from_config(
+            wc,
+            Arc::new(invsync_webconnector::NoWork),
+        )],
+        invsync_webconnector::EndpointOptions {
+            db: db.clone(),
+            session_timeout: wc.session_timeout,
+            owner: format!("{}:{}:{}", me.host, me.pid, me.start_marker),
+            app_name: wc.app_name.clone(),
+        },
+    );
+    info!(
+        addr = %listener.local_addr(),
+        url = %listener.url(),
+        public_url = %wc.public_url,
+        "serving the QuickBooks Web Connector at /qbwc"
+    );
+    Ok(tokio::spawn(listener.serve(
+        endpoint.router(),
+        Access::new(None, &[]),
+        stop,
+    )))
+}
+
 /// A TLS file that cannot be used is a config error (exit 2) naming its key; a port
 /// that cannot be bound is not.
 fn listen_error(config: &Config, e: ListenError) -> DaemonError {
@@ -393,7 +454,30 @@ const RESTART_KEYS: &[&str] = &[
     "daemon.max_connections",
     "daemon.header_timeout",
     "daemon.idle_timeout",
+    "web_connector",
 ];
+
+/// Whether `[web_connector]` changed: the endpoint, its login and its listener are set up
+/// once, at start.
+fn web_connector_changed(
+    a: Option<&invsync_config::WebConnectorConfig>,
+    b: Option<&invsync_config::WebConnectorConfig>,
+) -> bool {
+    match (a, b) {
+        (None, None) => false,
+        (Some(a), Some(b)) => {
+            a.listen != b.listen
+                || a.tls != b.tls
+                || a.username != b.username
+                || a.password.expose_secret() != b.password.expose_secret()
+                || a.company_file != b.company_file
+                || a.qb_type != b.qb_type
+                || a.session_timeout != b.session_timeout
+                || a.app_name != b.app_name
+        }
+        _ => true,
+    }
+}
 
 /// The keys of [`RESTART_KEYS`] whose values in `new` differ from those the daemon runs
 /// with (compared as loaded: a default written out is no change).
@@ -412,6 +496,7 @@ fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
         c.max_connections != d.max_connections,
         c.header_timeout != d.header_timeout,
         c.idle_timeout != d.idle_timeout,
+        web_connector_changed(running.web_connector.as_ref(), new.web_connector.as_ref()),
     ];
     RESTART_KEYS
         .iter()

@@ -232,11 +232,16 @@ impl Endpoint {
         let expected = company.map(|c| c.password).unwrap_or([0; 32]);
         let password_ok: bool = expected.ct_eq(&sent).into();
         let Some(company) = company.filter(|_| password_ok) else {
-            if let Some(c) = company {
-                c.count("nvu");
+            match company {
+                Some(c) => c.count("nvu"),
+                // An unknown user name is not a label: it could be anything, even a typo'd
+                // password.
+                None => metrics::counter!("invsync_web_connector_sessions_total", "company" => "unknown", "outcome" => "nvu").increment(1),
             }
-            metrics::counter!("invsync_web_connector_sessions_total", "company" => company.map_or("unknown".to_owned(), |c| c.username.clone()), "outcome" => "nvu").increment(1);
-            warn!(web_connector.user = %username, "Web Connector login refused: wrong user name or password");
+            warn!(
+                known_user = company.is_some(),
+                "Web Connector login refused: wrong user name or password"
+            );
             return answer("nvu");
         };
         company.seen();

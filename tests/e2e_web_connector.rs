@@ -1,0 +1,265 @@
+//! The QuickBooks Web Connector through the binary (issue 15 items 2 and 4, ADR 0080):
+//! `invsync web-connector qwc`, `config check` refusing what the Web Connector refuses,
+//! and the daemon serving /qbwc and its support page to the Web Connector client fake.
+
+use invsync_test_support::web_connector::WebConnectorClient;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TABLE: &str = "[web_connector]\nlisten = \"127.0.0.1:0\"\nusername = \"shop-qb\"\npassword = { env = \"QBWC_PW\" }\n";
+
+fn setup(web_connector: &str, schedules: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("accounting.csv"),
+        "sku,name,price,quantity\nA,A,1.00,5\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("shop.csv"),
+        "sku,name,price,quantity\nA,A,1.00,5\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("invsync.toml"),
+        format!(
+            "[database]\nurl = \"sqlite://invsync.db\"\n{web_connector}\n[daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"shop.csv\"\n{schedules}"
+        ),
+    )
+    .expect("config");
+    dir
+}
+
+fn schedule(name: &str, every: &str) -> String {
+    format!(
+        "[[schedules]]\nname = \"{name}\"\nstore = \"shop\"\nevery = \"{every}\"\nupdate = \"store\"\nfields = [\"quantity\"]\n"
+    )
+}
+
+fn invsync(dir: &Path, args: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("invsync"))
+        .arg("--config")
+        .arg(dir.join("invsync.toml"))
+        .args(args)
+        .env("QBWC_PW", "s3cret-qbwc")
+        .env_remove("INVSYNC_LOG")
+        .output()
+        .expect("run invsync")
+}
+
+/// The text of `<name>` in a .qwc (a flat file of simple elements).
+fn element(qwc: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = qwc.find(&open)? + open.len();
+    let end = qwc[start..].find(&format!("</{name}>"))? + start;
+    Some(qwc[start..end].to_owned())
+}
+
+#[test]
+fn qwc_names_the_endpoint_keeps_its_ids_and_runs_as_often_as_the_shortest_schedule() {
+    let dir = setup(
+        &format!("{TABLE}public_url = \"https://sync.example.com/qbwc\"\nqb_type = \"QBPOS\"\n"),
+        &(schedule("slow", "1h") + &schedule("fast", "30m")),
+    );
+    let out = dir.path().join("invsync.qwc");
+    let run = invsync(
+        dir.path(),
+        &[
+            "web-connector",
+            "qwc",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let qwc = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        qwc.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+        "{qwc}"
+    );
+    assert_eq!(element(&qwc, "AppName").as_deref(), Some("invsync"));
+    assert_eq!(
+        element(&qwc, "AppURL").as_deref(),
+        Some("https://sync.example.com/qbwc")
+    );
+    assert_eq!(
+        element(&qwc, "AppSupport").as_deref(),
+        Some("https://sync.example.com/qbwc/support")
+    );
+    assert_eq!(element(&qwc, "UserName").as_deref(), Some("shop-qb"));
+    assert_eq!(element(&qwc, "QBType").as_deref(), Some("QBPOS"));
+    assert_eq!(element(&qwc, "RunEveryNMinutes").as_deref(), Some("30"));
+    let owner = element(&qwc, "OwnerID").expect("OwnerID");
+    let file = element(&qwc, "FileID").expect("FileID");
+    assert!(owner.starts_with('{') && owner.len() == 38, "{owner}");
+    assert_ne!(owner, file);
+    assert!(
+        !qwc.contains("s3cret-qbwc"),
+        "the password never goes into the file"
+    );
+
+    // Written again: the same application to the Web Connector.
+    let json = invsync(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "web-connector",
+            "qwc",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(json.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(report["owner_id"], owner.as_str());
+    assert_eq!(report["file_id"], file.as_str());
+    let again = std::fs::read_to_string(&out).expect("written");
+    assert_eq!(element(&again, "OwnerID"), Some(owner));
+    assert_eq!(element(&again, "FileID"), Some(file));
+}
+
+#[test]
+fn without_the_table_or_with_what_the_web_connector_refuses_it_is_a_config_error() {
+    let dir = setup("", &schedule("s", "15m"));
+    let out = dir.path().join("x.qwc");
+    let run = invsync(
+        dir.path(),
+        &[
+            "web-connector",
+            "qwc",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("[web_connector]"));
+    assert!(!out.exists());
+
+    for (extra, said) in [
+        (
+            "public_url = \"http://192.168.1.20:9188/qbwc\"\n",
+            "QBWC1001",
+        ),
+        (
+            "public_url = \"http://sync.example.com/qbwc\"\n",
+            "QBWC1001",
+        ),
+        (
+            "public_url = \"https://sync.example.com/qbwc\"\nsupport_url = \"https://elsewhere.example.com/help\"\n",
+            "QBWC1000",
+        ),
+    ] {
+        let dir = setup(&format!("{TABLE}{extra}"), &schedule("s", "15m"));
+        let check = invsync(dir.path(), &["config", "check"]);
+        assert_eq!(check.status.code(), Some(2), "{extra}");
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        assert!(stderr.contains(said), "{extra}: {stderr}");
+    }
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let log = dir.join("daemon.log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
+            .arg("--config")
+            .arg(dir.join("invsync.toml"))
+            .arg("daemon")
+            .env("QBWC_PW", "s3cret-qbwc")
+            .env("INVSYNC_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn the daemon");
+        Daemon { child, log }
+    }
+
+    /// The port of the line that starts with `what`, from the log (listeners bind port 0).
+    fn port(&self, what: &str) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(port) = log
+                .lines()
+                .find(|l| l.contains(what))
+                .and_then(|l| l.split("addr=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+            {
+                return port;
+            }
+            assert!(Instant::now() < deadline, "no `{what}` in the log: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_serves_the_web_connector_and_counts_its_sessions() {
+    let dir = setup(TABLE, &schedule("s", "15m"));
+    let daemon = Daemon::start(dir.path());
+    let port = daemon.port("serving the QuickBooks Web Connector");
+    let metrics_port = daemon.port("serving /healthz and /metrics");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = WebConnectorClient::new(format!("{base}/qbwc"));
+
+    // No QuickBooks kind yet: a good login has nothing to do; a bad one is refused.
+    let log = client
+        .run_session("shop-qb", "s3cret-qbwc", |_| Ok(String::new()))
+        .await
+        .expect("session");
+    assert_eq!(log.auth.len(), 4);
+    assert_eq!(log.auth[1], "none", "{log:?}");
+    assert!(log.server_version.starts_with("invsync "));
+    let refused = client.authenticate("shop-qb", "wrong").await.expect("auth");
+    assert_eq!(refused[1], "nvu");
+
+    let support = reqwest::get(format!("{base}/qbwc/support"))
+        .await
+        .expect("support");
+    assert_eq!(support.status().as_u16(), 200);
+    assert!(
+        support
+            .text()
+            .await
+            .expect("body")
+            .contains("Web Connector")
+    );
+
+    let page = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for line in [
+        "invsync_web_connector_sessions_total{company=\"shop-qb\",outcome=\"none\"} 1",
+        "invsync_web_connector_sessions_total{company=\"shop-qb\",outcome=\"nvu\"} 1",
+        "invsync_web_connector_last_seen_timestamp_seconds{company=\"shop-qb\"}",
+    ] {
+        assert!(page.contains(line), "`{line}` in\n{page}");
+    }
+    let log = std::fs::read_to_string(&daemon.log).unwrap_or_default();
+    assert!(
+        !log.contains("s3cret-qbwc"),
+        "the password never reaches the log"
+    );
+}
