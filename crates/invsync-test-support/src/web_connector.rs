@@ -423,9 +423,9 @@ pub fn read_answer(operation: &str, status: u16, text: &str) -> Result<Reply, Ca
                     return Err(malformed("unbalanced".into()));
                 };
                 let depth = path.len();
-                if depth == 4 && name == "string" {
-                    texts.push(std::mem::take(&mut current));
-                } else if depth == 3 && name == result && operation != "authenticate" {
+                let item = depth == 4 && name == "string";
+                let result_text = depth == 3 && name == result && operation != "authenticate";
+                if item || result_text {
                     texts.push(std::mem::take(&mut current));
                 } else if name == "faultstring" {
                     fault = Some(std::mem::take(&mut current));
