@@ -37,15 +37,20 @@ fn schedule(name: &str, every: &str) -> String {
     )
 }
 
-fn invsync(dir: &Path, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-        .arg("--config")
+/// `invsync --config DIR/invsync.toml ARGS`, with the Web Connector's password in the
+/// environment.
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("invsync"));
+    cmd.arg("--config")
         .arg(dir.join("invsync.toml"))
         .args(args)
         .env("QBWC_PW", "s3cret-qbwc")
-        .env_remove("INVSYNC_LOG")
-        .output()
-        .expect("run invsync")
+        .env_remove("INVSYNC_LOG");
+    cmd
+}
+
+fn invsync(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("run invsync")
 }
 
 /// The text of `<name>` in a .qwc (a flat file of simple elements).
@@ -178,11 +183,7 @@ impl Drop for Daemon {
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
         let log = dir.join("daemon.log");
-        let child = Command::new(assert_cmd::cargo::cargo_bin("invsync"))
-            .arg("--config")
-            .arg(dir.join("invsync.toml"))
-            .arg("daemon")
-            .env("QBWC_PW", "s3cret-qbwc")
+        let child = command(dir, &["daemon"])
             .env("INVSYNC_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))

@@ -296,14 +296,7 @@ mod tests {
     const TABLE: &str = "[web_connector]\nusername = \"qbwc\"\npassword = \"s3cret-pw\"\n";
 
     fn errors(text: &str) -> Vec<(String, String)> {
-        let (_dir, result) = load_text(text, &[]);
-        match result {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .iter()
-                .map(|e| (e.key.clone().unwrap_or_default(), e.to_string()))
-                .collect(),
-        }
+        crate::listen::tests::errors(text, &[])
     }
 
     #[test]

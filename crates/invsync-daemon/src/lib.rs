@@ -327,9 +327,11 @@ async fn bind_endpoint(
     addr: std::net::SocketAddr,
     nofile: descriptors::NoFile,
 ) -> Result<Listener, DaemonError> {
-    let reserved = descriptors::reserve(config.database.max_connections);
-    let max_connections =
-        descriptors::connection_cap(nofile.soft, reserved, config.daemon.max_connections);
+    let limits = limits(config, nofile);
+    let (reserved, max_connections) = (
+        descriptors::reserve(config.database.max_connections),
+        limits.max_connections,
+    );
     info!(
         nofile = nofile.soft,
         nofile_hard = nofile.hard,
@@ -349,11 +351,7 @@ async fn bind_endpoint(
         section: "daemon",
         addr,
         tls: config.daemon.tls.as_ref(),
-        limits: Limits {
-            max_connections,
-            header_timeout: config.daemon.header_timeout,
-            idle_timeout: config.daemon.idle_timeout,
-        },
+        limits,
     })
     .await
     .map_err(|e| listen_error(config, e))?;
@@ -364,6 +362,21 @@ async fn bind_endpoint(
         "serving /healthz and /metrics"
     );
     Ok(listener)
+}
+
+/// What a listener takes on: `[daemon] max_connections` (lowered so the descriptors leave a
+/// reserve for runs) and its timeouts; the Web Connector's listener shares them.
+fn limits(config: &Config, nofile: descriptors::NoFile) -> Limits {
+    let reserved = descriptors::reserve(config.database.max_connections);
+    Limits {
+        max_connections: descriptors::connection_cap(
+            nofile.soft,
+            reserved,
+            config.daemon.max_connections,
+        ),
+        header_timeout: config.daemon.header_timeout,
+        idle_timeout: config.daemon.idle_timeout,
+    }
 }
 
 /// Serves the QuickBooks Web Connector's endpoint on `[web_connector] listen` through the
@@ -378,18 +391,11 @@ async fn serve_web_connector(
     nofile: descriptors::NoFile,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
-    let reserved = descriptors::reserve(config.database.max_connections);
-    let max_connections =
-        descriptors::connection_cap(nofile.soft, reserved, config.daemon.max_connections);
     let listener = Listener::bind(ListenerConfig {
         section: "web_connector",
         addr: wc.listen,
         tls: wc.tls.as_ref(),
-        limits: Limits {
-            max_connections,
-            header_timeout: config.daemon.header_timeout,
-            idle_timeout: config.daemon.idle_timeout,
-        },
+        limits: limits(config, nofile),
     })
     .await
     .map_err(|e| listen_error(config, e))?;

@@ -148,29 +148,11 @@ pub fn parse_call(body: &str) -> Result<Call, SoapError> {
                         return Err(bad(format!("expected the SOAP Body, found `{local}`")));
                     }
                     Stage::Operation => {
-                        let found = OPERATIONS
-                            .iter()
-                            .find(|op| op.name == local)
-                            .filter(|_| in_ns(INTUIT_NS))
-                            .ok_or_else(|| {
-                                bad(format!(
-                                    "`{local}` is not an operation of the Web Connector service (namespace {INTUIT_NS})"
-                                ))
-                            })?;
-                        operation = Some(found);
+                        operation = Some(operation_named(&local, in_ns(INTUIT_NS))?);
                         Stage::Param
                     }
                     Stage::Param => {
-                        let op =
-                            operation.ok_or_else(|| bad("a parameter outside an operation"))?;
-                        let name = op
-                            .params
-                            .iter()
-                            .find(|p| **p == local)
-                            .filter(|_| in_ns(INTUIT_NS))
-                            .ok_or_else(|| {
-                                bad(format!("`{local}` is not a parameter of {}", op.name))
-                            })?;
+                        let name = param_named(operation, &local, in_ns(INTUIT_NS))?;
                         if params.contains_key(name) {
                             return Err(bad(format!("`{local}` given twice")));
                         }
@@ -192,29 +174,11 @@ pub fn parse_call(body: &str) -> Result<Call, SoapError> {
                 let local = start.local_name().as_ref().to_owned();
                 match stage {
                     Stage::Operation => {
-                        let found = OPERATIONS
-                            .iter()
-                            .find(|op| op.name == local)
-                            .filter(|_| in_ns(INTUIT_NS))
-                            .ok_or_else(|| {
-                                bad(format!(
-                                    "`{local}` is not an operation of the Web Connector service (namespace {INTUIT_NS})"
-                                ))
-                            })?;
-                        operation = Some(found);
+                        operation = Some(operation_named(&local, in_ns(INTUIT_NS))?);
                         stage = Stage::Done;
                     }
                     Stage::Param => {
-                        let op =
-                            operation.ok_or_else(|| bad("a parameter outside an operation"))?;
-                        let name = op
-                            .params
-                            .iter()
-                            .find(|p| **p == local)
-                            .filter(|_| in_ns(INTUIT_NS))
-                            .ok_or_else(|| {
-                                bad(format!("`{local}` is not a parameter of {}", op.name))
-                            })?;
+                        let name = param_named(operation, &local, in_ns(INTUIT_NS))?;
                         if params.insert(name, String::new()).is_some() {
                             return Err(bad(format!("`{local}` given twice")));
                         }
@@ -283,6 +247,34 @@ pub fn parse_call(body: &str) -> Result<Call, SoapError> {
         return Err(bad("the envelope ends early"));
     }
     Ok(Call { operation, params })
+}
+
+/// The operation an element in the Body names (`intuit`: it is in the Intuit namespace).
+fn operation_named(local: &str, intuit: bool) -> Result<&'static Operation, SoapError> {
+    OPERATIONS
+        .iter()
+        .find(|op| op.name == local)
+        .filter(|_| intuit)
+        .ok_or_else(|| {
+            bad(format!(
+                "`{local}` is not an operation of the Web Connector service (namespace {INTUIT_NS})"
+            ))
+        })
+}
+
+/// The parameter of `operation` an element inside it names.
+fn param_named(
+    operation: Option<&'static Operation>,
+    local: &str,
+    intuit: bool,
+) -> Result<&'static str, SoapError> {
+    let op = operation.ok_or_else(|| bad("a parameter outside an operation"))?;
+    op.params
+        .iter()
+        .copied()
+        .find(|p| *p == local)
+        .filter(|_| intuit)
+        .ok_or_else(|| bad(format!("`{local}` is not a parameter of {}", op.name)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
