@@ -53,6 +53,15 @@ fn invsync(dir: &Path, args: &[&str]) -> Output {
     command(dir, args).output().expect("run invsync")
 }
 
+/// `invsync --format FORMAT web-connector qwc --out OUT`.
+fn write_qwc(dir: &Path, out: &Path, format: &str) -> Output {
+    let out = out.to_str().expect("utf-8");
+    invsync(
+        dir,
+        &["--format", format, "web-connector", "qwc", "--out", out],
+    )
+}
+
 /// The text of `<name>` in a .qwc (a flat file of simple elements).
 fn element(qwc: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
@@ -68,15 +77,7 @@ fn qwc_names_the_endpoint_keeps_its_ids_and_runs_as_often_as_the_shortest_schedu
         &(schedule("slow", "1h") + &schedule("fast", "30m")),
     );
     let out = dir.path().join("invsync.qwc");
-    let run = invsync(
-        dir.path(),
-        &[
-            "web-connector",
-            "qwc",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-    );
+    let run = write_qwc(dir.path(), &out, "table");
     assert!(
         run.status.success(),
         "{}",
@@ -109,17 +110,7 @@ fn qwc_names_the_endpoint_keeps_its_ids_and_runs_as_often_as_the_shortest_schedu
     );
 
     // Written again: the same application to the Web Connector.
-    let json = invsync(
-        dir.path(),
-        &[
-            "--format",
-            "json",
-            "web-connector",
-            "qwc",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-    );
+    let json = write_qwc(dir.path(), &out, "json");
     assert!(json.status.success());
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(report["owner_id"], owner.as_str());
@@ -133,15 +124,7 @@ fn qwc_names_the_endpoint_keeps_its_ids_and_runs_as_often_as_the_shortest_schedu
 fn without_the_table_or_with_what_the_web_connector_refuses_it_is_a_config_error() {
     let dir = setup("", &schedule("s", "15m"));
     let out = dir.path().join("x.qwc");
-    let run = invsync(
-        dir.path(),
-        &[
-            "web-connector",
-            "qwc",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-    );
+    let run = write_qwc(dir.path(), &out, "table");
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("[web_connector]"));
     assert!(!out.exists());
