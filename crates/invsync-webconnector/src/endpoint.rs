@@ -115,6 +115,11 @@ struct Session {
     ticket: [u8; 32],
     info: SessionInfo,
     expires: Instant,
+    /// When the lease in the database was last moved on. It is moved on once a quarter of
+    /// `session_timeout` has passed, not on every call: two queries a round trip were most
+    /// of the endpoint's own time (docs/benchmarks.md), and the lease still outlives the
+    /// session's silence by three quarters of the timeout at least.
+    renewed: Instant,
     /// The request handed out whose response has not come: asked again (the answer was
     /// lost), the same request is answered, never a second one.
     outstanding: Option<String>,
@@ -294,6 +299,7 @@ impl Endpoint {
                 country: String::new(),
             },
             expires: Instant::now() + opts.session_timeout,
+            renewed: Instant::now(),
             outstanding: None,
             last_response: None,
             last_error: None,
@@ -329,11 +335,19 @@ impl Endpoint {
                 return None;
             }
             let opts = &self.inner.options;
-            match opts
-                .db
-                .touch_web_connector_session(&company.username, &hex(&hash), opts.session_timeout)
-                .await
-            {
+            let renew = session.renewed.elapsed() >= opts.session_timeout / 4;
+            let touched = if renew {
+                opts.db
+                    .touch_web_connector_session(
+                        &company.username,
+                        &hex(&hash),
+                        opts.session_timeout,
+                    )
+                    .await
+            } else {
+                Ok(true)
+            };
+            match touched {
                 Ok(true) => {}
                 Ok(false) => {
                     // The lease expired and another session took it.
@@ -347,6 +361,9 @@ impl Endpoint {
             }
             if let Some(session) = slot.as_mut() {
                 session.expires = Instant::now() + opts.session_timeout;
+                if renew {
+                    session.renewed = Instant::now();
+                }
             }
             return Some((company, slot));
         }

@@ -734,3 +734,59 @@ fn the_operations_match_the_wsdl() {
     // authenticate's items are `string`.
     assert!(wsdl.contains("name=\"string\""));
 }
+
+/// The lease is moved on only now and then (a quarter of the timeout), yet a session that
+/// keeps calling never loses its company file to another daemon; one that falls silent does.
+#[tokio::test]
+async fn a_session_that_keeps_calling_keeps_its_lease_across_daemons() {
+    let database = pg::fresh_database().await;
+    let connect = || async {
+        let db = Db::connect(database.url(), &PoolOptions::default())
+            .await
+            .expect("postgres");
+        db.migrate().await.expect("migrate");
+        db
+    };
+    let timeout = Duration::from_millis(800);
+    let a_work = Arc::new(QueueWork::new(requests(100)));
+    let (_a, a_server) = endpoint_on(
+        connect().await,
+        vec![company(a_work, None, QbType::Desktop)],
+        timeout,
+    )
+    .await;
+    let (_b, b_server) = endpoint_on(
+        connect().await,
+        vec![company(
+            Arc::new(QueueWork::new(requests(1))),
+            None,
+            QbType::Desktop,
+        )],
+        timeout,
+    )
+    .await;
+    let a = WebConnectorClient::new(format!("{}/qbwc", a_server.base_url()));
+    let b = WebConnectorClient::new(format!("{}/qbwc", b_server.base_url()));
+    let ticket = a.authenticate(USER, PASSWORD).await.expect("auth")[0].clone();
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!a.send_request_xml(&ticket).await.expect("send").is_empty());
+        let progress = a
+            .receive_response_xml(&ticket, "<QBXML/>", "", "")
+            .await
+            .expect("recv");
+        assert!((0..100).contains(&progress), "{progress}");
+        let at_b = b.authenticate(USER, PASSWORD).await.expect("auth");
+        assert_eq!(
+            at_b[1], "busy",
+            "1.8 s of calls, a 0.8 s timeout: still A's"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let at_b = b.authenticate(USER, PASSWORD).await.expect("auth");
+    assert_eq!(
+        at_b[1], "",
+        "A fell silent longer than the timeout: {at_b:?}"
+    );
+    assert_eq!(a.send_request_xml(&ticket).await.expect("send"), "");
+}
