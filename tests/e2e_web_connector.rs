@@ -77,6 +77,13 @@ fn qwc_names_the_endpoint_keeps_its_ids_and_runs_as_often_as_the_shortest_schedu
         &(schedule("slow", "1h") + &schedule("fast", "30m")),
     );
     let out = dir.path().join("invsync.qwc");
+    let check = invsync(dir.path(), &["config", "check"]);
+    assert!(check.status.success());
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        said.contains("web connector: QBPOS (QuickBooks POS) on 127.0.0.1:0, user shop-qb; AppURL https://sync.example.com/qbwc"),
+        "{said}"
+    );
     let run = write_qwc(dir.path(), &out, "table");
     assert!(
         run.status.success(),
