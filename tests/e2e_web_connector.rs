@@ -254,3 +254,41 @@ async fn the_daemon_serves_the_web_connector_and_counts_its_sessions() {
         "the password never reaches the log"
     );
 }
+
+/// Off loopback the endpoint is served over HTTPS only (rustls, the daemon's listener):
+/// a Web Connector trusting the certificate gets its session, plain HTTP gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn off_loopback_the_web_connector_is_served_over_https() {
+    let dir = setup(
+        "[web_connector]\nlisten = \"0.0.0.0:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\npublic_url = \"https://sync.example.com/qbwc\"\nusername = \"shop-qb\"\npassword = { env = \"QBWC_PW\" }\n",
+        &schedule("s", "15m"),
+    );
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("a certificate");
+    let cert = certified.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert).expect("cert");
+    std::fs::write(
+        dir.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .expect("key");
+    let daemon = Daemon::start(dir.path());
+    let port = daemon.port("serving the QuickBooks Web Connector");
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("pem"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let client = WebConnectorClient::with_http(format!("https://127.0.0.1:{port}/qbwc"), https);
+    let log = client
+        .run_session("shop-qb", "s3cret-qbwc", |_| Ok(String::new()))
+        .await
+        .expect("a session over https");
+    assert_eq!(log.auth[1], "none");
+    let plain = WebConnectorClient::new(format!("http://127.0.0.1:{port}/qbwc"));
+    assert!(
+        plain.server_version().await.is_err(),
+        "plain http is not served"
+    );
+}

@@ -95,6 +95,14 @@ impl WebConnectorClient {
         }
     }
 
+    /// Calls through `http` (e.g. one that trusts a test certificate, for HTTPS).
+    pub fn with_http(url: impl Into<String>, http: reqwest::Client) -> WebConnectorClient {
+        WebConnectorClient {
+            http,
+            ..WebConnectorClient::new(url)
+        }
+    }
+
     /// The next call reaches the endpoint, which answers, but the answer is thrown away
     /// (the connection broke on its way back): the call returns `Transport`.
     pub fn drop_next_answer(&self) {
