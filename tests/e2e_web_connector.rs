@@ -292,3 +292,49 @@ async fn off_loopback_the_web_connector_is_served_over_https() {
         "plain http is not served"
     );
 }
+
+/// `[web_connector]` is set up once, at start: a SIGHUP that changes it is named in a
+/// warning and waits for a restart; the endpoint keeps the login it started with.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_changes_the_web_connector_waits_for_a_restart() {
+    let dir = setup(TABLE, &schedule("s", "15m"));
+    let daemon = Daemon::start(dir.path());
+    let port = daemon.port("serving the QuickBooks Web Connector");
+    let config = dir.path().join("invsync.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "password = { env = \"QBWC_PW\" }",
+            "password = \"a-new-password\"",
+        ),
+    )
+    .expect("write");
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(daemon.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&daemon.log).unwrap_or_default();
+        if log.contains("`web_connector` changed; restart to apply") {
+            assert!(!log.contains("a-new-password") && !log.contains("s3cret-qbwc"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart warning: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = WebConnectorClient::new(format!("http://127.0.0.1:{port}/qbwc"));
+    let old = client
+        .authenticate("shop-qb", "s3cret-qbwc")
+        .await
+        .expect("auth");
+    assert_eq!(old[1], "none", "the login it started with: {old:?}");
+    let new = client
+        .authenticate("shop-qb", "a-new-password")
+        .await
+        .expect("auth");
+    assert_eq!(new[1], "nvu");
+}
