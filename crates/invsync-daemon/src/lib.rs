@@ -232,8 +232,9 @@ pub async fn run(
     if let Some(endpoint) = endpoint {
         let _ = endpoint.await;
     }
-    if let Some(web_connector) = web_connector {
-        let _ = web_connector.await;
+    if let Some((listener, endpoint)) = web_connector {
+        let _ = listener.await;
+        endpoint.close_all().await;
     }
     db.close().await;
     info!("stopped");
@@ -390,7 +391,7 @@ async fn serve_web_connector(
     me: &ProcessIdentity,
     nofile: descriptors::NoFile,
     stop: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, DaemonError> {
+) -> Result<(tokio::task::JoinHandle<()>, invsync_webconnector::Endpoint), DaemonError> {
     let listener = Listener::bind(ListenerConfig {
         section: "web_connector",
         addr: wc.listen,
@@ -417,11 +418,8 @@ async fn serve_web_connector(
         public_url = %wc.public_url,
         "serving the QuickBooks Web Connector at /qbwc"
     );
-    Ok(tokio::spawn(listener.serve(
-        endpoint.router(),
-        Access::new(None, &[]),
-        stop,
-    )))
+    let task = tokio::spawn(listener.serve(endpoint.router(), Access::new(None, &[]), stop));
+    Ok((task, endpoint))
 }
 
 /// A TLS file that cannot be used is a config error (exit 2) naming its key; a port

@@ -115,6 +115,47 @@ impl Db {
         Ok(affected > 0)
     }
 
+    /// Frees the company file's lease when the daemon holding it was a process of this host
+    /// that is gone (a crash, `kill -9`, a restart before the session ended): its session
+    /// cannot go on, and waiting out `session_timeout` would keep QuickBooks unsynced for
+    /// nothing. The holder is named `host:pid:start marker` (as schedule leases are); a
+    /// holder on another host, or one whose liveness cannot be told, keeps its lease until
+    /// it expires. True when a lease was freed.
+    pub async fn release_dead_web_connector_session(
+        &self,
+        company: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.find_web_connector_file(company).await? else {
+            return Ok(false);
+        };
+        let Some(owner) = row.session_owner else {
+            return Ok(false);
+        };
+        let mut parts = owner.splitn(3, ':');
+        let (Some(host), Some(pid), marker) = (parts.next(), parts.next(), parts.next()) else {
+            return Ok(false);
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            return Ok(false);
+        };
+        if host != crate::ProcessIdentity::current().host
+            || crate::process::liveness(pid, marker.unwrap_or("")) != crate::process::Liveness::Dead
+        {
+            return Ok(false);
+        }
+        const SQL: &str = "UPDATE web_connector_files \
+             SET session_ticket_hash = NULL, session_owner = NULL, session_expires_at = NULL \
+             WHERE company = $1 AND session_owner = $2";
+        let affected = on_pool!(self, |pool| sqlx::query(SQL)
+            .bind(company)
+            .bind(&owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .context("free a dead daemon's Web Connector session")?;
+        Ok(affected > 0)
+    }
+
     /// Moves the session's expiry on after a call (and `last_seen_at`). False: the lease
     /// is no longer this session's (it expired and another session took it).
     pub async fn touch_web_connector_session(

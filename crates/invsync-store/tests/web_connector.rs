@@ -101,3 +101,58 @@ async fn one_session_per_company_file_until_it_ends_or_expires() {
         assert!(row.last_error.is_some());
     }
 }
+
+#[tokio::test]
+async fn a_lease_of_a_dead_process_of_this_host_is_freed_others_are_kept() {
+    let me = invsync_store::ProcessIdentity::current();
+    // A process that has exited: its pid is free (or someone else's, with another marker).
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = invsync_store::ProcessIdentity::of_pid(child.id()).unwrap_or(
+        invsync_store::ProcessIdentity {
+            host: me.host.clone(),
+            pid: child.id(),
+            start_marker: "gone".into(),
+        },
+    );
+    child.wait().expect("wait");
+    let owner =
+        |p: &invsync_store::ProcessIdentity| format!("{}:{}:{}", p.host, p.pid, p.start_marker);
+    let long = Duration::from_secs(600);
+    for (db, _keep) in both().await {
+        for (company, holder, freed) in [
+            ("dead", owner(&dead), true),
+            ("alive", owner(&me), false),
+            (
+                "elsewhere",
+                format!("another-host:{}:{}", dead.pid, dead.start_marker),
+                false,
+            ),
+            ("garbled", "no-pid-here".to_owned(), false),
+        ] {
+            assert!(
+                db.claim_web_connector_session(company, "t", &holder, long)
+                    .await
+                    .expect("claim")
+            );
+            assert_eq!(
+                db.release_dead_web_connector_session(company)
+                    .await
+                    .expect("release"),
+                freed,
+                "{company}"
+            );
+            assert_eq!(
+                db.claim_web_connector_session(company, "t2", &owner(&me), long)
+                    .await
+                    .expect("claim"),
+                freed,
+                "{company}"
+            );
+        }
+        assert!(
+            !db.release_dead_web_connector_session("never-seen")
+                .await
+                .expect("release")
+        );
+    }
+}

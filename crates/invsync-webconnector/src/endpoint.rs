@@ -207,6 +207,16 @@ impl Endpoint {
             .map(|c| c.stats_snapshot())
     }
 
+    /// Ends every open session (the daemon stops): the works are told, the leases freed,
+    /// so the Web Connector is not told `busy` after a restart.
+    pub async fn close_all(&self) {
+        for company in &self.inner.companies {
+            let mut slot = company.session.lock().await;
+            self.end(company, &mut slot, CloseReason::Shutdown, None)
+                .await;
+        }
+    }
+
     async fn call(&self, call: &Call) -> Answer {
         let text = Answer::Text;
         match call.operation.name {
@@ -279,8 +289,30 @@ impl Endpoint {
         {
             Ok(true) => {}
             Ok(false) => {
-                company.count("busy");
-                return answer("busy");
+                // A daemon of this host that died with the session open holds it: free it
+                // rather than make the Web Connector wait out the timeout.
+                let retaken = match opts
+                    .db
+                    .release_dead_web_connector_session(&company.username)
+                    .await
+                {
+                    Ok(true) => opts
+                        .db
+                        .claim_web_connector_session(
+                            &company.username,
+                            &hex(&ticket_hash),
+                            &opts.owner,
+                            opts.session_timeout,
+                        )
+                        .await
+                        .unwrap_or(false),
+                    _ => false,
+                };
+                if !retaken {
+                    company.count("busy");
+                    return answer("busy");
+                }
+                info!(web_connector.company = %company.username, "took over the Web Connector session of a daemon that is gone");
             }
             Err(e) => {
                 warn!(web_connector.company = %company.username, error = %e, "cannot record a Web Connector session; answering busy");
@@ -534,6 +566,7 @@ impl Endpoint {
         let outcome = match (&reason, session.failed) {
             (CloseReason::ConnectionError, _) => "connection_error",
             (CloseReason::Expired, _) => "expired",
+            (CloseReason::Shutdown, _) => "shutdown",
             (CloseReason::Closed, true) => "failed",
             (CloseReason::Closed, false) => "closed",
         };

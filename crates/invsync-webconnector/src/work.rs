@@ -96,6 +96,8 @@ pub enum CloseReason {
     ConnectionError,
     /// Silent for longer than `session_timeout`, or its lease went to another session.
     Expired,
+    /// The daemon stopped while the session was open.
+    Shutdown,
 }
 
 /// Everything the endpoint asks of one company file's work. Calls for one session come one

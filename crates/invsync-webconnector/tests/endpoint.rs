@@ -790,3 +790,56 @@ async fn a_session_that_keeps_calling_keeps_its_lease_across_daemons() {
     );
     assert_eq!(a.send_request_xml(&ticket).await.expect("send"), "");
 }
+
+/// A daemon that dies with a session open (kill -9) leaves its lease behind; the next
+/// daemon on this host takes it over at once instead of answering `busy` for the timeout.
+/// One that stops cleanly frees it and tells the work.
+#[tokio::test]
+async fn leases_of_a_dead_daemon_are_taken_over_and_a_clean_stop_frees_them() {
+    let work = Arc::new(QueueWork::new(requests(2)));
+    let h = harness(work.clone()).await;
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let pid = child.id();
+    child.wait().expect("wait");
+    let host = invsync_store::ProcessIdentity::current().host;
+    assert!(
+        h.db.claim_web_connector_session(
+            USER,
+            "dead-ticket",
+            &format!("{host}:{pid}:gone"),
+            Duration::from_secs(600)
+        )
+        .await
+        .expect("claim")
+    );
+    let client = h.client();
+    let auth = client.authenticate(USER, PASSWORD).await.expect("auth");
+    assert_eq!(auth[1], "", "taken over from the dead daemon: {auth:?}");
+    assert!(
+        !client
+            .send_request_xml(&auth[0])
+            .await
+            .expect("send")
+            .is_empty()
+    );
+
+    h.endpoint.close_all().await;
+    assert!(matches!(
+        work.events().last(),
+        Some(QueueEvent::Closed {
+            reason: CloseReason::Shutdown,
+            ..
+        })
+    ));
+    let row = h.db.web_connector_file(USER).await.expect("row");
+    assert!(row.session_owner.is_none(), "freed on a clean stop");
+    assert_eq!(client.send_request_xml(&auth[0]).await.expect("send"), "");
+    assert_eq!(
+        h.endpoint
+            .stats(USER)
+            .expect("stats")
+            .sessions
+            .get("shutdown"),
+        Some(&1)
+    );
+}
