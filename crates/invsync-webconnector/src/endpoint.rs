@@ -277,16 +277,16 @@ impl Endpoint {
         }
         let ticket_hash = sha256(ticket.as_bytes());
         let opts = &self.inner.options;
-        match opts
-            .db
-            .claim_web_connector_session(
+        let ticket_hex = hex(&ticket_hash);
+        let claim = || {
+            opts.db.claim_web_connector_session(
                 &company.username,
-                &hex(&ticket_hash),
+                &ticket_hex,
                 &opts.owner,
                 opts.session_timeout,
             )
-            .await
-        {
+        };
+        match claim().await {
             Ok(true) => {}
             Ok(false) => {
                 // A daemon of this host that died with the session open holds it: free it
@@ -296,16 +296,7 @@ impl Endpoint {
                     .release_dead_web_connector_session(&company.username)
                     .await
                 {
-                    Ok(true) => opts
-                        .db
-                        .claim_web_connector_session(
-                            &company.username,
-                            &hex(&ticket_hash),
-                            &opts.owner,
-                            opts.session_timeout,
-                        )
-                        .await
-                        .unwrap_or(false),
+                    Ok(true) => claim().await.unwrap_or(false),
                     _ => false,
                 };
                 if !retaken {

@@ -69,6 +69,15 @@ async fn endpoint_on(
     (endpoint, server)
 }
 
+/// A new pool on `database`, migrated: each is what one daemon would hold.
+async fn postgres(database: &pg::TestDatabase) -> Db {
+    let db = Db::connect(database.url(), &PoolOptions::default())
+        .await
+        .expect("postgres");
+    db.migrate().await.expect("migrate");
+    db
+}
+
 async fn sqlite() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::connect(
@@ -493,13 +502,7 @@ async fn a_dropped_answer_is_answered_again_never_twice_applied() {
 #[tokio::test]
 async fn one_session_per_company_file_across_daemons() {
     let database = pg::fresh_database().await;
-    let connect = || async {
-        let db = Db::connect(database.url(), &PoolOptions::default())
-            .await
-            .expect("postgres");
-        db.migrate().await.expect("migrate");
-        db
-    };
+    let connect = || postgres(&database);
     let (a_db, b_db) = (connect().await, connect().await);
     let other = CompanySetup {
         username: "other-file".into(),
@@ -740,13 +743,7 @@ fn the_operations_match_the_wsdl() {
 #[tokio::test]
 async fn a_session_that_keeps_calling_keeps_its_lease_across_daemons() {
     let database = pg::fresh_database().await;
-    let connect = || async {
-        let db = Db::connect(database.url(), &PoolOptions::default())
-            .await
-            .expect("postgres");
-        db.migrate().await.expect("migrate");
-        db
-    };
+    let connect = || postgres(&database);
     let timeout = Duration::from_millis(800);
     let a_work = Arc::new(QueueWork::new(requests(100)));
     let (_a, a_server) = endpoint_on(
