@@ -104,6 +104,27 @@ invsync sync --store shop --update accounting --fields price --sku MUG-1,MUG-2")
     /// Connect invsync to the accounting system (OAuth), or connect it again
     #[command(subcommand)]
     Auth(AuthCommand),
+
+    /// The QuickBooks Web Connector (QuickBooks Desktop and POS)
+    #[command(subcommand, name = "web-connector")]
+    WebConnector(WebConnectorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebConnectorCommand {
+    /// Write the .qwc file to load into the QuickBooks Web Connector
+    ///
+    /// It names [web_connector] public_url (AppURL), the support page the daemon serves
+    /// (AppSupport), the user, QBType, and how often to run (the shortest schedule). Its
+    /// OwnerID and FileID are kept in the database: writing it again gives the same
+    /// application. In the Web Connector: Add an application, pick the file, allow it in
+    /// QuickBooks, then type the password of [web_connector] password.
+    #[command(after_help = "Example:\n  invsync web-connector qwc --out invsync.qwc")]
+    Qwc {
+        /// Where to write the file
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -61,6 +61,9 @@ async fn run(cli: Cli) -> CmdResult {
         Command::Runs(args) => commands::runs::run(cli.config.as_deref(), format, args).await,
         Command::Map(cmd) => commands::map::run(cli.config.as_deref(), format, cmd).await,
         Command::Auth(cmd) => commands::auth::run(cli.config.as_deref(), format, cmd).await,
+        Command::WebConnector(cmd) => {
+            commands::web_connector::run(cli.config.as_deref(), format, cmd).await
+        }
     }
 }
 

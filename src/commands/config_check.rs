@@ -26,6 +26,14 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
             "config": config.source,
             "valid": true,
             "warnings": warnings,
+            "web_connector": config.web_connector.as_ref().map(|wc| json!({
+                "listen": wc.listen.to_string(),
+                "public_url": wc.public_url.as_str(),
+                "support_url": wc.support_url.as_str(),
+                "username": wc.username,
+                "qb_type": wc.qb_type.qwc(),
+                "https": wc.tls.is_some(),
+            })),
             "stores": config.stores.iter().map(|(name, s)| json!({
                 "name": name,
                 "kind": s.connection.kind(),
@@ -74,6 +82,22 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
                     master(&config),
                     config.inventory.in_orders
                 )?;
+                if let Some(wc) = &config.web_connector {
+                    writeln!(
+                        out,
+                        "web connector: {} ({}) on {}{}, user {}; AppURL {}",
+                        wc.qb_type.qwc(),
+                        if wc.qb_type == invsync_config::QbType::Desktop {
+                            "QuickBooks Desktop"
+                        } else {
+                            "QuickBooks POS"
+                        },
+                        wc.listen,
+                        if wc.tls.is_some() { " (https)" } else { "" },
+                        wc.username,
+                        wc.public_url
+                    )?;
+                }
                 writeln!(
                     out,
                     "stores: {}",

@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod runs;
 pub mod status;
 pub mod sync;
+pub mod web_connector;
 
 use crate::CliError;
 use anyhow::anyhow;

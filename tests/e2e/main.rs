@@ -20,4 +20,5 @@ mod process;
 mod quickbooks_online;
 mod secrets;
 mod shopify;
+mod web_connector;
 mod woocommerce;

@@ -13,6 +13,7 @@
 //! cargo run --release -p invsync-bench -- simulate --seeds 5 --ticks 500
 //! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
 //! cargo run --release -p invsync-bench -- idle-flood --connections 1100 --nofile 1024
+//! cargo run --release -p invsync-bench -- web-connector --requests 2000 --response-kib 150
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
@@ -23,6 +24,7 @@ mod quickbooks_online;
 mod recovery;
 mod simulate;
 mod soak;
+mod web_connector;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -227,6 +229,19 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// One Web Connector session of N requests through the real endpoint over loopback
+    /// (QuickBooks answering at once): the endpoint's own time per round trip
+    WebConnector {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// The size of each qbXML response, in KiB (a trimmed 500-item page is ~150)
+        #[arg(long, default_value_t = 150)]
+        response_kib: usize,
+        /// Lease the session in Postgres (a fresh database on the test server) instead of
+        /// SQLite
+        #[arg(long)]
+        postgres: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -324,6 +339,15 @@ fn main() -> anyhow::Result<()> {
             sample,
             products,
             binary,
+        }),
+        Bench::WebConnector {
+            requests,
+            response_kib,
+            postgres,
+        } => web_connector::run(web_connector::Options {
+            requests,
+            response_kib,
+            postgres,
         }),
         Bench::IdleFlood {
             connections,

@@ -15,6 +15,7 @@ mod listen;
 mod model;
 mod raw;
 mod secret;
+mod web_connector;
 
 pub use cadence::{MAX_INTERVAL, MIN_INTERVAL, parse_every};
 pub use error::{ConfigError, ConfigErrors};
@@ -29,6 +30,10 @@ pub use kinds::{
 pub use listen::{TlsFile, TlsFileError, TlsMaterial, is_loopback};
 pub use model::*;
 pub use secret::SecretSource;
+pub use web_connector::{
+    DEFAULT_APP_NAME, DEFAULT_PUBLIC_URL, DEFAULT_SESSION_TIMEOUT, DEFAULT_WEB_CONNECTOR_LISTEN,
+    QbType, WebConnectorConfig, app_url_problem,
+};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -267,6 +272,10 @@ impl Validator<'_> {
         let base = self.base_dir();
         let database = self.database(&raw, &base);
         let daemon = self.daemon(&raw, &base);
+        let web_connector = raw
+            .web_connector
+            .as_ref()
+            .map(|table| self.web_connector(table, &base));
         let accounting = match raw.accounting {
             Some(value) => self.accounting(value, &base),
             None => {
@@ -330,6 +339,10 @@ impl Validator<'_> {
             source: self.file.clone(),
             database: database?,
             daemon: daemon?,
+            web_connector: match web_connector {
+                None => None,
+                Some(table) => Some(table?),
+            },
             inventory: inventory?,
             accounting: accounting?,
             stores,

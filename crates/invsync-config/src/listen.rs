@@ -226,14 +226,15 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::is_loopback;
     use crate::tests::{VALID, load_text};
     use crate::{DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
     use secrecy::ExposeSecret;
     use std::time::Duration;
 
-    fn errors(text: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// Every problem loading `text` finds: (key, message).
+    pub(crate) fn errors(text: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
         let (_dir, result) = load_text(text, env);
         match result {
             Ok(_) => Vec::new(),

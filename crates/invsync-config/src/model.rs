@@ -18,6 +18,9 @@ pub struct Config {
     pub(crate) fingerprint: crate::changes::Fingerprint,
     pub database: DatabaseConfig,
     pub daemon: DaemonConfig,
+    /// `[web_connector]`: the QuickBooks Web Connector's endpoint and `.qwc` (ADR 0080);
+    /// `None` when the table is absent.
+    pub web_connector: Option<crate::WebConnectorConfig>,
     pub inventory: InventoryConfig,
     pub accounting: ConnectionConfig,
     /// Stores by name.

@@ -14,6 +14,7 @@ pub(crate) struct RawConfig {
     pub daemon: RawDaemon,
     #[serde(default)]
     pub inventory: RawInventory,
+    pub web_connector: Option<crate::web_connector::RawWebConnector>,
     /// Checked by kind in a second step, so errors name the kind-specific key.
     pub accounting: Option<config::Value>,
     #[serde(default)]

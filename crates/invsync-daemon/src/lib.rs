@@ -135,6 +135,12 @@ pub async fn run(
             None
         }
     };
+    let web_connector = match &config.web_connector {
+        Some(wc) => {
+            Some(serve_web_connector(&config, wc, &db, &me, nofile, endpoint_stop.clone()).await?)
+        }
+        None => None,
+    };
     let running = Running {
         started_with: config.clone(),
         shared: shared_config,
@@ -228,6 +234,10 @@ pub async fn run(
     if let Some(endpoint) = endpoint {
         let _ = endpoint.await;
     }
+    if let Some((listener, endpoint)) = web_connector {
+        let _ = listener.await;
+        endpoint.close_all().await;
+    }
     db.close().await;
     info!("stopped");
     Ok(())
@@ -289,9 +299,11 @@ async fn bind_endpoint(
     addr: std::net::SocketAddr,
     nofile: descriptors::NoFile,
 ) -> Result<Listener, DaemonError> {
-    let reserved = descriptors::reserve(config.database.max_connections);
-    let max_connections =
-        descriptors::connection_cap(nofile.soft, reserved, config.daemon.max_connections);
+    let limits = limits(config, nofile);
+    let (reserved, max_connections) = (
+        descriptors::reserve(config.database.max_connections),
+        limits.max_connections,
+    );
     info!(
         nofile = nofile.soft,
         nofile_hard = nofile.hard,
@@ -311,11 +323,7 @@ async fn bind_endpoint(
         section: "daemon",
         addr,
         tls: config.daemon.tls.as_ref(),
-        limits: Limits {
-            max_connections,
-            header_timeout: config.daemon.header_timeout,
-            idle_timeout: config.daemon.idle_timeout,
-        },
+        limits,
     })
     .await
     .map_err(|e| listen_error(config, e))?;
@@ -326,6 +334,63 @@ async fn bind_endpoint(
         "serving /healthz and /metrics"
     );
     Ok(listener)
+}
+
+/// What a listener takes on: `[daemon] max_connections` (lowered so the descriptors leave a
+/// reserve for runs) and its timeouts; the Web Connector's listener shares them.
+fn limits(config: &Config, nofile: descriptors::NoFile) -> Limits {
+    let reserved = descriptors::reserve(config.database.max_connections);
+    Limits {
+        max_connections: descriptors::connection_cap(
+            nofile.soft,
+            reserved,
+            config.daemon.max_connections,
+        ),
+        header_timeout: config.daemon.header_timeout,
+        idle_timeout: config.daemon.idle_timeout,
+    }
+}
+
+/// Serves the QuickBooks Web Connector's endpoint on `[web_connector] listen` through the
+/// same listener as `/healthz` (its limits and TLS; no HTTP password: the Web Connector
+/// authenticates in SOAP). Until a QuickBooks Desktop/POS accounting side plugs its work in,
+/// the company file has none: `authenticate` answers `none` (ADR 0080).
+async fn serve_web_connector(
+    config: &Config,
+    wc: &invsync_config::WebConnectorConfig,
+    db: &Db,
+    me: &ProcessIdentity,
+    nofile: descriptors::NoFile,
+    stop: CancellationToken,
+) -> Result<(tokio::task::JoinHandle<()>, invsync_webconnector::Endpoint), DaemonError> {
+    let listener = Listener::bind(ListenerConfig {
+        section: "web_connector",
+        addr: wc.listen,
+        tls: wc.tls.as_ref(),
+        limits: limits(config, nofile),
+    })
+    .await
+    .map_err(|e| listen_error(config, e))?;
+    let endpoint = invsync_webconnector::Endpoint::new(
+        vec![invsync_webconnector::CompanySetup::from_config(
+            wc,
+            Arc::new(invsync_webconnector::NoWork),
+        )],
+        invsync_webconnector::EndpointOptions {
+            db: db.clone(),
+            session_timeout: wc.session_timeout,
+            owner: format!("{}:{}:{}", me.host, me.pid, me.start_marker),
+            app_name: wc.app_name.clone(),
+        },
+    );
+    info!(
+        addr = %listener.local_addr(),
+        url = %listener.url(),
+        public_url = %wc.public_url,
+        "serving the QuickBooks Web Connector at /qbwc"
+    );
+    let task = tokio::spawn(listener.serve(endpoint.router(), Access::new(None, &[]), stop));
+    Ok((task, endpoint))
 }
 
 /// A TLS file that cannot be used is a config error (exit 2) naming its key; a port
@@ -364,7 +429,30 @@ const RESTART_KEYS: &[&str] = &[
     "daemon.max_connections",
     "daemon.header_timeout",
     "daemon.idle_timeout",
+    "web_connector",
 ];
+
+/// Whether `[web_connector]` changed: the endpoint, its login and its listener are set up
+/// once, at start.
+fn web_connector_changed(
+    a: Option<&invsync_config::WebConnectorConfig>,
+    b: Option<&invsync_config::WebConnectorConfig>,
+) -> bool {
+    match (a, b) {
+        (None, None) => false,
+        (Some(a), Some(b)) => {
+            a.listen != b.listen
+                || a.tls != b.tls
+                || a.username != b.username
+                || a.password.expose_secret() != b.password.expose_secret()
+                || a.company_file != b.company_file
+                || a.qb_type != b.qb_type
+                || a.session_timeout != b.session_timeout
+                || a.app_name != b.app_name
+        }
+        _ => true,
+    }
+}
 
 /// The keys of [`RESTART_KEYS`] whose values in `new` differ from those the daemon runs
 /// with (compared as loaded: a default written out is no change).
@@ -383,6 +471,7 @@ fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
         c.max_connections != d.max_connections,
         c.header_timeout != d.header_timeout,
         c.idle_timeout != d.idle_timeout,
+        web_connector_changed(running.web_connector.as_ref(), new.web_connector.as_ref()),
     ];
     RESTART_KEYS
         .iter()

@@ -1,6 +1,7 @@
 //! invsync's database: run history (`sync_runs`, `sync_run_items`), manual mappings
 //! (`mappings`), rotating OAuth tokens (`oauth_tokens`, encrypted by the connectors), the
-//! installation id its idempotency keys start with (`installation`) and the migrations that create them, on **Postgres** (production; several
+//! installation id its idempotency keys start with (`installation`), the Web Connector's
+//! company files and session leases (`web_connector_files`) and the migrations that create them, on **Postgres** (production; several
 //! daemons may share one) or **SQLite** (the embedded default, one file).
 //!
 //! Operators read these tables directly with `psql`/`sqlite3` (product.md, "Run-history
@@ -56,6 +57,7 @@ mod schedules;
 mod text;
 mod time;
 mod tokens;
+mod web_connector;
 
 pub use catalogs::{CatalogSaved, StoredCatalog};
 pub use db::{Backend, Db, PoolOptions};
@@ -72,3 +74,4 @@ pub use schedules::ScheduleRow;
 pub use text::{storable, unstorable};
 pub use time::truncate as truncate_timestamp;
 pub use tokens::{TOKEN_LOCK_WAIT, TokenDecision, TokenRow, TokenStatus, TokenWrite};
+pub use web_connector::WebConnectorFileRow;

@@ -12,4 +12,5 @@ pub mod proxy;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod specs;
+pub mod web_connector;
 pub mod woocommerce;

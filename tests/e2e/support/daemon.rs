@@ -81,27 +81,36 @@ impl Daemon {
 
     /// [`Daemon::http_port`] from the log file `log`, waiting up to `within`.
     pub fn port_in(log: &Path, within: Duration) -> u16 {
+        Daemon::port_of_line(log, "serving /healthz and /metrics", within)
+    }
+
+    /// The port of the first log line that contains `what` (each listener logs the
+    /// address it bound, `addr=HOST:PORT`), waiting up to 60 s.
+    pub fn port(&self, what: &str) -> u16 {
+        Daemon::port_of_line(&self.log, what, Duration::from_secs(60))
+    }
+
+    fn port_of_line(log: &Path, what: &str, within: Duration) -> u16 {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(port) = Daemon::served_port(log) {
+            if let Some(port) = Daemon::served_port(log, what) {
                 return port;
             }
             assert!(
                 Instant::now() < deadline,
-                "the daemon never served /healthz: {}",
+                "the daemon never logged `{what}`: {}",
                 std::fs::read_to_string(log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// The port the log at `log` says /healthz and /metrics are served on, if it says so
-    /// yet.
-    fn served_port(log: &Path) -> Option<u16> {
+    /// The port the log at `log` gives on its first line containing `what`, if any yet.
+    fn served_port(log: &Path, what: &str) -> Option<u16> {
         std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .find(|l| l.contains("serving /healthz and /metrics"))
+            .find(|l| l.contains(what))
             .and_then(|l| l.split("addr=").nth(1))
             .and_then(|a| a.split_whitespace().next())
             .and_then(|a| a.rsplit(':').next())
