@@ -13,6 +13,7 @@ mod keys;
 pub use keys::{KeyRound, MAX_KEY_LEN, WriteKeys};
 mod order_feed;
 pub use order_feed::OrderClock;
+pub mod quickbooks_desktop;
 pub mod quickbooks_online;
 pub mod redact;
 pub mod shopify;
