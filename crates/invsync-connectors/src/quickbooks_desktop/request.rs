@@ -80,10 +80,9 @@ impl ItemList {
             ],
             ItemList::Group => vec!["ListID", "TimeModified", "EditSequence", "Name", "IsActive"],
         };
+        // Group items have a Name and a BarCodeValue, no FullName or part number.
         let extra = match (self, sku_field) {
-            (_, SkuField::Name) => None,
-            (ItemList::Group, SkuField::FullName) => None,
-            (_, SkuField::FullName) => None,
+            (_, SkuField::Name | SkuField::FullName) => None,
             (ItemList::Group, SkuField::ManufacturerPartNumber) => None,
             (_, SkuField::ManufacturerPartNumber) => Some("ManufacturerPartNumber"),
             (_, SkuField::BarCode) => Some("BarCodeValue"),
@@ -435,11 +434,29 @@ fn end(w: &mut Writer<Vec<u8>>, name: &str) {
     let _ = w.write_event(Event::End(BytesEnd::new(name)));
 }
 
-/// `<name>text</name>`, the text escaped.
+/// `<name>text</name>`, the text escaped: `<`, `>`, `&`, `'`, `"` as entities, and a
+/// carriage return as `&#xD;` (a parser turns a literal CR LF into LF; QuickBooks would
+/// store a value that differs from the one sent).
 fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
     start(w, name, &[]);
-    let _ = w.write_event(Event::Text(BytesText::new(text)));
+    let escaped = quick_xml::escape::escape(text);
+    let escaped = if escaped.contains('\r') {
+        escaped.replace('\r', "&#xD;").into()
+    } else {
+        escaped
+    };
+    let _ = w.write_event(Event::Text(BytesText::from_escaped(escaped)));
     end(w, name);
+}
+
+/// A decimal as `PRICETYPE`/`QUANTYPE` text: at most five decimals (a value with more
+/// only passed [`check`] when the extra ones are trailing zeros).
+fn decimal_text(value: &Decimal) -> String {
+    if value.scale() > 5 {
+        value.normalize().to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 fn full_name_ref(w: &mut Writer<Vec<u8>>, name: &str, full_name: &str) {
@@ -490,9 +507,9 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
             start(w, aggregate, &[]);
             leaf(w, "ListID", &p.list_id);
             leaf(w, "EditSequence", &p.edit_sequence);
-            leaf(w, "SalesPrice", &p.sales_price.to_string());
+            leaf(w, "SalesPrice", &decimal_text(&p.sales_price));
             end(w, aggregate);
-            for field in ["ListID", "EditSequence", "SalesPrice"] {
+            for field in ["ListID", "EditSequence", "Name", "FullName", "SalesPrice"] {
                 leaf(w, "IncludeRetElement", field);
             }
             end(w, element);
@@ -515,7 +532,7 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
                 leaf(
                     w,
                     "QuantityDifference",
-                    &line.quantity_difference.to_string(),
+                    &decimal_text(&line.quantity_difference),
                 );
                 end(w, "QuantityAdjustment");
                 end(w, "InventoryAdjustmentLineAdd");
