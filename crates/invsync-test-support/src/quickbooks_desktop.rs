@@ -1415,85 +1415,67 @@ fn write_txn(
     include: &Option<HashSet<String>>,
     items: &BTreeMap<String, Item>,
 ) {
+    /// A field of a transaction's `…Ret`: text, or a reference by full name.
+    enum Value {
+        Text(String),
+        Ref(String),
+    }
     let wanted = |field: &str| include.as_ref().is_none_or(|f| f.contains(field));
-    let ret = txn.txn_type.ret();
-    start(w, ret, &[]);
     let time = qb_time(&txn.time_created);
-    for (field, value) in [
-        ("TxnID", Some(txn.txn_id.clone())),
-        ("TimeCreated", Some(time.clone())),
-        ("TimeModified", Some(time)),
+    let date = txn.time_created.format("%Y-%m-%d").to_string();
+    let text = |v: &Option<String>| v.clone().map(Value::Text);
+    let mut fields: Vec<(&str, Option<Value>)> = vec![
+        ("TxnID", Some(Value::Text(txn.txn_id.clone()))),
+        ("TimeCreated", Some(Value::Text(time.clone()))),
+        ("TimeModified", Some(Value::Text(time))),
         (
             "EditSequence",
-            Some(txn.time_created.timestamp().to_string()),
+            Some(Value::Text(txn.time_created.timestamp().to_string())),
         ),
-        ("TxnNumber", Some(txn.txn_number.to_string())),
-    ] {
-        if let Some(value) = value
-            && wanted(field)
-        {
-            leaf(w, field, &value);
+        ("TxnNumber", Some(Value::Text(txn.txn_number.to_string()))),
+    ];
+    // Each type's elements in its XSD order.
+    match txn.txn_type {
+        TxnType::InventoryAdjustment => fields.extend([
+            ("AccountRef", txn.account.clone().map(Value::Ref)),
+            ("InventorySiteRef", txn.site.clone().map(Value::Ref)),
+            ("TxnDate", Some(Value::Text(date))),
+            ("RefNumber", text(&txn.ref_number)),
+            ("Memo", text(&txn.memo)),
+        ]),
+        TxnType::SalesReceipt | TxnType::Invoice => fields.extend([
+            ("CustomerRef", Some(Value::Ref("Walk-in Customer".into()))),
+            ("TxnDate", Some(Value::Text(date))),
+            ("RefNumber", text(&txn.ref_number)),
+        ]),
+    }
+    let ret = txn.txn_type.ret();
+    start(w, ret, &[]);
+    for (field, value) in fields {
+        match value {
+            Some(_) if !wanted(field) => {}
+            Some(Value::Text(text)) => leaf(w, field, &text),
+            Some(Value::Ref(full_name)) => {
+                start(w, field, &[]);
+                leaf(w, "FullName", &full_name);
+                end(w, field);
+            }
+            None => {}
         }
     }
-    let reference = |w: &mut Writer<Vec<u8>>, name: &str, full_name: &str| {
-        start(w, name, &[]);
-        leaf(w, "FullName", full_name);
-        end(w, name);
-    };
-    let date = txn.time_created.format("%Y-%m-%d").to_string();
-    match txn.txn_type {
-        TxnType::InventoryAdjustment => {
-            if let Some(account) = &txn.account
-                && wanted("AccountRef")
-            {
-                reference(w, "AccountRef", account);
+    if txn.txn_type == TxnType::InventoryAdjustment && wanted("InventoryAdjustmentLineRet") {
+        for (n, (list_id, difference)) in txn.lines.iter().enumerate() {
+            start(w, "InventoryAdjustmentLineRet", &[]);
+            leaf(w, "TxnLineID", &format!("{}-{n}", txn.txn_id));
+            start(w, "ItemRef", &[]);
+            leaf(w, "ListID", list_id);
+            if let Some(item) = items.get(list_id) {
+                leaf(w, "FullName", &item.full_name);
             }
-            if let Some(site) = &txn.site
-                && wanted("InventorySiteRef")
-            {
-                reference(w, "InventorySiteRef", site);
-            }
-            if wanted("TxnDate") {
-                leaf(w, "TxnDate", &date);
-            }
-            if let Some(r) = &txn.ref_number
-                && wanted("RefNumber")
-            {
-                leaf(w, "RefNumber", r);
-            }
-            if let Some(m) = &txn.memo
-                && wanted("Memo")
-            {
-                leaf(w, "Memo", m);
-            }
-            if wanted("InventoryAdjustmentLineRet") {
-                for (n, (list_id, difference)) in txn.lines.iter().enumerate() {
-                    start(w, "InventoryAdjustmentLineRet", &[]);
-                    leaf(w, "TxnLineID", &format!("{}-{n}", txn.txn_id));
-                    start(w, "ItemRef", &[]);
-                    leaf(w, "ListID", list_id);
-                    if let Some(item) = items.get(list_id) {
-                        leaf(w, "FullName", &item.full_name);
-                    }
-                    end(w, "ItemRef");
-                    leaf(w, "QuantityDifference", &difference.to_string());
-                    leaf(w, "ValueDifference", "0.00");
-                    end(w, "InventoryAdjustmentLineRet");
-                }
-            }
-        }
-        TxnType::SalesReceipt | TxnType::Invoice => {
-            if wanted("CustomerRef") {
-                reference(w, "CustomerRef", "Walk-in Customer");
-            }
-            if wanted("TxnDate") {
-                leaf(w, "TxnDate", &date);
-            }
-            if let Some(r) = &txn.ref_number
-                && wanted("RefNumber")
-            {
-                leaf(w, "RefNumber", r);
-            }
+            end(w, "ItemRef");
+            leaf(w, "QuantityDifference", &difference.to_string());
+            leaf(w, "ValueDifference", "0.00");
+            end(w, "InventoryAdjustmentLineRet");
         }
     }
     end(w, ret);

@@ -29,6 +29,10 @@ fn attribute(response: &str, element: &str, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+fn code(response: &str, element: &str) -> Option<String> {
+    attribute(response, element, "statusCode")
+}
+
 fn ret_count(response: &str, ret: &str) -> usize {
     let (root, _) = parse(response).expect("well-formed answer");
     root.child("QBXMLMsgsRs")
@@ -114,10 +118,7 @@ fn edit_sequences_move_on_every_change_but_not_on_sales() {
         first.edit_sequence
     );
     let text = answer(&company, "s", &stale);
-    assert_eq!(
-        attribute(&text, "ItemInventoryModRs", "statusCode").as_deref(),
-        Some("3200")
-    );
+    assert_eq!(code(&text, "ItemInventoryModRs").as_deref(), Some("3200"));
     assert_eq!(company.item(&id).expect("item").sales_price, dec("6"));
 
     let fresh = format!(
@@ -126,10 +127,7 @@ fn edit_sequences_move_on_every_change_but_not_on_sales() {
     );
     let text = answer(&company, "s", &fresh);
     qbxml_xsd::assert_valid(&text);
-    assert_eq!(
-        attribute(&text, "ItemInventoryModRs", "statusCode").as_deref(),
-        Some("0")
-    );
+    assert_eq!(code(&text, "ItemInventoryModRs").as_deref(), Some("0"));
     let modded = company.item(&id).expect("item");
     assert_eq!(modded.sales_price, dec("9.00"));
     assert_ne!(modded.edit_sequence, edited.edit_sequence);
@@ -156,7 +154,7 @@ fn iterators_page_and_die_with_their_session() {
     // Another session cannot continue it.
     let other = answer(&company, "s2", &next);
     assert_eq!(
-        attribute(&other, "ItemInventoryQueryRs", "statusCode").as_deref(),
+        code(&other, "ItemInventoryQueryRs").as_deref(),
         Some("3391")
     );
     let text = answer(&company, "s1", &next);
@@ -167,10 +165,7 @@ fn iterators_page_and_die_with_their_session() {
     );
     company.end_session("s1");
     let dead = answer(&company, "s1", &next);
-    assert_eq!(
-        attribute(&dead, "ItemInventoryQueryRs", "statusCode").as_deref(),
-        Some("3391")
-    );
+    assert_eq!(code(&dead, "ItemInventoryQueryRs").as_deref(), Some("3391"));
 }
 
 #[test]
@@ -184,14 +179,14 @@ fn locks_answer_for_a_while_then_let_go() {
     for _ in 0..2 {
         let text = answer(&company, "s", &add);
         assert_eq!(
-            attribute(&text, "InventoryAdjustmentAddRs", "statusCode").as_deref(),
+            code(&text, "InventoryAdjustmentAddRs").as_deref(),
             Some("3175")
         );
     }
     let text = answer(&company, "s", &add);
     qbxml_xsd::assert_valid(&text);
     assert_eq!(
-        attribute(&text, "InventoryAdjustmentAddRs", "statusCode").as_deref(),
+        code(&text, "InventoryAdjustmentAddRs").as_deref(),
         Some("0")
     );
     let item = company.item(&id).expect("item");
@@ -305,8 +300,5 @@ fn modified_date_filters_follow_intuits_page() {
         1
     );
     let missed = answer(&pessimistic, "s", &query);
-    assert_eq!(
-        attribute(&missed, "ItemInventoryQueryRs", "statusCode").as_deref(),
-        Some("1")
-    );
+    assert_eq!(code(&missed, "ItemInventoryQueryRs").as_deref(), Some("1"));
 }
