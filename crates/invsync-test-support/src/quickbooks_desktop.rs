@@ -1114,10 +1114,15 @@ impl State {
             let by_name = item_ref
                 .and_then(|r| r.child_text("FullName"))
                 .map(str::trim);
-            let item = self.items.values().find(|i| {
-                i.item_type != ItemType::Group
-                    && (by_id == Some(i.list_id.as_str()) || by_name == Some(i.full_name.as_str()))
-            });
+            // By ListID through the map; by FullName (rarer) with a scan.
+            let item = match by_id {
+                Some(id) => self.items.get(id),
+                None => self
+                    .items
+                    .values()
+                    .find(|i| by_name == Some(i.full_name.as_str())),
+            }
+            .filter(|i| i.item_type != ItemType::Group);
             let Some(item) = item else {
                 let which = by_id.or(by_name).unwrap_or_default();
                 status_only(
