@@ -250,7 +250,8 @@ pub enum ModifiedFilter {
     TimeModifiedOnly,
 }
 
-/// The modeled time a message set takes in QuickBooks.
+/// The modeled time a message set takes in QuickBooks: a fixed cost per message set and
+/// a cost per `…Ret` element in the answer (item or transaction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LatencyModel {
     pub per_message_set: Duration,
@@ -281,6 +282,8 @@ impl LatencyModel {
 pub struct Stats {
     pub message_sets: u64,
     pub requests: u64,
+    /// `…Ret` elements answered: items (queries and mods) and transactions (adjustments
+    /// and look-ups), what the latency model charges per item.
     pub items_returned: u64,
     pub price_mods: u64,
     pub adjustments: u64,
@@ -1036,7 +1039,10 @@ impl State {
         );
         write_item(w, &item, &include);
         end(w, response);
-        Outcome::default()
+        Outcome {
+            items: 1,
+            error: false,
+        }
     }
 
     fn adjustment_add(&mut self, w: &mut Writer<Vec<u8>>, request: &Node) -> Outcome {
@@ -1197,7 +1203,10 @@ impl State {
             write_txn(w, &txn, &include, &self.items);
         }
         end(w, response);
-        Outcome::default()
+        Outcome {
+            items: 1,
+            error: false,
+        }
     }
 
     fn txn_query(&mut self, w: &mut Writer<Vec<u8>>, request: &Node, txn_type: TxnType) -> Outcome {
@@ -1242,7 +1251,10 @@ impl State {
             write_txn(w, txn, &include, &self.items);
         }
         end(w, &response);
-        Outcome::default()
+        Outcome {
+            items: found.len() as u64,
+            error: false,
+        }
     }
 }
 
