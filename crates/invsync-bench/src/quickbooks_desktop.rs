@@ -17,7 +17,9 @@ use invsync_connectors::quickbooks_desktop::{
     AdjustmentAdd, AdjustmentLine, AdjustmentMarker, ItemList, ItemQuery, MessageSet, Outcome,
     PriceMod, RefQuery, ResponseSet, SkuField, TxnKind, classify, parse_response_set,
 };
-use invsync_test_support::quickbooks_desktop::{Company, LatencyModel, NewItem};
+use invsync_test_support::quickbooks_desktop::{
+    Company, DEFAULT_ADJUSTMENT_ACCOUNT, LatencyModel, NewItem, Stats,
+};
 use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
 
@@ -108,9 +110,8 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     ));
 
     // Price writes: compare-and-set on the EditSequence each item was read with.
-    let before = company.stats();
-    let started = Instant::now();
-    let mut trips = 0u64;
+    let (before, started) = (company.stats(), Instant::now());
+    let mut price_sets = Vec::new();
     for chunk in items[..o.prices].chunks(o.per_message_set) {
         let mut set = MessageSet::new();
         for item in chunk {
@@ -121,26 +122,24 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 sales_price: item.sales_price.unwrap_or_default() + Decimal::ONE,
             })?;
         }
-        let answer = send(&company, session, &set)?;
-        trips += 1;
-        expect_all_ok(&answer, &set)?;
+        price_sets.push(set);
     }
-    phases.push(phase(
+    let minimum = div_ceil(o.prices, o.per_message_set);
+    phases.push(write_phase(
         &company,
-        before,
-        started,
+        (before, started),
+        session,
         "price mods",
-        trips,
-        div_ceil(o.prices, o.per_message_set),
-    ));
+        minimum,
+        &price_sets,
+    )?);
 
     // Quantity writes: one adjustment per write key.
     let keys: Vec<String> = (0..o.adjustments)
         .map(|n| format!("invsync-bench-run-1-change-{n}-{n:016x}"))
         .collect();
-    let before = company.stats();
-    let started = Instant::now();
-    let mut trips = 0u64;
+    let (before, started) = (company.stats(), Instant::now());
+    let mut adjustment_sets = Vec::new();
     for (chunk, chunk_keys) in items[..o.adjustments]
         .chunks(o.per_message_set)
         .zip(keys.chunks(o.per_message_set))
@@ -148,8 +147,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         let mut set = MessageSet::new();
         for (item, key) in chunk.iter().zip(chunk_keys) {
             set.push(AdjustmentAdd {
-                account: invsync_test_support::quickbooks_desktop::DEFAULT_ADJUSTMENT_ACCOUNT
-                    .into(),
+                account: DEFAULT_ADJUSTMENT_ACCOUNT.into(),
                 site: None,
                 marker: AdjustmentMarker::for_write_key(key),
                 lines: vec![AdjustmentLine {
@@ -158,18 +156,17 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 }],
             })?;
         }
-        let answer = send(&company, session, &set)?;
-        trips += 1;
-        expect_all_ok(&answer, &set)?;
+        adjustment_sets.push(set);
     }
-    phases.push(phase(
+    let minimum = div_ceil(o.adjustments, o.per_message_set);
+    phases.push(write_phase(
         &company,
-        before,
-        started,
+        (before, started),
+        session,
         "adjustments",
-        trips,
-        div_ceil(o.adjustments, o.per_message_set),
-    ));
+        minimum,
+        &adjustment_sets,
+    )?);
 
     // After lost answers: every adjustment looked up by its marker, none sent again.
     let before = company.stats();
@@ -249,13 +246,37 @@ fn print_row(name: &str, trips: u64, minimum: u64, modeled: Duration, cpu: Durat
     );
 }
 
+/// Sends every message set of writes and checks each write was applied; the phase is
+/// timed from `(before, started)`, taken before the sets were built.
+fn write_phase(
+    company: &Company,
+    (before, started): (Stats, Instant),
+    session: &str,
+    name: &'static str,
+    minimum: u64,
+    sets: &[MessageSet],
+) -> anyhow::Result<Phase> {
+    for set in sets {
+        let answer = send(company, session, set)?;
+        expect_all_ok(&answer, set)?;
+    }
+    Ok(phase(
+        company,
+        before,
+        started,
+        name,
+        sets.len() as u64,
+        minimum,
+    ))
+}
+
 fn div_ceil(n: usize, d: usize) -> u64 {
     n.div_ceil(d.max(1)) as u64
 }
 
 fn phase(
     company: &Company,
-    before: invsync_test_support::quickbooks_desktop::Stats,
+    before: Stats,
     started: Instant,
     name: &'static str,
     round_trips: u64,

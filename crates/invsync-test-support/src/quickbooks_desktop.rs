@@ -668,7 +668,7 @@ impl State {
         let mut failed = false;
         for request in &messages.children {
             self.stats.requests += 1;
-            let response_name = format!("{}s", request.name.trim_end_matches('q'));
+            let response_name = response_name(request);
             if failed && stop_on_error {
                 status_only(
                     &mut w,
@@ -724,7 +724,7 @@ impl State {
         item_type: ItemType,
         filter: ModifiedFilter,
     ) -> Outcome {
-        let response = format!("{}s", request.name.trim_end_matches('q'));
+        let response = response_name(request);
         let include = include_elements(request);
         let max_returned = request
             .child_text("MaxReturned")
@@ -784,15 +784,7 @@ impl State {
                 let matching = self.matching_items(request, item_type, filter);
                 if iterator == Some("Start") {
                     if matching.is_empty() {
-                        status_only(
-                            w,
-                            &response,
-                            request,
-                            1,
-                            "Info",
-                            "A query request did not find a matching object in QuickBooks",
-                        );
-                        return Outcome::default();
+                        return no_match(w, &response, request);
                     }
                     let id = format!("{{{:08x}-iter-{}}}", self.next_id, self.iterators.len());
                     self.next_id += 1;
@@ -888,15 +880,7 @@ impl State {
             .filter_map(|id| self.items.get(id).cloned())
             .collect();
         if items.is_empty() && iterator.is_none() {
-            status_only(
-                w,
-                response,
-                request,
-                1,
-                "Info",
-                "A query request did not find a matching object in QuickBooks",
-            );
-            return Outcome::default();
+            return no_match(w, response, request);
         }
         let count = items.len().to_string();
         let mut attributes = response_attributes(request, 0, "Info", "Status OK");
@@ -1210,7 +1194,7 @@ impl State {
     }
 
     fn txn_query(&mut self, w: &mut Writer<Vec<u8>>, request: &Node, txn_type: TxnType) -> Outcome {
-        let response = format!("{}s", request.name.trim_end_matches('q'));
+        let response = response_name(request);
         let refs = request.children_text("RefNumber");
         let exact_refs = request.children_text("RefNumberCaseSensitive");
         let ids = request.children_text("TxnID");
@@ -1233,15 +1217,7 @@ impl State {
             .cloned()
             .collect();
         if found.is_empty() {
-            status_only(
-                w,
-                &response,
-                request,
-                1,
-                "Info",
-                "A query request did not find a matching object in QuickBooks",
-            );
-            return Outcome::default();
+            return no_match(w, &response, request);
         }
         let include = include_elements(request);
         let mut attributes = response_attributes(request, 0, "Info", "Status OK");
@@ -1256,6 +1232,24 @@ impl State {
             error: false,
         }
     }
+}
+
+/// Status 1, "No match": a query that found nothing (not an error).
+fn no_match(w: &mut Writer<Vec<u8>>, response: &str, request: &Node) -> Outcome {
+    status_only(
+        w,
+        response,
+        request,
+        1,
+        "Info",
+        "A query request did not find a matching object in QuickBooks",
+    );
+    Outcome::default()
+}
+
+/// `ItemInventoryQueryRq` → `ItemInventoryQueryRs`.
+fn response_name(request: &Node) -> String {
+    format!("{}s", request.name.trim_end_matches('q'))
 }
 
 fn lock_message(code: u16, list_id: &str) -> String {
