@@ -20,6 +20,7 @@
 
 mod idle_flood;
 mod platforms;
+mod quickbooks_desktop;
 mod quickbooks_online;
 mod recovery;
 mod simulate;
@@ -129,6 +130,22 @@ enum Bench {
     },
     /// QuickBooks Online against its fake at the documented limits: read N items, write
     /// quantity adjustments and price updates; wall time vs. the least the limits allow
+    /// The qbXML layer against the QuickBooks Desktop company fake: N items read, P price
+    /// mods and A adjustments in message sets; round trips against the least possible and
+    /// the fake's latency model (150 ms + 0.2 ms per item) against the CPU time spent
+    QuickbooksDesktop {
+        #[arg(long, default_value_t = 50_000)]
+        items: usize,
+        #[arg(long, default_value_t = 5_000)]
+        prices: usize,
+        #[arg(long, default_value_t = 5_000)]
+        adjustments: usize,
+        #[arg(long, default_value_t = 500)]
+        max_returned: u32,
+        /// Mods or adjustments per qbXML message set
+        #[arg(long, default_value_t = 100)]
+        per_message_set: usize,
+    },
     QuickbooksOnline {
         #[arg(long, default_value_t = 50_000)]
         items: usize,
@@ -312,6 +329,19 @@ fn main() -> anyhow::Result<()> {
             Duration::from_millis(inventory_delay_ms),
             binary,
         ),
+        Bench::QuickbooksDesktop {
+            items,
+            prices,
+            adjustments,
+            max_returned,
+            per_message_set,
+        } => quickbooks_desktop::run(quickbooks_desktop::Options {
+            items,
+            prices,
+            adjustments,
+            max_returned,
+            per_message_set,
+        }),
         Bench::QuickbooksOnline {
             items,
             adjustments,

@@ -16,6 +16,7 @@ pub mod oauth;
 pub use keys::{KeyRound, MAX_KEY_LEN, WriteKeys};
 mod order_feed;
 pub use order_feed::OrderClock;
+pub mod quickbooks_desktop;
 pub mod quickbooks_online;
 pub mod redact;
 pub mod shopify;

@@ -9,6 +9,8 @@ pub mod gate;
 pub mod openapi;
 pub mod pg;
 pub mod proxy;
+pub mod qbxml_xsd;
+pub mod quickbooks_desktop;
 pub mod quickbooks_online;
 pub mod shopify;
 pub mod specs;
