@@ -268,15 +268,17 @@ pub struct Record {
     pub price: Option<Decimal>,
     /// `None` when the quantity is not tracked.
     pub quantity: Option<i64>,
-    /// An active sale: what shoppers pay instead of `price` (stores only).
+    /// An active sale: what shoppers pay instead of `price` (stores only). Boxed: few
+    /// listings are on sale, and a record is held twice per product in a plan (1M
+    /// products: 8 bytes here instead of 40 is ~60 MB of peak memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sale: Option<Sale>,
+    pub sale: Option<Box<Sale>>,
 }
 
 impl Record {
     /// The price shoppers pay: the sale price while a sale runs, else the price.
     pub fn charged_price(&self) -> Option<Decimal> {
-        self.sale.map(|s| s.price).or(self.price)
+        self.sale.as_ref().map(|s| s.price).or(self.price)
     }
 
     pub fn value(&self, field: Field) -> Option<FieldValue> {
@@ -296,10 +298,10 @@ impl Record {
             (Some(SaleAction::Set), FieldValue::Price(p)) => match &mut self.sale {
                 Some(sale) => sale.price = p,
                 None => {
-                    self.sale = Some(Sale {
+                    self.sale = Some(Box::new(Sale {
                         price: p,
                         until: None,
-                    })
+                    }))
                 }
             },
             _ => self.set(value),

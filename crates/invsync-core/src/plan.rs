@@ -562,7 +562,7 @@ impl ProductCtx<'_, '_> {
                 }
             };
             if field == Field::Price
-                && let Some(sale) = self.listing.sale
+                && let Some(sale) = self.listing.sale.as_deref().copied()
             {
                 match self.request.update {
                     Side::Store => match self.sale_price_change(sale, new) {

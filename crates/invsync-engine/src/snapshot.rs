@@ -403,7 +403,7 @@ fn reject_negative_master(needs: &SnapshotNeeds, catalog: &mut Catalog) {
 fn negative_price(needs: &SnapshotNeeds, r: &Record) -> Option<rust_decimal::Decimal> {
     r.price
         .into_iter()
-        .chain(r.sale.map(|s| s.price))
+        .chain(r.sale.as_ref().map(|s| s.price))
         .find(|p| needs.price && r.kind != ItemKind::Base && p.is_sign_negative() && !p.is_zero())
 }
 

@@ -75,7 +75,7 @@ pub(super) fn product_records(p: &BcProduct) -> Result<Vec<Record>, String> {
             },
             price: price_of(v.price.as_ref(), p.price.as_ref())?,
             quantity,
-            sale: sale_of(v.sale_price.as_ref(), p.sale_price.as_ref())?,
+            sale: sale_of(v.sale_price.as_ref(), p.sale_price.as_ref())?.map(Box::new),
         });
     }
     Ok(out)

@@ -221,7 +221,7 @@ impl WooProduct {
             // A display-only product's sale is its children's; it is never synced.
             sale: match kind {
                 ItemKind::Base => None,
-                _ => self.prices().sale(now)?,
+                _ => self.prices().sale(now)?.map(Box::new),
             },
         })
     }
@@ -301,7 +301,7 @@ impl WooVariation {
             },
             price,
             quantity,
-            sale: self.prices().sale(now)?,
+            sale: self.prices().sale(now)?.map(Box::new),
         })
     }
 }
