@@ -33,14 +33,14 @@ fn not_stocked(sku: &str, price: &str) -> Record {
 /// A listing whose regular price is `price`, on sale at `sale` (until the end of 2026).
 fn on_sale(sku: &str, price: &str, sale: &str, quantity: i64) -> Record {
     Record {
-        sale: Some(Sale {
+        sale: Some(Box::new(Sale {
             price: sale.parse().expect("sale price"),
             until: Some(
                 chrono::DateTime::parse_from_rfc3339("2026-12-31T23:59:59Z")
                     .expect("date")
                     .to_utc(),
             ),
-        }),
+        })),
         ..inv(sku, price, quantity)
     }
 }
@@ -574,9 +574,11 @@ fn arb_record() -> impl Strategy<Value = Record> {
             kind,
             price: cents.map(|c| Decimal::new(c, 2)),
             quantity,
-            sale: sale.map(|c| Sale {
-                price: Decimal::new(c, 2),
-                until: None,
+            sale: sale.map(|c| {
+                Box::new(Sale {
+                    price: Decimal::new(c, 2),
+                    until: None,
+                })
             }),
         })
 }
@@ -823,7 +825,7 @@ proptest! {
             let (Some(a), Some(s)) = (p.accounting, p.store) else { continue };
             let (acct, listing) = (&w.acct[a as usize], &w.store[s as usize]);
             if p.status == Status::InSync
-                && let (Some(sale), Some(price)) = (listing.sale, acct.price)
+                && let (Some(sale), Some(price)) = (listing.sale.as_deref().copied(), acct.price)
             {
                 prop_assert_eq!(sale.price, price, "{:?} / {:?}", acct, listing);
             }

@@ -25,11 +25,11 @@ fn decode(product: &Value) -> Vec<Record> {
     records_of(product).expect("records")
 }
 
-fn sale(price: &str) -> Option<Sale> {
-    Some(Sale {
+fn sale(price: &str) -> Option<Box<Sale>> {
+    Some(Box::new(Sale {
         price: dec(price),
         until: None,
-    })
+    }))
 }
 
 /// What the storefront charges (`calculated_price`) is what each sold record says shoppers
@@ -61,12 +61,16 @@ fn a_live_stores_variants_are_on_sale_at_their_sale_price_even_when_it_equals_th
     let records = decode(&product);
     assert_eq!(records.len(), 6, "the parent and five variants");
     assert_eq!(
-        (records[0].sku.as_str(), records[0].kind, records[0].sale),
+        (
+            records[0].sku.as_str(),
+            records[0].kind,
+            records[0].sale.clone()
+        ),
         ("1712_2410", ItemKind::Base, None)
     );
     let can = find(&records, "3142004_2410");
     assert_eq!(
-        (can.kind, can.price, can.quantity, can.sale),
+        (can.kind, can.price, can.quantity, can.sale.clone()),
         (
             ItemKind::Inventory,
             Some(dec("3.35")),
@@ -76,7 +80,7 @@ fn a_live_stores_variants_are_on_sale_at_their_sale_price_even_when_it_equals_th
         "writing `price` alone leaves shoppers at the sale price 3.35"
     );
     assert_eq!(can.id, "2979965/13879107/v");
-    assert!(records[1..].iter().all(|r| r.sale.is_some()));
+    assert!(records[1..].iter().all(|r| r.sale.clone().is_some()));
     assert_charged_as_the_store_says(&product, &records);
 }
 
@@ -93,7 +97,7 @@ fn a_sample_product_without_inventory_tracking_is_sold_at_its_inherited_price() 
     );
     for r in &records[1..] {
         assert_eq!(
-            (r.kind, r.price, r.quantity, r.sale),
+            (r.kind, r.price, r.quantity, r.sale.clone()),
             (ItemKind::Untracked, Some(dec("49")), None, None),
             "{}: price and sale price null inherit the product's 49 and 0",
             r.sku
@@ -176,21 +180,24 @@ async fn sales_are_read_from_the_variant_or_the_product() {
         .expect("catalog");
     let s = find(&catalog.records, "SHIRT-S");
     assert_eq!(
-        (s.price, s.sale),
+        (s.price, s.sale.clone()),
         (Some(dec("25")), sale("20")),
         "the product's sale"
     );
     let m = find(&catalog.records, "SHIRT-M");
     assert_eq!(
-        (m.price, m.sale),
+        (m.price, m.sale.clone()),
         (Some(dec("26")), sale("21.5")),
         "its own"
     );
     let can = find(&catalog.records, "CAN");
-    assert_eq!((can.price, can.sale), (Some(dec("3.35")), sale("3.35")));
+    assert_eq!(
+        (can.price, can.sale.clone()),
+        (Some(dec("3.35")), sale("3.35"))
+    );
     let card = find(&catalog.records, "CARD");
     assert_eq!(
-        (card.kind, card.price, card.quantity, card.sale),
+        (card.kind, card.price, card.quantity, card.sale.clone()),
         (ItemKind::Untracked, Some(dec("50")), None, None)
     );
 }
@@ -253,12 +260,12 @@ async fn clear_writes_the_price_and_a_sale_price_of_0() {
     for (sku, price) in [("CAN", "3.6"), ("SHIRT-S", "24")] {
         let r = find(&again.records, sku);
         assert_eq!(
-            (r.price, r.sale, r.charged_price()),
+            (r.price, r.sale.clone(), r.charged_price()),
             (Some(dec(price)), None, Some(dec(price))),
             "{sku}"
         );
     }
-    assert_eq!(find(&again.records, "SHIRT-M").sale, sale("21.5"));
+    assert_eq!(find(&again.records, "SHIRT-M").sale.clone(), sale("21.5"));
 }
 
 #[tokio::test]
@@ -279,7 +286,7 @@ async fn write_sets_the_sale_price_and_leaves_the_price() {
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     let again = conn.read_catalog().await.expect("catalog");
     let m = find(&again.records, "SHIRT-M");
-    assert_eq!((m.price, m.sale), (Some(dec("26")), sale("19.99")));
+    assert_eq!((m.price, m.sale.clone()), (Some(dec("26")), sale("19.99")));
     assert_eq!(calculated(&fake, 1, 12), dec("19.99"));
 }
 

@@ -68,11 +68,11 @@ fn assert_charged_as_the_site_says(name: &str, decoded: &BTreeMap<u64, (Value, R
     }
 }
 
-fn sale(price: &str, until: Option<DateTime<Utc>>) -> Option<Sale> {
-    Some(Sale {
+fn sale(price: &str, until: Option<DateTime<Utc>>) -> Option<Box<Sale>> {
+    Some(Box::new(Sale {
         price: dec(price),
         until,
-    })
+    }))
 }
 
 /// woocommerce/woocommerce-ios @ 2077debb : Networking/NetworkingTests/Responses/
@@ -88,7 +88,7 @@ fn woocommerce_ios_products_decode_into_kinds_prices_and_sales() {
             simple_on_sale.kind,
             simple_on_sale.price,
             simple_on_sale.quantity,
-            simple_on_sale.sale
+            simple_on_sale.sale.clone()
         ),
         (
             ItemKind::Untracked,
@@ -99,7 +99,7 @@ fn woocommerce_ios_products_decode_into_kinds_prices_and_sales() {
         "manage_stock false: sold, its price syncs; on sale at 216 with no end date"
     );
     assert_eq!(
-        (record(35).kind, record(35).price, record(35).sale),
+        (record(35).kind, record(35).price, record(35).sale.clone()),
         (ItemKind::Untracked, Some(dec("207")), None)
     );
     for (id, what) in [
@@ -109,7 +109,11 @@ fn woocommerce_ios_products_decode_into_kinds_prices_and_sales() {
         (282, "a plugin's booking type"),
     ] {
         assert_eq!(
-            (record(id).kind, record(id).quantity, record(id).sale),
+            (
+                record(id).kind,
+                record(id).quantity,
+                record(id).sale.clone()
+            ),
             (ItemKind::Base, None, None),
             "{what}"
         );
@@ -125,16 +129,20 @@ fn a_live_staging_shops_products_decode_into_kinds_prices_and_sales() {
     let decoded = decode_products(name);
     let record = |id: u64| &decoded[&id].1;
     assert_eq!(
-        (record(52).kind, record(52).price, record(52).sale),
+        (record(52).kind, record(52).price, record(52).sale.clone()),
         (ItemKind::Untracked, Some(dec("3")), sale("2", None))
     );
     assert_eq!(
-        (record(47).sku.as_str(), record(47).price, record(47).sale),
+        (
+            record(47).sku.as_str(),
+            record(47).price,
+            record(47).sale.clone()
+        ),
         ("woo-hoodie-with-pocket", Some(dec("45")), sale("35", None))
     );
     let grouped = record(61);
     assert_eq!(
-        (grouped.kind, grouped.sale),
+        (grouped.kind, grouped.sale.clone()),
         (ItemKind::Base, None),
         "a grouped product's on_sale is its children's"
     );
@@ -163,7 +171,7 @@ fn a_live_shop_with_every_product_on_sale_decodes_with_its_sales() {
     assert_eq!(decoded.len(), 10);
     let eggs = &decoded[&36].1;
     assert_eq!(
-        (eggs.name.as_str(), eggs.kind, eggs.price, eggs.sale),
+        (eggs.name.as_str(), eggs.kind, eggs.price, eggs.sale.clone()),
         (
             "Brown Eggs",
             ItemKind::Untracked,
@@ -171,7 +179,7 @@ fn a_live_shop_with_every_product_on_sale_decodes_with_its_sales() {
             sale("1299", None)
         )
     );
-    assert!(decoded.values().all(|(_, r)| r.sale.is_some()));
+    assert!(decoded.values().all(|(_, r)| r.sale.clone().is_some()));
     assert_charged_as_the_site_says(name, &decoded);
 }
 
@@ -191,7 +199,7 @@ fn captured_variations_decode_an_ended_sale_as_none() {
     let v: vendor::WooVariation = serde_json::from_value(whole.clone()).expect("variation");
     let r = v.record(205, None, "Nuts", Utc::now()).expect("record");
     assert_eq!(
-        (r.kind, r.price, r.quantity, r.sale),
+        (r.kind, r.price, r.quantity, r.sale.clone()),
         (ItemKind::Inventory, Some(dec("12")), Some(16), None)
     );
     // A site whose plugins drop `on_sale` is judged by the dates: on sale inside them.
@@ -199,7 +207,10 @@ fn captured_variations_decode_an_ended_sale_as_none() {
     no_flag.as_object_mut().expect("object").remove("on_sale");
     let v: vendor::WooVariation = serde_json::from_value(no_flag).expect("variation");
     assert_eq!(
-        v.prices().sale(at("2019-10-20T12:00:00Z")).expect("sale"),
+        v.prices()
+            .sale(at("2019-10-20T12:00:00Z"))
+            .expect("sale")
+            .map(Box::new),
         sale("8", Some(at("2019-10-27T21:29:59Z")))
     );
     assert_eq!(
@@ -211,7 +222,7 @@ fn captured_variations_decode_an_ended_sale_as_none() {
         let v: vendor::WooVariation = serde_json::from_value(item.clone()).expect("variation");
         let r = v.record(205, None, "", Utc::now()).expect("record");
         assert_eq!(
-            (r.kind, r.price, r.quantity, r.sale),
+            (r.kind, r.price, r.quantity, r.sale.clone()),
             (ItemKind::Untracked, None, None, None),
             "{item}"
         );
@@ -297,7 +308,7 @@ async fn sales_are_read_as_the_site_runs_them_scheduled_and_ended_ones_are_none(
     assert!(catalog.rejects.is_empty(), "{:?}", catalog.rejects);
     let running = find(&catalog, "RUNNING");
     assert_eq!(
-        (running.kind, running.price, running.sale),
+        (running.kind, running.price, running.sale.clone()),
         (
             ItemKind::Inventory,
             Some(dec("10.00")),
@@ -306,11 +317,15 @@ async fn sales_are_read_as_the_site_runs_them_scheduled_and_ended_ones_are_none(
         "held back by `hold`: shoppers pay 8.00 until the sale ends"
     );
     assert_eq!(running.charged_price(), Some(dec("8.00")));
-    assert_eq!(find(&catalog, "SCHEDULED").sale, None, "not started");
-    assert_eq!(find(&catalog, "ENDED").sale, None, "ended");
+    assert_eq!(
+        find(&catalog, "SCHEDULED").sale.clone(),
+        None,
+        "not started"
+    );
+    assert_eq!(find(&catalog, "ENDED").sale.clone(), None, "ended");
     let v = find(&catalog, "V-UNTRACKED");
     assert_eq!(
-        (v.kind, v.price, v.quantity, v.sale, v.id.as_str()),
+        (v.kind, v.price, v.quantity, v.sale.clone(), v.id.as_str()),
         (
             ItemKind::Untracked,
             Some(dec("12.00")),
@@ -324,13 +339,13 @@ async fn sales_are_read_as_the_site_runs_them_scheduled_and_ended_ones_are_none(
     fake.advance_clock(Duration::from_secs(24 * 3600 + 1));
     let catalog = conn.read_catalog().await.expect("catalog");
     assert_eq!(
-        find(&catalog, "SCHEDULED").sale,
+        find(&catalog, "SCHEDULED").sale.clone(),
         sale("6.00", Some(now + chrono::Duration::days(5)))
     );
     fake.advance_clock(Duration::from_secs(6 * 24 * 3600));
     let catalog = conn.read_catalog().await.expect("catalog");
-    assert_eq!(find(&catalog, "SCHEDULED").sale, None);
-    assert_eq!(find(&catalog, "RUNNING").sale, None);
+    assert_eq!(find(&catalog, "SCHEDULED").sale.clone(), None);
+    assert_eq!(find(&catalog, "RUNNING").sale.clone(), None);
 }
 
 #[tokio::test]
@@ -355,7 +370,7 @@ async fn clear_ends_the_sale_and_writes_the_regular_price() {
     let (_, v, _) = fake.find_sku("V-UNTRACKED").expect("V-UNTRACKED");
     let v = v.expect("variation");
     assert_eq!(
-        (v.regular_price.as_str(), v.sale),
+        (v.regular_price.as_str(), v.sale.clone()),
         ("13.5", WooSale::default())
     );
     let batch = fake
@@ -370,7 +385,7 @@ async fn clear_ends_the_sale_and_writes_the_regular_price() {
     for (sku, price) in [("RUNNING", "12"), ("V-UNTRACKED", "13.5")] {
         let r = find(&catalog, sku);
         assert_eq!(
-            (r.price, r.sale, r.charged_price()),
+            (r.price, r.sale.clone(), r.charged_price()),
             (Some(dec(price)), None, Some(dec(price))),
             "{sku}"
         );
@@ -391,13 +406,13 @@ async fn write_sets_the_sale_price_and_leaves_the_regular_price_and_dates() {
     assert_eq!(outcomes, vec![WriteOutcome::Applied]);
     let (_, _, p) = fake.find_sku("RUNNING").expect("RUNNING");
     assert_eq!(
-        (p.regular_price.as_str(), p.sale.sale_price.as_str()),
+        (p.regular_price.as_str(), p.sale.clone().sale_price.as_str()),
         ("10.00", "7.5")
     );
     let again = conn.read_catalog().await.expect("catalog");
     let r = find(&again, "RUNNING");
     assert_eq!(
-        (r.price, r.sale),
+        (r.price, r.sale.clone()),
         (
             Some(dec("10.00")),
             sale("7.5", Some(now + chrono::Duration::days(3)))
