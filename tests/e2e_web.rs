@@ -277,6 +277,15 @@ async fn synchronize_products_in_a_browser() {
     b.wait_text("products, read", Duration::from_secs(30)).await;
     b.shot("products").await;
 
+    // The keyboard's first stop is "Skip to content".
+    b.css("body")
+        .await
+        .send_keys("\u{E004}")
+        .await
+        .expect("Tab");
+    let first = b.js("return document.activeElement.textContent;").await;
+    assert_eq!(first, "Skip to content");
+
     // Every control has a name a screen reader says; numbers are right-aligned.
     let unnamed = b
         .js("return Array.from(document.querySelectorAll('input:not([type=hidden]), select, button')).filter(e => !e.hidden && !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map(e => e.outerHTML);")
@@ -305,7 +314,6 @@ async fn synchronize_products_in_a_browser() {
     };
     let skus: Vec<&str> = rows.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(skus, ["MUG-2", "TEE-M"], "{rows:?}");
-    b.shot("products-out-of-sync").await;
 
     // Two products, the Store side, Price + Quantity; Preview.
     for sku in ["MUG-2", "TEE-M"] {
@@ -315,6 +323,7 @@ async fn synchronize_products_in_a_browser() {
             .await
             .expect("select");
     }
+    b.shot("products-out-of-sync").await;
     let store_side = b.css("input[name=update][value=store]").await;
     assert!(store_side.is_selected().await.expect("selected"));
     for field in ["price", "quantity"] {

@@ -146,26 +146,16 @@ pub async fn run(State(state): State<WebState>, Path(id): Path<i64>, request: Re
     let c = &run.counts;
     let body = html! {
         dl.facts {
-            dt { "Store" } dd { (run.store) }
+            div { dt { "Store" } dd { (run.store) } }
             dt { "Trigger" } dd { (run.trigger.as_str()) @if let Some(s) = &run.schedule { " (schedule " (s) ")" } }
-            dt { "Updated side" } dd { (run.update_side) }
-            dt { "Fields" } dd { (run.fields) }
+            div { dt { "Updated side" } dd { (run.update_side) } }
+            div { dt { "Fields" } dd { (run.fields) } }
             dt { "Status" } dd { (pages::run_status_badge(run.status)) @if run.recovery_pending { " (recovery still settling it)" } }
-            dt { "Started" } dd { (pages::time(run.started_at)) }
-            dt { "Finished" } dd { (pages::opt_time(run.finished_at)) }
-            @if let Some(e) = &run.error { dt { "Error" } dd { (e) } }
+            div { dt { "Started" } dd { (pages::time(run.started_at)) } }
+            div { dt { "Finished" } dd { (pages::opt_time(run.finished_at)) } }
+            @if let Some(e) = &run.error { div { dt { "Error" } dd { (e) } } }
         }
-        dl.counts {
-            dt { "Checked" } dd { (c.checked) }
-            dt { "In sync" } dd { (c.in_sync) }
-            dt { "Updated" } dd { (c.updated) }
-            dt { "Failed" } dd { (c.failed) }
-            dt { "In orders" } dd { (c.skipped_in_orders) }
-            dt { "Base" } dd { (c.skipped_base) }
-            dt { "Unmapped" } dd { (c.unmapped) }
-            dt { "Conflict" } dd { (c.conflicts) }
-            dt { "Other held back" } dd { (c.skipped_other) }
-        }
+        (pages::counts(c))
         h2 { "Items" }
         @if items.len() > ITEMS_SHOWN {
             p.hint { "The first " (ITEMS_SHOWN) " of " (items.len()) "; " code { "invsync runs show " (id) } " lists every one." }

@@ -178,7 +178,7 @@ fn request_from(state: &WebState, posted: &Posted) -> Result<(SyncRequest, Strin
             "Synchronize"
         },
         update,
-        fields
+        pages::fields(fields)
     );
     Ok((request, title))
 }
@@ -250,7 +250,10 @@ pub async fn run_now(State(state): State<WebState>, posted: Posted) -> Response 
     };
     let title = format!(
         "Run now — schedule {}: store {}, update the {} side ({})",
-        schedule.name, schedule.store, schedule.update, schedule.fields
+        schedule.name,
+        schedule.store,
+        schedule.update,
+        pages::fields(schedule.fields)
     );
     start(&state, request, title, Vec::new())
 }
@@ -451,17 +454,7 @@ fn report_view(
             @if let Some(error) = &report.error {
                 p.notice.error role="alert" { (error) }
             }
-            dl.counts {
-                dt { "Checked" } dd { (c.checked) }
-                dt { "In sync" } dd { (c.in_sync) }
-                dt { "Updated" } dd { (c.updated) }
-                dt { "Failed" } dd { (c.failed) }
-                dt { "In orders" } dd { (c.skipped_in_orders) }
-                dt { "Base" } dd { (c.skipped_base) }
-                dt { "Unmapped" } dd { (c.unmapped) }
-                dt { "Conflict" } dd { (c.conflicts) }
-                dt { "Other held back" } dd { (c.skipped_other) }
-            }
+            (pages::counts(c))
             @if !report.unknown_skus.is_empty() {
                 p.notice.warn { "On neither side: " (report.unknown_skus.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>().join(", ")) }
             }

@@ -36,7 +36,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Paths the listener serves without the password: the login page and what it needs.
 pub const OPEN_PATHS: &[&str] = &[
@@ -185,6 +185,7 @@ async fn guard(State(state): State<WebState>, mut request: Request, next: Next) 
                 .into_response(),
         );
     }
+    debug!(trigger = "web", method = %request.method(), path = %path, "web: request");
     let mut new_cookie = None;
     let open = OPEN_PATHS.contains(&path.as_str());
     match sessions.current(request.headers()) {

@@ -144,6 +144,33 @@ pub fn run_status_badge(status: RunStatus) -> Markup {
     html! { span class=(format!("badge r-{}", status.as_str())) { (status.as_str()) } }
 }
 
+/// A run's counts, each product in one of them (ADR 0004).
+pub fn counts(c: &invsync_core::RunCounts) -> Markup {
+    let counts = [
+        ("Checked", c.checked),
+        ("In sync", c.in_sync),
+        ("Updated", c.updated),
+        ("Failed", c.failed),
+        ("In orders", c.skipped_in_orders),
+        ("Base", c.skipped_base),
+        ("Unmapped", c.unmapped),
+        ("Conflict", c.conflicts),
+        ("Other held back", c.skipped_other),
+    ];
+    html! {
+        dl.counts {
+            @for (label, n) in counts {
+                div { dt { (label) } dd { (n) } }
+            }
+        }
+    }
+}
+
+/// A field set in words: `price`, `quantity`, `price and quantity`.
+pub fn fields(fields: invsync_core::FieldSet) -> String {
+    fields.to_list().replace(',', " and ")
+}
+
 pub fn money(value: Option<Decimal>) -> String {
     value.map_or_else(String::new, |v| v.to_string())
 }

@@ -419,7 +419,7 @@ fn table_section(
                     fieldset {
                         legend { "Fields" }
                         label { input #field-price type="checkbox" name="field" value="price" checked; " Price" }
-                        label { input #field-quantity type="checkbox" name="field" value="quantity" checked[!store_is_master] disabled[store_is_master]; " Quantity" }
+                        label { input #field-quantity type="checkbox" name="field" value="quantity" checked[!store_is_master]; " Quantity" }
                         p #field-why.why aria-live="polite" {
                             @if store_is_master { "Quantity: this store is the master, so its quantity is never overwritten (choose Accounting to take its stock into the accounting side)." }
                         }
@@ -465,11 +465,11 @@ fn table(rows: &[&StatusRow]) -> Markup {
                         th scope="col" { "SKU" }
                         th scope="col" { "Name" }
                         th scope="col" { "Status" }
-                        th.num scope="col" { "Price (accounting)" }
-                        th.num scope="col" { "Price (store)" }
-                        th.num scope="col" { "Quantity (accounting)" }
-                        th.num scope="col" { "Quantity (store)" }
-                        th.num scope="col" { "Offered to the store" }
+                        th.num scope="col" { "Price" br; span.side { "accounting" } }
+                        th.num scope="col" { "Price" br; span.side { "store" } }
+                        th.num scope="col" { "Quantity" br; span.side { "accounting" } }
+                        th.num scope="col" { "Quantity" br; span.side { "store" } }
+                        th.num scope="col" { "Offered" br; span.side { "to the store" } }
                         th scope="col" { "Orders and notes" }
                     }
                 }
@@ -518,5 +518,117 @@ fn table(rows: &[&StatusRow]) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invsync_core::{InOrdersMode, QuantityRules};
+
+    fn row(sku: &str, name: &str, status: Status) -> StatusRow {
+        StatusRow {
+            sku: sku.to_owned(),
+            store_sku: (sku == "TEE-S").then(|| "tee-s".to_owned()),
+            name: name.to_owned(),
+            status,
+            differs: Vec::new(),
+            accounting_price: None,
+            store_price: None,
+            store_sale: None,
+            accounting_quantity: None,
+            store_quantity: None,
+            offered_quantity: None,
+            held_quantity: None,
+            orders: if status == Status::InOrders {
+                vec!["shop:#1042".to_owned()]
+            } else {
+                Vec::new()
+            },
+            detail: String::new(),
+        }
+    }
+
+    fn config() -> (tempfile::TempDir, Arc<Config>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("invsync.toml");
+        std::fs::write(
+            &path,
+            "[accounting]\nkind = \"file\"\npath = \"a.csv\"\n[stores.shop]\nkind = \"file\"\npath = \"s.csv\"\n[stores.b]\nkind = \"file\"\npath = \"b.csv\"\n",
+        )
+        .expect("write");
+        let config = invsync_config::load(&path).expect("a valid config");
+        (dir, Arc::new(config))
+    }
+
+    fn loaded(rows: Vec<StatusRow>) -> Loaded {
+        let report = StatusReport {
+            store: "shop".to_owned(),
+            orders_unknown: Vec::new(),
+            in_orders: InOrdersMode::default(),
+            rules: QuantityRules::default(),
+            rows,
+            unreadable: Vec::new(),
+        };
+        Loaded::new(report, Duration::ZERO, config().1)
+    }
+
+    #[test]
+    fn filters_search_both_skus_and_the_name_and_count_per_status() {
+        let loaded = loaded(vec![
+            row("MUG-2", "Stoneware mug", Status::OutOfSync),
+            row("TEE-S", "T-shirt (S)", Status::InSync),
+            row("TEE-L", "T-shirt (L)", Status::InOrders),
+            row("TEE", "T-shirt", Status::Base),
+        ]);
+        let skus =
+            |f: &Filter| -> Vec<String> { loaded.matching(f).map(|r| r.sku.clone()).collect() };
+        let all = Filter::parse(Some("all"), None).expect("all");
+        assert_eq!(skus(&all), ["MUG-2", "TEE-S", "TEE-L", "TEE"]);
+        let out = Filter::parse(Some("out-of-sync"), Some("  ")).expect("status");
+        assert_eq!(skus(&out), ["MUG-2"]);
+        assert_eq!(out.status_param(), "out-of-sync");
+        let shirts = Filter::parse(None, Some("t-SHIRT")).expect("search");
+        assert_eq!(skus(&shirts), ["TEE-S", "TEE-L", "TEE"]);
+        // The store's own SKU is searched too.
+        let store_sku = Filter::parse(Some("in-sync"), Some("tee-s")).expect("search");
+        assert_eq!(skus(&store_sku), ["TEE-S"]);
+        assert!(Filter::parse(Some("nonsense"), None).is_err());
+        assert_eq!(loaded.count(Status::InOrders), 1);
+        assert_eq!(loaded.count(Status::Conflict), 0);
+    }
+
+    #[test]
+    fn base_unmapped_and_conflict_rows_cannot_be_selected_and_say_why() {
+        for (status, can, why) in [
+            (Status::OutOfSync, true, None),
+            (
+                Status::InOrders,
+                true,
+                Some("held back until shop:#1042 is posted"),
+            ),
+            (Status::Base, false, Some("display-only and never synced")),
+            (Status::Unmapped, false, Some("no partner")),
+            (Status::Conflict, false, Some("appears twice")),
+            (Status::InSync, false, None),
+        ] {
+            let (selectable, reason) = selectable(&row("X", "x", status));
+            assert_eq!(selectable, can, "{status}");
+            match why {
+                Some(why) => assert!(
+                    reason.as_deref().is_some_and(|r| r.contains(why)),
+                    "{status}: {reason:?}"
+                ),
+                None => assert!(reason.is_none(), "{status}: {reason:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_is_the_named_one_or_the_first() {
+        let (_dir, config) = config();
+        assert_eq!(pick_store(&config, None).as_deref(), Ok("b"));
+        assert_eq!(pick_store(&config, Some(" shop ")).as_deref(), Ok("shop"));
+        assert!(pick_store(&config, Some("nope")).is_err());
     }
 }
