@@ -350,6 +350,24 @@ async fn a_caller_dropped_mid_transaction_never_poisons_the_pool(h: &Harness) {
     one.close().await;
 }
 
+/// Runs `$body` with `$pool`, a plain sqlx pool of the harness's database (outside `Db`).
+macro_rules! on_raw_pool {
+    ($h:expr, |$pool:ident| $body:expr) => {
+        match $h.db.backend() {
+            Backend::Postgres => {
+                let $pool = sqlx::PgPool::connect(&$h.url).await.expect("connect");
+                $body;
+                $pool.close().await;
+            }
+            Backend::Sqlite => {
+                let $pool = sqlx::SqlitePool::connect(&$h.url).await.expect("connect");
+                $body;
+                $pool.close().await;
+            }
+        }
+    };
+}
+
 /// Migration 0010 widens `sync_runs.trigger` to take `web`. On SQLite that rebuilds the
 /// table, whose children delete on cascade: going down and up again must keep every run,
 /// item and write intent (a web run comes back as `manual`), and cascades still work.
@@ -392,27 +410,11 @@ async fn web_runs_are_recorded_and_the_trigger_migration_keeps_every_item(h: &Ha
         .expect("start");
     db.record_items(doomed, &items).await.expect("items");
 
-    let undo_to_0009 = async {
-        match db.backend() {
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&h.url).await.expect("connect");
-                sqlx::migrate!("../../migrations/postgres")
-                    .undo(&pool, 9)
-                    .await
-                    .expect("undo 0010");
-                pool.close().await;
-            }
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&h.url).await.expect("connect");
-                sqlx::migrate!("../../migrations/sqlite")
-                    .undo(&pool, 9)
-                    .await
-                    .expect("undo 0010");
-                pool.close().await;
-            }
-        }
+    let migrator = match db.backend() {
+        Backend::Postgres => sqlx::migrate!("../../migrations/postgres"),
+        Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
     };
-    undo_to_0009.await;
+    on_raw_pool!(h, |pool| migrator.undo(&pool, 9).await.expect("undo 0010"));
     let again = Db::connect(&h.url, &PoolOptions::default())
         .await
         .expect("connect");
@@ -428,27 +430,11 @@ async fn web_runs_are_recorded_and_the_trigger_migration_keeps_every_item(h: &Ha
     assert_eq!(again.run_items(id).await.expect("items").len(), 2);
     assert_eq!(again.run_items(doomed).await.expect("items").len(), 2);
     // The rebuilt tables still refer to each other: deleting a run takes its items along.
-    let delete = "DELETE FROM sync_runs WHERE id = $1";
-    match again.backend() {
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&h.url).await.expect("connect");
-            sqlx::query(delete)
-                .bind(doomed)
-                .execute(&pool)
-                .await
-                .expect("delete");
-            pool.close().await;
-        }
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&h.url).await.expect("connect");
-            sqlx::query(delete)
-                .bind(doomed)
-                .execute(&pool)
-                .await
-                .expect("delete");
-            pool.close().await;
-        }
-    }
+    on_raw_pool!(h, |pool| sqlx::query("DELETE FROM sync_runs WHERE id = $1")
+        .bind(doomed)
+        .execute(&pool)
+        .await
+        .expect("delete"));
     assert!(again.run_items(doomed).await.expect("items").is_empty());
     let next = again.start_run(&web).await.expect("a new web run");
     assert!(next > doomed, "ids are never reused: {next} after {doomed}");

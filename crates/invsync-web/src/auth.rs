@@ -256,12 +256,12 @@ pub struct Refused(pub(crate) &'static str);
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        let page = crate::pages::message_page(
+        crate::pages::problem(
+            StatusCode::FORBIDDEN,
             "Refused",
             self.0,
             "Reload the page you came from and try again.",
-        );
-        (StatusCode::FORBIDDEN, page).into_response()
+        )
     }
 }
 

@@ -27,15 +27,12 @@ pub struct RunsQuery {
 fn database_error(what: &str, e: &StoreError) -> Response {
     let e = invsync_engine::error_chain(e);
     warn!(trigger = "web", error = %e, "web: {what}");
-    (
+    pages::problem(
         StatusCode::SERVICE_UNAVAILABLE,
-        pages::message_page(
-            what,
-            &format!("The run-history database: {e}"),
-            "Try again in a moment.",
-        ),
+        what,
+        &format!("The run-history database: {e}"),
+        "Try again in a moment.",
     )
-        .into_response()
 }
 
 /// `GET /runs`: the newest runs, by store and status.
@@ -131,11 +128,12 @@ pub async fn run(State(state): State<WebState>, Path(id): Path<i64>, request: Re
     let run = match state.db().get_run(id).await {
         Ok(Some(run)) => run,
         Ok(None) => {
-            return (
+            return pages::problem(
                 StatusCode::NOT_FOUND,
-                pages::message_page("Run", &format!("There is no run {id}."), ""),
-            )
-                .into_response();
+                "Run",
+                &format!("There is no run {id}."),
+                "",
+            );
         }
         Err(e) => return database_error("Run", &e),
     };
@@ -359,11 +357,12 @@ fn back_to_mappings(store: &str, done: &str) -> Response {
 }
 
 fn refused(title: &str, message: &str) -> Response {
-    (
+    pages::problem(
         StatusCode::BAD_REQUEST,
-        pages::message_page(title, message, "Go back and try again."),
+        title,
+        message,
+        "Go back and try again.",
     )
-        .into_response()
 }
 
 /// `POST /mappings/add` (`invsync map add`).

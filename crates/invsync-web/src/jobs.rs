@@ -206,15 +206,12 @@ pub async fn start_sync(State(state): State<WebState>, posted: Posted) -> Respon
     let (request, title) = match request_from(&state, &posted) {
         Ok(r) => r,
         Err(e) => {
-            return (
+            return pages::problem(
                 StatusCode::BAD_REQUEST,
-                pages::message_page(
-                    "Nothing was done",
-                    &e,
-                    "Go back, change the choice and try again.",
-                ),
-            )
-                .into_response();
+                "Nothing was done",
+                &e,
+                "Go back, change the choice and try again.",
+            );
         }
     };
     let form = posted
@@ -232,11 +229,12 @@ pub async fn run_now(State(state): State<WebState>, posted: Posted) -> Response 
         .iter()
         .find(|s| Some(s.name.as_str()) == posted.get("schedule"))
     else {
-        return (
+        return pages::problem(
             StatusCode::BAD_REQUEST,
-            pages::message_page("Run now", "there is no such schedule", ""),
-        )
-            .into_response();
+            "Run now",
+            "there is no such schedule",
+            "",
+        );
     };
     let request = SyncRequest {
         store: schedule.store.clone(),
@@ -356,15 +354,12 @@ pub async fn page(
 ) -> Response {
     let session = session_of(request.extensions());
     let Some(job) = state.inner.jobs.get(id) else {
-        return (
+        return pages::problem(
             StatusCode::NOT_FOUND,
-            pages::message_page(
-                "Not found",
-                "There is no such sync (the daemon may have restarted since).",
-                "See Runs for what was recorded.",
-            ),
-        )
-            .into_response();
+            "Not found",
+            "There is no such sync (the daemon may have restarted since).",
+            "See Runs for what was recorded.",
+        );
     };
     let body = html! {
         div #job {

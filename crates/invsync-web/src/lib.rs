@@ -173,17 +173,12 @@ async fn guard(State(state): State<WebState>, mut request: Request, next: Next) 
             trigger = "web",
             host, "web: a request for another host name was refused"
         );
-        return with_headers(
-            (
-                StatusCode::MISDIRECTED_REQUEST,
-                pages::message_page(
-                    "Wrong address",
-                    "This page answers on localhost or 127.0.0.1 only.",
-                    "",
-                ),
-            )
-                .into_response(),
-        );
+        return with_headers(pages::problem(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Wrong address",
+            "This page answers on localhost or 127.0.0.1 only.",
+            "",
+        ));
     }
     debug!(trigger = "web", method = %request.method(), path = %path, "web: request");
     let mut new_cookie = None;
@@ -225,11 +220,12 @@ fn to_login(method: &Method, path: &str) -> Response {
         let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
         Redirect::to(&format!("{LOGIN_PATH}?next={next}")).into_response()
     } else {
-        (
+        pages::problem(
             StatusCode::UNAUTHORIZED,
-            pages::message_page("Log in first", "This needs the password.", ""),
+            "Log in first",
+            "This needs the password.",
+            "",
         )
-            .into_response()
     }
 }
 

@@ -2,7 +2,8 @@
 //! renders; nothing here writes raw HTML from data.
 
 use crate::auth::CurrentSession;
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use invsync_core::{RunStatus, Status};
 use maud::{DOCTYPE, Markup, html};
@@ -95,6 +96,11 @@ pub fn message_page(title: &str, message: &str, hint: &str) -> Html<String> {
             p { a href="/" { "Back to Synchronize Products" } }
         },
     )
+}
+
+/// An answer with `status` that only says something.
+pub fn problem(status: StatusCode, title: &str, message: &str, hint: &str) -> Response {
+    (status, message_page(title, message, hint)).into_response()
 }
 
 pub fn login_page(token: &str, next: &str, error: Option<&str>) -> Html<String> {

@@ -213,21 +213,13 @@ pub async fn page(
     let store = match pick_store(&config, query.store.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            return (
-                StatusCode::NOT_FOUND,
-                pages::message_page("Synchronize Products", &e, ""),
-            )
-                .into_response();
+            return pages::problem(StatusCode::NOT_FOUND, "Synchronize Products", &e, "");
         }
     };
     let filter = match Filter::parse(query.status.as_deref(), query.q.as_deref()) {
         Ok(f) => f,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                pages::message_page("Synchronize Products", &e, ""),
-            )
-                .into_response();
+            return pages::problem(StatusCode::BAD_REQUEST, "Synchronize Products", &e, "");
         }
     };
     let stores: Vec<String> = config.stores.keys().cloned().collect();
@@ -271,11 +263,7 @@ pub async fn reload(State(state): State<WebState>, posted: Posted) -> Response {
     let store = match pick_store(&config, posted.get("store")) {
         Ok(s) => s,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                pages::message_page("Reload", &e, ""),
-            )
-                .into_response();
+            return pages::problem(StatusCode::BAD_REQUEST, "Reload", &e, "");
         }
     };
     info!(trigger = "web", store = %store, "web: reload the store's products");
