@@ -194,7 +194,7 @@ impl crate::Inner {
             .map(|loaded| {
                 loaded
                     .matching(filter)
-                    .filter_map(|r| SkuKey::new(&r.sku))
+                    .filter_map(|r| SkuKey::new(r.sku.as_str()))
                     .collect()
             })
             .ok_or_else(|| "the store's products are being read again; try in a moment".to_owned())

@@ -16,10 +16,12 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use invsync_config::{Config, Master};
-use invsync_core::Status;
+use invsync_core::{Field, Status};
 use invsync_engine::{StatusReport, StatusRow};
 use maud::{Markup, html};
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,16 +32,102 @@ pub const PAGE_SIZE: usize = 50;
 
 /// One status read of a store, as the page keeps it.
 pub struct Loaded {
+    /// The read's report without its rows (kept compact in `rows`).
     pub report: StatusReport,
+    pub rows: Vec<Row>,
     pub read_at: DateTime<Utc>,
     pub took: Duration,
     /// The config it was read under: a reload makes it stale (held, so that its address
     /// is never another config's).
     config: Arc<Config>,
-    /// Per row, its SKUs and name lower-cased, for the search.
-    search: Vec<String>,
     /// Rows per status, in `Status::ALL` order.
     counts: [usize; 6],
+}
+
+/// A product row as the page keeps it: a status row in about a third of the memory
+/// (short strings inline, the repeated notes shared, no per-row allocation for empty
+/// lists), so that a kept 100,000-product store costs tens of MB, not hundreds
+/// (docs/benchmarks.md, "Web page").
+pub struct Row {
+    pub sku: CompactString,
+    pub store_sku: Option<CompactString>,
+    pub name: CompactString,
+    pub status: Status,
+    pub price_differs: bool,
+    pub quantity_differs: bool,
+    pub accounting_price: Option<Decimal>,
+    pub store_price: Option<Decimal>,
+    /// What shoppers pay while the listing is on sale.
+    pub sale_price: Option<Decimal>,
+    pub accounting_quantity: Option<i64>,
+    pub store_quantity: Option<i64>,
+    pub offered_quantity: Option<i64>,
+    pub held_quantity: Option<i64>,
+    pub orders: Box<[CompactString]>,
+    pub detail: Arc<str>,
+}
+
+impl Row {
+    fn new(row: StatusRow, notes: &mut HashMap<String, Arc<str>>) -> Row {
+        let detail = match notes.get(&row.detail) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(row.detail.as_str());
+                notes.insert(row.detail, shared.clone());
+                shared
+            }
+        };
+        Row {
+            sku: CompactString::from(row.sku),
+            store_sku: row.store_sku.map(CompactString::from),
+            name: CompactString::from(row.name),
+            status: row.status,
+            price_differs: row.differs.contains(&Field::Price),
+            quantity_differs: row.differs.contains(&Field::Quantity),
+            accounting_price: row.accounting_price,
+            store_price: row.store_price,
+            sale_price: row.store_sale.map(|s| s.price),
+            accounting_quantity: row.accounting_quantity,
+            store_quantity: row.store_quantity,
+            offered_quantity: row.offered_quantity,
+            held_quantity: row.held_quantity,
+            orders: row.orders.into_iter().map(CompactString::from).collect(),
+            detail,
+        }
+    }
+
+    /// What differs, in words (`price, quantity`).
+    fn differs(&self) -> &'static str {
+        match (self.price_differs, self.quantity_differs) {
+            (true, true) => "price, quantity",
+            (true, false) => "price",
+            (false, true) => "quantity",
+            (false, false) => "",
+        }
+    }
+
+    /// Whether the SKUs or the name contain `needle` (already lower-cased), ignoring case.
+    fn mentions(&self, needle: &str) -> bool {
+        contains_ignoring_case(&self.sku, needle)
+            || self
+                .store_sku
+                .as_deref()
+                .is_some_and(|s| contains_ignoring_case(s, needle))
+            || contains_ignoring_case(&self.name, needle)
+    }
+}
+
+/// `haystack` contains `needle` (lower-case), ignoring case; without allocating when both
+/// are ASCII, which SKUs nearly always are.
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
 }
 
 /// A store's read, or why it failed.
@@ -107,28 +195,19 @@ impl Catalog {
 }
 
 impl Loaded {
-    fn new(report: StatusReport, took: Duration, config: Arc<Config>) -> Loaded {
-        let search = report
-            .rows
-            .iter()
-            .map(|r| {
-                let mut key = r.sku.to_lowercase();
-                if let Some(s) = &r.store_sku {
-                    key.push('\n');
-                    key.push_str(&s.to_lowercase());
-                }
-                key.push('\n');
-                key.push_str(&r.name.to_lowercase());
-                key
-            })
+    fn new(mut report: StatusReport, took: Duration, config: Arc<Config>) -> Loaded {
+        let mut notes = HashMap::new();
+        let rows: Vec<Row> = std::mem::take(&mut report.rows)
+            .into_iter()
+            .map(|r| Row::new(r, &mut notes))
             .collect();
-        let counts = Status::ALL.map(|s| report.rows.iter().filter(|r| r.status == s).count());
+        let counts = Status::ALL.map(|s| rows.iter().filter(|r| r.status == s).count());
         Loaded {
             report,
+            rows,
             read_at: Utc::now(),
             took,
             config,
-            search,
             counts,
         }
     }
@@ -141,17 +220,12 @@ impl Loaded {
     }
 
     /// The rows the filter and search select, in the report's order.
-    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = &'a StatusRow> + 'a {
+    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = &'a Row> + 'a {
         let needle = filter.q.trim().to_lowercase();
-        self.report
-            .rows
-            .iter()
-            .zip(&self.search)
-            .filter(move |(row, key)| {
-                filter.status.is_none_or(|s| row.status == s)
-                    && (needle.is_empty() || key.contains(&needle))
-            })
-            .map(|(row, _)| row)
+        self.rows.iter().filter(move |row| {
+            filter.status.is_none_or(|s| row.status == s)
+                && (needle.is_empty() || row.mentions(&needle))
+        })
     }
 }
 
@@ -272,7 +346,7 @@ pub async fn reload(State(state): State<WebState>, posted: Posted) -> Response {
 }
 
 /// Whether a row can be selected, and if not (or only in part) why.
-fn selectable(row: &StatusRow) -> (bool, Option<String>) {
+fn selectable(row: &Row) -> (bool, Option<String>) {
     match row.status {
         Status::OutOfSync => (true, None),
         Status::InOrders => (
@@ -343,7 +417,7 @@ fn table_section(
     page: usize,
 ) -> Markup {
     let report = &loaded.report;
-    let matching: Vec<&StatusRow> = loaded.matching(filter).collect();
+    let matching: Vec<&Row> = loaded.matching(filter).collect();
     let total = matching.len();
     let pages_n = total.div_ceil(PAGE_SIZE).max(1);
     let page = page.clamp(1, pages_n);
@@ -360,7 +434,7 @@ fn table_section(
     };
     html! {
         div.readat {
-            (report.rows.len()) " products, read " (pages::time(loaded.read_at))
+            (loaded.rows.len()) " products, read " (pages::time(loaded.read_at))
             " in " (format!("{:.1}", loaded.took.as_secs_f64())) " s. "
             @if let Some(session) = session { (reload_form(session, store)) }
         }
@@ -381,7 +455,7 @@ fn table_section(
             div.buttons role="group" aria-label="Filter by status" {
                 @for (status, label) in FILTERS {
                     @let value = status.map_or("all", Status::as_str);
-                    @let n = status.map_or(report.rows.len(), |s| loaded.count(s));
+                    @let n = status.map_or(loaded.rows.len(), |s| loaded.count(s));
                     @let current = filter.status == status;
                     button type="submit" name="status" value=(value) aria-pressed=(current) class=(if current { "filter current" } else { "filter" }) {
                         (label) " " span.n { "(" (n) ")" }
@@ -442,7 +516,7 @@ fn table_section(
     }
 }
 
-fn table(rows: &[&StatusRow]) -> Markup {
+fn table(rows: &[&Row]) -> Markup {
     html! {
         div.scroll {
             table.products {
@@ -480,14 +554,14 @@ fn table(rows: &[&StatusRow]) -> Markup {
                             td { (row.name) }
                             td {
                                 (pages::status_badge(row.status))
-                                @if !row.differs.is_empty() {
-                                    br; span.small { (row.differs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) " differs" }
+                                @if row.price_differs || row.quantity_differs {
+                                    br; span.small { (row.differs()) " differs" }
                                 }
                             }
                             td.num { (pages::money(row.accounting_price)) }
                             td.num {
                                 (pages::money(row.store_price))
-                                @if let Some(sale) = &row.store_sale { br; span.small { "on sale: " (sale.price) } }
+                                @if let Some(sale) = row.sale_price { br; span.small { "on sale: " (sale) } }
                             }
                             td.num { (pages::count(row.accounting_quantity)) }
                             td.num { (pages::count(row.store_quantity)) }
@@ -514,7 +588,7 @@ mod tests {
     use super::*;
     use invsync_core::{InOrdersMode, QuantityRules};
 
-    fn row(sku: &str, name: &str, status: Status) -> StatusRow {
+    fn status_row(sku: &str, name: &str, status: Status) -> StatusRow {
         StatusRow {
             sku: sku.to_owned(),
             store_sku: (sku == "TEE-S").then(|| "tee-s".to_owned()),
@@ -564,13 +638,13 @@ mod tests {
     #[test]
     fn filters_search_both_skus_and_the_name_and_count_per_status() {
         let loaded = loaded(vec![
-            row("MUG-2", "Stoneware mug", Status::OutOfSync),
-            row("TEE-S", "T-shirt (S)", Status::InSync),
-            row("TEE-L", "T-shirt (L)", Status::InOrders),
-            row("TEE", "T-shirt", Status::Base),
+            status_row("MUG-2", "Stoneware mug", Status::OutOfSync),
+            status_row("TEE-S", "T-shirt (S)", Status::InSync),
+            status_row("TEE-L", "T-shirt (L)", Status::InOrders),
+            status_row("TEE", "T-shirt", Status::Base),
         ]);
         let skus =
-            |f: &Filter| -> Vec<String> { loaded.matching(f).map(|r| r.sku.clone()).collect() };
+            |f: &Filter| -> Vec<String> { loaded.matching(f).map(|r| r.sku.to_string()).collect() };
         let all = Filter::parse(Some("all"), None).expect("all");
         assert_eq!(skus(&all), ["MUG-2", "TEE-S", "TEE-L", "TEE"]);
         let out = Filter::parse(Some("out-of-sync"), Some("  ")).expect("status");
@@ -600,7 +674,9 @@ mod tests {
             (Status::Conflict, false, Some("appears twice")),
             (Status::InSync, false, None),
         ] {
-            let (selectable, reason) = selectable(&row("X", "x", status));
+            let mut notes = HashMap::new();
+            let row = Row::new(status_row("X", "x", status), &mut notes);
+            let (selectable, reason) = selectable(&row);
             assert_eq!(selectable, can, "{status}");
             match why {
                 Some(why) => assert!(
