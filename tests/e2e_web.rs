@@ -535,6 +535,38 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, Strin
         .map(|v| (v.split(';').next().unwrap_or("").to_owned(), v.to_owned()))
 }
 
+/// Follows a started sync (`303` to its page) until its page says `text`; the page.
+async fn follow_job(
+    client: &reqwest::Client,
+    daemon: &Daemon,
+    started: reqwest::Response,
+    session: &str,
+    text: &str,
+) -> String {
+    assert_eq!(started.status(), 303);
+    let job = started.headers()["location"]
+        .to_str()
+        .expect("job")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let html = client
+            .get(daemon.url(&job))
+            .header("cookie", session)
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        if html.contains(text) {
+            return html;
+        }
+        assert!(Instant::now() < deadline, "`{text}` never showed: {html}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The CSRF token of the first form on a page.
 fn csrf_of(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
@@ -689,28 +721,7 @@ async fn with_a_password_the_page_logs_in_with_a_strict_session_and_refuses_forg
         .send()
         .await
         .expect("POST");
-    assert_eq!(started.status(), 303);
-    let job = started.headers()["location"]
-        .to_str()
-        .expect("job")
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let html = client
-            .get(daemon.url(&job))
-            .header("cookie", &session)
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body");
-        if html.contains(" ended ") {
-            break html;
-        }
-        assert!(Instant::now() < deadline, "{html}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = follow_job(&client, &daemon, started, &session, " ended ").await;
     let (trigger, status, _) = run_row(&demo, run_id(&done)).await;
     assert_eq!((trigger.as_str(), status.as_str()), ("web", "succeeded"));
     assert!(csv_row(&demo, "shop.csv", "MUG-2").contains(",14.00,2,"));
@@ -802,28 +813,7 @@ async fn a_store_that_is_running_is_refused_and_other_hosts_are_not_served() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(started.status(), 303);
-    let job = started.headers()["location"]
-        .to_str()
-        .expect("job")
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let refused = loop {
-        let html = client
-            .get(daemon.url(&job))
-            .header("cookie", &session)
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body");
-        if html.contains("Refused") {
-            break html;
-        }
-        assert!(Instant::now() < deadline, "{html}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let refused = follow_job(&client, &daemon, started, &session, "Refused").await;
     assert!(
         refused.contains(&format!("is already running (run {busy}")),
         "{refused}"
