@@ -20,5 +20,6 @@ mod process;
 mod quickbooks_online;
 mod secrets;
 mod shopify;
+mod web;
 mod web_connector;
 mod woocommerce;

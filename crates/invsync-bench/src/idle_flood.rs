@@ -146,10 +146,10 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Daemon {
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.0.id().to_string())
@@ -165,11 +165,11 @@ impl Drop for Daemon {
     }
 }
 
-fn read(log: &Path) -> String {
+pub(crate) fn read(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
 
-fn port(log: &Path) -> Option<u16> {
+pub(crate) fn port(log: &Path) -> Option<u16> {
     read(log)
         .lines()
         .find(|l| l.contains("serving /healthz and /metrics"))?
@@ -183,7 +183,7 @@ fn port(log: &Path) -> Option<u16> {
         .ok()
 }
 
-fn wait<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn wait<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(t) = check() {
@@ -197,13 +197,17 @@ fn wait<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> 
 }
 
 /// A GET on a fresh connection, answered within 10 s: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let limit = Duration::from_secs(10);
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_within(port, path, Duration::from_secs(10))
+}
+
+/// A GET on a fresh connection, answered within `limit`: (status, body).
+pub(crate) fn get_within(port: u16, path: &str, limit: Duration) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), limit).ok()?;
     s.set_read_timeout(Some(limit)).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();
@@ -232,7 +236,7 @@ fn probe(port: u16, n: usize) -> String {
     )
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
+pub(crate) fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()

@@ -14,6 +14,7 @@
 //! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
 //! cargo run --release -p invsync-bench -- idle-flood --connections 1100 --nofile 1024
 //! cargo run --release -p invsync-bench -- web-connector --requests 2000 --response-kib 150
+//! cargo run --release -p invsync-bench -- web --products 100000
 //! ```
 //!
 //! Benchmarks are commands, never timed tests: a loaded CI machine must not fail a build.
@@ -25,6 +26,7 @@ mod quickbooks_online;
 mod recovery;
 mod simulate;
 mod soak;
+mod web;
 mod web_connector;
 
 use anyhow::{Context as _, bail};
@@ -234,6 +236,18 @@ enum Bench {
     },
     /// `invsync daemon` under a descriptor limit with N idle connections open: /healthz
     /// latency, a SIGHUP reload and a run (docs/benchmarks.md, issue 13 item 3)
+    /// The "Synchronize Products" page of a store of N products (file connections): the
+    /// first view, then pages, filters and searches from the kept read; the daemon's RSS
+    /// with and without the page (issue 16, item 8)
+    Web {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Requests per measured page
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     IdleFlood {
         #[arg(long, default_value_t = 1100)]
         connections: usize,
@@ -378,6 +392,15 @@ fn main() -> anyhow::Result<()> {
             requests,
             response_kib,
             postgres,
+        }),
+        Bench::Web {
+            products,
+            requests,
+            binary,
+        } => web::run(web::Options {
+            products,
+            requests,
+            binary,
         }),
         Bench::IdleFlood {
             connections,

@@ -75,6 +75,8 @@ impl FromStr for RunStatus {
 pub enum Trigger {
     Schedule,
     Manual,
+    /// Started from the "Synchronize Products" web page (or its Run now).
+    Web,
 }
 
 impl Trigger {
@@ -82,6 +84,7 @@ impl Trigger {
         match self {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
+            Trigger::Web => "web",
         }
     }
 }
@@ -92,6 +95,7 @@ impl FromStr for Trigger {
         match s {
             "schedule" => Ok(Trigger::Schedule),
             "manual" => Ok(Trigger::Manual),
+            "web" => Ok(Trigger::Web),
             other => Err(format!("`{other}` is not a trigger")),
         }
     }
@@ -541,7 +545,7 @@ mod tests {
         for s in RunStatus::ALL {
             assert_eq!(s.as_str().parse::<RunStatus>(), Ok(s));
         }
-        for t in [Trigger::Schedule, Trigger::Manual] {
+        for t in [Trigger::Schedule, Trigger::Manual, Trigger::Web] {
             assert_eq!(t.as_str().parse::<Trigger>(), Ok(t));
         }
         for o in [

@@ -42,6 +42,22 @@ pub fn router(state: EndpointState) -> Router {
         .with_state(state)
 }
 
+/// The web page's routes (`invsync_web`), with the listener's mark of who sent the
+/// password passed on in the page's own type (the page does not depend on the daemon).
+pub fn web_router(page: invsync_web::WebState) -> Router {
+    invsync_web::router(page).layer(axum::middleware::map_request(
+        |mut request: axum::extract::Request| async move {
+            let mark = request.extensions().get::<Authenticated>().map(|a| a.0);
+            if let Some(yes) = mark {
+                request
+                    .extensions_mut()
+                    .insert(invsync_web::Authenticated(yes));
+            }
+            request
+        },
+    ))
+}
+
 async fn healthz(
     State(state): State<EndpointState>,
     authenticated: Option<Extension<Authenticated>>,

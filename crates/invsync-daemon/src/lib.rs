@@ -110,7 +110,8 @@ pub async fn run(
 
     let shared_config = Arc::new(RwLock::new(config.clone()));
     let endpoint_stop = CancellationToken::new();
-    let access = Access::new(config.daemon.password.as_ref(), http::OPEN_PATHS);
+    let mut access = Access::new(config.daemon.password.as_ref(), http::OPEN_PATHS);
+    let mut web = None;
     let endpoint = match config.daemon.listen {
         Some(addr) => {
             let state = http::EndpointState {
@@ -119,9 +120,30 @@ pub async fn run(
                 health: health.clone(),
                 metrics: options.metrics.clone(),
             };
+            // The web page (issue 16) on the same listener, behind the same password:
+            // a browser logs in with it once and then carries a session cookie.
+            let open: Vec<&'static str> = http::OPEN_PATHS
+                .iter()
+                .chain(invsync_web::OPEN_PATHS)
+                .copied()
+                .collect();
+            access = Access::new(config.daemon.password.as_ref(), &open);
+            let page = invsync_web::WebState::new(
+                shared_config.clone(),
+                db.clone(),
+                Arc::new(access.clone()),
+                config.daemon.tls.is_some(),
+            );
+            let sessions = page.sessions().clone();
+            access = access.with_login(
+                invsync_web::LOGIN_PATH,
+                Arc::new(move |headers| sessions.logged_in(headers)),
+            );
             let listener = bind_endpoint(&config, addr, nofile).await?;
+            let app = http::router(state).merge(http::web_router(page.clone()));
+            web = Some(page);
             Some(tokio::spawn(listener.serve(
-                http::router(state),
+                app,
                 access.clone(),
                 endpoint_stop.clone(),
             )))
@@ -227,6 +249,10 @@ pub async fn run(
     // on where it stopped.
     recovery_stop.cancel();
     scheduler.shutdown(grace).await;
+    // Runs started from the web page get the same grace, then end `interrupted`.
+    if let Some(web) = &web {
+        web.shutdown(grace).await;
+    }
     if let Some(task) = recovery {
         let _ = task.await;
     }
@@ -331,7 +357,7 @@ async fn bind_endpoint(
         addr = %listener.local_addr(),
         url = %listener.url(),
         password = config.daemon.password.is_some(),
-        "serving /healthz and /metrics"
+        "serving /healthz and /metrics and the web page"
     );
     Ok(listener)
 }

@@ -80,6 +80,7 @@ both!(
     concurrent_openers_of_a_fresh_database_agree_on_one_installation_id,
     a_caller_dropped_mid_transaction_never_poisons_the_pool,
     run_round_trip,
+    web_runs_are_recorded_and_the_trigger_migration_keeps_every_item,
     finish_does_not_overwrite_an_interrupted_run,
     one_running_run_per_store,
     only_a_running_run_without_items_is_discarded,
@@ -347,6 +348,97 @@ async fn a_caller_dropped_mid_transaction_never_poisons_the_pool(h: &Harness) {
         );
     }
     one.close().await;
+}
+
+/// Runs `$body` with `$pool`, a plain sqlx pool of the harness's database (outside `Db`).
+macro_rules! on_raw_pool {
+    ($h:expr, |$pool:ident| $body:expr) => {
+        match $h.db.backend() {
+            Backend::Postgres => {
+                let $pool = sqlx::PgPool::connect(&$h.url).await.expect("connect");
+                $body;
+                $pool.close().await;
+            }
+            Backend::Sqlite => {
+                let $pool = sqlx::SqlitePool::connect(&$h.url).await.expect("connect");
+                $body;
+                $pool.close().await;
+            }
+        }
+    };
+}
+
+/// Migration 0010 widens `sync_runs.trigger` to take `web`. On SQLite that rebuilds the
+/// table, whose children delete on cascade: going down and up again must keep every run,
+/// item and write intent (a web run comes back as `manual`), and cascades still work.
+async fn web_runs_are_recorded_and_the_trigger_migration_keeps_every_item(h: &Harness) {
+    let db = &h.db;
+    let me = ProcessIdentity::current();
+    let web = NewRun {
+        schedule: None,
+        trigger: Trigger::Web,
+        ..new_run("shop", me.clone())
+    };
+    let id = db.start_run(&web).await.expect("start a web run");
+    assert_eq!(
+        db.get_run(id).await.expect("get").expect("run").trigger,
+        Trigger::Web
+    );
+    let items = [
+        item(
+            "A",
+            Field::Price,
+            Some("1"),
+            Some("2"),
+            ItemOutcome::Updated,
+        ),
+        item(
+            "B",
+            Field::Quantity,
+            Some("3"),
+            Some("4"),
+            ItemOutcome::Skipped,
+        ),
+    ];
+    db.record_items(id, &items).await.expect("items");
+    db.finish_run(id, RunStatus::Succeeded, &RunCounts::default(), None)
+        .await
+        .expect("finish");
+    let doomed = db
+        .start_run(&new_run("other", me.clone()))
+        .await
+        .expect("start");
+    db.record_items(doomed, &items).await.expect("items");
+
+    let migrator = match db.backend() {
+        Backend::Postgres => sqlx::migrate!("../../migrations/postgres"),
+        Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
+    };
+    on_raw_pool!(h, |pool| migrator.undo(&pool, 9).await.expect("undo 0010"));
+    let again = Db::connect(&h.url, &PoolOptions::default())
+        .await
+        .expect("connect");
+    assert_eq!(again.pending_migrations().await.expect("pending"), 1);
+    let run = again.get_run(id).await.expect("get").expect("kept");
+    assert_eq!(
+        run.trigger,
+        Trigger::Manual,
+        "a web run goes down as manual"
+    );
+    assert_eq!(again.run_items(id).await.expect("items").len(), 2);
+    again.migrate().await.expect("0010 again");
+    assert_eq!(again.run_items(id).await.expect("items").len(), 2);
+    assert_eq!(again.run_items(doomed).await.expect("items").len(), 2);
+    // The rebuilt tables still refer to each other: deleting a run takes its items along.
+    on_raw_pool!(h, |pool| sqlx::query("DELETE FROM sync_runs WHERE id = $1")
+        .bind(doomed)
+        .execute(&pool)
+        .await
+        .expect("delete"));
+    assert!(again.run_items(doomed).await.expect("items").is_empty());
+    let next = again.start_run(&web).await.expect("a new web run");
+    assert!(next > doomed, "ids are never reused: {next} after {doomed}");
+    again.close().await;
 }
 
 async fn run_round_trip(h: &Harness) {

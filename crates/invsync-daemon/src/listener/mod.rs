@@ -18,7 +18,7 @@ mod access;
 mod io;
 mod tls;
 
-pub use access::{Access, Authenticated};
+pub use access::{Access, Authenticated, SessionCheck};
 
 use axum::Router;
 use axum::body::Body;
@@ -398,7 +398,11 @@ async fn handle(
     let in_flight = InFlight::enter(slot);
     let authenticated = shared.access.authenticated(request.headers());
     if !authenticated && !shared.access.is_open(request.uri().path()) {
-        return Ok(access::challenge());
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        return Ok(shared
+            .access
+            .login_redirect(request.method(), request.headers(), path)
+            .unwrap_or_else(access::challenge));
     }
     request
         .extensions_mut()
