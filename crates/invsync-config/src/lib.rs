@@ -458,13 +458,25 @@ impl Validator<'_> {
             None => Some(DEFAULT_IDLE_TIMEOUT),
             Some(t) => self.duration("daemon.idle_timeout", t),
         };
+        let (password, password_key) = match (&raw.daemon.password, &raw.web.password) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    "web.password",
+                    "daemon.password is set too: the web page and /metrics share the listener's one password; keep one of the two keys",
+                );
+                return None;
+            }
+            (None, Some(web)) => (Some(web), "web.password"),
+            (daemon, None) => (daemon.as_ref(), "daemon.password"),
+        };
         let listener = self.listener(
             listen::RawListener {
                 section: "daemon",
                 listen,
                 tls_cert: raw.daemon.tls_cert.as_deref(),
                 tls_key: raw.daemon.tls_key.as_deref(),
-                password: raw.daemon.password.as_ref(),
+                password,
+                password_key,
                 password_required: true,
             },
             base,

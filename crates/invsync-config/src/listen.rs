@@ -133,6 +133,9 @@ pub(crate) struct RawListener<'a> {
     pub tls_cert: Option<&'a str>,
     pub tls_key: Option<&'a str>,
     pub password: Option<&'a SecretSource>,
+    /// The key `password` was written under, for errors (`daemon.password`, or
+    /// `web.password`: the page's password is the listener's).
+    pub password_key: &'static str,
     /// Whether an address other hosts can reach needs `password` (the web page and
     /// `/metrics` do; the Web Connector authenticates in its SOAP calls).
     pub password_required: bool,
@@ -185,7 +188,7 @@ impl Validator<'_> {
         let password = match raw.password {
             None => None,
             Some(source) => {
-                let key = format!("{section}.password");
+                let key = raw.password_key.to_owned();
                 match self.secret(&key, source, base) {
                     Some(p) if p.expose_secret().is_empty() => {
                         self.error(&key, "must not be empty");
@@ -204,7 +207,7 @@ impl Validator<'_> {
                 missing.push(format!("{section}.tls_key"));
             }
             if raw.password_required && raw.password.is_none() {
-                missing.push(format!("{section}.password"));
+                missing.push(raw.password_key.to_owned());
             }
             if !missing.is_empty() {
                 let needs = if raw.password_required {
@@ -376,6 +379,51 @@ pub(crate) mod tests {
         let material = tls.read().expect("readable");
         assert_eq!(material.chain.len(), 1);
         assert!(!format!("{material:?}").contains(secret_line));
+    }
+
+    #[test]
+    fn the_web_pages_password_is_the_listeners_under_either_key() {
+        // `[web] password` (issue 16's name) is the listener's one password.
+        let (_dir, config) = load_text(
+            &format!("[web]\npassword = {{ env = \"WEB_PASSWORD\" }}\n{VALID}"),
+            &[("WEB_PASSWORD", "s3cret")],
+        );
+        let config = config.expect("valid");
+        assert_eq!(
+            config.daemon.password.as_ref().map(|p| p.expose_secret()),
+            Some("s3cret")
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        // Off loopback it still needs HTTPS, and what is missing is named.
+        let found = errors(
+            &format!("[daemon]\nlisten = \"0.0.0.0:9187\"\n[web]\npassword = \"pw\"\n{VALID}"),
+            &[],
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "daemon.listen");
+        assert!(
+            found[0].1.contains("daemon.tls_cert, daemon.tls_key"),
+            "{found:?}"
+        );
+        assert!(!found[0].1.contains(".password"), "{found:?}");
+        // Empty, or written under both keys: an error naming `web.password`.
+        for text in [
+            "[web]\npassword = \"\"\n".to_owned(),
+            "[daemon]\npassword = \"a\"\n[web]\npassword = \"b\"\n".to_owned(),
+        ] {
+            let found = errors(&format!("{text}{VALID}"), &[]);
+            assert_eq!(
+                found.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                ["web.password"],
+                "{found:?}"
+            );
+        }
+        // Unknown keys of `[web]` are typos, as everywhere.
+        let found = errors(&format!("[web]\npasword = \"pw\"\n{VALID}"), &[]);
+        assert!(
+            found.iter().any(|(k, _)| k.contains("pasword")),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub(crate) struct RawConfig {
     pub daemon: RawDaemon,
     #[serde(default)]
     pub inventory: RawInventory,
+    #[serde(default)]
+    pub web: RawWeb,
     pub web_connector: Option<crate::web_connector::RawWebConnector>,
     /// Checked by kind in a second step, so errors name the kind-specific key.
     pub accounting: Option<config::Value>,
@@ -45,6 +47,15 @@ pub(crate) struct RawDaemon {
     pub idle_timeout: Option<String>,
     pub shutdown_grace: Option<String>,
     pub poll: Option<String>,
+}
+
+/// `[web]`: the "Synchronize Products" page, served on `[daemon] listen`. Its password
+/// is the listener's (one password for the page and `/metrics`, ADR 0090): written here
+/// or as `[daemon] password`, not both.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeb {
+    pub password: Option<SecretSource>,
 }
 
 #[derive(Debug, Default, Deserialize)]

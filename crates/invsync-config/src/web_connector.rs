@@ -138,6 +138,7 @@ impl Validator<'_> {
                 tls_cert: raw.tls_cert.as_deref(),
                 tls_key: raw.tls_key.as_deref(),
                 password: None,
+                password_key: "web_connector.password",
                 // The Web Connector sends no HTTP password; it authenticates in SOAP.
                 password_required: false,
             },
