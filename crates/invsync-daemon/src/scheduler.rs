@@ -11,7 +11,7 @@ use crate::health::Health;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use invsync_config::{Config, ScheduleConfig};
-use invsync_core::{RunStatus, Selection, Trigger};
+use invsync_core::{RunStatus, Trigger};
 use invsync_engine::{Engine, EngineError, NoProgress, PendingRecord, RunReport, SyncRequest};
 use invsync_store::{Db, NewRun, ProcessIdentity, StoreError};
 use std::collections::HashMap;
@@ -450,16 +450,7 @@ impl SlotTask {
             schedule.name.clone(),
             self.owner.clone(),
         ));
-        let request = SyncRequest {
-            store: schedule.store.clone(),
-            update: schedule.update,
-            fields: schedule.fields,
-            selection: Selection::All,
-            dry_run: false,
-            trigger: Trigger::Schedule,
-            schedule: Some(schedule.name.clone()),
-            scheduled_for: Some(due),
-        };
+        let request = SyncRequest::of_schedule(&schedule, Trigger::Schedule, Some(due));
         let started = std::time::Instant::now();
         let result = self.runner.run(self.config.clone(), request, cancel).await;
         renewer.abort();

@@ -48,7 +48,7 @@ pub use report::{ReportedChange, ReportedSkip, RunReport};
 pub use status::{StatusReport, StatusRow, UnknownOrders, UnreadableRow};
 pub use token_vault::DbTokenVault;
 
-use invsync_config::{Config, ConnectionConfig};
+use invsync_config::{Config, ConnectionConfig, ScheduleConfig};
 use invsync_connectors::{Connection, ConnectorError, OpenContext};
 use invsync_core::{FieldSet, Selection, Side, Trigger};
 use invsync_store::{Db, ProcessIdentity};
@@ -82,6 +82,28 @@ pub struct SyncRequest {
     pub schedule: Option<String>,
     /// The slot a scheduled run was due at.
     pub scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl SyncRequest {
+    /// What a schedule syncs — its store, side and fields, every product — as a real run
+    /// started by `trigger`: the daemon's slots (with the slot's due time) and the web
+    /// page's **Run now** (without one) run the same request.
+    pub fn of_schedule(
+        schedule: &ScheduleConfig,
+        trigger: Trigger,
+        scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> SyncRequest {
+        SyncRequest {
+            store: schedule.store.clone(),
+            update: schedule.update,
+            fields: schedule.fields,
+            selection: Selection::All,
+            dry_run: false,
+            trigger,
+            schedule: Some(schedule.name.clone()),
+            scheduled_for,
+        }
+    }
 }
 
 /// Opens a connection by name and config. The default is [`invsync_connectors::open`];

@@ -236,16 +236,7 @@ pub async fn run_now(State(state): State<WebState>, posted: Posted) -> Response 
             "",
         );
     };
-    let request = SyncRequest {
-        store: schedule.store.clone(),
-        update: schedule.update,
-        fields: schedule.fields,
-        selection: Selection::All,
-        dry_run: false,
-        trigger: Trigger::Web,
-        schedule: Some(schedule.name.clone()),
-        scheduled_for: None,
-    };
+    let request = SyncRequest::of_schedule(schedule, Trigger::Web, None);
     let title = format!(
         "Run now — schedule {}: store {}, update the {} side ({})",
         schedule.name,
