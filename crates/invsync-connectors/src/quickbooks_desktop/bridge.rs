@@ -131,6 +131,8 @@ struct Session {
     /// Items whose write came back `3200`: re-read before anything else is written.
     dirty: HashSet<CompactString>,
     pages: u64,
+    /// When this session found nothing left to do (it ends).
+    finished: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -160,6 +162,10 @@ pub struct Bridge {
 /// How long a session in which a run is attached waits for that run's next job before it
 /// answers `NoOp` (the Web Connector then waits 5 s and asks again).
 const JOB_WAIT: Duration = Duration::from_secs(2);
+
+/// How long after a session found nothing left to do `has_work` says so (the endpoint
+/// asks right away, to end the session rather than answer `NoOp`).
+const FINISHED_GRACE: Duration = Duration::from_secs(5);
 
 impl Bridge {
     /// A bridge for `company` (the Web Connector user). `serving`: this process serves the
@@ -397,16 +403,25 @@ impl Bridge {
 
     // ---- the endpoint's side --------------------------------------------------------
 
-    /// Whether a session is wanted: always, except inside a session that has served every
-    /// job while no run is attached (it ends then).
+    /// Whether a session is wanted: always (every session reads QuickBooks whole), except
+    /// right after the open session found nothing left to do — the endpoint then ends it
+    /// instead of answering `NoOp`. A session that died at that point does not keep the
+    /// next one from starting.
     pub fn has_work(&self) -> bool {
         let s = self.state();
-        match &s.session {
-            Some(session) if matches!(session.phase, Phase::Serve) => {
-                !s.jobs.is_empty() || s.attached > 0
-            }
-            _ => true,
-        }
+        s.session
+            .as_ref()
+            .and_then(|sess| sess.finished)
+            .is_none_or(|t| t.elapsed() >= FINISHED_GRACE)
+    }
+
+    /// The open session has served every job and no run is attached.
+    fn session_done(s: &State) -> bool {
+        s.session
+            .as_ref()
+            .is_some_and(|sess| matches!(sess.phase, Phase::Serve))
+            && s.jobs.is_empty()
+            && s.attached == 0
     }
 
     /// The next message set of `session`; `None` while nothing is ready.
@@ -414,15 +429,19 @@ impl Bridge {
         let deadline = tokio::time::Instant::now() + JOB_WAIT;
         loop {
             let notified = self.changed.notified();
-            let (request, replies) = {
+            let (request, done, replies) = {
                 let mut s = self.state();
                 let mut replies = Vec::new();
                 let request = self.prepare(&mut s, session, &mut replies)?;
-                (request, replies)
+                let done = request.is_none() && Bridge::session_done(&s);
+                if done && let Some(sess) = s.session.as_mut() {
+                    sess.finished = Some(std::time::Instant::now());
+                }
+                (request, done, replies)
             };
             send_replies(replies);
             self.publish();
-            if request.is_some() || !self.has_work() {
+            if request.is_some() || done {
                 return Ok(request);
             }
             // A run is attached: give it a moment to hand its next job over.
@@ -449,6 +468,7 @@ impl Bridge {
                 fresh: HashMap::new(),
                 dirty: HashSet::new(),
                 pages: 0,
+                finished: None,
             });
         }
         let State {
