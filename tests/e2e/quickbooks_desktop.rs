@@ -442,7 +442,9 @@ async fn quantities_from_a_master_store_are_adjusted_in_quickbooks_exactly_once_
     due().await;
     let before = company.adjustments().len();
     daemon.wait_log("the second run waiting", Duration::from_secs(30), |log| {
-        log.matches("waiting for the Web Connector's next session").count() >= 2
+        log.matches("waiting for the Web Connector's next session")
+            .count()
+            >= 2
     });
     broken_session(&client, &company, "s4", Break::AfterQuickBooks).await;
     assert_eq!(company.adjustments().len(), before + PER_STORE);

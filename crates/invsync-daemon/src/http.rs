@@ -176,9 +176,14 @@ fn web_connector_reasons(state: &EndpointState) -> Vec<String> {
     let status = bridge.status();
     let now = Utc::now();
     let mut reasons = Vec::new();
+    let failed = status
+        .last_error
+        .as_deref()
+        .map(|e| format!("; the last session failed: {e}"))
+        .unwrap_or_default();
     if let Some(since) = status.waiting_since {
         reasons.push(format!(
-            "{} run job(s) wait for the QuickBooks Web Connector (company file `{}`) since {} ({} ago)",
+            "{} run job(s) wait for the QuickBooks Web Connector (company file `{}`) since {} ({} ago){failed}",
             status.waiting_jobs,
             q.company,
             since.format("%Y-%m-%d %H:%M:%SZ"),
