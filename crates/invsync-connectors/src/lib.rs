@@ -18,6 +18,7 @@ mod order_feed;
 pub use order_feed::OrderClock;
 pub mod quickbooks_desktop;
 pub mod quickbooks_online;
+pub mod quickbooks_pos;
 pub mod redact;
 pub mod shopify;
 pub mod vault;

@@ -27,10 +27,13 @@
 //! Mod operation will do that)"); the Web Connector design (ADR of issue 15) decides how
 //! reads account for it. The fake company in `invsync-test-support` behaves so.
 
-mod request;
-mod response;
+// `request`, `response` and `xml` are shared with the qbposXML layer
+// (`crate::quickbooks_pos`): the XML writing and reading, the decimal checks and the
+// status attributes are the same in both dialects.
+pub(crate) mod request;
+pub(crate) mod response;
 mod status;
-mod xml;
+pub(crate) mod xml;
 
 pub use request::{
     ActiveStatus, AdjustmentAdd, AdjustmentLine, AdjustmentMarker, BuildError, ItemList, ItemQuery,

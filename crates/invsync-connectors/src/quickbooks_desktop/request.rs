@@ -422,7 +422,7 @@ impl MessageSet {
     }
 }
 
-fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
+pub(crate) fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let mut element = BytesStart::new(name);
     for attribute in attributes {
         element.push_attribute(*attribute);
@@ -430,14 +430,14 @@ fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let _ = w.write_event(Event::Start(element));
 }
 
-fn end(w: &mut Writer<Vec<u8>>, name: &str) {
+pub(crate) fn end(w: &mut Writer<Vec<u8>>, name: &str) {
     let _ = w.write_event(Event::End(BytesEnd::new(name)));
 }
 
 /// `<name>text</name>`, the text escaped: `<`, `>`, `&`, `'`, `"` as entities, and a
 /// carriage return as `&#xD;` (a parser turns a literal CR LF into LF; QuickBooks would
 /// store a value that differs from the one sent).
-fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
+pub(crate) fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
     start(w, name, &[]);
     let escaped = quick_xml::escape::escape(text);
     let escaped = if escaped.contains('\r') {
@@ -451,7 +451,7 @@ fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
 
 /// A decimal as `PRICETYPE`/`QUANTYPE` text: at most five decimals (a value with more
 /// only passed [`check`] when the extra ones are trailing zeros).
-fn decimal_text(value: &Decimal) -> String {
+pub(crate) fn decimal_text(value: &Decimal) -> String {
     if value.scale() > 5 {
         value.normalize().to_string()
     } else {
@@ -568,24 +568,7 @@ fn check(request: &Request) -> Result<(), BuildError> {
         problem,
     };
     let text = |field: &'static str, value: &str, max: usize| -> Result<(), BuildError> {
-        if let Some((position, c)) = first_non_xml_char(value) {
-            return Err(fail(
-                field,
-                format!(
-                    "holds U+{:04X} at character {}, which XML cannot carry",
-                    u32::from(c),
-                    position + 1
-                ),
-            ));
-        }
-        let chars = value.chars().count();
-        if chars > max {
-            return Err(fail(
-                field,
-                format!("is {chars} characters long; QuickBooks keeps at most {max}"),
-            ));
-        }
-        Ok(())
+        text_problem(value, max).map_or(Ok(()), |problem| Err(fail(field, problem)))
     };
     let non_empty = |field: &'static str, value: &str| -> Result<(), BuildError> {
         if value.trim().is_empty() {
@@ -684,8 +667,22 @@ fn check(request: &Request) -> Result<(), BuildError> {
     }
 }
 
+/// What is wrong with a text value for a field of at most `max` characters: a character
+/// XML cannot carry (with its position, never the value), or its length.
+pub(crate) fn text_problem(value: &str, max: usize) -> Option<String> {
+    if let Some((position, c)) = first_non_xml_char(value) {
+        return Some(format!(
+            "holds U+{:04X} at character {}, which XML cannot carry",
+            u32::from(c),
+            position + 1
+        ));
+    }
+    let chars = value.chars().count();
+    (chars > max).then(|| format!("is {chars} characters long; QuickBooks keeps at most {max}"))
+}
+
 /// `PRICETYPE` and `QUANTYPE`: `[+-]?[0-9]{1,10}(\.[0-9]{1,5})?`.
-fn check_decimal(value: &Decimal) -> Result<(), String> {
+pub(crate) fn check_decimal(value: &Decimal) -> Result<(), String> {
     if value.scale() > 5 {
         let trimmed = value.normalize();
         if trimmed.scale() > 5 {

@@ -171,7 +171,9 @@ pub fn parse_response_set(xml: &str) -> Result<ResponseSet, ParseError> {
     Ok(ResponseSet { responses })
 }
 
-fn parse_response(node: &Node) -> Result<Response, ParseError> {
+/// The status attributes and iterator state of one `…Rs` element — the same in qbXML and
+/// qbposXML.
+pub(crate) fn response_head(node: &Node) -> Result<(Status, Option<IteratorState>), ParseError> {
     if !node.name.ends_with("Rs") {
         return Err(ParseError(format!("<{}> is not a response", node.name)));
     }
@@ -215,6 +217,11 @@ fn parse_response(node: &Node) -> Result<Response, ParseError> {
         }
         None => None,
     };
+    Ok((status, iterator))
+}
+
+fn parse_response(node: &Node) -> Result<Response, ParseError> {
+    let (status, iterator) = response_head(node)?;
     let mut items = Vec::new();
     let mut transactions = Vec::new();
     let mut ignored = 0;
