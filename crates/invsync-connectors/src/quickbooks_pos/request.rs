@@ -15,9 +15,7 @@
 //! builder's output with the element-order validator in `invsync-test-support`.
 
 use super::{QBPOSXML_VERSION, SkuField, StockScope};
-use crate::quickbooks_desktop::request::{
-    check_decimal, decimal_text, end, leaf, start, text_problem,
-};
+use crate::quickbooks_desktop::request::{check_decimal, end, leaf, start, text_problem};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesPI, Event};
 use rust_decimal::Decimal;
@@ -351,6 +349,14 @@ impl fmt::Display for MessageSet {
     }
 }
 
+/// An AMTTYPE as text: two decimals (`39.99`, `4.00`, as POS writes them). Only called
+/// after [`check`] made sure the value has no more.
+fn amount_text(value: &Decimal) -> String {
+    let mut amount = value.normalize();
+    amount.rescale(2);
+    amount.to_string()
+}
+
 fn string_filter(w: &mut Writer<Vec<u8>>, filter: &str, field: &str, value: &str) {
     start(w, filter, &[]);
     leaf(w, "MatchStringCriterion", "Equal");
@@ -389,7 +395,7 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
             start(w, element, &[("requestID", id.as_str())]);
             start(w, "ItemInventoryMod", &[]);
             leaf(w, "ListID", &p.list_id);
-            leaf(w, "Price1", &decimal_text(&p.price));
+            leaf(w, "Price1", &amount_text(&p.price));
             end(w, "ItemInventoryMod");
             for field in ["ListID", "Price1"] {
                 leaf(w, "IncludeRetElement", field);
@@ -491,6 +497,14 @@ fn check(request: &Request) -> Result<(), BuildError> {
             if p.price.is_sign_negative() && !p.price.is_zero() {
                 return Err(fail("Price1", format!("is negative ({})", p.price)));
             }
+            // `Price1` is an AMTTYPE: two decimals at most (Desktop's `SalesPrice` is a
+            // PRICETYPE with five).
+            if p.price.normalize().scale() > 2 {
+                return Err(fail(
+                    "Price1",
+                    format!("{} has more than the 2 decimals POS keeps", p.price),
+                ));
+            }
             check_decimal(&p.price).map_err(|problem| fail("Price1", problem))
         }
         Request::Adjustment(a) => {
@@ -587,6 +601,10 @@ mod tests {
                 ..good.clone()
             }),
             Request::from(PriceMod {
+                price: dec("1.125"),
+                ..good.clone()
+            }),
+            Request::from(PriceMod {
                 list_id: "a\0".into(),
                 ..good.clone()
             }),
@@ -617,6 +635,12 @@ mod tests {
             assert_eq!(e.request, element, "{e}");
         }
         assert_eq!(set.len(), 1);
+        // Trailing zeros are no decimals of their own.
+        set.push(PriceMod {
+            price: dec("1.5000"),
+            ..good
+        })
+        .expect("valid");
     }
 
     #[test]
