@@ -561,32 +561,17 @@ impl Company {
     ) -> (Result<String, HResult>, Duration) {
         let checked = self.check(request);
         let mut s = self.state();
-        s.stats.message_sets += 1;
         let result = match (s.failure, checked) {
             (Some(hresult), _) => Err(hresult),
             (None, Err(hresult)) => Err(hresult),
             (None, Ok(document)) => s.answer(session, &document, self.modified_filter),
         };
-        let items = match &result {
-            Ok((_, items)) => *items,
-            Err(_) => {
-                s.stats.rejected += 1;
-                0
-            }
-        };
-        s.stats.items_returned += items;
-        let time = self.latency.map(|m| m.time(items)).unwrap_or_default();
-        s.stats.modeled += time;
-        (result.map(|(text, _)| text), time)
+        account(&mut s.stats, self.latency, result)
     }
 
     /// [`Company::handle`], after sleeping the latency model's time.
     pub async fn handle_delayed(&self, session: &str, request: &str) -> Result<String, HResult> {
-        let (result, time) = self.handle_timed(session, request);
-        if !time.is_zero() {
-            tokio::time::sleep(time).await;
-        }
-        result
+        after_latency(self.handle_timed(session, request)).await
     }
 
     /// Well-formed, `<?qbxml version?>` present, valid against the XSDs (when on).
@@ -609,6 +594,38 @@ impl Company {
         }
         Ok(document)
     }
+}
+
+/// Counts one message set and its answer (text and items returned, or the HRESULT that came
+/// instead) in `stats`, and times it with `latency`: what every company fake does once it
+/// has answered.
+pub(crate) fn account(
+    stats: &mut Stats,
+    latency: Option<LatencyModel>,
+    result: Result<(String, u64), HResult>,
+) -> (Result<String, HResult>, Duration) {
+    stats.message_sets += 1;
+    let items = match &result {
+        Ok((_, items)) => *items,
+        Err(_) => {
+            stats.rejected += 1;
+            0
+        }
+    };
+    stats.items_returned += items;
+    let time = latency.map(|m| m.time(items)).unwrap_or_default();
+    stats.modeled += time;
+    (result.map(|(text, _)| text), time)
+}
+
+/// The answer of a `handle_timed`, after sleeping its time.
+pub(crate) async fn after_latency(
+    (result, time): (Result<String, HResult>, Duration),
+) -> Result<String, HResult> {
+    if !time.is_zero() {
+        tokio::time::sleep(time).await;
+    }
+    result
 }
 
 impl State {

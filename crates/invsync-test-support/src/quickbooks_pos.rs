@@ -32,8 +32,8 @@
 pub use crate::quickbooks_desktop::{HResult, LatencyModel, Stats};
 
 use crate::quickbooks_desktop::{
-    Node, end, include_elements, leaf, parse_with_pi, qb_time, response_attributes, response_name,
-    start, start_owned, status_only,
+    Node, account, after_latency, end, include_elements, leaf, parse_with_pi, qb_time,
+    response_attributes, response_name, start, start_owned, status_only,
 };
 use chrono::{DateTime, Utc};
 use quick_xml::Writer;
@@ -418,31 +418,16 @@ impl Company {
     ) -> (Result<String, HResult>, Duration) {
         let checked = self.check(request);
         let mut s = self.state();
-        s.stats.message_sets += 1;
         let result = match (s.failure, checked) {
             (Some(hresult), _) | (None, Err(hresult)) => Err(hresult),
             (None, Ok(document)) => s.answer(session, &document),
         };
-        let items = match &result {
-            Ok((_, items)) => *items,
-            Err(_) => {
-                s.stats.rejected += 1;
-                0
-            }
-        };
-        s.stats.items_returned += items;
-        let time = self.latency.map(|m| m.time(items)).unwrap_or_default();
-        s.stats.modeled += time;
-        (result.map(|(text, _)| text), time)
+        account(&mut s.stats, self.latency, result)
     }
 
     /// [`Company::handle`], after sleeping the latency model's time.
     pub async fn handle_delayed(&self, session: &str, request: &str) -> Result<String, HResult> {
-        let (result, time) = self.handle_timed(session, request);
-        if !time.is_zero() {
-            tokio::time::sleep(time).await;
-        }
-        result
+        after_latency(self.handle_timed(session, request)).await
     }
 
     fn check(&self, request: &str) -> Result<Node, HResult> {
@@ -774,7 +759,6 @@ impl State {
     }
 
     fn query_adjustments(&mut self, w: &mut Writer<Vec<u8>>, request: &Node) -> (Outcome, bool) {
-        let response = response_name(request);
         let include = include_elements(request);
         let filter = StringFilter::of(request, "CommentsFilter", "Comments");
         let found: Vec<Adjustment> = self
@@ -787,26 +771,10 @@ impl State {
             })
             .cloned()
             .collect();
-        if found.is_empty() {
-            return no_match(w, &response, request);
-        }
-        let mut attributes = response_attributes(request, 0, "Info", "Status OK");
-        attributes.push(("retCount".to_owned(), found.len().to_string()));
-        start_owned(w, &response, &attributes);
-        for a in &found {
-            write_adjustment(w, a, &include);
-        }
-        end(w, &response);
-        (
-            Outcome {
-                items: found.len() as u64,
-            },
-            false,
-        )
+        write_found(w, request, &found, |w, a| write_adjustment(w, a, &include))
     }
 
     fn query_receipts(&mut self, w: &mut Writer<Vec<u8>>, request: &Node) -> (Outcome, bool) {
-        let response = response_name(request);
         let include = include_elements(request);
         let comments = StringFilter::of(request, "CommentsFilter", "Comments");
         let tracking = StringFilter::of(request, "TrackingNumberFilter", "TrackingNumber");
@@ -825,35 +793,42 @@ impl State {
             })
             .cloned()
             .collect();
-        if found.is_empty() {
-            return no_match(w, &response, request);
-        }
-        let mut attributes = response_attributes(request, 0, "Info", "Status OK");
-        attributes.push(("retCount".to_owned(), found.len().to_string()));
-        start_owned(w, &response, &attributes);
-        for r in &found {
-            write_receipt(w, r, &include);
-        }
-        end(w, &response);
-        (
-            Outcome {
-                items: found.len() as u64,
-            },
-            false,
-        )
+        write_found(w, request, &found, |w, r| write_receipt(w, r, &include))
     }
 }
 
-fn no_match(w: &mut Writer<Vec<u8>>, response: &str, request: &Node) -> (Outcome, bool) {
-    status_only(
-        w,
-        response,
-        request,
-        1,
-        "Info",
-        "A query request did not find a matching object in QuickBooks POS",
-    );
-    (Outcome::default(), false)
+/// The answer to a transaction query: what was `found` (`retCount`), or status 1.
+fn write_found<T>(
+    w: &mut Writer<Vec<u8>>,
+    request: &Node,
+    found: &[T],
+    write: impl Fn(&mut Writer<Vec<u8>>, &T),
+) -> (Outcome, bool) {
+    let response = response_name(request);
+    if found.is_empty() {
+        status_only(
+            w,
+            &response,
+            request,
+            1,
+            "Info",
+            "A query request did not find a matching object in QuickBooks POS",
+        );
+        return (Outcome::default(), false);
+    }
+    let mut attributes = response_attributes(request, 0, "Info", "Status OK");
+    attributes.push(("retCount".to_owned(), found.len().to_string()));
+    start_owned(w, &response, &attributes);
+    for each in found {
+        write(w, each);
+    }
+    end(w, &response);
+    (
+        Outcome {
+            items: found.len() as u64,
+        },
+        false,
+    )
 }
 
 /// A `…Filter` with `MatchStringCriterion` (case-insensitive, as POS searches).

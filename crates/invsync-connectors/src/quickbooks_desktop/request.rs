@@ -470,17 +470,11 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
     let element = request.element();
     match request {
         Request::Items(q) => {
-            let mut attributes = vec![("requestID", id.as_str())];
-            if let Selection::Iterate { step, .. } = &q.selection {
-                match step {
-                    IteratorStep::Start => attributes.push(("iterator", "Start")),
-                    IteratorStep::Continue(iterator) => {
-                        attributes.push(("iterator", "Continue"));
-                        attributes.push(("iteratorID", iterator.as_str()));
-                    }
-                }
-            }
-            start(w, element, &attributes);
+            let step = match &q.selection {
+                Selection::Iterate { step, .. } => Some(step),
+                Selection::ListIds(_) => None,
+            };
+            start(w, element, &query_attributes(&id, step));
             match &q.selection {
                 Selection::Iterate {
                     max_returned,
@@ -581,23 +575,8 @@ fn check(request: &Request) -> Result<(), BuildError> {
         Request::Items(q) => match &q.selection {
             Selection::Iterate {
                 step, max_returned, ..
-            } => {
-                if !(1..=MAX_MAX_RETURNED).contains(max_returned) {
-                    return Err(fail(
-                        "MaxReturned",
-                        format!("is {max_returned}; it must be 1 to {MAX_MAX_RETURNED}"),
-                    ));
-                }
-                if let IteratorStep::Continue(iterator) = step {
-                    non_empty("iteratorID", iterator)?;
-                    text("iteratorID", iterator, 64)?;
-                    // An attribute value: line breaks and tabs would be normalised away.
-                    if iterator.chars().any(|c| c.is_control()) {
-                        return Err(fail("iteratorID", "holds control characters".into()));
-                    }
-                }
-                Ok(())
-            }
+            } => page_problem(*max_returned, step)
+                .map_or(Ok(()), |(field, problem)| Err(fail(field, problem))),
             Selection::ListIds(ids) => {
                 if ids.is_empty() {
                     return Err(fail("ListID", "list is empty".into()));
@@ -665,6 +644,52 @@ fn check(request: &Request) -> Result<(), BuildError> {
             Ok(())
         }
     }
+}
+
+/// The attributes of a query: `requestID`, and `iterator`/`iteratorID` for a page of an
+/// iterated read (the same in qbXML and qbposXML).
+pub(crate) fn query_attributes<'a>(
+    id: &'a str,
+    step: Option<&'a IteratorStep>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut attributes = vec![("requestID", id)];
+    match step {
+        Some(IteratorStep::Start) => attributes.push(("iterator", "Start")),
+        Some(IteratorStep::Continue(iterator)) => {
+            attributes.push(("iterator", "Continue"));
+            attributes.push(("iteratorID", iterator.as_str()));
+        }
+        None => {}
+    }
+    attributes
+}
+
+/// What is wrong with a page of an iterated read: `MaxReturned` out of range, or an
+/// iterator id that is empty, too long or would not survive as an attribute value.
+pub(crate) fn page_problem(
+    max_returned: u32,
+    step: &IteratorStep,
+) -> Option<(&'static str, String)> {
+    if !(1..=MAX_MAX_RETURNED).contains(&max_returned) {
+        return Some((
+            "MaxReturned",
+            format!("is {max_returned}; it must be 1 to {MAX_MAX_RETURNED}"),
+        ));
+    }
+    let IteratorStep::Continue(iterator) = step else {
+        return None;
+    };
+    if iterator.trim().is_empty() {
+        return Some(("iteratorID", "is empty".into()));
+    }
+    if let Some(problem) = text_problem(iterator, 64) {
+        return Some(("iteratorID", problem));
+    }
+    // An attribute value: line breaks and tabs would be normalised away.
+    iterator
+        .chars()
+        .any(char::is_control)
+        .then(|| ("iteratorID", "holds control characters".to_owned()))
 }
 
 /// What is wrong with a text value for a field of at most `max` characters: a character

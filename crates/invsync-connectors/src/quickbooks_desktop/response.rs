@@ -153,22 +153,29 @@ pub struct ParseError(pub String);
 
 /// Parses a response document.
 pub fn parse_response_set(xml: &str) -> Result<ResponseSet, ParseError> {
-    let root = parse_document(xml).map_err(ParseError)?;
-    if root.name != "QBXML" {
+    let responses = parse_messages(xml, "QBXML", "QBXMLMsgsRs", parse_response)?;
+    Ok(ResponseSet { responses })
+}
+
+/// Parses a response document whose root is `root` holding `messages`, each child of which
+/// `parse` reads (qbXML: `QBXML`/`QBXMLMsgsRs`; qbposXML: `QBPOSXML`/`QBPOSXMLMsgsRs`).
+pub(crate) fn parse_messages<T>(
+    xml: &str,
+    root: &str,
+    messages: &str,
+    parse: impl Fn(&Node) -> Result<T, ParseError>,
+) -> Result<Vec<T>, ParseError> {
+    let document = parse_document(xml).map_err(ParseError)?;
+    if document.name != root {
         return Err(ParseError(format!(
-            "the root element is <{}>, not <QBXML>",
-            root.name
+            "the root element is <{}>, not <{root}>",
+            document.name
         )));
     }
-    let messages = root
-        .child("QBXMLMsgsRs")
-        .ok_or_else(|| ParseError("there is no <QBXMLMsgsRs>".into()))?;
-    let responses = messages
-        .children
-        .iter()
-        .map(parse_response)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ResponseSet { responses })
+    let list = document
+        .child(messages)
+        .ok_or_else(|| ParseError(format!("there is no <{messages}>")))?;
+    list.children.iter().map(parse).collect()
 }
 
 /// The status attributes and iterator state of one `…Rs` element — the same in qbXML and

@@ -15,7 +15,9 @@
 //! builder's output with the element-order validator in `invsync-test-support`.
 
 use super::{QBPOSXML_VERSION, SkuField, StockScope};
-use crate::quickbooks_desktop::request::{check_decimal, end, leaf, start, text_problem};
+use crate::quickbooks_desktop::request::{
+    check_decimal, end, leaf, page_problem, query_attributes, start, text_problem,
+};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesPI, Event};
 use rust_decimal::Decimal;
@@ -369,17 +371,11 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
     let element = request.element();
     match request {
         Request::Items(q) => {
-            let mut attributes = vec![("requestID", id.as_str())];
-            if let Selection::Iterate { step, .. } = &q.selection {
-                match step {
-                    IteratorStep::Start => attributes.push(("iterator", "Start")),
-                    IteratorStep::Continue(iterator) => {
-                        attributes.push(("iterator", "Continue"));
-                        attributes.push(("iteratorID", iterator.as_str()));
-                    }
-                }
-            }
-            start(w, element, &attributes);
+            let step = match &q.selection {
+                Selection::Iterate { step, .. } => Some(step),
+                Selection::ListId(_) => None,
+            };
+            start(w, element, &query_attributes(&id, step));
             match &q.selection {
                 Selection::Iterate { max_returned, .. } => {
                     leaf(w, "MaxReturned", &max_returned.to_string());
@@ -474,21 +470,8 @@ fn check(request: &Request) -> Result<(), BuildError> {
         Request::Items(q) => {
             scope(q.scope)?;
             match &q.selection {
-                Selection::Iterate { step, max_returned } => {
-                    if !(1..=MAX_MAX_RETURNED).contains(max_returned) {
-                        return Err(fail(
-                            "MaxReturned",
-                            format!("is {max_returned}; it must be 1 to {MAX_MAX_RETURNED}"),
-                        ));
-                    }
-                    if let IteratorStep::Continue(iterator) = step {
-                        text("iteratorID", iterator, 64)?;
-                        if iterator.chars().any(char::is_control) {
-                            return Err(fail("iteratorID", "holds control characters".into()));
-                        }
-                    }
-                    Ok(())
-                }
+                Selection::Iterate { step, max_returned } => page_problem(*max_returned, step)
+                    .map_or(Ok(()), |(field, problem)| Err(fail(field, problem))),
                 Selection::ListId(list_id) => text("ListID", list_id, MAX_ID),
             }
         }

@@ -9,8 +9,8 @@
 //! whole units (ADR 0034). A bad item is an [`ItemError`] alone.
 
 use super::{SkuField, StockScope};
-use crate::quickbooks_desktop::response::response_head;
-use crate::quickbooks_desktop::xml::{Node, parse_document};
+use crate::quickbooks_desktop::response::{parse_messages, response_head};
+use crate::quickbooks_desktop::xml::Node;
 use crate::quickbooks_desktop::{IteratorState, Status};
 use invsync_core::{ItemKind, Record};
 use rust_decimal::Decimal;
@@ -190,21 +190,7 @@ impl Receipt {
 
 /// Parses a response document.
 pub fn parse_response_set(xml: &str) -> Result<ResponseSet, ParseError> {
-    let root = parse_document(xml).map_err(ParseError)?;
-    if root.name != "QBPOSXML" {
-        return Err(ParseError(format!(
-            "the root element is <{}>, not <QBPOSXML>",
-            root.name
-        )));
-    }
-    let messages = root
-        .child("QBPOSXMLMsgsRs")
-        .ok_or_else(|| ParseError("there is no <QBPOSXMLMsgsRs>".into()))?;
-    let responses = messages
-        .children
-        .iter()
-        .map(parse_response)
-        .collect::<Result<Vec<_>, _>>()?;
+    let responses = parse_messages(xml, "QBPOSXML", "QBPOSXMLMsgsRs", parse_response)?;
     Ok(ResponseSet { responses })
 }
 
