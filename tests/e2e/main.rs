@@ -17,6 +17,7 @@ mod deploy;
 mod faults;
 mod output;
 mod process;
+mod quickbooks_desktop;
 mod quickbooks_online;
 mod secrets;
 mod shopify;

@@ -19,6 +19,10 @@ mod web_connector;
 
 pub use cadence::{MAX_INTERVAL, MIN_INTERVAL, parse_every};
 pub use error::{ConfigError, ConfigErrors};
+pub use kinds::quickbooks_desktop::{
+    DEFAULT_MAX_AGE as QBD_DEFAULT_MAX_AGE, DEFAULT_MAX_RETURNED as QBD_DEFAULT_MAX_RETURNED,
+    DEFAULT_ORDER_REF_NUMBER as QBD_DEFAULT_ORDER_REF_NUMBER,
+};
 pub use kinds::quickbooks_online::{
     DEFAULT_ORDER_DOC_NUMBER as QBO_DEFAULT_ORDER_DOC_NUMBER,
     PRODUCTION_BASE_URL as QBO_PRODUCTION_BASE_URL, SANDBOX_BASE_URL as QBO_SANDBOX_BASE_URL,
@@ -276,7 +280,7 @@ impl Validator<'_> {
             .web_connector
             .as_ref()
             .map(|table| self.web_connector(table, &base));
-        let accounting = match raw.accounting {
+        let mut accounting = match raw.accounting {
             Some(value) => self.accounting(value, &base),
             None => {
                 self.error(
@@ -286,6 +290,14 @@ impl Validator<'_> {
                 None
             }
         };
+        if let Some(ConnectionConfig::QuickBooksDesktop(q)) = &mut accounting {
+            kinds::quickbooks_desktop::check_with_web_connector(
+                self,
+                q,
+                web_connector.as_ref().and_then(|t| t.as_ref()),
+                web_connector.is_some(),
+            );
+        }
         let mut stores = BTreeMap::new();
         // Stores that are declared but invalid are reported once, at their own keys, not
         // again by every schedule that names them.

@@ -92,6 +92,8 @@ pub enum ConnectionConfig {
     /// Boxed: it is much larger than the other kinds.
     QuickBooksOnline(Box<QuickBooksOnlineConfig>),
     Shopify(ShopifyConnectionConfig),
+    /// Reached only through the Web Connector (`[web_connector]`, ADR 0080).
+    QuickBooksDesktop(QuickBooksDesktopConfig),
 }
 
 impl ConnectionConfig {
@@ -102,6 +104,7 @@ impl ConnectionConfig {
             ConnectionConfig::BigCommerce(_) => "bigcommerce",
             ConnectionConfig::QuickBooksOnline(_) => "quickbooks-online",
             ConnectionConfig::Shopify(_) => "shopify",
+            ConnectionConfig::QuickBooksDesktop(_) => "quickbooks-desktop",
         }
     }
 }
@@ -202,6 +205,43 @@ pub struct QuickBooksOnlineConfig {
     /// API requests' timeout and retries (not the token endpoint's: a refresh is never
     /// sent twice).
     pub http: HttpPolicy,
+}
+
+/// `kind = "quickbooks-desktop"` (accounting side only): QuickBooks Desktop through the Web
+/// Connector (ADR 0080). The Web Connector's login (`username`, `password`,
+/// `company_file`) lives in `[web_connector]` (ADR 0080 §7), which must say `qb_type =
+/// "QBFS"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickBooksDesktopConfig {
+    /// The company file's name in invsync: `[web_connector] username`.
+    pub company: String,
+    /// Which item field is the SKU.
+    pub sku_field: DesktopSkuField,
+    /// The FullName of the account inventory adjustments post to (needed when a store is
+    /// the master).
+    pub adjustment_account: Option<String>,
+    /// The Advanced Inventory site adjustments go to (FullName).
+    pub site: Option<String>,
+    /// The `RefNumber` a posted store order gets: `{order}` and `{store}` are replaced.
+    pub order_ref_number: String,
+    /// Quantities (and prices) read longer ago than this are never written to a store;
+    /// runs that wait for a session wait at most this long.
+    pub max_age: Duration,
+    /// Items per page of the iterated reads (`MaxReturned`).
+    pub max_returned: u32,
+}
+
+/// `sku_field` of QuickBooks Desktop: the item field that holds the SKU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DesktopSkuField {
+    /// `Name` (default).
+    #[default]
+    Name,
+    /// `FullName` (`Parent:Child`).
+    FullName,
+    ManufacturerPartNumber,
+    /// `BarCodeValue`.
+    BarCode,
 }
 
 /// `environment`: which Intuit API host to use by default.

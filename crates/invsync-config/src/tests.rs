@@ -1614,3 +1614,168 @@ fn secrets_that_do_not_parse_are_never_shown() {
         );
     }
 }
+
+const QBD: &str = r#"
+[web_connector]
+username = "invsync-shop"
+password = "wc-secret-1"
+qb_type = "QBFS"
+
+[inventory]
+master = "accounting"
+
+[accounting]
+kind = "quickbooks-desktop"
+
+[stores.shop]
+kind = "file"
+path = "data/shop.csv"
+"#;
+
+#[test]
+fn loads_a_quickbooks_desktop_accounting_side_with_defaults() {
+    let (_dir, config) = load_text(QBD, &[]);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksDesktop(q) = &config.accounting else {
+        panic!("not Desktop: {:?}", config.accounting.kind());
+    };
+    assert_eq!(
+        q.company, "invsync-shop",
+        "the Web Connector user names the company file"
+    );
+    assert_eq!(q.sku_field, DesktopSkuField::Name);
+    assert_eq!(q.order_ref_number, "{order}");
+    assert_eq!(q.max_age, Duration::from_secs(1800));
+    assert_eq!(q.max_returned, 500);
+    assert_eq!(
+        (q.adjustment_account.as_deref(), q.site.as_deref()),
+        (None, None)
+    );
+
+    let full = QBD.replacen(
+        "kind = \"quickbooks-desktop\"\n",
+        "kind = \"quickbooks-desktop\"\nsku_field = \"bar_code\"\nadjustment_account = \"Inventory Adjustments\"\nsite = \"Main\"\norder_ref_number = \"W{order}\"\nmax_age = \"2h\"\nmax_returned = 100\n",
+        1,
+    );
+    let (_dir, config) = load_text(&full, &[]);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksDesktop(q) = &config.accounting else {
+        panic!("not Desktop");
+    };
+    assert_eq!(q.sku_field, DesktopSkuField::BarCode);
+    assert_eq!(
+        q.adjustment_account.as_deref(),
+        Some("Inventory Adjustments")
+    );
+    assert_eq!(q.site.as_deref(), Some("Main"));
+    assert_eq!(q.order_ref_number, "W{order}");
+    assert_eq!(q.max_age, Duration::from_secs(7200));
+    assert_eq!(q.max_returned, 100);
+}
+
+#[test]
+fn quickbooks_desktop_errors_name_the_key() {
+    let replace = |from: &str, to: &str| QBD.replacen(from, to, 1);
+    let with = |line: &str| {
+        QBD.replacen(
+            "kind = \"quickbooks-desktop\"\n",
+            &format!("kind = \"quickbooks-desktop\"\n{line}\n"),
+            1,
+        )
+    };
+    let no_table = QBD
+        .split("[inventory]")
+        .nth(1)
+        .map(|rest| format!("[inventory]{rest}"))
+        .expect("split");
+    let cases: Vec<KeyCase> = vec![
+        (
+            "no [web_connector]",
+            no_table,
+            vec![("web_connector", "missing")],
+        ),
+        (
+            "POS web connector",
+            replace("qb_type = \"QBFS\"", "qb_type = \"QBPOS\""),
+            vec![("web_connector.qb_type", "QBFS")],
+        ),
+        (
+            "bad sku field",
+            with("sku_field = \"upc\""),
+            vec![("accounting.sku_field", "`upc`")],
+        ),
+        (
+            "template without {order}",
+            with("order_ref_number = \"W-1\""),
+            vec![("accounting.order_ref_number", "{order}")],
+        ),
+        (
+            "bad max_age",
+            with("max_age = \"soon\""),
+            vec![("accounting.max_age", "duration")],
+        ),
+        (
+            "max_returned out of range",
+            with("max_returned = 0"),
+            vec![("accounting.max_returned", "1 to 10000")],
+        ),
+        (
+            "login on [accounting]",
+            with("password = \"x\""),
+            vec![("accounting.password", "[web_connector]")],
+        ),
+        (
+            "empty account",
+            with("adjustment_account = \" \""),
+            vec![("accounting.adjustment_account", "full name")],
+        ),
+        (
+            "store master without an adjustment account",
+            replace("master = \"accounting\"", "master = \"shop\""),
+            vec![("accounting.adjustment_account", "missing")],
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let (_dir, result) = load_text(&text, &[]);
+        let errors = result.expect_err(what);
+        for (key, words) in expected {
+            let e = errors
+                .iter()
+                .find(|e| e.key.as_deref() == Some(key))
+                .unwrap_or_else(|| panic!("{what}: no error at {key}: {errors}"));
+            assert!(e.message.contains(words), "{what}: {}", e.message);
+            assert!(e.file.ends_with("invsync.toml"), "{what}: names the file");
+        }
+        assert!(
+            !errors.to_string().contains("wc-secret-1"),
+            "{what}: {errors}"
+        );
+    }
+}
+
+#[test]
+fn the_quickbooks_desktop_example_config_is_valid_and_documents_every_key() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/invsync.quickbooks-desktop.example.toml");
+    let options = LoadOptions {
+        env: Some([("QBWC_PASSWORD".to_owned(), "p".to_owned())].into()),
+        now: None,
+    };
+    let config = load_with(&example, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.accounting.kind(), "quickbooks-desktop");
+    let text = std::fs::read_to_string(&example).expect("read");
+    for key in [
+        "sku_field",
+        "adjustment_account",
+        "site",
+        "order_ref_number",
+        "max_age",
+        "max_returned",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start_matches('#').starts_with(&format!("{key} ="))),
+            "{key} is not documented"
+        );
+    }
+}

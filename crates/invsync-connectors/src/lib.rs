@@ -127,6 +127,10 @@ pub enum ErrorKind {
     Unavailable,
     /// The connection cannot do what was asked (e.g. a store without an orders source).
     Unsupported,
+    /// What the connection would plan or write from is older than allowed (QuickBooks
+    /// Desktop's snapshot past `max_age`, no Web Connector session within it): the run is
+    /// `skipped` with the message, never written from stale data.
+    Outdated,
     Other,
 }
 
@@ -253,6 +257,9 @@ pub struct OpenContext {
     /// Durable, locked token storage (the run-history database). Connections with
     /// rotating refresh tokens refuse to work without it.
     pub token_vault: Option<Arc<dyn TokenVault>>,
+    /// The company file's Web Connector bridge (QuickBooks Desktop): the daemon's serves
+    /// sessions; the command line's only reads the kept snapshot.
+    pub web_connector: Option<Arc<quickbooks_desktop::Bridge>>,
 }
 
 impl OpenContext {
@@ -263,6 +270,12 @@ impl OpenContext {
     /// The same context with this token vault.
     pub fn with_token_vault(mut self, vault: Arc<dyn TokenVault>) -> Self {
         self.token_vault = Some(vault);
+        self
+    }
+
+    /// The same context with this Web Connector bridge.
+    pub fn with_web_connector(mut self, bridge: Arc<quickbooks_desktop::Bridge>) -> Self {
+        self.web_connector = Some(bridge);
         self
     }
 }
@@ -291,6 +304,18 @@ pub fn open(
             // Its own list: OAuth tokens it obtains later are masked as well.
             let redactor = qbo.redactor();
             return Ok(Box::new(redact::Redacted::new(Box::new(qbo), redactor)));
+        }
+        ConnectionConfig::QuickBooksDesktop(qbd) => {
+            let bridge = ctx.web_connector.clone().ok_or_else(|| {
+                ConnectorError::new(
+                    name,
+                    ErrorKind::Unsupported,
+                    "QuickBooks Desktop is reached only through the Web Connector, and nothing set up its bridge here (a bug)",
+                )
+            })?;
+            Box::new(quickbooks_desktop::DesktopConnection::new(
+                name, qbd, bridge,
+            ))
         }
         ConnectionConfig::Shopify(shopify) => Box::new(
             shopify::ShopifyConnection::new(name, shopify.clone())

@@ -58,7 +58,8 @@ impl Redactor {
     pub fn for_config(config: &ConnectionConfig) -> Redactor {
         let r = Redactor::new();
         match config {
-            ConnectionConfig::File(_) => {}
+            // No credentials: the Web Connector's password is checked by the endpoint.
+            ConnectionConfig::File(_) | ConnectionConfig::QuickBooksDesktop(_) => {}
             ConnectionConfig::WooCommerce(woo) => {
                 r.add(woo.consumer_key.expose_secret());
                 r.add(woo.consumer_secret.expose_secret());

@@ -19,6 +19,9 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::str::FromStr;
 
+#[path = "quickbooks_desktop/bridge.rs"]
+mod bridge;
+
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).expect("decimal")
 }

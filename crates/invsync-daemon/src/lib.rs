@@ -397,11 +397,25 @@ async fn serve_web_connector(
     })
     .await
     .map_err(|e| listen_error(config, e))?;
+    // QuickBooks Desktop as the accounting side: its sessions read the company file and
+    // carry the runs' writes (ADR 0080). Any other accounting side: no work (`none`).
+    let work: Arc<dyn invsync_webconnector::CompanyWork> = match &config.accounting {
+        invsync_config::ConnectionConfig::QuickBooksDesktop(q) => {
+            use invsync_connectors::quickbooks_desktop::{Bridge, DesktopDialect};
+            let bridge = Bridge::new(
+                q.company.clone(),
+                Arc::new(DesktopDialect::from_config(q)),
+                Arc::new(invsync_engine::DbSnapshots::new(db.clone())),
+                q.max_age,
+                true,
+            );
+            bridge.register();
+            Arc::new(invsync_webconnector::BridgeWork(bridge))
+        }
+        _ => Arc::new(invsync_webconnector::NoWork),
+    };
     let endpoint = invsync_webconnector::Endpoint::new(
-        vec![invsync_webconnector::CompanySetup::from_config(
-            wc,
-            Arc::new(invsync_webconnector::NoWork),
-        )],
+        vec![invsync_webconnector::CompanySetup::from_config(wc, work)],
         invsync_webconnector::EndpointOptions {
             db: db.clone(),
             session_timeout: wc.session_timeout,

@@ -26,6 +26,7 @@
 //! that are gone), `status` (`invsync status`).
 
 mod connections;
+mod desktop_snapshots;
 mod error;
 mod orders;
 mod progress;
@@ -39,6 +40,7 @@ mod status;
 mod token_vault;
 mod write;
 
+pub use desktop_snapshots::{DbSnapshots, snapshot_key};
 pub use error::{EngineError, error_chain};
 pub use orders::UnreadOrders;
 pub use progress::{NoProgress, Progress};
@@ -129,12 +131,28 @@ impl Engine {
     pub fn new(config: Arc<Config>, db: Db) -> Engine {
         // Connections with rotating OAuth tokens keep them in this database.
         let vault = Arc::new(DbTokenVault::new(db.clone()));
+        let mut open_context = OpenContext::new().with_token_vault(vault);
+        // QuickBooks Desktop: the daemon's bridge, which serves Web Connector sessions, or
+        // (the CLI) one that only reads the kept snapshot (ADR 0080 §5).
+        if let ConnectionConfig::QuickBooksDesktop(q) = &config.accounting {
+            use invsync_connectors::quickbooks_desktop::{Bridge, DesktopDialect};
+            let bridge = Bridge::registered(&q.company).unwrap_or_else(|| {
+                Bridge::new(
+                    q.company.clone(),
+                    Arc::new(DesktopDialect::from_config(q)),
+                    Arc::new(DbSnapshots::new(db.clone())),
+                    q.max_age,
+                    false,
+                )
+            });
+            open_context = open_context.with_web_connector(bridge);
+        }
         Engine {
             config,
             db,
             me: ProcessIdentity::current(),
             opener: Arc::new(invsync_connectors::open),
-            open_context: OpenContext::new().with_token_vault(vault),
+            open_context,
             recovery_budget: RECOVERY_BUDGET,
         }
     }
@@ -144,6 +162,17 @@ impl Engine {
     /// `interrupted` still happens, so the store is free to run).
     pub fn with_recovery_budget(mut self, budget: Duration) -> Engine {
         self.recovery_budget = budget;
+        self
+    }
+
+    /// Connections of kind `quickbooks-desktop` go through this company file's bridge
+    /// (ADR 0080): the daemon's serves Web Connector sessions, the CLI's only reads the
+    /// kept snapshot.
+    pub fn with_web_connector(
+        mut self,
+        bridge: Arc<invsync_connectors::quickbooks_desktop::Bridge>,
+    ) -> Engine {
+        self.open_context = self.open_context.with_web_connector(bridge);
         self
     }
 

@@ -67,7 +67,18 @@ impl RunFailure {
 
     fn from_engine(e: EngineError) -> Self {
         let input = e.is_input_error();
-        RunFailure::new(error_chain(&e), input)
+        let status = match &e {
+            // Data older than the accounting side allows (QuickBooks Desktop's snapshot
+            // past max_age): nothing is written from it, and the run says why.
+            EngineError::Connector(c) if c.kind == invsync_connectors::ErrorKind::Outdated => {
+                RunStatus::Skipped
+            }
+            _ => RunStatus::Failed,
+        };
+        RunFailure {
+            status,
+            ..RunFailure::new(error_chain(&e), input)
+        }
     }
 
     /// A panic inside the run, caught so that the row is still finalised.

@@ -10,16 +10,21 @@
 //!   [`QueueWork`], a queue of canned requests for tests.
 //! * [`qwc`] — the `.qwc` file.
 //! * [`hresult`] — the Web Connector's COM errors in words.
+//! * [`bridge_work`] — [`BridgeWork`]: a QuickBooks accounting side's bridge
+//!   (`invsync_connectors::quickbooks_desktop::Bridge`) as the company file's work.
 //!
-//! Dependencies: `config` (the `[web_connector]` table) and `store` (leases, ids); the
+//! Dependencies: `config` (the `[web_connector]` table), `store` (leases, ids) and
+//! `connectors` (the bridge behind [`BridgeWork`]); the
 //! daemon serves the router, the binary writes the `.qwc`.
 
+pub mod bridge_work;
 pub mod endpoint;
 pub mod hresult;
 pub mod qwc;
 pub mod soap;
 pub mod work;
 
+pub use bridge_work::BridgeWork;
 pub use endpoint::{CompanySetup, CompanyStats, Endpoint, EndpointOptions, choose_version};
 pub use qwc::Qwc;
 pub use work::{

@@ -5,6 +5,7 @@
 
 mod bigcommerce;
 mod file;
+pub mod quickbooks_desktop;
 pub mod quickbooks_online;
 mod shopify;
 mod woocommerce;
@@ -17,12 +18,12 @@ use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;
 
 /// Kinds the `[accounting]` section takes in this version.
-pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online"];
+pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online", "quickbooks-desktop"];
 /// Kinds a `[stores.NAME]` section takes in this version.
 pub(crate) const STORE_KINDS: &[&str] = &["file", "shopify", "woocommerce", "bigcommerce"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
-pub(crate) const PLANNED_KINDS: &[&str] = &["xero", "quickbooks-desktop"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["xero", "quickbooks-pos"];
 
 pub(crate) fn accounting(
     v: &mut Validator<'_>,
@@ -33,6 +34,7 @@ pub(crate) fn accounting(
     match kind {
         "file" => file::accounting(v, value, base),
         "quickbooks-online" => quickbooks_online::accounting(v, value, base),
+        "quickbooks-desktop" => quickbooks_desktop::accounting(v, value),
         _ => None,
     }
 }
@@ -43,8 +45,14 @@ pub(crate) fn check_accounting(
     accounting: &ConnectionConfig,
     inventory: &InventoryConfig,
 ) {
-    if let ConnectionConfig::QuickBooksOnline(q) = accounting {
-        quickbooks_online::check_with_inventory(v, q, inventory);
+    match accounting {
+        ConnectionConfig::QuickBooksOnline(q) => {
+            quickbooks_online::check_with_inventory(v, q, inventory)
+        }
+        ConnectionConfig::QuickBooksDesktop(q) => {
+            quickbooks_desktop::check_with_inventory(v, q, inventory)
+        }
+        _ => {}
     }
 }
 

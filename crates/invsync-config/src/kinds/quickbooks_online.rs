@@ -216,7 +216,7 @@ fn decode_token_key(text: &str) -> Result<SecretSlice<u8>, String> {
 
 /// `order_doc_number`: text with `{order}` (the store's order number) and optionally
 /// `{store}` (the store's name); no other placeholders.
-fn check_template(template: &str) -> Result<(), String> {
+pub(super) fn check_template(template: &str) -> Result<(), String> {
     let mut rest = template;
     let mut has_order = false;
     while let Some(open) = rest.find(['{', '}']) {

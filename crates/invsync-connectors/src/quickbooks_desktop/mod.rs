@@ -27,6 +27,9 @@
 //! Mod operation will do that)"); the Web Connector design (ADR of issue 15) decides how
 //! reads account for it. The fake company in `invsync-test-support` behaves so.
 
+pub mod bridge;
+mod connection;
+pub mod dialect;
 // `request`, `response` and `xml` are shared with the qbposXML layer
 // (`crate::quickbooks_pos`): the XML writing and reading, the decimal checks and the
 // status attributes are the same in both dialects.
@@ -34,6 +37,10 @@ pub(crate) mod request;
 pub(crate) mod response;
 mod status;
 pub(crate) mod xml;
+
+pub use bridge::{Bridge, BridgeStatus, KeptSnapshot, SessionProgress, SnapshotStore};
+pub use connection::{DesktopConnection, WRITES_PER_MESSAGE_SET};
+pub use dialect::{DesktopDialect, Dialect, KeptItem};
 
 pub use request::{
     ActiveStatus, AdjustmentAdd, AdjustmentLine, AdjustmentMarker, BuildError, ItemList, ItemQuery,
@@ -66,6 +73,18 @@ pub enum SkuField {
     BarCode,
 }
 
+impl DesktopDialect {
+    /// The dialect of a configured accounting side.
+    pub fn from_config(config: &invsync_config::QuickBooksDesktopConfig) -> DesktopDialect {
+        DesktopDialect {
+            sku_field: SkuField::from_config(config.sku_field),
+            max_returned: config.max_returned,
+            adjustment_account: config.adjustment_account.clone(),
+            site: config.site.clone(),
+        }
+    }
+}
+
 impl SkuField {
     pub const ALL: [SkuField; 4] = [
         SkuField::Name,
@@ -89,6 +108,18 @@ impl SkuField {
     }
 
     /// The element of an item's `…Ret` that holds it.
+    /// The `sku_field` of the configuration.
+    pub fn from_config(field: invsync_config::DesktopSkuField) -> SkuField {
+        match field {
+            invsync_config::DesktopSkuField::Name => SkuField::Name,
+            invsync_config::DesktopSkuField::FullName => SkuField::FullName,
+            invsync_config::DesktopSkuField::ManufacturerPartNumber => {
+                SkuField::ManufacturerPartNumber
+            }
+            invsync_config::DesktopSkuField::BarCode => SkuField::BarCode,
+        }
+    }
+
     pub fn ret_element(self) -> &'static str {
         match self {
             SkuField::Name => "Name",
