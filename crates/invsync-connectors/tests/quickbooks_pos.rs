@@ -16,6 +16,9 @@ use invsync_test_support::quickbooks_pos::{Company, ItemType, NewItem};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
+#[path = "quickbooks_pos/bridge.rs"]
+mod bridge;
+
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).expect("decimal")
 }

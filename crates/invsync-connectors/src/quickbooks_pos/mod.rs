@@ -25,9 +25,12 @@
 //! the sample document of `qbposxml30.dtd` Intuit shipped with the SDK); no schema ships
 //! for qbposXML, so the tests check requests with `invsync_test_support::qbposxml_lite`.
 
+mod dialect;
 mod request;
 mod response;
 mod status;
+
+pub use dialect::PosDialect;
 
 pub use request::{
     AdjustmentLine, AdjustmentLookup, AdjustmentMarker, BuildError, ItemQuery, IteratorStep,
