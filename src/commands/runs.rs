@@ -76,8 +76,25 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                 })
                 .await
                 .map_err(CliError::database)?;
+            let waiting = waiting_note(engine.config(), db).await;
+            let waits = |r: &RunRow| {
+                (r.status == invsync_core::RunStatus::Running
+                    && r.update_side == invsync_core::Side::Accounting)
+                    .then_some(waiting.as_deref())
+                    .flatten()
+            };
             match format {
-                Format::Json => output::json(&runs)?,
+                Format::Json => {
+                    let mut rows = Vec::with_capacity(runs.len());
+                    for r in &runs {
+                        let mut row = serde_json::to_value(r).map_err(CliError::other)?;
+                        if let Some(note) = waits(r) {
+                            row["waiting"] = json!(note);
+                        }
+                        rows.push(row);
+                    }
+                    output::json(&rows)?
+                }
                 Format::Table => {
                     let mut table = Table::new(&[
                         "ID", "STARTED", "STORE", "SCHEDULE", "UPDATE", "FIELDS", "STATUS",
@@ -92,7 +109,10 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                             r.schedule.clone().unwrap_or_else(|| "(manual)".to_owned()),
                             r.update_side.to_string(),
                             r.fields.clone(),
-                            r.status.to_string(),
+                            match waits(r) {
+                                Some(_) => format!("{} (waits for the Web Connector)", r.status),
+                                None => r.status.to_string(),
+                            },
                             c.checked.to_string(),
                             c.in_sync.to_string(),
                             c.updated.to_string(),
@@ -106,12 +126,41 @@ pub async fn run(config: Option<&Path>, format: Format, args: RunsArgs) -> CmdRe
                             took(r),
                         ]);
                     }
-                    output::stdout(|out| table.write_or(out, "no runs recorded yet"))?;
+                    output::stdout(|out| {
+                        table.write_or(out, "no runs recorded yet")?;
+                        if let Some(note) = runs.iter().find_map(waits) {
+                            writeln!(out, "note: a run that updates QuickBooks Desktop is {note}")?;
+                        }
+                        Ok(())
+                    })?;
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With QuickBooks Desktop as the accounting side, a running run that updates it writes
+/// only inside a Web Connector session (ADR 0080 §3): what `runs` says of it.
+async fn waiting_note(config: &invsync_config::Config, db: &invsync_store::Db) -> Option<String> {
+    let invsync_config::ConnectionConfig::QuickBooksDesktop(q) = &config.accounting else {
+        return None;
+    };
+    let seen = db
+        .find_web_connector_file(&q.company)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.last_seen_at);
+    Some(match seen {
+        Some(t) => format!(
+            "waiting for (or inside) a Web Connector session; the Web Connector was last seen {}",
+            output::time(t)
+        ),
+        None => {
+            "waiting for a Web Connector session; the Web Connector has never called".to_owned()
+        }
+    })
 }
 
 fn took(r: &RunRow) -> String {

@@ -192,6 +192,23 @@ async fn the_daemon_syncs_three_stores_from_quickbooks_desktop_and_its_prices_fr
         Duration::from_secs(30),
         |log| log.contains("waiting for the Web Connector's next session"),
     );
+    let (code, health) = http_get(http, "/healthz");
+    assert_eq!(code, 503, "{health}");
+    assert!(
+        health.contains("wait for the QuickBooks Web Connector"),
+        "{health}"
+    );
+    let listed = runs(&config);
+    let waiting = of_schedule(&listed, "prices-from-web")
+        .into_iter()
+        .find(|r| r["status"] == "running")
+        .expect("the waiting run");
+    assert!(
+        waiting["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("Web Connector")),
+        "{waiting}"
+    );
     let (_, page) = http_get(http, "/metrics");
     assert_eq!(
         metric(
@@ -303,5 +320,154 @@ async fn the_daemon_syncs_three_stores_from_quickbooks_desktop_and_its_prices_fr
         !daemon.log().contains(PASSWORD),
         "the password never reaches the log"
     );
+    daemon.stop(Duration::from_secs(30));
+}
+
+/// How a session driven by hand stops short.
+#[derive(Clone, Copy)]
+enum Break {
+    /// The Web Connector never gets the message set after the read (its answer is dropped
+    /// on the way: `drop_next_answer`): QuickBooks never sees it.
+    Dropped,
+    /// QuickBooks does the first message set that carries `InventoryAdjustmentAddRq`, and
+    /// then the Web Connector dies before it reports the answer.
+    AfterQuickBooks,
+}
+
+/// A session that breaks off as `how` says; the endpoint ends it when it expires.
+async fn broken_session(client: &WebConnectorClient, company: &Company, name: &str, how: Break) {
+    let mut log = SessionLog::default();
+    let auth = client.open(USER, PASSWORD, &mut log).await.expect("open");
+    assert_eq!(auth[1], "", "{auth:?}");
+    let ticket = &auth[0];
+    let mut read_done = false;
+    loop {
+        if read_done && matches!(how, Break::Dropped) {
+            client.drop_next_answer();
+            assert!(client.send_request_xml(ticket).await.is_err(), "dropped");
+            return;
+        }
+        let request = client.send_request_xml(ticket).await.expect("request");
+        assert!(!request.is_empty(), "the session has work");
+        let answer = company.handle(name, &request).expect("answer");
+        if request.contains("InventoryAdjustmentAddRq") {
+            assert!(matches!(how, Break::AfterQuickBooks));
+            return;
+        }
+        read_done |= request.contains("ItemGroupQueryRq");
+        client
+            .receive_response_xml(ticket, &answer, "", "")
+            .await
+            .expect("progress");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quantities_from_a_master_store_are_adjusted_in_quickbooks_exactly_once_across_lost_answers()
+ {
+    let pg = pg::fresh_database().await;
+    let (dir, config) = setup(pg.url());
+    // `web` is the master: QuickBooks' quantities come from it, as inventory adjustments.
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace("master = \"accounting\"", "master = \"web\"")
+        .replace("qb_type = \"QBFS\"\n", "qb_type = \"QBFS\"\nsession_timeout = \"1s\"\n")
+        .replace(
+            "name = \"prices-from-web\"\nstore = \"web\"\nevery = \"15m\"\nupdate = \"accounting\"\nfields = [\"price\"]",
+            "name = \"stock-from-web\"\nstore = \"web\"\nevery = \"15m\"\nupdate = \"accounting\"\nfields = [\"quantity\"]",
+        );
+    std::fs::write(&config, text).expect("config");
+    let set_web = |quantity: usize| {
+        let mut csv = String::from("sku,name,price,quantity\n");
+        for i in 0..PER_STORE {
+            csv.push_str(&format!("web-{i},web {i},1.00,{}\n", quantity + i));
+        }
+        std::fs::write(dir.path().join("web.csv"), csv).expect("web");
+    };
+    set_web(5);
+    let company = company();
+    let mut daemon = Daemon::start(&config, &[]);
+    let port = daemon.port("serving the QuickBooks Web Connector");
+    let client = WebConnectorClient::new(format!("http://127.0.0.1:{port}/qbwc"));
+    wait_runs(&config, "the first slots, skipped", |r| {
+        r.as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|r| r["status"] == "skipped"))
+    })
+    .await;
+    session(&client, &company, "s1").await;
+    let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
+    let due = || async {
+        sqlx::query("UPDATE sync_schedules SET next_due_at = now() WHERE name = 'stock-from-web'")
+            .execute(&pool)
+            .await
+            .expect("due now");
+    };
+    let succeeded = |n: usize| {
+        move |r: &Value| {
+            of_schedule(r, "stock-from-web")
+                .iter()
+                .filter(|r| r["status"] == "succeeded")
+                .count()
+                == n
+        }
+    };
+    let quantity = |i: usize| {
+        company
+            .item_named(&format!("web-{i}"))
+            .expect("item")
+            .quantity_on_hand
+    };
+
+    // 1. The message set of adjustments is lost on its way to QuickBooks: the next session
+    //    finds none of their markers and sends them once, computed from its own read.
+    due().await;
+    daemon.wait_log("the run waiting", Duration::from_secs(30), |log| {
+        log.contains("waiting for the Web Connector's next session")
+    });
+    broken_session(&client, &company, "s2", Break::Dropped).await;
+    assert!(company.adjustments().is_empty());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = session(&client, &company, "s3").await;
+    assert!(
+        log.requests[0].contains("InventoryAdjustmentQueryRq"),
+        "{log:?}"
+    );
+    wait_runs(&config, "the first stock run", succeeded(1)).await;
+    assert_eq!(company.adjustments().len(), PER_STORE, "one per item");
+    assert_eq!(quantity(3), Decimal::from(5 + 3));
+
+    // 2. QuickBooks does the adjustments, and the answer is lost on the way back: the next
+    //    session finds their markers and sends nothing again.
+    set_web(40);
+    due().await;
+    let before = company.adjustments().len();
+    daemon.wait_log("the second run waiting", Duration::from_secs(30), |log| {
+        log.matches("waiting for the Web Connector's next session")
+            .count()
+            >= 2
+    });
+    broken_session(&client, &company, "s4", Break::AfterQuickBooks).await;
+    assert_eq!(company.adjustments().len(), before + PER_STORE);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = session(&client, &company, "s5").await;
+    assert!(
+        log.requests[0].contains("InventoryAdjustmentQueryRq"),
+        "{log:?}"
+    );
+    assert!(
+        !log.requests
+            .iter()
+            .any(|r| r.contains("InventoryAdjustmentAddRq")),
+        "never sent twice: {log:?}"
+    );
+    wait_runs(&config, "the second stock run", succeeded(2)).await;
+    assert_eq!(
+        company.adjustments().len(),
+        before + PER_STORE,
+        "exactly once"
+    );
+    assert_eq!(quantity(3), Decimal::from(40 + 3));
+    let adjustment = company.adjustments().pop().expect("one");
+    assert_eq!(adjustment.account.as_deref(), Some("Inventory Adjustments"));
     daemon.stop(Duration::from_secs(30));
 }

@@ -14,6 +14,7 @@
 //! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
 //! cargo run --release -p invsync-bench -- idle-flood --connections 1100 --nofile 1024
 //! cargo run --release -p invsync-bench -- web-connector --requests 2000 --response-kib 150
+//! cargo run --release -p invsync-bench -- web-connector-session --items 50000
 //! cargo run --release -p invsync-bench -- web --products 100000
 //! ```
 //!
@@ -28,6 +29,7 @@ mod simulate;
 mod soak;
 mod web;
 mod web_connector;
+mod web_connector_session;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -273,6 +275,18 @@ enum Bench {
         #[arg(long)]
         postgres: bool,
     },
+    /// Issue 15 item 15: QuickBooks Desktop sessions through the endpoint and the bridge,
+    /// the company fake answering under the latency model (150 ms + 0.2 ms per item)
+    WebConnectorSession {
+        #[arg(long, default_value_t = 50_000)]
+        items: usize,
+        #[arg(long, default_value_t = 5_000)]
+        prices: usize,
+        #[arg(long, default_value_t = 5_000)]
+        adjustments: usize,
+        #[arg(long, default_value_t = 500)]
+        max_returned: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -392,6 +406,17 @@ fn main() -> anyhow::Result<()> {
             requests,
             response_kib,
             postgres,
+        }),
+        Bench::WebConnectorSession {
+            items,
+            prices,
+            adjustments,
+            max_returned,
+        } => web_connector_session::run(web_connector_session::Options {
+            items,
+            prices,
+            adjustments,
+            max_returned,
         }),
         Bench::Web {
             products,

@@ -17,6 +17,7 @@ use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chrono::Utc;
 use invsync_config::Config;
 use invsync_store::Db;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -109,6 +110,7 @@ async fn healthz(
     } else if let Some(e) = state.health.db_error() {
         reasons.push(format!("last scheduling error: {e}"));
     }
+    reasons.extend(web_connector_reasons(&state));
     let pending = state.health.pending_records();
     if pending > 0 {
         reasons.push(format!(
@@ -154,6 +156,50 @@ async fn healthz(
         body["config"]["restart_pending"] = json!(config.restart_pending);
     }
     (status, axum::Json(body)).into_response()
+}
+
+/// QuickBooks Desktop through the Web Connector (ADR 0080): runs that wait for a session,
+/// and a snapshot too old for store runs to write from (they are skipped until a session
+/// reads QuickBooks again). Both need the Windows side looked at: the Web Connector not
+/// running, QuickBooks closed, the machine off.
+fn web_connector_reasons(state: &EndpointState) -> Vec<String> {
+    let Some(config) = state.config.read().ok().map(|c| c.clone()) else {
+        return Vec::new();
+    };
+    let invsync_config::ConnectionConfig::QuickBooksDesktop(q) = &config.accounting else {
+        return Vec::new();
+    };
+    let Some(bridge) = invsync_connectors::quickbooks_desktop::Bridge::registered(&q.company)
+    else {
+        return Vec::new();
+    };
+    let status = bridge.status();
+    let now = Utc::now();
+    let mut reasons = Vec::new();
+    let failed = status
+        .last_error
+        .as_deref()
+        .map(|e| format!("; the last session failed: {e}"))
+        .unwrap_or_default();
+    if let Some(since) = status.waiting_since {
+        reasons.push(format!(
+            "{} run job(s) wait for the QuickBooks Web Connector (company file `{}`) since {} ({} ago){failed}",
+            status.waiting_jobs,
+            q.company,
+            since.format("%Y-%m-%d %H:%M:%SZ"),
+            humanize(now - since)
+        ));
+    }
+    if let Some(read) = status.last_read_at
+        && (now - read).to_std().unwrap_or_default() > q.max_age
+    {
+        reasons.push(format!(
+            "QuickBooks Desktop (company file `{}`) was last read {} ago, longer than accounting.max_age: store runs are skipped until a Web Connector session reads it",
+            q.company,
+            humanize(now - read)
+        ));
+    }
+    reasons
 }
 
 /// What is worth knowing but does not make the daemon unhealthy.

@@ -470,7 +470,23 @@ const RESTART_KEYS: &[&str] = &[
     "daemon.header_timeout",
     "daemon.idle_timeout",
     "web_connector",
+    "accounting",
 ];
+
+/// Whether a QuickBooks Desktop accounting side changed (or appeared, or went): its bridge,
+/// which the Web Connector's sessions serve, is made once, at start (ADR 0080 §9). Other
+/// accounting kinds reload like the rest of the config.
+fn desktop_accounting_changed(
+    a: &invsync_config::ConnectionConfig,
+    b: &invsync_config::ConnectionConfig,
+) -> bool {
+    use invsync_config::ConnectionConfig::QuickBooksDesktop;
+    match (a, b) {
+        (QuickBooksDesktop(a), QuickBooksDesktop(b)) => a != b,
+        (QuickBooksDesktop(_), _) | (_, QuickBooksDesktop(_)) => true,
+        _ => false,
+    }
+}
 
 /// Whether `[web_connector]` changed: the endpoint, its login and its listener are set up
 /// once, at start.
@@ -512,6 +528,7 @@ fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
         c.header_timeout != d.header_timeout,
         c.idle_timeout != d.idle_timeout,
         web_connector_changed(running.web_connector.as_ref(), new.web_connector.as_ref()),
+        desktop_accounting_changed(&running.accounting, &new.accounting),
     ];
     RESTART_KEYS
         .iter()

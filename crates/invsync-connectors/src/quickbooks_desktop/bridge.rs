@@ -67,6 +67,8 @@ pub struct BridgeStatus {
     pub last_read_at: Option<DateTime<Utc>>,
     /// Quantity writes whose answer was lost, to be looked up by marker.
     pub unsettled: usize,
+    /// Why the last session failed, if it did (QuickBooks could not be reached, …).
+    pub last_error: Option<String>,
 }
 
 /// How far a session is, as the endpoint reports it.
@@ -96,6 +98,9 @@ struct Job {
     kind: JobKind,
     queued_at: DateTime<Utc>,
     started: bool,
+    /// Some write came back locked in this session (`3170`–`3180`, `3231`): the job waits
+    /// for the next one.
+    deferred: Option<u64>,
     reply: Option<oneshot::Sender<Answer>>,
 }
 
@@ -131,6 +136,8 @@ struct Session {
     /// Items whose write came back `3200`: re-read before anything else is written.
     dirty: HashSet<CompactString>,
     pages: u64,
+    /// When this session found nothing left to do (it ends).
+    finished: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -142,6 +149,8 @@ struct State {
     refs: BTreeSet<String>,
     attached: usize,
     latest: Option<Arc<KeptSnapshot>>,
+    /// Why the last session of this process failed (cleared by a complete read).
+    last_error: Option<String>,
 }
 
 /// See the module comment.
@@ -160,6 +169,10 @@ pub struct Bridge {
 /// How long a session in which a run is attached waits for that run's next job before it
 /// answers `NoOp` (the Web Connector then waits 5 s and asks again).
 const JOB_WAIT: Duration = Duration::from_secs(2);
+
+/// How long after a session found nothing left to do `has_work` says so (the endpoint
+/// asks right away, to end the session rather than answer `NoOp`).
+const FINISHED_GRACE: Duration = Duration::from_secs(5);
 
 impl Bridge {
     /// A bridge for `company` (the Web Connector user). `serving`: this process serves the
@@ -203,12 +216,16 @@ impl Bridge {
     }
 
     async fn last_seen_words(&self) -> String {
-        match self.store.last_seen(&self.company).await {
+        let seen = match self.store.last_seen(&self.company).await {
             Some(t) => format!(
                 "the Web Connector was last seen {}",
                 t.format("%Y-%m-%d %H:%M:%S UTC")
             ),
             None => "the Web Connector has never called for this company file".to_owned(),
+        };
+        match self.state().last_error.clone() {
+            Some(e) => format!("{seen}; its last session failed: {e}"),
+            None => seen,
         }
     }
 
@@ -319,6 +336,7 @@ impl Bridge {
                 kind,
                 queued_at: Utc::now(),
                 started: false,
+                deferred: None,
                 reply: Some(tx),
             });
             id
@@ -392,21 +410,35 @@ impl Bridge {
                     JobKind::Reread(_) => 0,
                 })
                 .sum(),
+            last_error: s.last_error.clone(),
         }
     }
 
     // ---- the endpoint's side --------------------------------------------------------
 
-    /// Whether a session is wanted: always, except inside a session that has served every
-    /// job while no run is attached (it ends then).
+    /// Whether a session is wanted: always (every session reads QuickBooks whole), except
+    /// right after the open session found nothing left to do — the endpoint then ends it
+    /// instead of answering `NoOp`. A session that died at that point does not keep the
+    /// next one from starting.
     pub fn has_work(&self) -> bool {
         let s = self.state();
-        match &s.session {
-            Some(session) if matches!(session.phase, Phase::Serve) => {
-                !s.jobs.is_empty() || s.attached > 0
-            }
-            _ => true,
-        }
+        s.session
+            .as_ref()
+            .and_then(|sess| sess.finished)
+            .is_none_or(|t| t.elapsed() >= FINISHED_GRACE)
+    }
+
+    /// The open session has served every job and no run is attached.
+    /// A run waiting on a job deferred to the next session hands over nothing more in this
+    /// one, so a deferred job ends the session too.
+    fn session_done(s: &State) -> bool {
+        let Some(sess) = s.session.as_ref() else {
+            return false;
+        };
+        let deferred = s.jobs.iter().any(|j| j.deferred == Some(sess.id));
+        matches!(sess.phase, Phase::Serve)
+            && s.jobs.iter().all(|j| j.deferred == Some(sess.id))
+            && (s.attached == 0 || deferred)
     }
 
     /// The next message set of `session`; `None` while nothing is ready.
@@ -414,15 +446,19 @@ impl Bridge {
         let deadline = tokio::time::Instant::now() + JOB_WAIT;
         loop {
             let notified = self.changed.notified();
-            let (request, replies) = {
+            let (request, done, replies) = {
                 let mut s = self.state();
                 let mut replies = Vec::new();
                 let request = self.prepare(&mut s, session, &mut replies)?;
-                (request, replies)
+                let done = request.is_none() && Bridge::session_done(&s);
+                if done && let Some(sess) = s.session.as_mut() {
+                    sess.finished = Some(std::time::Instant::now());
+                }
+                (request, done, replies)
             };
             send_replies(replies);
             self.publish();
-            if request.is_some() || !self.has_work() {
+            if request.is_some() || done {
                 return Ok(request);
             }
             // A run is attached: give it a moment to hand its next job over.
@@ -449,6 +485,7 @@ impl Bridge {
                 fresh: HashMap::new(),
                 dirty: HashSet::new(),
                 pages: 0,
+                finished: None,
             });
         }
         let State {
@@ -503,9 +540,11 @@ impl Bridge {
                     return Ok(Some(text));
                 }
                 Phase::Serve => {
-                    let Some(job) = jobs.front_mut() else {
+                    let this = sess.id;
+                    let Some(job) = jobs.iter_mut().find(|j| j.deferred != Some(this)) else {
                         return Ok(None);
                     };
+                    let job_id = job.id;
                     job.started = true;
                     match &mut job.kind {
                         JobKind::Reread(wanted) => {
@@ -521,7 +560,7 @@ impl Bridge {
                                     .filter_map(|r| sess.fresh.get(&r.id))
                                     .map(|i| i.record.clone())
                                     .collect();
-                                finish(jobs, replies, Answer::Records(records));
+                                finish(jobs, job_id, replies, Answer::Records(records));
                                 continue;
                             }
                             let text =
@@ -547,7 +586,7 @@ impl Bridge {
                                 };
                             }
                             if sent.is_empty() {
-                                finish_write(jobs, replies);
+                                finish_write_if_done(jobs, job_id, replies);
                                 continue;
                             }
                             let pairs: Vec<(&Write, &KeptItem)> =
@@ -559,7 +598,7 @@ impl Bridge {
                                 }
                             }
                             let Some(text) = batch.text.clone() else {
-                                finish_write(jobs, replies);
+                                finish_write_if_done(jobs, job_id, replies);
                                 continue;
                             };
                             let id = job.id;
@@ -593,9 +632,16 @@ impl Bridge {
             (result, save)
         };
         send_replies(replies);
+        if let Err(e) = &result {
+            self.state().last_error = Some(e.clone());
+        }
         if let Some(snapshot) = save {
             let snapshot = Arc::new(snapshot);
-            self.state().latest = Some(Arc::clone(&snapshot));
+            {
+                let mut s = self.state();
+                s.latest = Some(Arc::clone(&snapshot));
+                s.last_error = None;
+            }
             info!(
                 company = %self.company,
                 items = snapshot.records.len(),
@@ -751,13 +797,19 @@ impl Bridge {
                         return Err(e.message);
                     }
                 };
-                if let Some(JobKind::Write {
-                    writes, outcomes, ..
-                }) = jobs.iter_mut().find(|j| j.id == job).map(|j| &mut j.kind)
+                if let Some(j) = jobs.iter_mut().find(|j| j.id == job)
+                    && let JobKind::Write {
+                        writes, outcomes, ..
+                    } = &mut j.kind
                 {
                     for ((i, item), result) in sent.iter().zip(results) {
                         let Some(result) = result else { continue };
                         outcomes[*i] = Some(match result {
+                            WriteResult::Retry(why) => {
+                                info!(company = %self.company, reason = %why, "a write waits for the next Web Connector session");
+                                j.deferred = Some(session);
+                                continue;
+                            }
                             WriteResult::Applied(now) => {
                                 let mut now = now.unwrap_or_else(|| item.clone());
                                 if let FieldValue::Quantity(q) = writes[*i].new {
@@ -780,8 +832,10 @@ impl Bridge {
                 finish_write_if_done(jobs, job, replies);
             }
         }
+        let deferred = jobs.iter().any(|j| j.deferred == Some(session));
+        let eligible = jobs.iter().any(|j| j.deferred != Some(session));
         Ok(match sess.phase {
-            Phase::Serve if jobs.is_empty() && attached == 0 => SessionProgress::Done,
+            Phase::Serve if !eligible && (attached == 0 || deferred) => SessionProgress::Done,
             Phase::Serve => SessionProgress::Working(99),
             // The read is most of a session; the iterator's remaining count is per list.
             Phase::Read(_) => {
@@ -793,6 +847,7 @@ impl Bridge {
 
     /// The Web Connector could not reach QuickBooks.
     pub fn connection_error(&self, session: u64, words: &str) {
+        self.state().last_error = Some(words.to_owned());
         warn!(company = %self.company, session, error = %words, "the Web Connector could not reach QuickBooks; runs wait for the next session");
     }
 
@@ -906,13 +961,6 @@ fn fail_sent(jobs: &mut VecDeque<Job>, job: u64, sent: &[(usize, KeptItem)], why
     }
 }
 
-/// Replies to the job at the front when every write has an outcome.
-fn finish_write(jobs: &mut VecDeque<Job>, replies: &mut Vec<(oneshot::Sender<Answer>, Answer)>) {
-    if let Some(id) = jobs.front().map(|j| j.id) {
-        finish_write_if_done(jobs, id, replies);
-    }
-}
-
 fn finish_write_if_done(
     jobs: &mut VecDeque<Job>,
     job: u64,
@@ -939,10 +987,12 @@ fn finish_write_if_done(
 
 fn finish(
     jobs: &mut VecDeque<Job>,
+    job: u64,
     replies: &mut Vec<(oneshot::Sender<Answer>, Answer)>,
     answer: Answer,
 ) {
-    if let Some(mut job) = jobs.pop_front()
+    if let Some(i) = jobs.iter().position(|j| j.id == job)
+        && let Some(mut job) = jobs.remove(i)
         && let Some(tx) = job.reply.take()
     {
         replies.push((tx, answer));

@@ -60,6 +60,9 @@ pub enum WriteResult {
     Stale(String),
     /// Refused; the message says what to do.
     Failed(String),
+    /// Not done now (a lock, `3170`–`3180`, or `3231`): sent again in the next session,
+    /// checked against that session's read.
+    Retry(String),
 }
 
 /// A failure of a whole message set: the session cannot go on with it.
@@ -444,6 +447,9 @@ impl Dialect for DesktopDialect {
                     }
                     Outcome::Error(e) if e.next == Next::ReReadAndPlan => {
                         WriteResult::Stale(e.to_string())
+                    }
+                    Outcome::Error(e) if e.next == Next::RetryNextSession => {
+                        WriteResult::Retry(e.to_string())
                     }
                     Outcome::Error(e) => WriteResult::Failed(e.to_string()),
                 })

@@ -473,3 +473,75 @@ async fn a_rejected_message_set_ends_the_session_in_words_and_the_command_line_n
     assert_eq!(e.kind, ErrorKind::Unsupported);
     assert!(e.message.contains("invsync daemon"), "{e}");
 }
+
+#[tokio::test]
+async fn a_locked_item_is_written_in_the_next_session_and_the_run_waits_for_it() {
+    let company = Company::new();
+    let a = company.add_item(NewItem::inventory("A", dec("10.00"), 1));
+    let b = company.add_item(NewItem::inventory("B", dec("20.00"), 1));
+    let (bridge, _) = bridge(500, Duration::from_secs(600));
+    session(&bridge, &company, 1, Drop::Never).await;
+    let run = {
+        let bridge = Arc::clone(&bridge);
+        let (a, b) = (a.clone(), b.clone());
+        tokio::spawn(async move {
+            bridge
+                .write(vec![
+                    write(
+                        &a,
+                        "A",
+                        FieldValue::Price(dec("10.00")),
+                        FieldValue::Price(dec("12.00")),
+                        "pa",
+                    ),
+                    write(
+                        &b,
+                        "B",
+                        FieldValue::Price(dec("20.00")),
+                        FieldValue::Price(dec("22.00")),
+                        "pb",
+                    ),
+                ])
+                .await
+        })
+    };
+    while bridge.status().waiting_jobs == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Someone has A open in QuickBooks for this session.
+    company.lock(&a, 3175, 1);
+    let sent = session(&bridge, &company, 2, Drop::Never).await;
+    assert_eq!(count(&sent, "ItemInventoryModRq"), 2);
+    assert!(!run.is_finished(), "the run waits for the next session");
+    assert_eq!(company.item(&b).expect("item").sales_price, dec("22.00"));
+    let sent = session(&bridge, &company, 3, Drop::Never).await;
+    assert_eq!(
+        count(&sent, "ItemInventoryModRq"),
+        1,
+        "only the locked one, again"
+    );
+    let outcomes = run.await.expect("join").expect("outcomes");
+    assert_eq!(outcomes, vec![WriteOutcome::Applied, WriteOutcome::Applied]);
+    assert_eq!(company.item(&a).expect("item").sales_price, dec("12.00"));
+}
+
+#[tokio::test]
+async fn a_session_that_could_not_reach_quickbooks_is_named_in_what_runs_are_told() {
+    let (bridge, _) = bridge(500, Duration::from_secs(600));
+    bridge.connection_error(
+        1,
+        "0x80040408: Could not start QuickBooks. — QuickBooks could not be started",
+    );
+    bridge.close(1);
+    let e = bridge.snapshot().await.expect_err("nothing read");
+    assert!(
+        e.message.contains("its last session failed: 0x80040408"),
+        "{e}"
+    );
+    assert!(
+        bridge
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("Could not start QuickBooks"))
+    );
+}
