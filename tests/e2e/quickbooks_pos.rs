@@ -306,3 +306,108 @@ async fn the_daemon_syncs_three_stores_from_quickbooks_pos_and_its_prices_from_a
     );
     daemon.stop(Duration::from_secs(30));
 }
+
+/// A session in which POS applies the first message set carrying New Quantity Memos and
+/// the Web Connector dies before it reports the answer; the endpoint ends it on expiry.
+async fn session_lost_after_memos(client: &WebConnectorClient, company: &Company, name: &str) {
+    let mut log = SessionLog::default();
+    let auth = client.open(USER, PASSWORD, &mut log).await.expect("open");
+    assert_eq!(auth[1], "", "{auth:?}");
+    let ticket = &auth[0];
+    loop {
+        let request = client.send_request_xml(ticket).await.expect("request");
+        assert!(!request.is_empty(), "the session has work");
+        let answer = company.handle(name, &request).expect("answer");
+        if request.contains("InventoryQtyAdjustmentAddRq") {
+            return;
+        }
+        client
+            .receive_response_xml(ticket, &answer, "", "")
+            .await
+            .expect("progress");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quantities_from_a_master_store_are_set_in_pos_exactly_once_and_a_later_sale_survives() {
+    let pg = pg::fresh_database().await;
+    let (dir, config) = setup(pg.url());
+    // `web` is the master: POS's quantities come from it, as New Quantity Memos.
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace("master = \"accounting\"", "master = \"web\"")
+        .replace(
+            "qb_type = \"QBPOS\"\n",
+            "qb_type = \"QBPOS\"\nsession_timeout = \"1s\"\n",
+        )
+        .replace(
+            "name = \"prices-from-web\"\nstore = \"web\"\nevery = \"15m\"\nupdate = \"accounting\"\nfields = [\"price\"]",
+            "name = \"stock-from-web\"\nstore = \"web\"\nevery = \"15m\"\nupdate = \"accounting\"\nfields = [\"quantity\"]",
+        );
+    std::fs::write(&config, text).expect("config");
+    let mut csv = String::from("sku,name,price,quantity\n");
+    for i in 0..PER_STORE {
+        csv.push_str(&format!("web-{i},web {i},1.00,{}\n", 5 + i));
+    }
+    std::fs::write(dir.path().join("web.csv"), csv).expect("web");
+    let company = company();
+    let mut daemon = Daemon::start(&config, &[]);
+    let port = daemon.port("serving the QuickBooks Web Connector");
+    let mut client = WebConnectorClient::new(format!("http://127.0.0.1:{port}/qbwc"));
+    client.qbxml_version = (3, 0);
+    wait_runs(&config, "the first slots, skipped", |r| {
+        r.as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|r| r["status"] == "skipped"))
+    })
+    .await;
+    session(&client, &company, "s1").await;
+    let pool = sqlx::PgPool::connect(pg.url()).await.expect("connect");
+    sqlx::query("UPDATE sync_schedules SET next_due_at = now() WHERE name = 'stock-from-web'")
+        .execute(&pool)
+        .await
+        .expect("due now");
+    daemon.wait_log("the run waiting", Duration::from_secs(30), |log| {
+        log.contains("waiting for the Web Connector's next session")
+    });
+
+    // POS applies the memos; the answer never reaches invsync. Then a sale is rung up.
+    session_lost_after_memos(&client, &company, "s2").await;
+    company.end_session("s2");
+    assert_eq!(company.adjustments().len(), PER_STORE, "one memo per item");
+    let item = company.item_by_alu("web-3").expect("item");
+    assert_eq!(item.quantity_on_hand(), Decimal::from(5 + 3));
+    assert_eq!(company.adjustments()[0].reason, "invsync");
+    company.enter_sales_receipt(1, None, None, &[(&item.list_id, 1)]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The next session looks the memos up by their markers first and sends none again —
+    // sending `NewQuantity` again would undo the sale.
+    let log = session(&client, &company, "s3").await;
+    assert!(
+        log.requests[0].contains("InventoryQtyAdjustmentQueryRq"),
+        "{log:?}"
+    );
+    assert!(
+        !log.requests
+            .iter()
+            .any(|r| r.contains("InventoryQtyAdjustmentAddRq")),
+        "never sent twice: {log:?}"
+    );
+    wait_runs(&config, "the stock run", |r| {
+        of_schedule(r, "stock-from-web")
+            .iter()
+            .any(|r| r["status"] == "succeeded")
+    })
+    .await;
+    assert_eq!(company.adjustments().len(), PER_STORE, "exactly once");
+    assert_eq!(
+        company
+            .item_by_alu("web-3")
+            .expect("item")
+            .quantity_on_hand(),
+        Decimal::from(5 + 3 - 1),
+        "the sale rung up after the memo stands"
+    );
+    assert_eq!(company.stats().rejected, 0, "every request valid qbposXML");
+    daemon.stop(Duration::from_secs(30));
+}
