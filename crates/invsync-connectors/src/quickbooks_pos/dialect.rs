@@ -17,9 +17,9 @@ use super::response::{Item, ItemError, Response, ResponseSet, parse_response_set
 use super::status::{classify, classify_hresult};
 use super::{HResult, SkuField, StockScope};
 use crate::quickbooks_desktop::dialect::{
-    Dialect, DialectError, KeptItem, ReadCursor, ReadPage, WriteBatch, WriteResult,
+    Dialect, DialectError, KeptItem, ReadCursor, ReadPage, WriteBatch, WriteResult, outcome_error,
+    write_results,
 };
-use crate::quickbooks_desktop::{Next, Outcome};
 use crate::{Reject, Write};
 use invsync_core::FieldValue;
 use std::collections::HashSet;
@@ -109,17 +109,7 @@ fn parse(text: &str) -> Result<ResponseSet, DialectError> {
 /// A response's status as an error of the whole message set (an empty answer and
 /// warnings are fine).
 fn check_status(response: &Response, warnings: &mut Vec<String>) -> Result<(), DialectError> {
-    match classify(&response.status, &response.element) {
-        Outcome::Ok | Outcome::NoMatch => Ok(()),
-        Outcome::Warning(w) => {
-            warnings.push(w);
-            Ok(())
-        }
-        Outcome::Error(e) => Err(DialectError {
-            restart_read: e.next == Next::RestartIterator,
-            message: e.to_string(),
-        }),
-    }
+    outcome_error(classify(&response.status, &response.element), warnings)
 }
 
 impl Dialect for PosDialect {
@@ -302,29 +292,13 @@ impl Dialect for PosDialect {
         text: &str,
     ) -> Result<Vec<Option<WriteResult>>, DialectError> {
         let set = parse(text)?;
-        Ok(batch
-            .slots
-            .iter()
-            .map(|slot| {
-                let id = slot.as_ref().ok()?;
-                let Some(response) = set.get(id) else {
-                    return Some(WriteResult::Failed(format!(
-                        "QuickBooks POS did not answer request {id}; the next run plans it again"
-                    )));
-                };
-                Some(match classify(&response.status, &response.element) {
-                    // The answer carries only `ListID` and `Price1` (or the memo): the
-                    // bridge keeps the item it read, with the written value.
-                    Outcome::Ok | Outcome::NoMatch | Outcome::Warning(_) => {
-                        WriteResult::Applied(None)
-                    }
-                    Outcome::Error(e) if e.next == Next::ReReadAndPlan => {
-                        WriteResult::Stale(e.to_string())
-                    }
-                    Outcome::Error(e) => WriteResult::Failed(e.to_string()),
-                })
-            })
-            .collect())
+        // The answer carries only `ListID` and `Price1` (or the memo): the bridge keeps the
+        // item it read, with the written value. A lock (`3170`–`3180`) waits for the next
+        // session, as on Desktop.
+        Ok(write_results(batch, self.product(), |id| {
+            let response = set.get(id)?;
+            Some((classify(&response.status, &response.element), None))
+        }))
     }
 
     fn hresult(&self, request: &str, code: &str, message: &str) -> String {

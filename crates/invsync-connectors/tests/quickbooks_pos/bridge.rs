@@ -264,3 +264,46 @@ async fn price_writes_land_and_a_price_changed_in_pos_since_the_snapshot_is_stal
     let kept = bridge.snapshot().await.expect("kept");
     assert_eq!(kept.records.len(), 2);
 }
+
+#[tokio::test]
+async fn a_memo_for_an_item_locked_in_pos_is_sent_in_the_next_session_and_the_run_waits() {
+    let pos = Company::new();
+    let a = pos.add_item(NewItem::inventory("A", dec("1.00"), 4));
+    let b = pos.add_item(NewItem::inventory("B", dec("1.00"), 4));
+    let (bridge, _) = bridge(dialect(500, StockScope::Company));
+    session(&bridge, &pos, 1, None).await;
+    let run = {
+        let bridge = Arc::clone(&bridge);
+        let (a, b) = (a.clone(), b.clone());
+        tokio::spawn(async move {
+            bridge
+                .write(vec![
+                    write(&a, FieldValue::Quantity(4), FieldValue::Quantity(9), "qa"),
+                    write(&b, FieldValue::Quantity(4), FieldValue::Quantity(2), "qb"),
+                ])
+                .await
+        })
+    };
+    while bridge.status().waiting_jobs == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Someone has A open in POS for this session.
+    pos.lock(&a, 3175, 1);
+    session(&bridge, &pos, 2, None).await;
+    assert!(!run.is_finished(), "the run waits for the next session");
+    assert_eq!(pos.item(&b).expect("b").quantity_on_hand(), dec("2"));
+    let sent = session(&bridge, &pos, 3, None).await;
+    assert_eq!(
+        sent.iter()
+            .map(|r| r.matches("<InventoryQtyAdjustmentAddRq ").count())
+            .sum::<usize>(),
+        1,
+        "only the locked one, again"
+    );
+    assert_eq!(
+        run.await.expect("join").expect("outcomes"),
+        vec![WriteOutcome::Applied, WriteOutcome::Applied]
+    );
+    assert_eq!(pos.item(&a).expect("a").quantity_on_hand(), dec("9"));
+    assert_eq!(pos.adjustments().len(), 2);
+}
