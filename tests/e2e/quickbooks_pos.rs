@@ -3,25 +3,20 @@
 //! company fake answers the qbposXML the Web Connector client fake carries (and validates
 //! every request), three stores sync from POS, and POS's prices from a store.
 
+use crate::quickbooks_desktop::{
+    PASSWORD, PER_STORE, STORES, dec, of_schedule, setup_for, store_file, wait_runs,
+};
 use crate::support::daemon::{Daemon, http_get, metric};
 use crate::support::{json, runs, wait_for, with_config};
 use invsync_test_support::pg;
 use invsync_test_support::quickbooks_pos::{Company, ItemType, NewItem};
 use invsync_test_support::web_connector::{SessionLog, WebConnectorClient};
 use rust_decimal::Decimal;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 const USER: &str = "shop-pos";
-const PASSWORD: &str = "qbwc-pass-7731";
-const STORES: [&str; 3] = ["web", "outlet", "market"];
-const PER_STORE: usize = 8;
-
-fn dec(text: &str) -> Decimal {
-    text.parse().expect("decimal")
-}
 
 /// The company: `PER_STORE` items per store (ALU `{store}-{i}`, price 10.00 + i,
 /// quantity 20 + i at store 1) and a group item (`base`).
@@ -40,49 +35,9 @@ fn company() -> Arc<Company> {
     Arc::new(company)
 }
 
-/// Each store's file: its SKUs at price 1.00 and quantity 0 — except `web`, whose prices
-/// are the ones QuickBooks is to take (`prices-from-web`).
+/// The stores, schedules and daemon of the Desktop tests, for a POS company.
 fn setup(pg_url: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut tables = String::new();
-    for store in STORES {
-        let mut csv = String::from("sku,name,price,quantity\n");
-        for i in 0..PER_STORE {
-            let price = if store == "web" {
-                format!("{}.50", 30 + i)
-            } else {
-                "1.00".to_owned()
-            };
-            csv.push_str(&format!("{store}-{i},{store} {i},{price},0\n"));
-        }
-        std::fs::write(dir.path().join(format!("{store}.csv")), csv).expect("store file");
-        tables.push_str(&format!(
-            "[stores.{store}]\nkind = \"file\"\npath = \"{store}.csv\"\n\n"
-        ));
-    }
-    let mut schedules = String::new();
-    for store in ["outlet", "market"] {
-        schedules.push_str(&format!(
-            "[[schedules]]\nname = \"{store}-from-qb\"\nstore = \"{store}\"\nevery = \"15m\"\nupdate = \"store\"\nfields = [\"price\", \"quantity\"]\n\n"
-        ));
-    }
-    schedules.push_str(
-        "[[schedules]]\nname = \"prices-from-web\"\nstore = \"web\"\nevery = \"15m\"\nupdate = \"accounting\"\nfields = [\"price\"]\n\n",
-    );
-    let config = dir.path().join("invsync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{pg_url}\"\n\n\
-             [daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n\n\
-             [web_connector]\nlisten = \"127.0.0.1:0\"\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\nqb_type = \"QBPOS\"\n\n\
-             [inventory]\nmaster = \"accounting\"\n\n\
-             [accounting]\nkind = \"quickbooks-pos\"\nmax_age = \"10m\"\nmax_returned = 7\n\n\
-             {tables}{schedules}"
-        ),
-    )
-    .expect("config");
-    (dir, config)
+    setup_for(pg_url, USER, "QBPOS", "kind = \"quickbooks-pos\"\n")
 }
 
 /// One Web Connector session with the company playing QuickBooks POS.
@@ -97,28 +52,6 @@ async fn session(client: &WebConnectorClient, company: &Arc<Company>, name: &str
         .expect("session");
     company.end_session(name);
     log
-}
-
-fn of_schedule<'a>(runs: &'a Value, schedule: &str) -> Vec<&'a Value> {
-    runs.as_array()
-        .expect("runs")
-        .iter()
-        .filter(|r| r["schedule"] == schedule)
-        .collect()
-}
-
-async fn wait_runs(config: &Path, what: &str, done: impl Fn(&Value) -> bool + Send + 'static) {
-    let config = config.to_owned();
-    let what = what.to_owned();
-    tokio::task::spawn_blocking(move || {
-        wait_for(&what, Duration::from_secs(60), || done(&runs(&config)))
-    })
-    .await
-    .expect("wait");
-}
-
-fn store_file(dir: &Path, store: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("{store}.csv"))).expect("store file")
 }
 
 #[tokio::test(flavor = "multi_thread")]
