@@ -11,7 +11,7 @@ use invsync_store::{Db, PoolOptions};
 use invsync_test_support::fake::serve;
 use invsync_test_support::pg;
 use invsync_test_support::web_connector::WebConnectorClient;
-use invsync_webconnector::{CompanySetup, Endpoint, EndpointOptions, QueueWork};
+use invsync_webconnector::{CompanySetup, CompanyWork, Endpoint, EndpointOptions, QueueWork};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +20,26 @@ pub struct Options {
     pub requests: usize,
     pub response_kib: usize,
     pub postgres: bool,
+}
+
+/// The endpoint of one QuickBooks Desktop company file, user `bench`, password
+/// `bench-password`, with `work` behind it.
+pub(crate) fn endpoint(db: Db, work: Arc<dyn CompanyWork>) -> Endpoint {
+    Endpoint::new(
+        vec![CompanySetup {
+            username: "bench".into(),
+            password: SecretString::from("bench-password"),
+            company_file: None,
+            qb_type: QbType::Desktop,
+            work,
+        }],
+        EndpointOptions {
+            db,
+            session_timeout: Duration::from_secs(600),
+            owner: "bench".into(),
+            app_name: "invsync".into(),
+        },
+    )
 }
 
 pub fn run(o: Options) -> anyhow::Result<()> {
@@ -45,21 +65,7 @@ async fn measure(o: Options) -> anyhow::Result<()> {
         "<ItemInventoryModRq requestID=\"1\"><ItemInventoryMod><ListID>80000001-1234567890</ListID><EditSequence>1234567890</EditSequence><SalesPrice>12.50</SalesPrice></ItemInventoryMod></ItemInventoryModRq>".repeat(10)
     );
     let work = Arc::new(QueueWork::new(std::iter::repeat_n(request, o.requests)));
-    let endpoint = Endpoint::new(
-        vec![CompanySetup {
-            username: "bench".into(),
-            password: SecretString::from("bench-password"),
-            company_file: None,
-            qb_type: QbType::Desktop,
-            work: work.clone(),
-        }],
-        EndpointOptions {
-            db,
-            session_timeout: Duration::from_secs(600),
-            owner: "bench".into(),
-            app_name: "invsync".into(),
-        },
-    );
+    let endpoint = endpoint(db, work.clone());
     let server = serve(endpoint.router()).await;
     let client = WebConnectorClient::new(format!("{}/qbwc", server.base_url()));
     let item = "<ItemInventoryRet><ListID>80000001-1234567890</ListID><EditSequence>1234567890</EditSequence><Name>SKU-000001</Name><SalesPrice>12.50</SalesPrice><QuantityOnHand>7</QuantityOnHand></ItemInventoryRet>";

@@ -24,9 +24,8 @@ use invsync_test_support::quickbooks_desktop::{
     Company, DEFAULT_ADJUSTMENT_ACCOUNT, LatencyModel, NewItem,
 };
 use invsync_test_support::web_connector::{SessionLog, WebConnectorClient};
-use invsync_webconnector::{BridgeWork, CompanySetup, Endpoint, EndpointOptions};
+use invsync_webconnector::BridgeWork;
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,21 +102,7 @@ async fn measure(o: Options) -> anyhow::Result<()> {
         Duration::from_secs(3600),
         true,
     );
-    let endpoint = Endpoint::new(
-        vec![CompanySetup {
-            username: "bench".into(),
-            password: SecretString::from("bench-password"),
-            company_file: None,
-            qb_type: invsync_config::QbType::Desktop,
-            work: Arc::new(BridgeWork(Arc::clone(&bridge))),
-        }],
-        EndpointOptions {
-            db,
-            session_timeout: Duration::from_secs(600),
-            owner: "bench".into(),
-            app_name: "invsync".into(),
-        },
-    );
+    let endpoint = crate::web_connector::endpoint(db, Arc::new(BridgeWork(Arc::clone(&bridge))));
     let server = serve(endpoint.router()).await;
     let mut client = WebConnectorClient::new(format!("{}/qbwc", server.base_url()));
     client.max_noops = 1000;

@@ -275,9 +275,11 @@ impl Bridge {
         Ok(snapshot)
     }
 
-    /// Store orders whose references the next session looks up.
+    /// The references of the store orders still holding stock, which the next session
+    /// looks up. Each call replaces the last: a run asks about every tracked order that is
+    /// not posted yet (every store's), so orders marked posted or closed since drop out.
     pub fn ask_posted(&self, refs: impl IntoIterator<Item = String>) {
-        self.state().refs.extend(refs);
+        self.state().refs = refs.into_iter().collect();
     }
 
     /// Keeps sessions open for the caller's next jobs until the guard is dropped (the run
@@ -669,7 +671,6 @@ impl Bridge {
         let State {
             session: Some(sess),
             jobs,
-            refs,
             ..
         } = s
         else {
@@ -716,17 +717,15 @@ impl Bridge {
                 sess.phase = Phase::Posted;
             }
             InFlight::Posted(asked) => {
+                // Asked again each session until the runs stop asking (they mark the order
+                // posted once a snapshot says so).
                 sess.posted = self
                     .dialect
                     .posted_response(&text)
                     .map_err(fatal)?
                     .into_iter()
+                    .filter(|r| asked.contains(r))
                     .collect();
-                // Posted orders stay posted: no need to ask again.
-                for r in &sess.posted {
-                    refs.remove(r);
-                }
-                let _ = asked;
                 sess.phase = Phase::Read(ReadCursor::default());
             }
             InFlight::Read(cursor) => {

@@ -101,7 +101,7 @@ impl Connection for DesktopConnection {
     }
 
     /// Posted when the snapshot's session found the order's reference on a sales receipt
-    /// or an invoice; every reference asked is looked up by the next session. Unknown is
+    /// or an invoice; the references asked are what the next session looks up. Unknown is
     /// unposted (the order keeps holding stock: the conservative answer).
     async fn posted_orders(
         &self,
@@ -117,12 +117,7 @@ impl Connection for DesktopConnection {
             .iter()
             .map(|r| snapshot.as_ref().is_some_and(|s| s.posted.contains(r)))
             .collect();
-        self.bridge.ask_posted(
-            refs.into_iter()
-                .zip(&answers)
-                .filter(|(_, posted)| !**posted)
-                .map(|(r, _)| r),
-        );
+        self.bridge.ask_posted(refs);
         Ok(snapshot.map(|_| answers))
     }
 

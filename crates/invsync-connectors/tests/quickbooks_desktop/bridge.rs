@@ -54,6 +54,18 @@ enum Drop {
 
 /// One session as the endpoint runs it: the requests handed out, in order.
 async fn session(bridge: &Bridge, company: &Company, id: u64, drop: Drop) -> Vec<String> {
+    session_with(bridge, company, id, drop, |_| {}).await
+}
+
+/// [`session`], with `before` called on each request before QuickBooks gets it (what a
+/// user does in QuickBooks meanwhile).
+async fn session_with(
+    bridge: &Bridge,
+    company: &Company,
+    id: u64,
+    drop: Drop,
+    mut before: impl FnMut(&str),
+) -> Vec<String> {
     let name = format!("s{id}");
     let mut sent = Vec::new();
     let mut noops = 0;
@@ -66,6 +78,7 @@ async fn session(bridge: &Bridge, company: &Company, id: u64, drop: Drop) -> Vec
             }
             break;
         };
+        before(&request);
         sent.push(request.clone());
         if let Drop::At(what, done) = drop
             && request.contains(what)
@@ -87,6 +100,22 @@ async fn session(bridge: &Bridge, company: &Company, id: u64, drop: Drop) -> Vec
     bridge.close(id);
     company.end_session(&name);
     sent
+}
+
+/// A run handing `writes` to the bridge (as the engine's write does); returns once they
+/// wait for a session.
+async fn queued(
+    bridge: &Arc<Bridge>,
+    writes: Vec<Write>,
+) -> tokio::task::JoinHandle<Result<Vec<WriteOutcome>, invsync_connectors::ConnectorError>> {
+    let run = {
+        let bridge = Arc::clone(bridge);
+        tokio::spawn(async move { bridge.write(writes).await })
+    };
+    while bridge.status().waiting_jobs == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    run
 }
 
 fn write(id: &str, sku: &str, old: FieldValue, new: FieldValue, key: &str) -> Write {
@@ -197,33 +226,26 @@ async fn a_quantity_write_whose_answer_was_lost_is_found_by_its_marker_and_never
     session(&bridge, &company, 1, Drop::Never).await;
 
     // A run (store master) writes A: 10 → 15 and B: 10 → 7.
-    let run = {
-        let bridge = Arc::clone(&bridge);
-        let (a, b) = (a.clone(), b.clone());
-        tokio::spawn(async move {
-            bridge
-                .write(vec![
-                    write(
-                        &a,
-                        "A",
-                        FieldValue::Quantity(10),
-                        FieldValue::Quantity(15),
-                        "key-a",
-                    ),
-                    write(
-                        &b,
-                        "B",
-                        FieldValue::Quantity(10),
-                        FieldValue::Quantity(7),
-                        "key-b",
-                    ),
-                ])
-                .await
-        })
-    };
-    while bridge.status().waiting_jobs == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let run = queued(
+        &bridge,
+        vec![
+            write(
+                &a,
+                "A",
+                FieldValue::Quantity(10),
+                FieldValue::Quantity(15),
+                "key-a",
+            ),
+            write(
+                &b,
+                "B",
+                FieldValue::Quantity(10),
+                FieldValue::Quantity(7),
+                "key-b",
+            ),
+        ],
+    )
+    .await;
     // QuickBooks applies the adjustments, and the answer never comes back.
     let sent = session(
         &bridge,
@@ -266,24 +288,17 @@ async fn a_quantity_write_lost_before_quickbooks_got_it_is_computed_again_from_t
     let a = company.add_item(NewItem::inventory("A", dec("5.00"), 10));
     let (bridge, _) = bridge(500, Duration::from_secs(600));
     session(&bridge, &company, 1, Drop::Never).await;
-    let run = {
-        let bridge = Arc::clone(&bridge);
-        let a = a.clone();
-        tokio::spawn(async move {
-            bridge
-                .write(vec![write(
-                    &a,
-                    "A",
-                    FieldValue::Quantity(10),
-                    FieldValue::Quantity(12),
-                    "key-a",
-                )])
-                .await
-        })
-    };
-    while bridge.status().waiting_jobs == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let run = queued(
+        &bridge,
+        vec![write(
+            &a,
+            "A",
+            FieldValue::Quantity(10),
+            FieldValue::Quantity(12),
+            "key-a",
+        )],
+    )
+    .await;
     session(
         &bridge,
         &company,
@@ -367,30 +382,14 @@ async fn a_price_changed_in_quickbooks_mid_session_comes_back_stale_and_is_re_re
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Someone edits A in QuickBooks after the session's read, before the mod lands.
-    let edited = Arc::clone(&company);
-    let a_id = a.clone();
-    let name = "s2".to_owned();
-    let mut sent = Vec::new();
-    loop {
-        let Some(request) = bridge.next_request(2).await.expect("next") else {
-            if bridge.has_work() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-            break;
-        };
-        if request.contains("ItemInventoryModRq") && count(&sent, "ItemInventoryModRq") == 0 {
-            edited.edit_in_quickbooks(&a_id, |item| item.sales_price = dec("10.50"));
+    let mut edited = false;
+    let sent = session_with(&bridge, &company, 2, Drop::Never, |request| {
+        if request.contains("ItemInventoryModRq") && !edited {
+            edited = true;
+            company.edit_in_quickbooks(&a, |item| item.sales_price = dec("10.50"));
         }
-        sent.push(request.clone());
-        let answer = company
-            .handle(&name, &request)
-            .map_err(|h| (h.to_string(), String::new()));
-        if bridge.receive_response(2, answer).await.expect("progress") == SessionProgress::Done {
-            break;
-        }
-    }
-    bridge.close(2);
+    })
+    .await;
     let (first, now, second) = run.await.expect("join");
     assert!(
         matches!(&first[0], WriteOutcome::Stale(m) if m.contains("3200")),
@@ -481,33 +480,26 @@ async fn a_locked_item_is_written_in_the_next_session_and_the_run_waits_for_it()
     let b = company.add_item(NewItem::inventory("B", dec("20.00"), 1));
     let (bridge, _) = bridge(500, Duration::from_secs(600));
     session(&bridge, &company, 1, Drop::Never).await;
-    let run = {
-        let bridge = Arc::clone(&bridge);
-        let (a, b) = (a.clone(), b.clone());
-        tokio::spawn(async move {
-            bridge
-                .write(vec![
-                    write(
-                        &a,
-                        "A",
-                        FieldValue::Price(dec("10.00")),
-                        FieldValue::Price(dec("12.00")),
-                        "pa",
-                    ),
-                    write(
-                        &b,
-                        "B",
-                        FieldValue::Price(dec("20.00")),
-                        FieldValue::Price(dec("22.00")),
-                        "pb",
-                    ),
-                ])
-                .await
-        })
-    };
-    while bridge.status().waiting_jobs == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let run = queued(
+        &bridge,
+        vec![
+            write(
+                &a,
+                "A",
+                FieldValue::Price(dec("10.00")),
+                FieldValue::Price(dec("12.00")),
+                "pa",
+            ),
+            write(
+                &b,
+                "B",
+                FieldValue::Price(dec("20.00")),
+                FieldValue::Price(dec("22.00")),
+                "pb",
+            ),
+        ],
+    )
+    .await;
     // Someone has A open in QuickBooks for this session.
     company.lock(&a, 3175, 1);
     let sent = session(&bridge, &company, 2, Drop::Never).await;
@@ -543,5 +535,52 @@ async fn a_session_that_could_not_reach_quickbooks_is_named_in_what_runs_are_tol
             .status()
             .last_error
             .is_some_and(|e| e.contains("Could not start QuickBooks"))
+    );
+}
+
+#[tokio::test]
+async fn the_connection_answers_posted_orders_from_the_snapshot_and_asks_the_next_session() {
+    use invsync_connectors::Connection;
+    use invsync_connectors::quickbooks_desktop::DesktopConnection;
+    use invsync_core::OrderLine;
+    let company = Company::new();
+    let a = company.add_item(NewItem::inventory("A", dec("1.00"), 10));
+    company.enter_sales_receipt("web-1001", &[(&a, 2)]);
+    let (bridge, _) = bridge(500, Duration::from_secs(600));
+    let config = invsync_config::QuickBooksDesktopConfig {
+        company: "c".into(),
+        sku_field: invsync_config::DesktopSkuField::Name,
+        adjustment_account: None,
+        site: None,
+        order_ref_number: "{store}-{order}".into(),
+        max_age: Duration::from_secs(600),
+        max_returned: 500,
+    };
+    let connection = DesktopConnection::new("accounting", &config, Arc::clone(&bridge));
+    let line = |store: &str, order: &str| OrderLine {
+        store: store.into(),
+        order: order.into(),
+        sku: "A".into(),
+        quantity: 2,
+    };
+    let lines = [line("web", "1001"), line("web", "1002")];
+    // No snapshot yet: it cannot tell (every line unposted), and the next session asks.
+    assert_eq!(connection.posted_orders(&lines).await.expect("ok"), None);
+    let sent = session(&bridge, &company, 1, Drop::Never).await;
+    assert!(
+        sent[0].contains("<RefNumber>web-1001</RefNumber>"),
+        "{}",
+        sent[0]
+    );
+    let connection = DesktopConnection::new("accounting", &config, Arc::clone(&bridge));
+    assert_eq!(
+        connection.posted_orders(&lines).await.expect("ok"),
+        Some(vec![true, false])
+    );
+    let catalog = connection.read_catalog().await.expect("catalog");
+    assert_eq!(
+        catalog.records[0].quantity,
+        Some(8),
+        "the sale is in the read"
     );
 }
