@@ -176,7 +176,7 @@ fn warnings(config: &Config) -> Vec<String> {
         ConnectionConfig::WooCommerce(_) | ConnectionConfig::BigCommerce(_) => {}
         ConnectionConfig::QuickBooksOnline(_) => {}
         // Reached only through the Web Connector; its table was checked at load.
-        ConnectionConfig::QuickBooksDesktop(_) => {}
+        ConnectionConfig::QuickBooksDesktop(_) | ConnectionConfig::QuickBooksPos(_) => {}
         // Nothing to check offline; `invsync sync --dry-run` tries the credentials.
         ConnectionConfig::Shopify(_) => {}
     };

@@ -51,25 +51,26 @@ pub async fn run(config: Option<&Path>, format: Format, args: SyncArgs) -> CmdRe
     Ok(exit_code(&report))
 }
 
-/// QuickBooks Desktop is written only inside a Web Connector session, and only the daemon
-/// serves the Web Connector (ADR 0080 §5): a manual run that would write it is refused
-/// before anything is recorded, with what to do instead. Store updates and dry runs plan
-/// from the snapshot the daemon's sessions keep.
+/// QuickBooks Desktop (and POS) is written only inside a Web Connector session, and only
+/// the daemon serves the Web Connector (ADR 0080 §5): a manual run that would write it is
+/// refused before anything is recorded, with what to do instead. Store updates and dry
+/// runs plan from the snapshot the daemon's sessions keep.
 fn refuse_web_connector_writes(
     config: &invsync_config::Config,
     request: &SyncRequest,
 ) -> Result<(), CliError> {
     if request.update == Side::Accounting
         && !request.dry_run
-        && matches!(
-            config.accounting,
-            invsync_config::ConnectionConfig::QuickBooksDesktop(_)
-        )
+        && let Some(product) = match config.accounting {
+            invsync_config::ConnectionConfig::QuickBooksDesktop(_) => Some("QuickBooks Desktop"),
+            invsync_config::ConnectionConfig::QuickBooksPos(_) => Some("QuickBooks POS"),
+            _ => None,
+        }
     {
         return Err(CliError::new(
             crate::ErrorKind::Usage,
             anyhow::anyhow!(
-                "QuickBooks Desktop is written only inside a Web Connector session, which `invsync daemon` serves: \
+                "{product} is written only inside a Web Connector session, which `invsync daemon` serves: \
                  add a schedule with update = \"accounting\" (its run waits for the next session), or use the daemon's web page; \
                  `--dry-run` shows what would be written, from the snapshot the last session kept"
             ),

@@ -19,6 +19,7 @@ mod output;
 mod process;
 mod quickbooks_desktop;
 mod quickbooks_online;
+mod quickbooks_pos;
 mod secrets;
 mod shopify;
 mod web;

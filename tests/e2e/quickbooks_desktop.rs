@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const USER: &str = "shop-qbd";
-const PASSWORD: &str = "qbwc-pass-7731";
-const STORES: [&str; 3] = ["web", "outlet", "market"];
-const PER_STORE: usize = 8;
+pub(crate) const PASSWORD: &str = "qbwc-pass-7731";
+pub(crate) const STORES: [&str; 3] = ["web", "outlet", "market"];
+pub(crate) const PER_STORE: usize = 8;
 
-fn dec(text: &str) -> Decimal {
+pub(crate) fn dec(text: &str) -> Decimal {
     text.parse().expect("decimal")
 }
 
@@ -43,6 +43,22 @@ fn company() -> Arc<Company> {
 /// Each store's file: its SKUs at price 1.00 and quantity 0 — except `web`, whose prices
 /// are the ones QuickBooks is to take (`prices-from-web`).
 fn setup(pg_url: &str) -> (tempfile::TempDir, PathBuf) {
+    setup_for(
+        pg_url,
+        USER,
+        "QBFS",
+        "kind = \"quickbooks-desktop\"\nadjustment_account = \"Inventory Adjustments\"\n",
+    )
+}
+
+/// [`setup`] for a Web Connector `user` opening `qb_type` and these `[accounting]` keys
+/// (the POS tests share it).
+pub(crate) fn setup_for(
+    pg_url: &str,
+    user: &str,
+    qb_type: &str,
+    accounting: &str,
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut tables = String::new();
     for store in STORES {
@@ -75,9 +91,9 @@ fn setup(pg_url: &str) -> (tempfile::TempDir, PathBuf) {
         format!(
             "[database]\nurl = \"{pg_url}\"\n\n\
              [daemon]\nlisten = \"127.0.0.1:0\"\npoll = \"200ms\"\n\n\
-             [web_connector]\nlisten = \"127.0.0.1:0\"\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\nqb_type = \"QBFS\"\n\n\
+             [web_connector]\nlisten = \"127.0.0.1:0\"\nusername = \"{user}\"\npassword = \"{PASSWORD}\"\nqb_type = \"{qb_type}\"\n\n\
              [inventory]\nmaster = \"accounting\"\n\n\
-             [accounting]\nkind = \"quickbooks-desktop\"\nadjustment_account = \"Inventory Adjustments\"\nmax_age = \"10m\"\nmax_returned = 7\n\n\
+             [accounting]\n{accounting}max_age = \"10m\"\nmax_returned = 7\n\n\
              {tables}{schedules}"
         ),
     )
@@ -99,7 +115,7 @@ async fn session(client: &WebConnectorClient, company: &Arc<Company>, name: &str
     log
 }
 
-fn of_schedule<'a>(runs: &'a Value, schedule: &str) -> Vec<&'a Value> {
+pub(crate) fn of_schedule<'a>(runs: &'a Value, schedule: &str) -> Vec<&'a Value> {
     runs.as_array()
         .expect("runs")
         .iter()
@@ -107,7 +123,11 @@ fn of_schedule<'a>(runs: &'a Value, schedule: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-async fn wait_runs(config: &Path, what: &str, done: impl Fn(&Value) -> bool + Send + 'static) {
+pub(crate) async fn wait_runs(
+    config: &Path,
+    what: &str,
+    done: impl Fn(&Value) -> bool + Send + 'static,
+) {
     let config = config.to_owned();
     let what = what.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -117,7 +137,7 @@ async fn wait_runs(config: &Path, what: &str, done: impl Fn(&Value) -> bool + Se
     .expect("wait");
 }
 
-fn store_file(dir: &Path, store: &str) -> String {
+pub(crate) fn store_file(dir: &Path, store: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{store}.csv"))).expect("store file")
 }
 

@@ -28,6 +28,7 @@ pub use kinds::quickbooks_online::{
     PRODUCTION_BASE_URL as QBO_PRODUCTION_BASE_URL, SANDBOX_BASE_URL as QBO_SANDBOX_BASE_URL,
     TOKEN_URL as QBO_TOKEN_URL,
 };
+pub use kinds::quickbooks_pos::DEFAULT_ADJUSTMENT_REASON as QBPOS_DEFAULT_ADJUSTMENT_REASON;
 pub use kinds::{
     DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
@@ -290,13 +291,24 @@ impl Validator<'_> {
                 None
             }
         };
-        if let Some(ConnectionConfig::QuickBooksDesktop(q)) = &mut accounting {
-            kinds::quickbooks_desktop::check_with_web_connector(
-                self,
-                q,
-                web_connector.as_ref().and_then(|t| t.as_ref()),
-                web_connector.is_some(),
-            );
+        match &mut accounting {
+            Some(ConnectionConfig::QuickBooksDesktop(q)) => {
+                kinds::quickbooks_desktop::check_with_web_connector(
+                    self,
+                    q,
+                    web_connector.as_ref().and_then(|t| t.as_ref()),
+                    web_connector.is_some(),
+                );
+            }
+            Some(ConnectionConfig::QuickBooksPos(q)) => {
+                kinds::quickbooks_pos::check_with_web_connector(
+                    self,
+                    q,
+                    web_connector.as_ref().and_then(|t| t.as_ref()),
+                    web_connector.is_some(),
+                );
+            }
+            _ => {}
         }
         let mut stores = BTreeMap::new();
         // Stores that are declared but invalid are reported once, at their own keys, not

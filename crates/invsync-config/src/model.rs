@@ -94,6 +94,8 @@ pub enum ConnectionConfig {
     Shopify(ShopifyConnectionConfig),
     /// Reached only through the Web Connector (`[web_connector]`, ADR 0080).
     QuickBooksDesktop(QuickBooksDesktopConfig),
+    /// QuickBooks Point of Sale, through the Web Connector too (ADR 0080, 0081).
+    QuickBooksPos(QuickBooksPosConfig),
 }
 
 impl ConnectionConfig {
@@ -105,6 +107,7 @@ impl ConnectionConfig {
             ConnectionConfig::QuickBooksOnline(_) => "quickbooks-online",
             ConnectionConfig::Shopify(_) => "shopify",
             ConnectionConfig::QuickBooksDesktop(_) => "quickbooks-desktop",
+            ConnectionConfig::QuickBooksPos(_) => "quickbooks-pos",
         }
     }
 }
@@ -242,6 +245,52 @@ pub enum DesktopSkuField {
     ManufacturerPartNumber,
     /// `BarCodeValue`.
     BarCode,
+}
+
+/// `kind = "quickbooks-pos"` (accounting side only): QuickBooks Point of Sale through the
+/// Web Connector (ADR 0080, 0081), whose `[web_connector]` must say `qb_type = "QBPOS"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickBooksPosConfig {
+    /// The company's name in invsync: `[web_connector] username`.
+    pub company: String,
+    /// Which item field is the SKU.
+    pub sku_field: PosSkuField,
+    /// One store of a multi-store company (1 to 20): its on-hand quantity is read and
+    /// written. `None`: the company's total, memos to the default store.
+    pub store_number: Option<u8>,
+    /// `Reason` of the New Quantity Memos invsync adds (at most 8 characters).
+    pub adjustment_reason: String,
+    /// Where a sales receipt carries a store order's reference.
+    pub order_ref_field: PosOrderRefField,
+    /// The reference a posted store order carries: `{order}` and `{store}` are replaced.
+    pub order_ref_number: String,
+    /// As for QuickBooks Desktop: older quantities are never written to a store.
+    pub max_age: Duration,
+    /// Items per page of the iterated reads (`MaxReturned`).
+    pub max_returned: u32,
+}
+
+/// `sku_field` of QuickBooks POS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PosSkuField {
+    /// `ALU`, the "alternate lookup" (default).
+    #[default]
+    Alu,
+    /// `ItemNumber`.
+    ItemNumber,
+    /// `UPC`.
+    Upc,
+}
+
+/// `order_ref_field` of QuickBooks POS: the sales receipt field holding an order's
+/// reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PosOrderRefField {
+    /// `Comments` (default).
+    #[default]
+    Comments,
+    /// `TrackingNumber`.
+    TrackingNumber,
 }
 
 /// `environment`: which Intuit API host to use by default.

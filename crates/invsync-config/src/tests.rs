@@ -1779,3 +1779,166 @@ fn the_quickbooks_desktop_example_config_is_valid_and_documents_every_key() {
         );
     }
 }
+
+const QBPOS: &str = r#"
+[web_connector]
+username = "invsync-pos"
+password = "wc-secret-1"
+qb_type = "QBPOS"
+
+[inventory]
+master = "accounting"
+
+[accounting]
+kind = "quickbooks-pos"
+
+[stores.shop]
+kind = "file"
+path = "data/shop.csv"
+"#;
+
+#[test]
+fn loads_a_quickbooks_pos_accounting_side_with_defaults() {
+    let (_dir, config) = load_text(QBPOS, &[]);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksPos(q) = &config.accounting else {
+        panic!("not POS: {:?}", config.accounting.kind());
+    };
+    assert_eq!(q.company, "invsync-pos");
+    assert_eq!(q.sku_field, PosSkuField::Alu);
+    assert_eq!(q.store_number, None);
+    assert_eq!(q.adjustment_reason, "invsync");
+    assert_eq!(q.order_ref_field, PosOrderRefField::Comments);
+    assert_eq!(q.order_ref_number, "{order}");
+    assert_eq!(q.max_age, Duration::from_secs(1800));
+    assert_eq!(q.max_returned, 500);
+
+    let full = QBPOS.replacen(
+        "kind = \"quickbooks-pos\"\n",
+        "kind = \"quickbooks-pos\"\nsku_field = \"upc\"\nstore_number = 2\nadjustment_reason = \"Web\"\norder_ref_field = \"tracking_number\"\norder_ref_number = \"W{order}\"\nmax_age = \"1h\"\nmax_returned = 200\n",
+        1,
+    );
+    let (_dir, config) = load_text(&full, &[]);
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    let ConnectionConfig::QuickBooksPos(q) = &config.accounting else {
+        panic!("not POS");
+    };
+    assert_eq!(q.sku_field, PosSkuField::Upc);
+    assert_eq!(q.store_number, Some(2));
+    assert_eq!(q.adjustment_reason, "Web");
+    assert_eq!(q.order_ref_field, PosOrderRefField::TrackingNumber);
+    assert_eq!(q.order_ref_number, "W{order}");
+    assert_eq!(q.max_age, Duration::from_secs(3600));
+    assert_eq!(q.max_returned, 200);
+    // A store may be the master: memos need no account in POS.
+    let store_master = QBPOS.replacen("master = \"accounting\"", "master = \"shop\"", 1);
+    let (_dir, config) = load_text(&store_master, &[]);
+    config.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn quickbooks_pos_errors_name_the_key() {
+    let replace = |from: &str, to: &str| QBPOS.replacen(from, to, 1);
+    let with = |line: &str| {
+        QBPOS.replacen(
+            "kind = \"quickbooks-pos\"\n",
+            &format!("kind = \"quickbooks-pos\"\n{line}\n"),
+            1,
+        )
+    };
+    let no_table = QBPOS
+        .split("[inventory]")
+        .nth(1)
+        .map(|rest| format!("[inventory]{rest}"))
+        .expect("split");
+    let cases: Vec<KeyCase> = vec![
+        (
+            "no [web_connector]",
+            no_table,
+            vec![("web_connector", "qb_type = \"QBPOS\"")],
+        ),
+        (
+            "Desktop web connector",
+            replace("qb_type = \"QBPOS\"", "qb_type = \"QBFS\""),
+            vec![("web_connector.qb_type", "set qb_type = \"QBPOS\"")],
+        ),
+        (
+            "bad sku field",
+            with("sku_field = \"name\""),
+            vec![("accounting.sku_field", "\"alu\"")],
+        ),
+        (
+            "store 21",
+            with("store_number = 21"),
+            vec![("accounting.store_number", "1 to 20")],
+        ),
+        (
+            "reason too long",
+            with("adjustment_reason = \"Web orders\""),
+            vec![("accounting.adjustment_reason", "1 to 8")],
+        ),
+        (
+            "bad order ref field",
+            with("order_ref_field = \"memo\""),
+            vec![("accounting.order_ref_field", "tracking_number")],
+        ),
+        (
+            "template without {order}",
+            with("order_ref_number = \"W-1\""),
+            vec![("accounting.order_ref_number", "{order}")],
+        ),
+        (
+            "Desktop keys",
+            with("adjustment_account = \"Inventory Adjustments\""),
+            vec![("accounting.adjustment_account", "unknown key")],
+        ),
+        (
+            "login on [accounting]",
+            with("username = \"x\""),
+            vec![("accounting.username", "[web_connector]")],
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let (_dir, result) = load_text(&text, &[]);
+        let errors = result.expect_err(what);
+        for (key, words) in expected {
+            let e = errors
+                .iter()
+                .find(|e| e.key.as_deref() == Some(key))
+                .unwrap_or_else(|| panic!("{what}: no error at {key}: {errors}"));
+            assert!(e.message.contains(words), "{what}: {}", e.message);
+        }
+        assert!(
+            !errors.to_string().contains("wc-secret-1"),
+            "{what}: {errors}"
+        );
+    }
+}
+
+#[test]
+fn the_quickbooks_pos_example_config_is_valid_and_documents_every_key() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/invsync.quickbooks-pos.example.toml");
+    let options = LoadOptions {
+        env: Some([("QBWC_PASSWORD".to_owned(), "p".to_owned())].into()),
+        now: None,
+    };
+    let config = load_with(&example, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.accounting.kind(), "quickbooks-pos");
+    let text = std::fs::read_to_string(&example).expect("read");
+    for key in [
+        "sku_field",
+        "store_number",
+        "adjustment_reason",
+        "order_ref_field",
+        "order_ref_number",
+        "max_age",
+        "max_returned",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start_matches('#').starts_with(&format!("{key} ="))),
+            "{key} is not documented"
+        );
+    }
+}

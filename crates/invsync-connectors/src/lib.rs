@@ -18,6 +18,7 @@ mod order_feed;
 pub use order_feed::OrderClock;
 pub mod quickbooks_desktop;
 pub mod quickbooks_online;
+pub mod quickbooks_pos;
 pub mod redact;
 pub mod shopify;
 pub mod vault;
@@ -279,6 +280,31 @@ impl OpenContext {
     }
 }
 
+/// What a bridge needs of an accounting side reached through the Web Connector
+/// (QuickBooks Desktop or POS, ADR 0080/0081): the company (the Web Connector user), the
+/// dialect its sessions speak, and `max_age`. `None` for every other kind.
+pub fn web_connector_side(
+    config: &ConnectionConfig,
+) -> Option<(
+    String,
+    Arc<dyn quickbooks_desktop::Dialect>,
+    std::time::Duration,
+)> {
+    match config {
+        ConnectionConfig::QuickBooksDesktop(q) => Some((
+            q.company.clone(),
+            Arc::new(quickbooks_desktop::DesktopDialect::from_config(q)),
+            q.max_age,
+        )),
+        ConnectionConfig::QuickBooksPos(q) => Some((
+            q.company.clone(),
+            Arc::new(quickbooks_pos::PosDialect::from_config(q)),
+            q.max_age,
+        )),
+        _ => None,
+    }
+}
+
 /// Opens a connection of the configured kind. `name` is `accounting` or the store name.
 /// What it reports never shows its credentials ([`redact`]).
 pub fn open(
@@ -314,6 +340,21 @@ pub fn open(
             })?;
             Box::new(quickbooks_desktop::DesktopConnection::new(
                 name, qbd, bridge,
+            ))
+        }
+        // The same bridge and connection as Desktop, with the POS dialect (ADR 0081).
+        ConnectionConfig::QuickBooksPos(pos) => {
+            let bridge = ctx.web_connector.clone().ok_or_else(|| {
+                ConnectorError::new(
+                    name,
+                    ErrorKind::Unsupported,
+                    "QuickBooks POS is reached only through the Web Connector, and nothing set up its bridge here (a bug)",
+                )
+            })?;
+            Box::new(quickbooks_desktop::DesktopConnection::for_bridge(
+                name,
+                &pos.order_ref_number,
+                bridge,
             ))
         }
         ConnectionConfig::Shopify(shopify) => Box::new(

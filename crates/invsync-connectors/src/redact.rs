@@ -59,7 +59,9 @@ impl Redactor {
         let r = Redactor::new();
         match config {
             // No credentials: the Web Connector's password is checked by the endpoint.
-            ConnectionConfig::File(_) | ConnectionConfig::QuickBooksDesktop(_) => {}
+            ConnectionConfig::File(_)
+            | ConnectionConfig::QuickBooksDesktop(_)
+            | ConnectionConfig::QuickBooksPos(_) => {}
             ConnectionConfig::WooCommerce(woo) => {
                 r.add(woo.consumer_key.expose_secret());
                 r.add(woo.consumer_secret.expose_secret());

@@ -397,23 +397,23 @@ async fn serve_web_connector(
     })
     .await
     .map_err(|e| listen_error(config, e))?;
-    // QuickBooks Desktop as the accounting side: its sessions read the company file and
-    // carry the runs' writes (ADR 0080). Any other accounting side: no work (`none`).
-    let work: Arc<dyn invsync_webconnector::CompanyWork> = match &config.accounting {
-        invsync_config::ConnectionConfig::QuickBooksDesktop(q) => {
-            use invsync_connectors::quickbooks_desktop::{Bridge, DesktopDialect};
-            let bridge = Bridge::new(
-                q.company.clone(),
-                Arc::new(DesktopDialect::from_config(q)),
-                Arc::new(invsync_engine::DbSnapshots::new(db.clone())),
-                q.max_age,
-                true,
-            );
-            bridge.register();
-            Arc::new(invsync_webconnector::BridgeWork(bridge))
-        }
-        _ => Arc::new(invsync_webconnector::NoWork),
-    };
+    // QuickBooks Desktop or POS as the accounting side: its sessions read the company and
+    // carry the runs' writes (ADR 0080, 0081). Any other accounting side: no work (`none`).
+    let work: Arc<dyn invsync_webconnector::CompanyWork> =
+        match invsync_connectors::web_connector_side(&config.accounting) {
+            Some((company, dialect, max_age)) => {
+                let bridge = invsync_connectors::quickbooks_desktop::Bridge::new(
+                    company,
+                    dialect,
+                    Arc::new(invsync_engine::DbSnapshots::new(db.clone())),
+                    max_age,
+                    true,
+                );
+                bridge.register();
+                Arc::new(invsync_webconnector::BridgeWork(bridge))
+            }
+            None => Arc::new(invsync_webconnector::NoWork),
+        };
     let endpoint = invsync_webconnector::Endpoint::new(
         vec![invsync_webconnector::CompanySetup::from_config(wc, work)],
         invsync_webconnector::EndpointOptions {

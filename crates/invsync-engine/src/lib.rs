@@ -132,16 +132,18 @@ impl Engine {
         // Connections with rotating OAuth tokens keep them in this database.
         let vault = Arc::new(DbTokenVault::new(db.clone()));
         let mut open_context = OpenContext::new().with_token_vault(vault);
-        // QuickBooks Desktop: the daemon's bridge, which serves Web Connector sessions, or
-        // (the CLI) one that only reads the kept snapshot (ADR 0080 §5).
-        if let ConnectionConfig::QuickBooksDesktop(q) = &config.accounting {
-            use invsync_connectors::quickbooks_desktop::{Bridge, DesktopDialect};
-            let bridge = Bridge::registered(&q.company).unwrap_or_else(|| {
+        // QuickBooks Desktop or POS: the daemon's bridge, which serves Web Connector
+        // sessions, or (the CLI) one that only reads the kept snapshot (ADR 0080 §5).
+        if let Some((company, dialect, max_age)) =
+            invsync_connectors::web_connector_side(&config.accounting)
+        {
+            use invsync_connectors::quickbooks_desktop::Bridge;
+            let bridge = Bridge::registered(&company).unwrap_or_else(|| {
                 Bridge::new(
-                    q.company.clone(),
-                    Arc::new(DesktopDialect::from_config(q)),
+                    company.clone(),
+                    dialect,
                     Arc::new(DbSnapshots::new(db.clone())),
-                    q.max_age,
+                    max_age,
                     false,
                 )
             });

@@ -561,32 +561,17 @@ impl Company {
     ) -> (Result<String, HResult>, Duration) {
         let checked = self.check(request);
         let mut s = self.state();
-        s.stats.message_sets += 1;
         let result = match (s.failure, checked) {
             (Some(hresult), _) => Err(hresult),
             (None, Err(hresult)) => Err(hresult),
             (None, Ok(document)) => s.answer(session, &document, self.modified_filter),
         };
-        let items = match &result {
-            Ok((_, items)) => *items,
-            Err(_) => {
-                s.stats.rejected += 1;
-                0
-            }
-        };
-        s.stats.items_returned += items;
-        let time = self.latency.map(|m| m.time(items)).unwrap_or_default();
-        s.stats.modeled += time;
-        (result.map(|(text, _)| text), time)
+        account(&mut s.stats, self.latency, result)
     }
 
     /// [`Company::handle`], after sleeping the latency model's time.
     pub async fn handle_delayed(&self, session: &str, request: &str) -> Result<String, HResult> {
-        let (result, time) = self.handle_timed(session, request);
-        if !time.is_zero() {
-            tokio::time::sleep(time).await;
-        }
-        result
+        after_latency(self.handle_timed(session, request)).await
     }
 
     /// Well-formed, `<?qbxml version?>` present, valid against the XSDs (when on).
@@ -609,6 +594,38 @@ impl Company {
         }
         Ok(document)
     }
+}
+
+/// Counts one message set and its answer (text and items returned, or the HRESULT that came
+/// instead) in `stats`, and times it with `latency`: what every company fake does once it
+/// has answered.
+pub(crate) fn account(
+    stats: &mut Stats,
+    latency: Option<LatencyModel>,
+    result: Result<(String, u64), HResult>,
+) -> (Result<String, HResult>, Duration) {
+    stats.message_sets += 1;
+    let items = match &result {
+        Ok((_, items)) => *items,
+        Err(_) => {
+            stats.rejected += 1;
+            0
+        }
+    };
+    stats.items_returned += items;
+    let time = latency.map(|m| m.time(items)).unwrap_or_default();
+    stats.modeled += time;
+    (result.map(|(text, _)| text), time)
+}
+
+/// The answer of a `handle_timed`, after sleeping its time.
+pub(crate) async fn after_latency(
+    (result, time): (Result<String, HResult>, Duration),
+) -> Result<String, HResult> {
+    if !time.is_zero() {
+        tokio::time::sleep(time).await;
+    }
+    result
 }
 
 impl State {
@@ -1248,7 +1265,7 @@ fn no_match(w: &mut Writer<Vec<u8>>, response: &str, request: &Node) -> Outcome 
 }
 
 /// `ItemInventoryQueryRq` → `ItemInventoryQueryRs`.
-fn response_name(request: &Node) -> String {
+pub(crate) fn response_name(request: &Node) -> String {
     format!("{}s", request.name.trim_end_matches('q'))
 }
 
@@ -1284,7 +1301,7 @@ impl Outcome {
     }
 }
 
-fn include_elements(request: &Node) -> Option<HashSet<String>> {
+pub(crate) fn include_elements(request: &Node) -> Option<HashSet<String>> {
     let fields: HashSet<String> = request
         .children_text("IncludeRetElement")
         .into_iter()
@@ -1311,14 +1328,14 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn qb_time(t: &DateTime<Utc>) -> String {
+pub(crate) fn qb_time(t: &DateTime<Utc>) -> String {
     // QuickBooks writes local time with an offset: 2009-01-18T20:21:10-05:00.
     t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
 // ---- writing ---------------------------------------------------------------------------
 
-fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
+pub(crate) fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let mut e = BytesStart::new(name);
     for a in attributes {
         e.push_attribute(*a);
@@ -1326,7 +1343,7 @@ fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let _ = w.write_event(Event::Start(e));
 }
 
-fn start_owned(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(String, String)]) {
+pub(crate) fn start_owned(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(String, String)]) {
     let mut e = BytesStart::new(name);
     for (k, v) in attributes {
         e.push_attribute((k.as_str(), v.as_str()));
@@ -1334,17 +1351,17 @@ fn start_owned(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(String, Strin
     let _ = w.write_event(Event::Start(e));
 }
 
-fn end(w: &mut Writer<Vec<u8>>, name: &str) {
+pub(crate) fn end(w: &mut Writer<Vec<u8>>, name: &str) {
     let _ = w.write_event(Event::End(BytesEnd::new(name)));
 }
 
-fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
+pub(crate) fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
     start(w, name, &[]);
     let _ = w.write_event(Event::Text(BytesText::new(text)));
     end(w, name);
 }
 
-fn response_attributes(
+pub(crate) fn response_attributes(
     request: &Node,
     code: i64,
     severity: &str,
@@ -1360,7 +1377,7 @@ fn response_attributes(
     attributes
 }
 
-fn status_only(
+pub(crate) fn status_only(
     w: &mut Writer<Vec<u8>>,
     response: &str,
     request: &Node,
@@ -1494,32 +1511,33 @@ fn write_txn(
 
 // ---- reading ---------------------------------------------------------------------------
 
-/// An element of a request, read with quick-xml.
+/// An element of a request, read with quick-xml (also the POS fake's and
+/// `qbposxml_lite`'s reader).
 #[derive(Debug, Default, Clone)]
-struct Node {
-    name: String,
-    attributes: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Node>,
 }
 
 impl Node {
-    fn attribute(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn child(&self, name: &str) -> Option<&Node> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Node> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    fn child_text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
     }
 
-    fn children_text(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn children_text(&self, name: &str) -> Vec<&str> {
         self.children
             .iter()
             .filter(|c| c.name == name)
@@ -1531,6 +1549,16 @@ impl Node {
 /// The document's root and the version of its `<?qbxml version="…"?>`. A DOCTYPE, an
 /// unknown entity or anything not well-formed is an error.
 fn parse(text: &str) -> Result<(Node, Option<String>), String> {
+    let (root, pi) = parse_with_pi(text)?;
+    Ok((
+        root,
+        pi.filter(|(target, _)| target == "qbxml").map(|(_, v)| v),
+    ))
+}
+
+/// The document's root and its version processing instruction: `("qbxml", "13.0")` or
+/// `("qbposxml", "3.0")`.
+pub(crate) fn parse_with_pi(text: &str) -> Result<(Node, Option<(String, String)>), String> {
     let mut reader = quick_xml::Reader::from_str(text);
     let mut stack: Vec<Node> = Vec::new();
     let mut root = None;
@@ -1576,12 +1604,14 @@ fn parse(text: &str) -> Result<(Node, Option<String>), String> {
             }
             Event::PI(pi) => {
                 let content: &str = &pi;
-                if let Some(rest) = content.strip_prefix("qbxml") {
-                    version = rest
-                        .split('"')
-                        .nth(1)
-                        .or_else(|| rest.split('\'').nth(1))
-                        .map(str::to_owned);
+                for target in ["qbxml", "qbposxml"] {
+                    if let Some(rest) = content.strip_prefix(target) {
+                        version = rest
+                            .split('"')
+                            .nth(1)
+                            .or_else(|| rest.split('\'').nth(1))
+                            .map(|v| (target.to_owned(), v.to_owned()));
+                    }
                 }
             }
             Event::DocType(_) => return Err("DOCTYPE".into()),

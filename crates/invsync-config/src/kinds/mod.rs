@@ -7,6 +7,7 @@ mod bigcommerce;
 mod file;
 pub mod quickbooks_desktop;
 pub mod quickbooks_online;
+pub mod quickbooks_pos;
 mod shopify;
 mod woocommerce;
 
@@ -18,12 +19,17 @@ use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};
 use std::path::Path;
 
 /// Kinds the `[accounting]` section takes in this version.
-pub(crate) const ACCOUNTING_KINDS: &[&str] = &["file", "quickbooks-online", "quickbooks-desktop"];
+pub(crate) const ACCOUNTING_KINDS: &[&str] = &[
+    "file",
+    "quickbooks-online",
+    "quickbooks-desktop",
+    "quickbooks-pos",
+];
 /// Kinds a `[stores.NAME]` section takes in this version.
 pub(crate) const STORE_KINDS: &[&str] = &["file", "shopify", "woocommerce", "bigcommerce"];
 /// Kinds that are planned but not built yet: they get "not available in this version"
 /// rather than "not a kind of connection".
-pub(crate) const PLANNED_KINDS: &[&str] = &["xero", "quickbooks-pos"];
+pub(crate) const PLANNED_KINDS: &[&str] = &["xero"];
 
 pub(crate) fn accounting(
     v: &mut Validator<'_>,
@@ -35,6 +41,7 @@ pub(crate) fn accounting(
         "file" => file::accounting(v, value, base),
         "quickbooks-online" => quickbooks_online::accounting(v, value, base),
         "quickbooks-desktop" => quickbooks_desktop::accounting(v, value),
+        "quickbooks-pos" => quickbooks_pos::accounting(v, value),
         _ => None,
     }
 }

@@ -44,18 +44,14 @@ struct RawQuickBooksDesktop {
 
 pub(super) fn accounting(v: &mut Validator<'_>, value: config::Value) -> Option<ConnectionConfig> {
     let raw: RawQuickBooksDesktop = v.deserialize("accounting", value)?;
-    for (key, present) in [
-        ("username", raw.username.is_some()),
-        ("password", raw.password.is_some()),
-        ("company_file", raw.company_file.is_some()),
-    ] {
-        if present {
-            v.error(
-                &format!("accounting.{key}"),
-                format!("belongs in [web_connector] ({key} there): it is the Web Connector's login for this company file"),
-            );
-        }
-    }
+    login_belongs_in_web_connector(
+        v,
+        [
+            ("username", raw.username.is_some()),
+            ("password", raw.password.is_some()),
+            ("company_file", raw.company_file.is_some()),
+        ],
+    );
     let sku_field = match raw.sku_field.as_deref().map(str::trim) {
         None | Some("name") => Some(DesktopSkuField::Name),
         Some("full_name") => Some(DesktopSkuField::FullName),
@@ -81,21 +77,64 @@ pub(super) fn accounting(v: &mut Validator<'_>, value: config::Value) -> Option<
         raw.site,
         "an Advanced Inventory site, e.g. \"Main Warehouse\"",
     );
-    let order_ref_number = match &raw.order_ref_number {
+    let order_ref_number = order_ref_number(v, raw.order_ref_number.as_deref());
+    let max_age = max_age(v, raw.max_age.as_deref());
+    let max_returned = max_returned(v, raw.max_returned);
+    Some(ConnectionConfig::QuickBooksDesktop(
+        QuickBooksDesktopConfig {
+            // Filled in from [web_connector] once both are read (`check_with_web_connector`).
+            company: String::new(),
+            sku_field: sku_field?,
+            adjustment_account: adjustment_account?,
+            site: site?,
+            order_ref_number: order_ref_number?,
+            max_age: max_age?,
+            max_returned: max_returned?,
+        },
+    ))
+}
+
+/// Issue 15 lists the Web Connector's login among the accounting keys; it belongs to
+/// `[web_connector]` (ADR 0080 §7). Each one present is an error that says so.
+pub(super) fn login_belongs_in_web_connector<const N: usize>(
+    v: &mut Validator<'_>,
+    keys: [(&str, bool); N],
+) {
+    for (key, present) in keys {
+        if present {
+            v.error(
+                &format!("accounting.{key}"),
+                format!("belongs in [web_connector] ({key} there): it is the Web Connector's login for this company file"),
+            );
+        }
+    }
+}
+
+/// `order_ref_number`, default [`DEFAULT_ORDER_REF_NUMBER`].
+pub(super) fn order_ref_number(v: &mut Validator<'_>, raw: Option<&str>) -> Option<String> {
+    match raw {
         None => Some(DEFAULT_ORDER_REF_NUMBER.to_owned()),
         Some(t) => match check_template(t) {
-            Ok(()) => Some(t.clone()),
+            Ok(()) => Some(t.to_owned()),
             Err(e) => {
                 v.error("accounting.order_ref_number", e);
                 None
             }
         },
-    };
-    let max_age = match &raw.max_age {
+    }
+}
+
+/// `max_age`, default [`DEFAULT_MAX_AGE`].
+pub(super) fn max_age(v: &mut Validator<'_>, raw: Option<&str>) -> Option<Duration> {
+    match raw {
         None => Some(DEFAULT_MAX_AGE),
         Some(t) => v.duration("accounting.max_age", t),
-    };
-    let max_returned = match raw.max_returned {
+    }
+}
+
+/// `max_returned`, default [`DEFAULT_MAX_RETURNED`], 1 to [`MAX_MAX_RETURNED`].
+pub(super) fn max_returned(v: &mut Validator<'_>, raw: Option<i64>) -> Option<u32> {
+    match raw {
         None => Some(DEFAULT_MAX_RETURNED),
         Some(n) => match u32::try_from(n)
             .ok()
@@ -110,19 +149,7 @@ pub(super) fn accounting(v: &mut Validator<'_>, value: config::Value) -> Option<
                 None
             }
         },
-    };
-    Some(ConnectionConfig::QuickBooksDesktop(
-        QuickBooksDesktopConfig {
-            // Filled in from [web_connector] once both are read (`check_with_web_connector`).
-            company: String::new(),
-            sku_field: sku_field?,
-            adjustment_account: adjustment_account?,
-            site: site?,
-            order_ref_number: order_ref_number?,
-            max_age: max_age?,
-            max_returned: max_returned?,
-        },
-    ))
+    }
 }
 
 /// A QuickBooks list name (`FullName`, at most 159 characters in qbXML 13.0).
@@ -161,19 +188,41 @@ pub(crate) fn check_with_web_connector(
     web_connector: Option<&WebConnectorConfig>,
     table_present: bool,
 ) {
+    if let Some(company) = web_connector_company(v, QbType::Desktop, web_connector, table_present) {
+        accounting.company = company;
+    }
+}
+
+/// The Web Connector carries every request of `kind`: `[web_connector]` must be there and
+/// open the product `qb_type` names. Returns the company (its `username`).
+pub(crate) fn web_connector_company(
+    v: &mut Validator<'_>,
+    expected: QbType,
+    web_connector: Option<&WebConnectorConfig>,
+    table_present: bool,
+) -> Option<String> {
+    let (kind, product) = match expected {
+        QbType::Desktop => ("quickbooks-desktop", "QuickBooks Desktop"),
+        QbType::PointOfSale => ("quickbooks-pos", "QuickBooks Point of Sale"),
+    };
+    let want = expected.qwc();
     match web_connector {
-        Some(wc) if wc.qb_type == QbType::Desktop => accounting.company = wc.username.clone(),
-        Some(_) => v.error(
+        Some(wc) if wc.qb_type == expected => return Some(wc.username.clone()),
+        Some(wc) => v.error(
             "web_connector.qb_type",
-            "is \"QBPOS\", but [accounting] kind = \"quickbooks-desktop\" needs the Web Connector to open QuickBooks Desktop: set qb_type = \"QBFS\"",
+            format!(
+                "is \"{}\", but [accounting] kind = \"{kind}\" needs the Web Connector to open {product}: set qb_type = \"{want}\"",
+                wc.qb_type.qwc()
+            ),
         ),
         // An invalid table was reported at its own keys.
         None if table_present => {}
         None => v.error(
             "web_connector",
-            "missing: [accounting] kind = \"quickbooks-desktop\" is reached only through the QuickBooks Web Connector; add a [web_connector] table (username, password, qb_type = \"QBFS\") and run the daemon",
+            format!("missing: [accounting] kind = \"{kind}\" is reached only through the QuickBooks Web Connector; add a [web_connector] table (username, password, qb_type = \"{want}\") and run the daemon"),
         ),
     }
+    None
 }
 
 /// An adjustment needs the account it posts to when a store is the master (invsync then

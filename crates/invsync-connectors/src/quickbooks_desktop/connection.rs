@@ -24,10 +24,16 @@ pub struct DesktopConnection {
 
 impl DesktopConnection {
     pub fn new(name: &str, config: &QuickBooksDesktopConfig, bridge: Arc<Bridge>) -> Self {
+        DesktopConnection::for_bridge(name, &config.order_ref_number, bridge)
+    }
+
+    /// The connection of any bridge (its dialect: Desktop or POS) whose posted orders
+    /// carry `order_ref_number` (`{order}`, `{store}` replaced).
+    pub fn for_bridge(name: &str, order_ref_number: &str, bridge: Arc<Bridge>) -> Self {
         DesktopConnection {
             name: name.to_owned(),
             bridge,
-            order_ref_number: config.order_ref_number.clone(),
+            order_ref_number: order_ref_number.to_owned(),
             snapshot: Mutex::new(None),
             attached: Mutex::new(None),
         }

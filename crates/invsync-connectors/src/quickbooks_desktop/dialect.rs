@@ -189,7 +189,16 @@ fn parse(text: &str) -> Result<super::ResponseSet, DialectError> {
 /// A response's status as an error of the whole message set (an empty answer and
 /// warnings are fine).
 fn check_status(response: &Response, warnings: &mut Vec<String>) -> Result<(), DialectError> {
-    match classify(&response.status, &response.element) {
+    outcome_error(classify(&response.status, &response.element), warnings)
+}
+
+/// An outcome as an error of the whole message set (an empty answer and warnings are
+/// fine) — the same for every dialect.
+pub(crate) fn outcome_error(
+    outcome: Outcome,
+    warnings: &mut Vec<String>,
+) -> Result<(), DialectError> {
+    match outcome {
         Outcome::Ok | Outcome::NoMatch => Ok(()),
         Outcome::Warning(w) => {
             warnings.push(w);
@@ -200,6 +209,38 @@ fn check_status(response: &Response, warnings: &mut Vec<String>) -> Result<(), D
             message: e.to_string(),
         }),
     }
+}
+
+/// What became of each sent write of `batch`, from `answer`: the outcome of the response to
+/// a request id and the item it carries (`None`: no response to that request) — the same
+/// for every dialect.
+pub(crate) fn write_results(
+    batch: &WriteBatch,
+    product: &str,
+    answer: impl Fn(&str) -> Option<(Outcome, Option<KeptItem>)>,
+) -> Vec<Option<WriteResult>> {
+    batch
+        .slots
+        .iter()
+        .map(|slot| {
+            let id = slot.as_ref().ok()?;
+            let Some((outcome, item)) = answer(id) else {
+                return Some(WriteResult::Failed(format!(
+                    "{product} did not answer request {id}; the next run plans it again"
+                )));
+            };
+            Some(match outcome {
+                Outcome::Ok | Outcome::NoMatch | Outcome::Warning(_) => WriteResult::Applied(item),
+                Outcome::Error(e) if e.next == Next::ReReadAndPlan => {
+                    WriteResult::Stale(e.to_string())
+                }
+                Outcome::Error(e) if e.next == Next::RetryNextSession => {
+                    WriteResult::Retry(e.to_string())
+                }
+                Outcome::Error(e) => WriteResult::Failed(e.to_string()),
+            })
+        })
+        .collect()
 }
 
 impl DesktopDialect {
@@ -431,30 +472,13 @@ impl Dialect for DesktopDialect {
         text: &str,
     ) -> Result<Vec<Option<WriteResult>>, DialectError> {
         let set = parse(text)?;
-        Ok(batch
-            .slots
-            .iter()
-            .map(|slot| {
-                let id = slot.as_ref().ok()?;
-                let Some(response) = set.get(id) else {
-                    return Some(WriteResult::Failed(format!(
-                        "QuickBooks did not answer request {id}; the next run plans it again"
-                    )));
-                };
-                Some(match classify(&response.status, &response.element) {
-                    Outcome::Ok | Outcome::NoMatch | Outcome::Warning(_) => {
-                        WriteResult::Applied(self.kept(&response.items).0.into_iter().next())
-                    }
-                    Outcome::Error(e) if e.next == Next::ReReadAndPlan => {
-                        WriteResult::Stale(e.to_string())
-                    }
-                    Outcome::Error(e) if e.next == Next::RetryNextSession => {
-                        WriteResult::Retry(e.to_string())
-                    }
-                    Outcome::Error(e) => WriteResult::Failed(e.to_string()),
-                })
-            })
-            .collect())
+        Ok(write_results(batch, "QuickBooks", |id| {
+            let response = set.get(id)?;
+            Some((
+                classify(&response.status, &response.element),
+                self.kept(&response.items).0.into_iter().next(),
+            ))
+        }))
     }
 
     fn hresult(&self, request: &str, code: &str, message: &str) -> String {

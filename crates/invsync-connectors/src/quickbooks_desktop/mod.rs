@@ -30,10 +30,13 @@
 pub mod bridge;
 mod connection;
 pub mod dialect;
-mod request;
-mod response;
+// `request`, `response` and `xml` are shared with the qbposXML layer
+// (`crate::quickbooks_pos`): the XML writing and reading, the decimal checks and the
+// status attributes are the same in both dialects.
+pub(crate) mod request;
+pub(crate) mod response;
 mod status;
-mod xml;
+pub(crate) mod xml;
 
 pub use bridge::{Bridge, BridgeStatus, KeptSnapshot, SessionProgress, SnapshotStore};
 pub use connection::{DesktopConnection, WRITES_PER_MESSAGE_SET};

@@ -422,7 +422,7 @@ impl MessageSet {
     }
 }
 
-fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
+pub(crate) fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let mut element = BytesStart::new(name);
     for attribute in attributes {
         element.push_attribute(*attribute);
@@ -430,14 +430,14 @@ fn start(w: &mut Writer<Vec<u8>>, name: &str, attributes: &[(&str, &str)]) {
     let _ = w.write_event(Event::Start(element));
 }
 
-fn end(w: &mut Writer<Vec<u8>>, name: &str) {
+pub(crate) fn end(w: &mut Writer<Vec<u8>>, name: &str) {
     let _ = w.write_event(Event::End(BytesEnd::new(name)));
 }
 
 /// `<name>text</name>`, the text escaped: `<`, `>`, `&`, `'`, `"` as entities, and a
 /// carriage return as `&#xD;` (a parser turns a literal CR LF into LF; QuickBooks would
 /// store a value that differs from the one sent).
-fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
+pub(crate) fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
     start(w, name, &[]);
     let escaped = quick_xml::escape::escape(text);
     let escaped = if escaped.contains('\r') {
@@ -451,7 +451,7 @@ fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) {
 
 /// A decimal as `PRICETYPE`/`QUANTYPE` text: at most five decimals (a value with more
 /// only passed [`check`] when the extra ones are trailing zeros).
-fn decimal_text(value: &Decimal) -> String {
+pub(crate) fn decimal_text(value: &Decimal) -> String {
     if value.scale() > 5 {
         value.normalize().to_string()
     } else {
@@ -470,17 +470,11 @@ fn write_request(w: &mut Writer<Vec<u8>>, id: RequestId, request: &Request) {
     let element = request.element();
     match request {
         Request::Items(q) => {
-            let mut attributes = vec![("requestID", id.as_str())];
-            if let Selection::Iterate { step, .. } = &q.selection {
-                match step {
-                    IteratorStep::Start => attributes.push(("iterator", "Start")),
-                    IteratorStep::Continue(iterator) => {
-                        attributes.push(("iterator", "Continue"));
-                        attributes.push(("iteratorID", iterator.as_str()));
-                    }
-                }
-            }
-            start(w, element, &attributes);
+            let step = match &q.selection {
+                Selection::Iterate { step, .. } => Some(step),
+                Selection::ListIds(_) => None,
+            };
+            start(w, element, &query_attributes(&id, step));
             match &q.selection {
                 Selection::Iterate {
                     max_returned,
@@ -568,24 +562,7 @@ fn check(request: &Request) -> Result<(), BuildError> {
         problem,
     };
     let text = |field: &'static str, value: &str, max: usize| -> Result<(), BuildError> {
-        if let Some((position, c)) = first_non_xml_char(value) {
-            return Err(fail(
-                field,
-                format!(
-                    "holds U+{:04X} at character {}, which XML cannot carry",
-                    u32::from(c),
-                    position + 1
-                ),
-            ));
-        }
-        let chars = value.chars().count();
-        if chars > max {
-            return Err(fail(
-                field,
-                format!("is {chars} characters long; QuickBooks keeps at most {max}"),
-            ));
-        }
-        Ok(())
+        text_problem(value, max).map_or(Ok(()), |problem| Err(fail(field, problem)))
     };
     let non_empty = |field: &'static str, value: &str| -> Result<(), BuildError> {
         if value.trim().is_empty() {
@@ -598,23 +575,8 @@ fn check(request: &Request) -> Result<(), BuildError> {
         Request::Items(q) => match &q.selection {
             Selection::Iterate {
                 step, max_returned, ..
-            } => {
-                if !(1..=MAX_MAX_RETURNED).contains(max_returned) {
-                    return Err(fail(
-                        "MaxReturned",
-                        format!("is {max_returned}; it must be 1 to {MAX_MAX_RETURNED}"),
-                    ));
-                }
-                if let IteratorStep::Continue(iterator) = step {
-                    non_empty("iteratorID", iterator)?;
-                    text("iteratorID", iterator, 64)?;
-                    // An attribute value: line breaks and tabs would be normalised away.
-                    if iterator.chars().any(|c| c.is_control()) {
-                        return Err(fail("iteratorID", "holds control characters".into()));
-                    }
-                }
-                Ok(())
-            }
+            } => page_problem(*max_returned, step)
+                .map_or(Ok(()), |(field, problem)| Err(fail(field, problem))),
             Selection::ListIds(ids) => {
                 if ids.is_empty() {
                     return Err(fail("ListID", "list is empty".into()));
@@ -684,8 +646,68 @@ fn check(request: &Request) -> Result<(), BuildError> {
     }
 }
 
+/// The attributes of a query: `requestID`, and `iterator`/`iteratorID` for a page of an
+/// iterated read (the same in qbXML and qbposXML).
+pub(crate) fn query_attributes<'a>(
+    id: &'a str,
+    step: Option<&'a IteratorStep>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut attributes = vec![("requestID", id)];
+    match step {
+        Some(IteratorStep::Start) => attributes.push(("iterator", "Start")),
+        Some(IteratorStep::Continue(iterator)) => {
+            attributes.push(("iterator", "Continue"));
+            attributes.push(("iteratorID", iterator.as_str()));
+        }
+        None => {}
+    }
+    attributes
+}
+
+/// What is wrong with a page of an iterated read: `MaxReturned` out of range, or an
+/// iterator id that is empty, too long or would not survive as an attribute value.
+pub(crate) fn page_problem(
+    max_returned: u32,
+    step: &IteratorStep,
+) -> Option<(&'static str, String)> {
+    if !(1..=MAX_MAX_RETURNED).contains(&max_returned) {
+        return Some((
+            "MaxReturned",
+            format!("is {max_returned}; it must be 1 to {MAX_MAX_RETURNED}"),
+        ));
+    }
+    let IteratorStep::Continue(iterator) = step else {
+        return None;
+    };
+    if iterator.trim().is_empty() {
+        return Some(("iteratorID", "is empty".into()));
+    }
+    if let Some(problem) = text_problem(iterator, 64) {
+        return Some(("iteratorID", problem));
+    }
+    // An attribute value: line breaks and tabs would be normalised away.
+    iterator
+        .chars()
+        .any(char::is_control)
+        .then(|| ("iteratorID", "holds control characters".to_owned()))
+}
+
+/// What is wrong with a text value for a field of at most `max` characters: a character
+/// XML cannot carry (with its position, never the value), or its length.
+pub(crate) fn text_problem(value: &str, max: usize) -> Option<String> {
+    if let Some((position, c)) = first_non_xml_char(value) {
+        return Some(format!(
+            "holds U+{:04X} at character {}, which XML cannot carry",
+            u32::from(c),
+            position + 1
+        ));
+    }
+    let chars = value.chars().count();
+    (chars > max).then(|| format!("is {chars} characters long; QuickBooks keeps at most {max}"))
+}
+
 /// `PRICETYPE` and `QUANTYPE`: `[+-]?[0-9]{1,10}(\.[0-9]{1,5})?`.
-fn check_decimal(value: &Decimal) -> Result<(), String> {
+pub(crate) fn check_decimal(value: &Decimal) -> Result<(), String> {
     if value.scale() > 5 {
         let trimmed = value.normalize();
         if trimmed.scale() > 5 {

@@ -153,25 +153,34 @@ pub struct ParseError(pub String);
 
 /// Parses a response document.
 pub fn parse_response_set(xml: &str) -> Result<ResponseSet, ParseError> {
-    let root = parse_document(xml).map_err(ParseError)?;
-    if root.name != "QBXML" {
-        return Err(ParseError(format!(
-            "the root element is <{}>, not <QBXML>",
-            root.name
-        )));
-    }
-    let messages = root
-        .child("QBXMLMsgsRs")
-        .ok_or_else(|| ParseError("there is no <QBXMLMsgsRs>".into()))?;
-    let responses = messages
-        .children
-        .iter()
-        .map(parse_response)
-        .collect::<Result<Vec<_>, _>>()?;
+    let responses = parse_messages(xml, "QBXML", "QBXMLMsgsRs", parse_response)?;
     Ok(ResponseSet { responses })
 }
 
-fn parse_response(node: &Node) -> Result<Response, ParseError> {
+/// Parses a response document whose root is `root` holding `messages`, each child of which
+/// `parse` reads (qbXML: `QBXML`/`QBXMLMsgsRs`; qbposXML: `QBPOSXML`/`QBPOSXMLMsgsRs`).
+pub(crate) fn parse_messages<T>(
+    xml: &str,
+    root: &str,
+    messages: &str,
+    parse: impl Fn(&Node) -> Result<T, ParseError>,
+) -> Result<Vec<T>, ParseError> {
+    let document = parse_document(xml).map_err(ParseError)?;
+    if document.name != root {
+        return Err(ParseError(format!(
+            "the root element is <{}>, not <{root}>",
+            document.name
+        )));
+    }
+    let list = document
+        .child(messages)
+        .ok_or_else(|| ParseError(format!("there is no <{messages}>")))?;
+    list.children.iter().map(parse).collect()
+}
+
+/// The status attributes and iterator state of one `…Rs` element — the same in qbXML and
+/// qbposXML.
+pub(crate) fn response_head(node: &Node) -> Result<(Status, Option<IteratorState>), ParseError> {
     if !node.name.ends_with("Rs") {
         return Err(ParseError(format!("<{}> is not a response", node.name)));
     }
@@ -215,6 +224,11 @@ fn parse_response(node: &Node) -> Result<Response, ParseError> {
         }
         None => None,
     };
+    Ok((status, iterator))
+}
+
+fn parse_response(node: &Node) -> Result<Response, ParseError> {
+    let (status, iterator) = response_head(node)?;
     let mut items = Vec::new();
     let mut transactions = Vec::new();
     let mut ignored = 0;
