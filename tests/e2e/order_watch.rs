@@ -112,3 +112,53 @@ fn an_order_reaches_the_other_stores_within_two_watch_periods() {
     );
     daemon.stop(Duration::from_secs(30));
 }
+
+/// Issue 18, item 2: several stores sharing stock under `skip` get a warning naming the
+/// measured difference; under `reserve` the watch runs at its default, a minute.
+#[test]
+fn config_check_warns_about_shared_stock_under_skip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = "[stores.a]\nkind = \"file\"\npath = \"a.csv\"\n\n[stores.b]\nkind = \"file\"\npath = \"b.csv\"\n\n";
+    for store in ["a", "b"] {
+        std::fs::write(dir.path().join(format!("{store}.csv")), CATALOG).expect("store");
+    }
+    let check = |inventory: &str, format: &str| {
+        let config = write_config(
+            dir.path(),
+            "sqlite://invsync.db",
+            CATALOG,
+            &format!("{inventory}\n{stores}"),
+        );
+        let out = crate::support::with_config(&config, &["--format", format, "config", "check"])
+            .output()
+            .expect("config check");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let said = check("", "table");
+    assert!(
+        said.contains("warning: inventory.in_orders = \"skip\" with 2 stores sharing stock"),
+        "{said}"
+    );
+    assert!(said.contains("reserve with the order watch"), "{said}");
+    assert!(said.contains("%"), "the measured numbers: {said}");
+    assert!(
+        said.contains("order watch: off (it needs in_orders = \"reserve\")"),
+        "{said}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&check("", "json")).expect("json");
+    assert!(json["order_watch"].is_null(), "{json}");
+
+    let reserve = "[inventory]\nin_orders = \"reserve\"\n";
+    let said = check(reserve, "table");
+    assert!(!said.contains("warning: inventory.in_orders"), "{said}");
+    assert!(said.contains("order watch: every 1m"), "{said}");
+    let json: serde_json::Value = serde_json::from_str(&check(reserve, "json")).expect("json");
+    assert_eq!(json["order_watch"], "1m", "{json}");
+    let said = check(
+        "[inventory]\nin_orders = \"reserve\"\norder_watch = \"off\"\n",
+        "table",
+    );
+    assert!(said.contains("order watch: off"), "{said}");
+}

@@ -69,3 +69,37 @@ async fn skip_never_writes_a_sku_held_by_an_unposted_order() {
     }
     assert!(ours < naive, "skip: invsync oversold {ours}, naive {naive}");
 }
+
+#[tokio::test]
+async fn the_order_watch_keeps_reserve_within_its_bounds_and_oversells_less() {
+    let (mut watched, mut unwatched, mut pushing) = (0, 0, 0);
+    for seed in SEEDS {
+        let plain = run(seed, InOrdersMode::Reserve).await;
+        // A third of a tick between passes (a 5-minute watch on 15-minute schedules):
+        // enough to see the effect, few enough passes to stay fast.
+        let report = simulate(&SimConfig {
+            watch_passes: 3,
+            ..SimConfig::new(seed, InOrdersMode::Reserve)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}, reserve+watch: could not run: {e:#}"));
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}, reserve+watch: invariants broken:\n{}",
+            report.violations.join("\n")
+        );
+        assert_eq!(report.mode, "reserve+watch");
+        assert!(
+            report.runs.keys().any(|k| k == "order succeeded"),
+            "{report:#?}"
+        );
+        pushing += report.watch_pushing_passes;
+        watched += report.invsync.oversold_sales;
+        unwatched += plain.invsync.oversold_sales;
+    }
+    assert!(pushing > 0, "no pass ever found an order to push");
+    assert!(
+        watched <= unwatched,
+        "the watch should not oversell more: with it {watched}, without {unwatched}"
+    );
+}
