@@ -17,7 +17,7 @@ use crate::orders::held_orders;
 use crate::snapshot::mappings;
 use crate::{Engine, EngineError, SyncRequest, UnreadOrders};
 use invsync_config::Master;
-use invsync_core::{FieldSet, Selection, Side, SkuKey, Trigger};
+use invsync_core::{ChangeResult, FieldSet, Selection, Side, SkuKey, Trigger};
 use invsync_store::OrderChange;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -38,12 +38,72 @@ pub struct OrderWatch {
     /// When the oldest change was first seen (database clock): the start of the delay
     /// to the last store written.
     pub first_seen: Option<chrono::DateTime<chrono::Utc>>,
+    /// The accounting SKU of each change (parallel to `changes`; `None` for a SKU with
+    /// no matching form, which matches nothing).
+    change_skus: Vec<Option<SkuKey>>,
+    /// SKUs some push could not write (a failed write): their changes stay.
+    retry: BTreeSet<SkuKey>,
+    /// Some push did not run through (busy store, a read failed, stopped): every change
+    /// stays.
+    retry_all: bool,
 }
 
 impl OrderWatch {
     /// Nothing moved: a quiet pass.
     pub fn is_quiet(&self) -> bool {
         self.skus.is_empty()
+    }
+
+    /// Takes one push's outcome into account ([`SyncRequest::order_push`] through
+    /// [`Engine::sync`]); returns whether the store got everything. A push that did not
+    /// run through (it could not start, a read failed, it was stopped) keeps every change
+    /// for the next pass; a change whose write failed keeps its SKU's changes. What the
+    /// rules hold back or reject (a negative quantity to fix at its source, SKUs on
+    /// neither side) is done: pushing it again would change nothing.
+    pub fn account(&mut self, result: &Result<crate::RunReport, EngineError>) -> bool {
+        let report = match result {
+            Ok(report) if report.input_error => return true,
+            Ok(report)
+                if report.error.is_none() && report.status != invsync_core::RunStatus::Interrupted =>
+            {
+                report
+            }
+            _ => {
+                self.retry_all = true;
+                return false;
+            }
+        };
+        let mut complete = true;
+        for change in &report.changes {
+            if matches!(change.result, ChangeResult::Failed | ChangeResult::Pending)
+                && let Some(key) = SkuKey::new(&change.sku)
+            {
+                self.retry.insert(key);
+                complete = false;
+            }
+        }
+        complete
+    }
+
+    /// Whether every push so far wrote everything.
+    pub fn complete(&self) -> bool {
+        !self.retry_all && self.retry.is_empty()
+    }
+
+    /// The changes every store got (all of them when [`OrderWatch::complete`]).
+    pub fn pushed(&self) -> Vec<&OrderChange> {
+        if self.retry_all {
+            return Vec::new();
+        }
+        self.changes
+            .iter()
+            .zip(&self.change_skus)
+            .filter(|(c, sku)| {
+                sku.as_ref().is_none_or(|k| !self.retry.contains(k))
+                    && SkuKey::new(&c.sku).is_none_or(|k| !self.retry.contains(&k))
+            })
+            .map(|(c, _)| c)
+            .collect()
     }
 }
 
@@ -103,6 +163,7 @@ impl Engine {
         let unread: HashSet<&str> = held.unread.iter().map(|u| u.store.as_str()).collect();
         let mut by_store: HashMap<&str, HashMap<SkuKey, String>> = HashMap::new();
         let mut skus = BTreeSet::new();
+        let mut change_skus = Vec::with_capacity(changes.len());
         for change in &changes {
             if !by_store.contains_key(change.store.as_str()) {
                 let maps = mappings(self.db(), &change.store)
@@ -113,13 +174,17 @@ impl Engine {
                 by_store.insert(&change.store, maps);
             }
             let Some(key) = SkuKey::new(&change.sku) else {
+                // A SKU with no matching form matches nothing: nothing to push for it.
+                change_skus.push(None);
                 continue;
             };
             let accounting = by_store
                 .get(change.store.as_str())
                 .and_then(|maps| maps.get(&key))
-                .and_then(|a| SkuKey::new(a));
-            skus.insert(accounting.unwrap_or(key));
+                .and_then(|a| SkuKey::new(a))
+                .unwrap_or(key);
+            skus.insert(accounting.clone());
+            change_skus.push(Some(accounting));
         }
         let first_seen = changes.iter().map(|c| c.seen_at).min();
         tracing::debug!(
@@ -134,14 +199,18 @@ impl Engine {
             targets,
             unread: held.unread,
             first_seen,
+            change_skus,
+            retry: BTreeSet::new(),
+            retry_all: false,
         })
     }
 
-    /// Forgets the changes a pass pushed to every target (a change noted again since
-    /// stays for the next pass).
+    /// Forgets the changes a pass pushed to every target ([`OrderWatch::pushed`]; a
+    /// change noted again since stays for the next pass).
     pub async fn acknowledge_order_changes(&self, watch: &OrderWatch) -> Result<(), EngineError> {
-        if !watch.changes.is_empty() {
-            self.db().clear_order_changes(&watch.changes).await?;
+        let pushed: Vec<OrderChange> = watch.pushed().into_iter().cloned().collect();
+        if !pushed.is_empty() {
+            self.db().clear_order_changes(&pushed).await?;
         }
         Ok(())
     }

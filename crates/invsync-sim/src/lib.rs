@@ -310,37 +310,22 @@ async fn watch_pass(
             false
         }
         Ok(watch) if watch.is_quiet() => false,
-        Ok(watch) => {
-            let mut complete = true;
-            for store in &watch.targets {
-                let index = STORES.iter().position(|s| s == store).unwrap_or(0);
+        Ok(mut watch) => {
+            for store in watch.targets.clone() {
+                let index = STORES.iter().position(|s| *s == store).unwrap_or(0);
                 lock(shared).begin_push(index);
                 let result = engine
-                    .sync(
-                        &SyncRequest::order_push(store, &watch.skus),
-                        &NoProgress,
-                        cancel,
-                    )
+                    .sync(&SyncRequest::order_push(&store, &watch.skus), &NoProgress, cancel)
                     .await;
                 lock(shared).end_run();
-                let status = match result {
-                    Ok(report) => {
-                        complete &= report.input_error
-                            || matches!(
-                                report.status,
-                                invsync_core::RunStatus::Succeeded
-                                    | invsync_core::RunStatus::Partial
-                            );
-                        format!("order {}", report.status)
-                    }
-                    Err(e) => {
-                        complete = false;
-                        format!("order error: {e}")
-                    }
+                let status = match &result {
+                    Ok(report) => format!("order {}", report.status),
+                    Err(e) => format!("order error: {e}"),
                 };
                 *runs.entry(status).or_default() += 1;
+                watch.account(&result);
             }
-            if complete && engine.acknowledge_order_changes(&watch).await.is_err() {
+            if engine.acknowledge_order_changes(&watch).await.is_err() {
                 *runs
                     .entry("watch acknowledge failed".to_owned())
                     .or_default() += 1;
