@@ -64,7 +64,8 @@ impl OrderWatch {
         let report = match result {
             Ok(report) if report.input_error => return true,
             Ok(report)
-                if report.error.is_none() && report.status != invsync_core::RunStatus::Interrupted =>
+                if report.error.is_none()
+                    && report.status != invsync_core::RunStatus::Interrupted =>
             {
                 report
             }

@@ -208,4 +208,44 @@ async fn a_pass_pushes_only_the_quantities_of_the_skus_orders_moved() {
         .map(|(_, n)| *n)
         .sum();
     assert_eq!(stores_called, 3, "one order read per store");
+
+    // A change the rules reject (a negative accounting quantity, to be fixed at its
+    // source) is done once pushed: pushing it again would change nothing.
+    let accounting =
+        read(dir.path(), "accounting.csv").replace("CAP,Cap,9.00,10", "CAP,Cap,9.00,-1");
+    support::write(dir.path(), "accounting.csv", &accounting);
+    support::write(
+        dir.path(),
+        "b-orders.csv",
+        "order,sku,quantity\nB-1,CAP,1\n",
+    );
+    let mut watch = engine.watch_orders().await.expect("watch");
+    assert_eq!(watch.skus, vec![SkuKey::new("CAP").expect("sku")]);
+    for store in watch.targets.clone() {
+        let result = engine
+            .sync(
+                &SyncRequest::order_push(&store, &watch.skus),
+                &NoProgress,
+                &cancel,
+            )
+            .await;
+        let report = result.as_ref().expect("push");
+        assert_eq!(report.counts.failed, 1, "{report:?}");
+        assert!(watch.account(&result), "nothing to retry: {report:?}");
+    }
+    // A push that could not run (the store was busy) keeps every change.
+    let mut busy = engine.watch_orders().await.expect("watch");
+    assert!(!busy.account(&Err(invsync_engine::EngineError::Store(
+        invsync_store::StoreError::RunInProgress {
+            store: "a".into(),
+            run_id: 1,
+        }
+    ))));
+    assert!(busy.pushed().is_empty() && !busy.complete());
+    assert!(watch.complete());
+    engine
+        .acknowledge_order_changes(&watch)
+        .await
+        .expect("acknowledge");
+    assert!(engine.watch_orders().await.expect("watch").is_quiet());
 }

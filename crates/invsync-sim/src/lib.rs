@@ -315,7 +315,11 @@ async fn watch_pass(
                 let index = STORES.iter().position(|s| *s == store).unwrap_or(0);
                 lock(shared).begin_push(index);
                 let result = engine
-                    .sync(&SyncRequest::order_push(&store, &watch.skus), &NoProgress, cancel)
+                    .sync(
+                        &SyncRequest::order_push(&store, &watch.skus),
+                        &NoProgress,
+                        cancel,
+                    )
                     .await;
                 lock(shared).end_run();
                 let status = match &result {
