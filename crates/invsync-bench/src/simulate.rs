@@ -115,6 +115,10 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64(),
                 runs.join(", ")
             );
+            println!(
+                "{:<14} {:>5}   oversold while the accounting quantity was negative (a rejected value, never written; issue 13 item 8): n {} / i {}",
+                "", "", r.naive.oversold_while_negative, r.invsync.oversold_while_negative
+            );
             for v in &r.violations {
                 println!("  VIOLATION: {v}");
             }
