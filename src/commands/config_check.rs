@@ -26,6 +26,7 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
             "config": config.source,
             "valid": true,
             "warnings": warnings,
+            "order_watch": config.inventory.watches_orders().map(period),
             "web_connector": config.web_connector.as_ref().map(|wc| json!({
                 "listen": wc.listen.to_string(),
                 "public_url": wc.public_url.as_str(),
@@ -77,10 +78,11 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
                 writeln!(out, "{}: OK", config.source.display())?;
                 writeln!(
                     out,
-                    "accounting: {}; master inventory location: {}; in_orders = {}",
+                    "accounting: {}; master inventory location: {}; in_orders = {}; order watch: {}",
                     config.accounting.kind(),
                     master(&config),
-                    config.inventory.in_orders
+                    config.inventory.in_orders,
+                    order_watch(&config)
                 )?;
                 if let Some(wc) = &config.web_connector {
                     writeln!(
@@ -126,6 +128,26 @@ pub async fn run(config: Option<&Path>, format: Format) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `every 1m`, or why the watch does not run.
+fn order_watch(config: &Config) -> String {
+    match (
+        config.inventory.order_watch,
+        config.inventory.watches_orders(),
+    ) {
+        (_, Some(every)) => format!("every {}", period(every)),
+        (None, None) => "off".to_owned(),
+        (Some(_), None) => "off (it needs in_orders = \"reserve\")".to_owned(),
+    }
+}
+
+/// A watch period as the config would write it (`90s`, `1m`).
+fn period(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn master(config: &Config) -> String {
     match &config.inventory.master {
         invsync_config::Master::Accounting => "accounting".into(),
@@ -156,7 +178,13 @@ fn next_runs(cadence: &Cadence, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     out
 }
 
-/// Things that are valid but probably not intended: data files that do not exist yet.
+/// Oversold sales in the shared-stock simulation under `skip`, `reserve` and `reserve`
+/// with the order watch: the "all" row of docs/benchmarks.md's table
+/// (`invsync-bench simulate --seeds 5 --ticks 500`).
+const SIMULATED_OVERSOLD: (&str, &str, &str) = ("18.2 %", "5.9 %", "1.4 %");
+
+/// Things that are valid but probably not intended: data files that do not exist yet,
+/// stores sharing stock under `in_orders = "skip"`.
 fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |what: String, c: &ConnectionConfig| match c {
@@ -184,5 +212,26 @@ fn warnings(config: &Config) -> Vec<String> {
     for (name, s) in &config.stores {
         check(format!("stores.{name}"), &s.connection);
     }
+    if let Some(w) = shared_stock_under_skip(config) {
+        out.push(w);
+    }
     out
+}
+
+/// The warning for stores sharing stock under `in_orders = "skip"` (issue 18): with skip
+/// an unposted sale's SKU is written nowhere, so the other stores keep offering the sold
+/// units until the order is posted, and the order watch cannot help.
+fn shared_stock_under_skip(config: &Config) -> Option<String> {
+    if config.inventory.in_orders != invsync_core::InOrdersMode::Skip || config.stores.len() < 2 {
+        return None;
+    }
+    let (skip, reserve, watch) = SIMULATED_OVERSOLD;
+    Some(format!(
+        "inventory.in_orders = \"skip\" with {} stores sharing stock: a SKU in an order not \
+         posted yet is written to no store, so the others keep offering units already sold. \
+         In the shared-stock simulation (docs/benchmarks.md) skip oversold {skip} of sales, \
+         \"reserve\" {reserve}, and reserve with the order watch {watch}. Set \
+         in_orders = \"reserve\"; inventory.order_watch only runs under it",
+        config.stores.len()
+    ))
 }

@@ -30,8 +30,8 @@ pub async fn run(config: Option<&Path>) -> CmdResult {
     }
 }
 
-/// The process-wide metrics recorder behind `/metrics`. Run durations and start delays are
-/// histograms with buckets that fit syncs (seconds to an hour).
+/// The process-wide metrics recorder behind `/metrics`. Run durations, start delays and the
+/// order watch's delays are histograms with buckets that fit syncs (seconds to an hour).
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(
@@ -44,6 +44,16 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
             b.set_buckets_for_metric(
                 Matcher::Full("invsync_slot_start_delay_seconds".into()),
                 &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0],
+            )
+        })
+        .and_then(|b| {
+            // An order's first sighting → the last store written: about one watch
+            // period when all is well, up to the next schedule when it is not.
+            b.set_buckets_for_metric(
+                Matcher::Full("invsync_order_watch_delay_seconds".into()),
+                &[
+                    5.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0,
+                ],
             )
         });
     match builder.and_then(|b| b.install_recorder()) {

@@ -15,6 +15,7 @@ mod daemon;
 mod demo;
 mod deploy;
 mod faults;
+mod order_watch;
 mod output;
 mod process;
 mod quickbooks_desktop;

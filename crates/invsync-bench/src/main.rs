@@ -211,6 +211,10 @@ enum Bench {
         event_rate: f64,
         #[arg(long, default_value_t = 0.03)]
         failure_rate: f64,
+        /// Order watch passes per tick for reserve+watch (a tick is a 15-minute slot: 15
+        /// is the default 1-minute `order_watch`)
+        #[arg(long, default_value_t = 15)]
+        watch_passes: u32,
     },
     /// `invsync daemon` for a long time with many schedules against the fakes, faults on:
     /// runs by status, failures by cause, RSS over time (docs/reliability.md)
@@ -300,6 +304,7 @@ fn main() -> anyhow::Result<()> {
             events_per_tick,
             event_rate,
             failure_rate,
+            watch_passes,
         } => simulate::run(simulate::Options {
             seed,
             seeds,
@@ -309,6 +314,7 @@ fn main() -> anyhow::Result<()> {
             events_per_tick,
             event_rate,
             failure_rate,
+            watch_passes,
         }),
         Bench::Plan { products, repeat } => bench_plan(products, repeat),
         Bench::DryRun {

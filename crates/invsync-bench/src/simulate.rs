@@ -1,6 +1,6 @@
 //! `simulate`: the shared-stock simulation of `invsync-sim` at length, in both
-//! `in_orders` modes, against the naive sync (copy the accounting quantity to every store
-//! each tick).
+//! `in_orders` modes and `reserve` with the order watch, against the naive sync (copy the
+//! accounting quantity to every store each tick), over the same seeds.
 
 use anyhow::bail;
 use invsync_core::InOrdersMode;
@@ -16,6 +16,31 @@ pub struct Options {
     pub events_per_tick: u32,
     pub event_rate: f64,
     pub failure_rate: f64,
+    /// Order watch passes per tick for `reserve+watch`.
+    pub watch_passes: u32,
+}
+
+/// Oversold sales of all sales, summed over the seeds.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    oversold: u64,
+    sales: u64,
+}
+
+impl Tally {
+    fn add(&mut self, oversold: u64, sales: u64) {
+        self.oversold += oversold;
+        self.sales += sales;
+    }
+
+    fn cell(self) -> String {
+        let pct = if self.sales == 0 {
+            0.0
+        } else {
+            100.0 * self.oversold as f64 / self.sales as f64
+        };
+        format!("{}/{} ({pct:.2} %)", self.oversold, self.sales)
+    }
 }
 
 pub fn run(o: Options) -> anyhow::Result<()> {
@@ -23,12 +48,20 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     println!(
-        "{} seed(s) from {}, {} ticks × 3 stores, {} SKUs of {} units, {} events/tick, event rate {} and failure rate {} per connector call",
-        o.seeds, o.seed, o.ticks, o.skus, o.stock, o.events_per_tick, o.event_rate, o.failure_rate
+        "{} seed(s) from {}, {} ticks × 3 stores, {} SKUs of {} units, {} events/tick, event rate {} and failure rate {} per connector call; reserve+watch: {} watch passes per tick",
+        o.seeds,
+        o.seed,
+        o.ticks,
+        o.skus,
+        o.stock,
+        o.events_per_tick,
+        o.event_rate,
+        o.failure_rate,
+        o.watch_passes
     );
     println!(
-        "{:<8} {:>5} {:>13} {:>13} {:>13} {:>6} {:>8} {:>7} {:>6}  runs",
-        "mode",
+        "{:<14} {:>5} {:>13} {:>13} {:>13} {:>6} {:>8} {:>7} {:>6}  runs",
+        "policy",
         "seed",
         "sales n/i",
         "oversold n/i",
@@ -41,26 +74,37 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     println!(
         "(n = naive sync, i = invsync; during = events that landed while a run was reading or writing)"
     );
+    let policies = [
+        (InOrdersMode::Skip, 0),
+        (InOrdersMode::Reserve, 0),
+        (InOrdersMode::Reserve, o.watch_passes.max(1)),
+    ];
     let mut broken = 0;
-    for mode in [InOrdersMode::Skip, InOrdersMode::Reserve] {
-        let (mut naive, mut ours, mut sales, mut naive_sales) = (0, 0, 0, 0);
-        for seed in o.seed..o.seed + o.seeds {
-            let started = Instant::now();
-            let r: SimReport = runtime.block_on(simulate(&SimConfig {
+    let mut naive = Tally::default();
+    let mut ours = [Tally::default(); 3];
+    // Per seed: naive, then each policy.
+    let mut per_seed: Vec<(u64, Tally, [Tally; 3])> = Vec::new();
+    for seed in o.seed..o.seed + o.seeds {
+        let mut row = (seed, Tally::default(), [Tally::default(); 3]);
+        for (i, (mode, watch_passes)) in policies.iter().enumerate() {
+            let sim = SimConfig {
                 seed,
                 ticks: o.ticks,
                 skus: o.skus,
                 stock: o.stock,
-                mode,
+                mode: *mode,
                 events_per_tick: o.events_per_tick,
                 event_rate: o.event_rate,
                 failure_rate: o.failure_rate,
                 database_url: None,
-            }))?;
+                watch_passes: *watch_passes,
+            };
+            let started = Instant::now();
+            let r: SimReport = runtime.block_on(simulate(&sim))?;
             let runs: Vec<String> = r.runs.iter().map(|(s, n)| format!("{n} {s}")).collect();
             println!(
-                "{:<8} {:>5} {:>13} {:>13} {:>13} {:>6} {:>8} {:>7} {:>6.1}  {}",
-                mode.as_str(),
+                "{:<14} {:>5} {:>13} {:>13} {:>13} {:>6} {:>8} {:>7} {:>6.1}  {}",
+                r.mode,
                 seed,
                 format!("{}/{}", r.naive.sales, r.invsync.sales),
                 format!("{}/{}", r.naive.oversold_sales, r.invsync.oversold_sales),
@@ -71,20 +115,45 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64(),
                 runs.join(", ")
             );
+            println!(
+                "{:<14} {:>5}   oversold while the accounting quantity was negative (a rejected value, never written; issue 13 item 8): n {} / i {}",
+                "", "", r.naive.oversold_while_negative, r.invsync.oversold_while_negative
+            );
             for v in &r.violations {
                 println!("  VIOLATION: {v}");
             }
             broken += r.violations.len();
-            naive += r.naive.oversold_sales;
-            ours += r.invsync.oversold_sales;
-            sales += r.invsync.sales;
-            naive_sales += r.naive.sales;
+            if i == 0 {
+                // The naive sync meets the demand of the first policy's run.
+                row.1.add(r.naive.oversold_sales, r.naive.sales);
+                naive.add(r.naive.oversold_sales, r.naive.sales);
+            }
+            if let (Some(cell), Some(total)) = (row.2.get_mut(i), ours.get_mut(i)) {
+                cell.add(r.invsync.oversold_sales, r.invsync.sales);
+                total.add(r.invsync.oversold_sales, r.invsync.sales);
+            }
         }
+        per_seed.push(row);
+    }
+    println!();
+    println!("oversold / sales (%), side by side:");
+    println!("| seed | naive | skip | reserve | reserve+watch |\n|---|---|---|---|---|");
+    for (seed, n, p) in &per_seed {
         println!(
-            "{:<8} total: naive sync {naive} of {naive_sales} sales oversold; invsync {ours} of {sales}",
-            mode.as_str()
+            "| {seed} | {} | {} | {} | {} |",
+            n.cell(),
+            p[0].cell(),
+            p[1].cell(),
+            p[2].cell()
         );
     }
+    println!(
+        "| all | {} | {} | {} | {} |",
+        naive.cell(),
+        ours[0].cell(),
+        ours[1].cell(),
+        ours[2].cell()
+    );
     if broken > 0 {
         bail!("{broken} invariant violation(s)");
     }

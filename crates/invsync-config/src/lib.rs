@@ -73,6 +73,11 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `[daemon] poll` when none is given.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(15);
+/// `[inventory] order_watch` when none is given: a sale reaches the other stores within
+/// about a minute, for one order read per store and minute on a quiet store (ADR 0100).
+pub const DEFAULT_ORDER_WATCH: Duration = Duration::from_secs(60);
+/// The shortest `[inventory] order_watch`.
+pub const MIN_ORDER_WATCH: Duration = Duration::from_secs(30);
 /// `[daemon] shutdown_grace` when none is given.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -741,7 +746,29 @@ impl Validator<'_> {
                 return None;
             }
         };
-        Some(InventoryConfig { master, in_orders })
+        let order_watch = match raw.order_watch.as_deref().map(str::trim) {
+            None => Some(DEFAULT_ORDER_WATCH),
+            Some("off") => None,
+            Some(text) => {
+                let every = self.duration("inventory.order_watch", text)?;
+                if every < MIN_ORDER_WATCH {
+                    self.error(
+                        "inventory.order_watch",
+                        format!(
+                            "`{text}` is shorter than {}s, the shortest order watch (every store's orders are read once per pass); use a longer one or \"off\"",
+                            MIN_ORDER_WATCH.as_secs()
+                        ),
+                    );
+                    return None;
+                }
+                Some(every)
+            }
+        };
+        Some(InventoryConfig {
+            master,
+            in_orders,
+            order_watch,
+        })
     }
 
     fn schedule(

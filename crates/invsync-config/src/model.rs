@@ -81,6 +81,20 @@ pub enum Master {
 pub struct InventoryConfig {
     pub master: Master,
     pub in_orders: InOrdersMode,
+    /// `order_watch`: how often the daemon reads every store's orders and pushes the
+    /// quantities of the SKUs they touched (issue 18); `None` when `"off"`. It acts only
+    /// under `in_orders = "reserve"` ([`InventoryConfig::watches_orders`]).
+    pub order_watch: Option<std::time::Duration>,
+}
+
+impl InventoryConfig {
+    /// The order watch's period, when it runs: not `"off"`, and under `reserve` (with
+    /// `skip`, a SKU an unposted order holds is never written, so a pass could push
+    /// nothing; ADR 0100).
+    pub fn watches_orders(&self) -> Option<std::time::Duration> {
+        self.order_watch
+            .filter(|_| self.in_orders == InOrdersMode::Reserve)
+    }
 }
 
 /// How to reach one connection (the accounting system or a store).

@@ -63,6 +63,7 @@ pub(crate) struct RawWeb {
 pub(crate) struct RawInventory {
     pub master: Option<String>,
     pub in_orders: Option<String>,
+    pub order_watch: Option<String>,
 }
 
 /// Only the `kind` of a connection table, read first to pick the kind's struct.

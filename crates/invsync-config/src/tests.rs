@@ -283,6 +283,22 @@ fn errors_name_the_key() {
             vec![("inventory.in_orders", "not a mode")],
         ),
         (
+            "order watch shorter than 30s",
+            replace(
+                "master = \"accounting\"",
+                "master = \"accounting\"\norder_watch = \"10s\"",
+            ),
+            vec![("inventory.order_watch", "shorter than 30s")],
+        ),
+        (
+            "order watch not a duration",
+            replace(
+                "master = \"accounting\"",
+                "master = \"accounting\"\norder_watch = \"often\"",
+            ),
+            vec![("inventory.order_watch", "not a duration")],
+        ),
+        (
             "duplicate schedule names",
             replace("name = \"nightly-prices\"", "name = \"shop-store\""),
             vec![("schedules[1].name", "names two schedules")],
@@ -413,6 +429,33 @@ fn environment_overrides_are_applied_last() {
         "postgres://invsync@db.example/invsync"
     );
     assert_eq!(config.daemon.listen, None);
+}
+
+#[test]
+fn the_order_watch_defaults_to_a_minute_and_runs_only_under_reserve() {
+    let (_dir, config) = load_text(VALID, &[]);
+    let config = config.expect("valid");
+    assert_eq!(config.inventory.order_watch, Some(Duration::from_secs(60)));
+    // Under `skip` (VALID's default) a pass could push nothing.
+    assert_eq!(config.inventory.in_orders, InOrdersMode::Skip);
+    assert_eq!(config.inventory.watches_orders(), None);
+
+    for (value, expected) in [
+        ("30s", Some(Duration::from_secs(30))),
+        ("2m", Some(Duration::from_secs(120))),
+        ("off", None),
+    ] {
+        let (_dir, config) = load_text(
+            VALID,
+            &[
+                ("INVSYNC__INVENTORY__IN_ORDERS", "reserve"),
+                ("INVSYNC__INVENTORY__ORDER_WATCH", value),
+            ],
+        );
+        let config = config.expect("valid");
+        assert_eq!(config.inventory.order_watch, expected, "{value}");
+        assert_eq!(config.inventory.watches_orders(), expected, "{value}");
+    }
 }
 
 #[test]

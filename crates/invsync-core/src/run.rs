@@ -77,6 +77,9 @@ pub enum Trigger {
     Manual,
     /// Started from the "Synchronize Products" web page (or its Run now).
     Web,
+    /// Started by the order watch: only the quantities of the SKUs that store orders
+    /// touched since its last pass (issue 18).
+    Order,
 }
 
 impl Trigger {
@@ -85,6 +88,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Web => "web",
+            Trigger::Order => "order",
         }
     }
 }
@@ -96,6 +100,7 @@ impl FromStr for Trigger {
             "schedule" => Ok(Trigger::Schedule),
             "manual" => Ok(Trigger::Manual),
             "web" => Ok(Trigger::Web),
+            "order" => Ok(Trigger::Order),
             other => Err(format!("`{other}` is not a trigger")),
         }
     }
@@ -545,7 +550,12 @@ mod tests {
         for s in RunStatus::ALL {
             assert_eq!(s.as_str().parse::<RunStatus>(), Ok(s));
         }
-        for t in [Trigger::Schedule, Trigger::Manual, Trigger::Web] {
+        for t in [
+            Trigger::Schedule,
+            Trigger::Manual,
+            Trigger::Web,
+            Trigger::Order,
+        ] {
             assert_eq!(t.as_str().parse::<Trigger>(), Ok(t));
         }
         for o in [

@@ -15,6 +15,10 @@
 //!   connections and timeouts, optional HTTPS and password (docs/adr/0070-http-listener.md);
 //!   the soft open-file limit is raised at start and descriptors are kept for runs
 //!   ([`descriptors`]).
+//! * The order watch ([`watch`], issue 18): under `in_orders = "reserve"`, every
+//!   `[inventory] order_watch` every store's orders are read and the quantities of only
+//!   the SKUs they moved are pushed to the stores that share the stock, as
+//!   `trigger = 'order'` runs.
 //! * systemd: READY=1 only after config, database and migrations are fine; WATCHDOG=1
 //!   from the scheduling loop itself; STOPPING=1; STATUS= lines.
 //!
@@ -28,6 +32,7 @@ pub mod http;
 pub mod listener;
 mod notify;
 pub mod scheduler;
+pub mod watch;
 
 #[cfg(feature = "testing")]
 pub use clock::ManualClock;
@@ -163,6 +168,17 @@ pub async fn run(
         }
         None => None,
     };
+    // The order watch runs beside the schedules, on the config reloads give it.
+    let watch_stop = CancellationToken::new();
+    let watch_cancel = CancellationToken::new();
+    let mut order_watch = Some(tokio::spawn(
+        watch::OrderWatcher::new(
+            db.clone(),
+            shared_config.clone(),
+            format!("{}:{}:{}", me.host, me.pid, me.start_marker),
+        )
+        .run(watch_stop.clone(), watch_cancel.clone()),
+    ));
     let running = Running {
         started_with: config.clone(),
         shared: shared_config,
@@ -248,7 +264,17 @@ pub async fn run(
     // Recovery stops after the step it is in (one short transaction); the next start goes
     // on where it stopped.
     recovery_stop.cancel();
-    scheduler.shutdown(grace).await;
+    // The watch starts no pass or push from here; one in flight gets the same grace.
+    watch_stop.cancel();
+    let watch_shutdown = async {
+        if let Some(task) = order_watch.as_mut()
+            && tokio::time::timeout(grace, &mut *task).await.is_err()
+        {
+            watch_cancel.cancel();
+            let _ = task.await;
+        }
+    };
+    tokio::join!(scheduler.shutdown(grace), watch_shutdown);
     // Runs started from the web page get the same grace, then end `interrupted`.
     if let Some(web) = &web {
         web.shutdown(grace).await;

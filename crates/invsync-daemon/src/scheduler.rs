@@ -452,7 +452,33 @@ impl SlotTask {
         ));
         let request = SyncRequest::of_schedule(&schedule, Trigger::Schedule, Some(due));
         let started = std::time::Instant::now();
-        let result = self.runner.run(self.config.clone(), request, cancel).await;
+        let mut result = self
+            .runner
+            .run(self.config.clone(), request.clone(), cancel.clone())
+            .await;
+        // The order watch's push (a few SKUs' quantities) is short: a slot that finds the
+        // store busy with one waits for it rather than being skipped until the next slot.
+        let waited_since = tokio::time::Instant::now();
+        while let Err(EngineError::Store(StoreError::RunInProgress { run_id, .. })) = &result
+            && waited_since.elapsed() < crate::watch::BUSY_WAIT
+            && !cancel.is_cancelled()
+            && self
+                .db
+                .get_run(*run_id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.trigger == Trigger::Order)
+        {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            result = self
+                .runner
+                .run(self.config.clone(), request.clone(), cancel.clone())
+                .await;
+        }
         renewer.abort();
         let (run_id, status) = self
             .account(&schedule, due, result, started.elapsed())

@@ -55,6 +55,25 @@ impl Connections {
         })
     }
 
+    /// Opens the accounting side and every store: what the order watch reads every
+    /// store's orders (and asks the accounting side about postings) through.
+    pub fn open_all(engine: &Engine) -> Result<Connections, EngineError> {
+        let config = engine.config();
+        let accounting = engine.open("accounting", &config.accounting)?;
+        let mut stores = Vec::with_capacity(config.stores.len());
+        for (name, store) in &config.stores {
+            stores.push((name.clone(), engine.open(name, &store.connection)?));
+        }
+        if stores.is_empty() {
+            return Err(EngineError::Internal("no store to watch".to_owned()));
+        }
+        Ok(Connections {
+            accounting,
+            stores,
+            synced: 0,
+        })
+    }
+
     pub fn accounting(&self) -> &dyn Connection {
         self.accounting.as_ref()
     }

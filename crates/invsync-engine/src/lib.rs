@@ -23,7 +23,8 @@
 //! path), `connections` (opened once per run), `snapshot` and `orders` (what a run reads),
 //! `write` (batches), `replan` (stale writes), `record` (intents, items, heartbeat, the
 //! final record), `report` (what [`Engine::sync`] returns), `recovery` (runs of processes
-//! that are gone), `status` (`invsync status`).
+//! that are gone), `status` (`invsync status`), `watch` (the order watch: what changed
+//! since its last pass, and the quantity-only push of those SKUs).
 
 mod connections;
 mod desktop_snapshots;
@@ -38,6 +39,7 @@ mod run;
 mod snapshot;
 mod status;
 mod token_vault;
+mod watch;
 mod write;
 
 pub use desktop_snapshots::{DbSnapshots, snapshot_key};
@@ -49,6 +51,7 @@ pub use recovery::{Recovered, recover_dead_runs};
 pub use report::{ReportedChange, ReportedSkip, RunReport};
 pub use status::{StatusReport, StatusRow, UnknownOrders, UnreadableRow};
 pub use token_vault::DbTokenVault;
+pub use watch::OrderWatch;
 
 use invsync_config::{Config, ConnectionConfig, ScheduleConfig};
 use invsync_connectors::{Connection, ConnectorError, OpenContext};

@@ -2,9 +2,9 @@
 //! orders, the ones the accounting side has posted marked, and what is left — the orders
 //! holding stock — with their lines in accounting SKUs.
 
-use crate::EngineError;
 use crate::connections::Connections;
 use crate::snapshot::mappings;
+use crate::{Engine, EngineError};
 use compact_str::CompactString;
 use invsync_connectors::Connection;
 use invsync_core::{OrderLine, SkuKey};
@@ -33,11 +33,15 @@ const ORDER_RETENTION: chrono::Duration = chrono::Duration::days(90);
 /// re-inflate sold stock. With `tolerate_unread`, the other stores' orders are applied and
 /// held as usual and the unread stores come back in [`HeldOrders::unread`].
 pub(crate) async fn held_orders(
-    db: &Db,
+    engine: &Engine,
     connections: &Connections,
     synced: &str,
     tolerate_unread: bool,
 ) -> Result<HeldOrders, EngineError> {
+    let db = engine.db();
+    // With the order watch on, every read notes the SKUs order changes moved, for the
+    // watch to push (whichever read applied them: a scheduled run's or its own).
+    let note_changes = engine.config().inventory.watches_orders().is_some();
     let now = db.now().await?;
     let reads = connections.stores().map(|(name, c)| async move {
         // A daily snapshot releases orders no changed-since read can see leave (trashed or
@@ -72,7 +76,9 @@ pub(crate) async fn held_orders(
     for (name, feed) in &feeds {
         let Some(feed) = feed else { continue };
         sources.push(name);
-        let applied = db.apply_order_feed(name, feed, now).await?;
+        let applied = db
+            .apply_order_feed_noting(name, feed, now, note_changes)
+            .await?;
         tracing::debug!(
             store = %name, read = feed.orders.len(), new = applied.new,
             updated = applied.updated, released = applied.released, "tracked store orders"

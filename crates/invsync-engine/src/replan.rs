@@ -62,7 +62,7 @@ impl Run<'_> {
         if self.request.fields.quantity {
             planned
                 .snapshot
-                .refresh_orders(self.engine.db(), &planned.connections, &self.request.store)
+                .refresh_orders(self.engine, &planned.connections, &self.request.store)
                 .await?;
         }
         let keys: HashSet<SkuKey> = stale

@@ -118,7 +118,7 @@ impl Snapshot {
         // count its units as in stock and not held: an oversell.
         let read_orders_then_accounting = async {
             let held = if needs.quantity {
-                held_orders(db, connections, store, needs.tolerate_unread_orders).await?
+                held_orders(engine, connections, store, needs.tolerate_unread_orders).await?
             } else {
                 HeldOrders::default()
             };
@@ -212,11 +212,11 @@ impl Snapshot {
     /// were read before that posting, so releasing them would re-inflate the stock.
     pub async fn refresh_orders(
         &mut self,
-        db: &Db,
+        engine: &Engine,
         connections: &Connections,
         store: &str,
     ) -> Result<(), EngineError> {
-        let mut fresh = held_orders(db, connections, store, false).await?.held;
+        let mut fresh = held_orders(engine, connections, store, false).await?.held;
         for old in &self.held {
             if !fresh
                 .iter()

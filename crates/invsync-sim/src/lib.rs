@@ -16,6 +16,10 @@
 //!   back stale and is not applied (the stores here are strict compare-and-set);
 //! * no run is left `running`.
 //!
+//! With [`SimConfig::watch_passes`] the daemon's order watch runs between ticks too
+//! ([`Engine::watch_orders`], then a quantity-only push of the moved SKUs to every store),
+//! under the same invariants.
+//!
 //! Used by `tests/simulation.rs` (seconds, in CI) and `invsync-bench simulate` (longer).
 
 mod connections;
@@ -59,6 +63,10 @@ pub struct SimConfig {
     pub failure_rate: f64,
     /// Run history here instead of a fresh SQLite file (e.g. a Postgres URL).
     pub database_url: Option<String>,
+    /// Order watch passes between two ticks (`reserve` only; 0: no watch). A tick is a
+    /// 15-minute schedule slot, so 15 is a 1-minute `order_watch`: a tick's events are
+    /// spread over the passes, each pass seeing those before it.
+    pub watch_passes: u32,
 }
 
 impl SimConfig {
@@ -73,6 +81,7 @@ impl SimConfig {
             event_rate: 0.3,
             failure_rate: 0.03,
             database_url: None,
+            watch_passes: 0,
         }
     }
 }
@@ -96,8 +105,22 @@ pub struct SimReport {
     pub writes_applied: u64,
     /// Writes refused because the store's quantity had changed since it was read.
     pub writes_stale: u64,
+    /// Order watch passes, and those that found order changes to push.
+    pub watch_passes: u64,
+    pub watch_pushing_passes: u64,
     /// Broken invariants, each with what was seen. Empty on a correct engine.
     pub violations: Vec<String>,
+}
+
+impl SimConfig {
+    /// The policy's name: `skip`, `reserve`, or `reserve+watch`.
+    pub fn policy(&self) -> String {
+        if self.watch_passes > 0 {
+            format!("{}+watch", self.mode.as_str())
+        } else {
+            self.mode.as_str().to_owned()
+        }
+    }
 }
 
 /// Runs one simulation.
@@ -113,6 +136,7 @@ url = "{database}"
 
 [inventory]
 in_orders = "{mode}"
+order_watch = "{watch}"
 
 [accounting]
 kind = "file"
@@ -133,8 +157,27 @@ kind = "file"
 path = "c.csv"
 orders = "c-orders.csv"
 max_quantity = 8
+
+[[schedules]]
+store = "store-a"
+every = "15m"
+update = "store"
+fields = ["quantity"]
+
+[[schedules]]
+store = "store-b"
+every = "15m"
+update = "store"
+fields = ["quantity"]
+
+[[schedules]]
+store = "store-c"
+every = "15m"
+update = "store"
+fields = ["quantity"]
 "#,
-        mode = sim.mode.as_str()
+        mode = sim.mode.as_str(),
+        watch = if sim.watch_passes > 0 { "1m" } else { "off" },
     );
     let path = dir.path().join("invsync.toml");
     std::fs::write(&path, toml).context("write the simulated config")?;
@@ -172,9 +215,21 @@ max_quantity = 8
     let cancel = CancellationToken::new();
     let mut runs: BTreeMap<String, u64> = BTreeMap::new();
 
+    let (mut watch_passes, mut watch_pushing_passes) = (0, 0);
     for _tick in 0..sim.ticks {
-        for _ in 0..sim.events_per_tick {
-            lock(&shared).next_event();
+        let passes = sim.watch_passes.max(1);
+        for pass in 0..passes {
+            let events =
+                sim.events_per_tick * (pass + 1) / passes - sim.events_per_tick * pass / passes;
+            for _ in 0..events {
+                lock(&shared).next_event();
+            }
+            if sim.watch_passes > 0 {
+                watch_passes += 1;
+                if watch_pass(&engine, &shared, &cancel, &mut runs).await {
+                    watch_pushing_passes += 1;
+                }
+            }
         }
         for (index, store) in STORES.iter().enumerate() {
             lock(&shared).begin_run(index);
@@ -223,7 +278,9 @@ max_quantity = 8
     }
     Ok(SimReport {
         seed: sim.seed,
-        mode: sim.mode.as_str().to_owned(),
+        mode: sim.policy(),
+        watch_passes,
+        watch_pushing_passes,
         ticks: sim.ticks,
         invsync: shared.world.stats,
         naive: shared.naive.stats,
@@ -235,6 +292,53 @@ max_quantity = 8
         writes_stale: shared.writes_stale,
         violations: shared.violations.clone(),
     })
+}
+
+/// One order watch pass, as the daemon makes it: read every store's orders, push the
+/// moved SKUs' quantities to every store, forget the changes once all were written.
+/// Whether it pushed anything.
+async fn watch_pass(
+    engine: &Engine,
+    shared: &Mutex<Shared>,
+    cancel: &CancellationToken,
+    runs: &mut BTreeMap<String, u64>,
+) -> bool {
+    lock(shared).watching = true;
+    let pushed = match engine.watch_orders().await {
+        Err(_) => {
+            *runs.entry("watch read failed".to_owned()).or_default() += 1;
+            false
+        }
+        Ok(watch) if watch.is_quiet() => false,
+        Ok(mut watch) => {
+            for store in watch.targets.clone() {
+                let index = STORES.iter().position(|s| *s == store).unwrap_or(0);
+                lock(shared).begin_push(index);
+                let result = engine
+                    .sync(
+                        &SyncRequest::order_push(&store, &watch.skus),
+                        &NoProgress,
+                        cancel,
+                    )
+                    .await;
+                lock(shared).end_run();
+                let status = match &result {
+                    Ok(report) => format!("order {}", report.status),
+                    Err(e) => format!("order error: {e}"),
+                };
+                *runs.entry(status).or_default() += 1;
+                watch.account(&result);
+            }
+            if engine.acknowledge_order_changes(&watch).await.is_err() {
+                *runs
+                    .entry("watch acknowledge failed".to_owned())
+                    .or_default() += 1;
+            }
+            true
+        }
+    };
+    lock(shared).watching = false;
+    pushed
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {

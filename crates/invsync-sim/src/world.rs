@@ -43,6 +43,10 @@ pub struct SalesStats {
     pub oversold_sales: u64,
     /// Units of those sales beyond the stock that was left.
     pub oversold_units: u64,
+    /// Oversold sales of a SKU whose accounting quantity was negative at the time: the
+    /// engine rejects a negative quantity (to be fixed at its source, which nobody does
+    /// here), so the stores keep what they last showed.
+    pub oversold_while_negative: u64,
     /// Store purchase attempts refused because the store showed too little.
     pub refused: u64,
     pub pos_sales: u64,
@@ -112,6 +116,9 @@ impl World {
                 self.stats.sales += 1;
                 if sellable < quantity {
                     self.stats.oversold_sales += 1;
+                    if self.accounting.get(sku).is_some_and(|q| *q < 0) {
+                        self.stats.oversold_while_negative += 1;
+                    }
                     self.stats.oversold_units +=
                         u64::try_from(quantity - sellable.max(0)).unwrap_or_default();
                 }

@@ -9,12 +9,18 @@ use invsync_sim::{SimConfig, SimReport, simulate};
 const SEEDS: [u64; 3] = [1, 7, 2026];
 
 async fn run(seed: u64, mode: InOrdersMode) -> SimReport {
-    let report = simulate(&SimConfig::new(seed, mode))
+    run_sim(SimConfig::new(seed, mode)).await
+}
+
+/// Runs one simulation and fails, naming its seed and policy, on any broken invariant.
+async fn run_sim(sim: SimConfig) -> SimReport {
+    let (seed, policy) = (sim.seed, sim.policy());
+    let report = simulate(&sim)
         .await
-        .unwrap_or_else(|e| panic!("seed {seed}, {mode}: the simulation could not run: {e:#}"));
+        .unwrap_or_else(|e| panic!("seed {seed}, {policy}: the simulation could not run: {e:#}"));
     assert!(
         report.violations.is_empty(),
-        "seed {seed}, {mode}: invariants broken:\n{}",
+        "seed {seed}, {policy}: invariants broken:\n{}",
         report.violations.join("\n")
     );
     report
@@ -68,4 +74,37 @@ async fn skip_never_writes_a_sku_held_by_an_unposted_order() {
         naive += r.naive.oversold_sales;
     }
     assert!(ours < naive, "skip: invsync oversold {ours}, naive {naive}");
+}
+
+#[tokio::test]
+async fn the_order_watch_keeps_reserve_within_its_bounds_and_oversells_less() {
+    let (mut watched, mut unwatched, mut pushing) = (0, 0, 0);
+    for seed in &SEEDS[..2] {
+        let seed = *seed;
+        // Half the usual ticks, and a third of a tick between passes (a 5-minute watch on
+        // 15-minute schedules): enough to see the effect, few enough runs to stay fast.
+        let short = SimConfig {
+            ticks: 30,
+            ..SimConfig::new(seed, InOrdersMode::Reserve)
+        };
+        let plain = run_sim(short.clone()).await;
+        let report = run_sim(SimConfig {
+            watch_passes: 3,
+            ..short
+        })
+        .await;
+        assert_eq!(report.mode, "reserve+watch");
+        assert!(
+            report.runs.keys().any(|k| k == "order succeeded"),
+            "{report:#?}"
+        );
+        pushing += report.watch_pushing_passes;
+        watched += report.invsync.oversold_sales;
+        unwatched += plain.invsync.oversold_sales;
+    }
+    assert!(pushing > 0, "no pass ever found an order to push");
+    assert!(
+        watched <= unwatched,
+        "the watch should not oversell more: with it {watched}, without {unwatched}"
+    );
 }

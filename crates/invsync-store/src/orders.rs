@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 pub use invsync_core::OrderFeed;
 use invsync_core::{Absent, StoreOrderLine};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// A store's stored order cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,15 @@ impl OrderRow {
     pub fn holding(&self) -> bool {
         self.closed_at.is_none() && self.posted_at.is_none()
     }
+}
+
+/// An order's units per SKU (a SKU may be on several lines).
+fn units_by_sku(lines: impl IntoIterator<Item = (String, i64)>) -> BTreeMap<String, i64> {
+    let mut units = BTreeMap::new();
+    for (sku, quantity) in lines {
+        *units.entry(sku).or_insert(0) += quantity;
+    }
+    units
 }
 
 #[derive(sqlx::FromRow)]
@@ -117,26 +126,71 @@ impl Db {
         feed: &OrderFeed,
         now: DateTime<Utc>,
     ) -> Result<FeedApplied, StoreError> {
+        self.apply_order_feed_noting(store, feed, now, false).await
+    }
+
+    /// [`Db::apply_order_feed`], and with `note_changes` (the order watch is on) the SKUs
+    /// whose held stock the feed moved go into `store_order_changes` in the same
+    /// transaction: lines of a new order, of an order whose lines or open state changed
+    /// (old and new lines both), of an order a snapshot released. Whichever read applies a
+    /// change — a scheduled run's or the watch's — the watch finds it there.
+    pub async fn apply_order_feed_noting(
+        &self,
+        store: &str,
+        feed: &OrderFeed,
+        now: DateTime<Utc>,
+        note_changes: bool,
+    ) -> Result<FeedApplied, StoreError> {
         let now = Ts(truncate(now));
         on_pool!(self, |pool| {
             async {
                 let mut applied = FeedApplied::default();
                 let mut tx = crate::db::begin(pool, None).await?;
+                let mut touched: Vec<(String, String)> = Vec::new();
                 for order in &feed.orders {
-                    let known: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
-                        "SELECT updated_at FROM store_orders WHERE store = $1 AND order_id = $2",
+                    let known: Option<(Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+                        "SELECT updated_at, closed_at IS NULL AND posted_at IS NULL \
+                         FROM store_orders WHERE store = $1 AND order_id = $2",
                     )
                     .bind(store)
                     .bind(order.id.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
                     match known {
-                        Some((Some(tracked),)) if order.updated_at.is_some_and(|u| u < tracked) => {
+                        Some((Some(tracked), _)) if order.updated_at.is_some_and(|u| u < tracked) => {
                             applied.older += 1;
                             continue;
                         }
                         Some(_) => applied.updated += 1,
                         None => applied.new += 1,
+                    }
+                    if note_changes {
+                        let new_lines = units_by_sku(
+                            order.lines.iter().map(|l| (l.sku.to_string(), l.quantity)),
+                        );
+                        let (old_lines, was_holding) = match known {
+                            None => (BTreeMap::new(), false),
+                            Some((_, holding)) => {
+                                let old: Vec<(String, i64)> = sqlx::query_as(
+                                    "SELECT sku, quantity FROM store_order_lines \
+                                     WHERE store = $1 AND order_id = $2",
+                                )
+                                .bind(store)
+                                .bind(order.id.as_str())
+                                .fetch_all(&mut *tx)
+                                .await?;
+                                (units_by_sku(old), holding)
+                            }
+                        };
+                        // Opened or closed: every SKU it holds moved; otherwise only those
+                        // whose units changed.
+                        let all = known.is_none() || was_holding != order.open;
+                        let skus: BTreeSet<&String> = old_lines.keys().chain(new_lines.keys()).collect();
+                        touched.extend(
+                            skus.into_iter()
+                                .filter(|sku| all || old_lines.get(*sku) != new_lines.get(*sku))
+                                .map(|sku| (order.id.to_string(), sku.clone())),
+                        );
                     }
                     // An order back in a feed holds stock again if only its absence had
                     // marked it posted; a posting the accounting side reported stays.
@@ -202,6 +256,17 @@ impl Db {
                         }
                     };
                     for id in holding.iter().filter(|id| !listed.contains(id.as_str())) {
+                        if note_changes {
+                            let skus: Vec<String> = sqlx::query_scalar(
+                                "SELECT sku FROM store_order_lines \
+                                 WHERE store = $1 AND order_id = $2",
+                            )
+                            .bind(store)
+                            .bind(id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            touched.extend(skus.into_iter().map(|sku| (id.clone(), sku)));
+                        }
                         sqlx::query(sql)
                             .bind(store)
                             .bind(id)
@@ -210,6 +275,21 @@ impl Db {
                             .await?;
                         applied.released += 1;
                     }
+                }
+                touched.sort();
+                touched.dedup();
+                for (order_id, sku) in &touched {
+                    sqlx::query(
+                        "INSERT INTO store_order_changes (store, order_id, sku, seen_at, changed_at) \
+                         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (store, order_id, sku) \
+                         DO UPDATE SET changed_at = excluded.changed_at",
+                    )
+                    .bind(store)
+                    .bind(order_id)
+                    .bind(sku)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 match feed.cursor.as_deref() {
                     Some(cursor) => {
@@ -343,11 +423,19 @@ impl Db {
     pub async fn prune_orders(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let cutoff = Ts(truncate(cutoff));
         on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM store_orders WHERE closed_at < $1 OR posted_at < $1")
-                .bind(cutoff)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+            async {
+                // Changes the watch never took (it was turned off) go with them.
+                sqlx::query("DELETE FROM store_order_changes WHERE changed_at < $1")
+                    .bind(cutoff)
+                    .execute(pool)
+                    .await?;
+                sqlx::query("DELETE FROM store_orders WHERE closed_at < $1 OR posted_at < $1")
+                    .bind(cutoff)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            .await
         })
         .context("prune tracked orders")
     }

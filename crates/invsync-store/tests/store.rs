@@ -91,6 +91,8 @@ both!(
     run_items_keep_insertion_order_across_chunks,
     mappings_upsert_list_remove_by_normalised_sku,
     orders_follow_feeds_cursors_and_postings,
+    order_changes_note_the_skus_a_feed_moved_until_the_watch_pushed_them,
+    one_order_watch_pass_at_a_time,
     write_intents_are_cleared_by_a_finish_and_settled_by_recovery,
     recovery_settles_in_bounded_steps_and_counts_the_run_from_its_items,
     a_late_finish_of_a_run_that_is_not_there_is_an_error,
@@ -1421,6 +1423,181 @@ fn order(id: &str, open: bool, updated: Option<&str>, lines: &[(&str, i64)]) -> 
             })
             .collect(),
     }
+}
+
+/// (store, order id, sku) of each noted change.
+fn change_keys(changes: &[invsync_store::OrderChange]) -> Vec<(&str, &str, &str)> {
+    changes
+        .iter()
+        .map(|c| (c.store.as_str(), c.order_id.as_str(), c.sku.as_str()))
+        .collect()
+}
+
+async fn order_changes_note_the_skus_a_feed_moved_until_the_watch_pushed_them(h: &Harness) {
+    let db = &h.db;
+    let t0: DateTime<Utc> = "2026-12-07T10:00:00Z".parse().expect("t0");
+    let t1 = t0 + chrono::Duration::seconds(30);
+    let t2 = t1 + chrono::Duration::seconds(30);
+    let file = |orders: &[StoreOrder]| OrderFeed {
+        orders: orders.to_vec(),
+        snapshot: Some(Absent::Posted),
+        cursor: None,
+    };
+    // Without the watch nothing is noted.
+    db.apply_order_feed("pos", &file(&[order("9", true, None, &[("HAT", 1)])]), t0)
+        .await
+        .expect("feed");
+    assert!(db.order_changes().await.expect("changes").is_empty());
+
+    let first = [
+        order("1", true, None, &[("MUG", 2), ("TEE", 1)]),
+        order("2", true, None, &[("CAP", 1)]),
+    ];
+    db.apply_order_feed_noting("shop", &file(&first), t0, true)
+        .await
+        .expect("first feed");
+    let changes = db.order_changes().await.expect("changes");
+    assert_eq!(
+        change_keys(&changes),
+        vec![
+            ("shop", "1", "MUG"),
+            ("shop", "1", "TEE"),
+            ("shop", "2", "CAP")
+        ]
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.seen_at == t0 && c.changed_at == t0)
+    );
+
+    // The same snapshot again (an orders file is read whole every time) moves nothing.
+    db.apply_order_feed_noting("shop", &file(&first), t1, true)
+        .await
+        .expect("same feed");
+    assert_eq!(db.order_changes().await.expect("changes"), changes);
+
+    // The watch takes them; meanwhile order 1 changes (TEE 1 → 3) and order 2 leaves the
+    // file: TEE and CAP change again, MUG does not.
+    let taken = db.order_changes().await.expect("changes");
+    db.apply_order_feed_noting(
+        "shop",
+        &file(&[order("1", true, None, &[("MUG", 2), ("TEE", 3)])]),
+        t1,
+        true,
+    )
+    .await
+    .expect("changed feed");
+    let changes = db.order_changes().await.expect("changes");
+    let tee = changes.iter().find(|c| c.sku == "TEE").expect("TEE");
+    assert_eq!(
+        (tee.seen_at, tee.changed_at),
+        (t0, t1),
+        "first sighting kept"
+    );
+    let deleted = db.clear_order_changes(&taken).await.expect("clear");
+    assert_eq!(
+        deleted, 1,
+        "only MUG did not change again after it was taken"
+    );
+    assert_eq!(
+        change_keys(&db.order_changes().await.expect("changes")),
+        vec![
+            ("shop", "1", "MUG"),
+            ("shop", "1", "TEE"),
+            ("shop", "2", "CAP")
+        ]
+        .into_iter()
+        .filter(|k| k.2 != "MUG")
+        .collect::<Vec<_>>()
+    );
+    let rest = db.order_changes().await.expect("changes");
+    assert_eq!(db.clear_order_changes(&rest).await.expect("clear"), 2);
+
+    // An incremental feed: a cancelled order comes back without lines; its old lines are
+    // what moved.
+    db.apply_order_feed_noting(
+        "web",
+        &OrderFeed {
+            orders: vec![order(
+                "5",
+                true,
+                Some("2026-12-07T09:00:00Z"),
+                &[("MUG", 1)],
+            )],
+            snapshot: None,
+            cursor: Some("c1".into()),
+        },
+        t1,
+        true,
+    )
+    .await
+    .expect("web feed");
+    let new = db.order_changes().await.expect("changes");
+    db.clear_order_changes(&new).await.expect("clear");
+    db.apply_order_feed_noting(
+        "web",
+        &OrderFeed {
+            orders: vec![order("5", false, Some("2026-12-07T09:01:00Z"), &[])],
+            snapshot: None,
+            cursor: Some("c2".into()),
+        },
+        t2,
+        true,
+    )
+    .await
+    .expect("cancelled");
+    assert_eq!(
+        change_keys(&db.order_changes().await.expect("changes")),
+        vec![("web", "5", "MUG")]
+    );
+    // Pruning forgets changes nobody took.
+    db.prune_orders(t2 + chrono::Duration::seconds(1))
+        .await
+        .expect("prune");
+    assert!(db.order_changes().await.expect("changes").is_empty());
+}
+
+async fn one_order_watch_pass_at_a_time(h: &Harness) {
+    let db = &h.db;
+    let t0: DateTime<Utc> = "2026-12-07T10:00:00Z".parse().expect("t0");
+    let lease = chrono::Duration::minutes(5);
+    assert!(
+        db.claim_order_watch("a", t0, t0 + lease)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !db.claim_order_watch("b", t0, t0 + lease)
+            .await
+            .expect("claim")
+    );
+    // Its owner renews it.
+    assert!(
+        db.claim_order_watch("a", t0, t0 + lease)
+            .await
+            .expect("renew")
+    );
+    // A lease whose daemon died expires.
+    let later = t0 + lease + chrono::Duration::seconds(1);
+    assert!(
+        db.claim_order_watch("b", later, later + lease)
+            .await
+            .expect("expired")
+    );
+    // Released by its owner only.
+    db.release_order_watch("a").await.expect("release");
+    assert!(
+        !db.claim_order_watch("a", later, later + lease)
+            .await
+            .expect("claim")
+    );
+    db.release_order_watch("b").await.expect("release");
+    assert!(
+        db.claim_order_watch("a", later, later + lease)
+            .await
+            .expect("free")
+    );
 }
 
 /// (store, order number, [(sku, quantity)]) of each order.

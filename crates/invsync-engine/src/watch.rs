@@ -1,0 +1,218 @@
+//! The order watch (issue 18, ADR 0100): between scheduled runs, read every store's orders
+//! incrementally and push the quantities of only the SKUs that order changes moved to
+//! every store that shares the stock — each push an ordinary run of the engine
+//! ([`SyncRequest::order_push`]: `trigger = 'order'`, quantity only, those SKUs), so the
+//! same rules apply as to any run: reserve arithmetic, buffer, share, max_quantity,
+//! compare-and-set, intents.
+//!
+//! A pass is [`Engine::watch_orders`] (one incremental order read per store through
+//! connections opened once for it, the accounting side's posted-order check for the
+//! orders still held, then the changes noted in `store_order_changes` by any read since
+//! the last pass), one push per [`OrderWatch::targets`] store, then
+//! [`Engine::acknowledge_order_changes`]. The daemon (`invsync-daemon::watch`) and the
+//! simulation (`invsync-sim`) drive it.
+
+use crate::connections::Connections;
+use crate::orders::held_orders;
+use crate::snapshot::mappings;
+use crate::{Engine, EngineError, SyncRequest, UnreadOrders};
+use invsync_config::Master;
+use invsync_core::{ChangeResult, FieldSet, Selection, Side, SkuKey, Trigger};
+use invsync_store::OrderChange;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// What one read of the order watch found to push.
+#[derive(Debug, Default)]
+pub struct OrderWatch {
+    /// The changes not pushed yet (noted by this read or any read since the last pass).
+    pub changes: Vec<OrderChange>,
+    /// Their SKUs, as the accounting side spells them (manual mappings applied), sorted.
+    pub skus: Vec<SkuKey>,
+    /// The stores whose quantity the watch writes: those with a schedule that updates
+    /// their quantity, the master store excepted (quantity flows out of it), in config
+    /// order.
+    pub targets: Vec<String>,
+    /// Stores whose orders could not be read this time (their changes wait for a read
+    /// that works; the other stores' are pushed).
+    pub unread: Vec<UnreadOrders>,
+    /// When the oldest change was first seen (database clock): the start of the delay
+    /// to the last store written.
+    pub first_seen: Option<chrono::DateTime<chrono::Utc>>,
+    /// The accounting SKU of each change (parallel to `changes`; `None` for a SKU with
+    /// no matching form, which matches nothing).
+    change_skus: Vec<Option<SkuKey>>,
+    /// SKUs some push could not write (a failed write): their changes stay.
+    retry: BTreeSet<SkuKey>,
+    /// Some push did not run through (busy store, a read failed, stopped): every change
+    /// stays.
+    retry_all: bool,
+}
+
+impl OrderWatch {
+    /// Nothing moved: a quiet pass.
+    pub fn is_quiet(&self) -> bool {
+        self.skus.is_empty()
+    }
+
+    /// Takes one push's outcome into account ([`SyncRequest::order_push`] through
+    /// [`Engine::sync`]); returns whether the store got everything. A push that did not
+    /// run through (it could not start, a read failed, it was stopped) keeps every change
+    /// for the next pass; a change whose write failed keeps its SKU's changes. What the
+    /// rules hold back or reject (a negative quantity to fix at its source, SKUs on
+    /// neither side) is done: pushing it again would change nothing.
+    pub fn account(&mut self, result: &Result<crate::RunReport, EngineError>) -> bool {
+        let report = match result {
+            Ok(report) if report.input_error => return true,
+            Ok(report)
+                if report.error.is_none()
+                    && report.status != invsync_core::RunStatus::Interrupted =>
+            {
+                report
+            }
+            _ => {
+                self.retry_all = true;
+                return false;
+            }
+        };
+        let mut complete = true;
+        for change in &report.changes {
+            if matches!(change.result, ChangeResult::Failed | ChangeResult::Pending)
+                && let Some(key) = SkuKey::new(&change.sku)
+            {
+                self.retry.insert(key);
+                complete = false;
+            }
+        }
+        complete
+    }
+
+    /// Whether every push so far wrote everything.
+    pub fn complete(&self) -> bool {
+        !self.retry_all && self.retry.is_empty()
+    }
+
+    /// The changes every store got (all of them when [`OrderWatch::complete`]).
+    pub fn pushed(&self) -> Vec<&OrderChange> {
+        if self.retry_all {
+            return Vec::new();
+        }
+        self.changes
+            .iter()
+            .zip(&self.change_skus)
+            .filter(|(c, sku)| {
+                sku.as_ref().is_none_or(|k| !self.retry.contains(k))
+                    && SkuKey::new(&c.sku).is_none_or(|k| !self.retry.contains(&k))
+            })
+            .map(|(c, _)| c)
+            .collect()
+    }
+}
+
+impl SyncRequest {
+    /// The order watch's push to one store: only the quantities of `skus` (accounting or
+    /// store SKUs), store side, recorded as `trigger = 'order'`. The planner and every
+    /// rule are those of any run; only the selection and the field are narrowed.
+    pub fn order_push(store: &str, skus: &[SkuKey]) -> SyncRequest {
+        SyncRequest {
+            store: store.to_owned(),
+            update: Side::Store,
+            fields: FieldSet::QUANTITY,
+            selection: Selection::Skus(skus.iter().cloned().collect::<HashSet<_>>()),
+            dry_run: false,
+            trigger: Trigger::Order,
+            schedule: None,
+            scheduled_for: None,
+        }
+    }
+}
+
+impl Engine {
+    /// The stores the order watch writes quantities to (see [`OrderWatch::targets`]).
+    pub fn order_watch_targets(&self) -> Vec<String> {
+        let config = self.config();
+        let master = match &config.inventory.master {
+            Master::Accounting => None,
+            Master::Store(m) => Some(m.as_str()),
+        };
+        config
+            .stores
+            .keys()
+            .filter(|name| Some(name.as_str()) != master)
+            .filter(|name| {
+                config
+                    .schedules
+                    .iter()
+                    .any(|s| &s.store == *name && s.update == Side::Store && s.fields.quantity)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// One read of the order watch: every store's orders since its cursor (a quiet store
+    /// costs one call), applied and noted like any run's read, the accounting side asked
+    /// which held orders it has posted; then every change not pushed yet, with its SKUs
+    /// in accounting terms. Reads nothing when no store's quantity is synced.
+    pub async fn watch_orders(&self) -> Result<OrderWatch, EngineError> {
+        let targets = self.order_watch_targets();
+        if targets.is_empty() {
+            return Ok(OrderWatch::default());
+        }
+        let connections = Connections::open_all(self)?;
+        let held = held_orders(self, &connections, "the order watch", true).await?;
+        drop(connections);
+        let changes = self.db().order_changes().await?;
+        let unread: HashSet<&str> = held.unread.iter().map(|u| u.store.as_str()).collect();
+        let mut by_store: HashMap<&str, HashMap<SkuKey, String>> = HashMap::new();
+        let mut skus = BTreeSet::new();
+        let mut change_skus = Vec::with_capacity(changes.len());
+        for change in &changes {
+            if !by_store.contains_key(change.store.as_str()) {
+                let maps = mappings(self.db(), &change.store)
+                    .await?
+                    .into_iter()
+                    .filter_map(|m| SkuKey::new(&m.store_sku).map(|k| (k, m.accounting_sku)))
+                    .collect();
+                by_store.insert(&change.store, maps);
+            }
+            let Some(key) = SkuKey::new(&change.sku) else {
+                // A SKU with no matching form matches nothing: nothing to push for it.
+                change_skus.push(None);
+                continue;
+            };
+            let accounting = by_store
+                .get(change.store.as_str())
+                .and_then(|maps| maps.get(&key))
+                .and_then(|a| SkuKey::new(a))
+                .unwrap_or(key);
+            skus.insert(accounting.clone());
+            change_skus.push(Some(accounting));
+        }
+        let first_seen = changes.iter().map(|c| c.seen_at).min();
+        tracing::debug!(
+            changes = changes.len(),
+            skus = skus.len(),
+            unread = unread.len(),
+            "order watch read"
+        );
+        Ok(OrderWatch {
+            changes,
+            skus: skus.into_iter().collect(),
+            targets,
+            unread: held.unread,
+            first_seen,
+            change_skus,
+            retry: BTreeSet::new(),
+            retry_all: false,
+        })
+    }
+
+    /// Forgets the changes a pass pushed to every target ([`OrderWatch::pushed`]; a
+    /// change noted again since stays for the next pass).
+    pub async fn acknowledge_order_changes(&self, watch: &OrderWatch) -> Result<(), EngineError> {
+        let pushed: Vec<OrderChange> = watch.pushed().into_iter().cloned().collect();
+        if !pushed.is_empty() {
+            self.db().clear_order_changes(&pushed).await?;
+        }
+        Ok(())
+    }
+}
