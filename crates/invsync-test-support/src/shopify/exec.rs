@@ -166,6 +166,10 @@ pub(crate) enum Obj<'a> {
     InventoryChange(Change),
     VariantsBulkUpdatePayload(Option<Vec<Variant>>, Vec<UserError>),
     BulkRunPayload(Option<BulkOperation>, Vec<UserError>),
+    BulkMutationPayload(Option<BulkOperation>, Vec<UserError>),
+    StagedUploadsPayload(Vec<super::bulk::StagedTarget>, Vec<UserError>),
+    StagedTarget(super::bulk::StagedTarget),
+    StagedParameter(String, String),
 }
 
 impl ObjectValue for Obj<'_> {
@@ -192,6 +196,10 @@ impl ObjectValue for Obj<'_> {
             Obj::InventoryChange(_) => "InventoryChange",
             Obj::VariantsBulkUpdatePayload(..) => "ProductVariantsBulkUpdatePayload",
             Obj::BulkRunPayload(..) => "BulkOperationRunQueryPayload",
+            Obj::BulkMutationPayload(..) => "BulkOperationRunMutationPayload",
+            Obj::StagedUploadsPayload(..) => "StagedUploadsCreatePayload",
+            Obj::StagedTarget(_) => "StagedMediaUploadTarget",
+            Obj::StagedParameter(..) => "StagedUploadParameter",
         }
     }
 
@@ -380,18 +388,24 @@ impl ObjectValue for Obj<'_> {
                 "id" => leaf(gid("BulkOperation", b.id)),
                 "status" => leaf(b.status),
                 "query" => leaf(b.query.as_str()),
-                "type" => leaf("QUERY"),
-                "errorCode" => ResolvedValue::null(),
+                "type" => leaf(b.kind),
+                "errorCode" => opt_str(b.error_code),
                 "objectCount" => leaf(b.object_count.to_string()),
                 "rootObjectCount" => leaf(b.root_object_count.to_string()),
                 "fileSize" => leaf(b.jsonl.len().to_string()),
                 "createdAt" => leaf("2026-01-01T00:00:00Z"),
-                "completedAt" | "url" | "partialDataUrl" if b.status != "COMPLETED" => {
+                "completedAt" if matches!(b.status, "CREATED" | "RUNNING" | "CANCELING") => {
                     ResolvedValue::null()
                 }
                 "completedAt" => leaf("2026-01-01T00:00:01Z"),
-                "url" => leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id)),
-                "partialDataUrl" => ResolvedValue::null(),
+                "url" if b.status == "COMPLETED" => {
+                    leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id))
+                }
+                // What a failed or cancelled operation did before it stopped.
+                "partialDataUrl" if matches!(b.status, "FAILED" | "CANCELED") && b.done > 0 => {
+                    leaf(format!("{}/bulk/{}.partial.jsonl", b.origin, b.id))
+                }
+                "url" | "partialDataUrl" => ResolvedValue::null(),
                 _ => return Err(unknown()),
             }),
             Obj::UserError(_, e) => Ok(match field {
@@ -466,6 +480,47 @@ impl ObjectValue for Obj<'_> {
                         .map(|e| Obj::UserError("ProductVariantsBulkUpdateUserError", e.clone()))
                         .collect(),
                 ),
+                _ => return Err(unknown()),
+            }),
+            Obj::BulkMutationPayload(op, errors) => Ok(match field {
+                "bulkOperation" => match op {
+                    Some(b) => ResolvedValue::object(Obj::Bulk(b.clone())),
+                    None => ResolvedValue::null(),
+                },
+                "userErrors" => objects(
+                    errors
+                        .iter()
+                        .map(|e| Obj::UserError("BulkMutationUserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::StagedUploadsPayload(targets, errors) => Ok(match field {
+                "stagedTargets" => {
+                    objects(targets.iter().cloned().map(Obj::StagedTarget).collect())
+                }
+                "userErrors" => objects(
+                    errors
+                        .iter()
+                        .map(|e| Obj::UserError("UserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::StagedTarget((url, resource, parameters)) => Ok(match field {
+                "url" => leaf(url.as_str()),
+                "resourceUrl" => opt_str(resource.as_deref()),
+                "parameters" => objects(
+                    parameters
+                        .iter()
+                        .map(|(n, v)| Obj::StagedParameter(n.clone(), v.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::StagedParameter(name, value) => Ok(match field {
+                "name" => leaf(name.as_str()),
+                "value" => leaf(value.as_str()),
                 _ => return Err(unknown()),
             }),
             Obj::BulkRunPayload(op, errors) => Ok(match field {
@@ -893,9 +948,17 @@ fn query_field<'b>(
                 });
             Ok(ResolvedValue::nullable_object(found))
         }
-        "currentBulkOperation" => Ok(ResolvedValue::nullable_object(
-            shop.bulk.values().next_back().map(|b| Obj::Bulk(b.clone())),
-        )),
+        // The app's newest operation of the type asked for (`QUERY` unless given).
+        "currentBulkOperation" => {
+            let kind = a["type"].as_str().unwrap_or("QUERY");
+            Ok(ResolvedValue::nullable_object(
+                shop.bulk
+                    .values()
+                    .rev()
+                    .find(|b| b.kind == kind)
+                    .map(|b| Obj::Bulk(b.clone())),
+            ))
+        }
         _ => return None,
     })
 }
@@ -918,6 +981,23 @@ fn mutation_field<'b>(
             let (variants, errors) = variants_bulk_update(&mut shop, &a)?;
             Ok(ResolvedValue::object(Obj::VariantsBulkUpdatePayload(
                 variants, errors,
+            )))
+        }
+        "bulkOperationRunMutation" => {
+            let (op, errors) = super::bulk::run_mutation(
+                &mut shop,
+                ctx,
+                a["mutation"].as_str(),
+                a["stagedUploadPath"].as_str(),
+                a["clientIdentifier"].as_str(),
+            );
+            Ok(ResolvedValue::object(Obj::BulkMutationPayload(op, errors)))
+        }
+        "stagedUploadsCreate" => {
+            let inputs = a["input"].as_array().cloned().unwrap_or_default();
+            let (targets, errors) = super::bulk::staged_uploads_create(&mut shop, ctx, &inputs);
+            Ok(ResolvedValue::object(Obj::StagedUploadsPayload(
+                targets, errors,
             )))
         }
         "bulkOperationRunQuery" => {
