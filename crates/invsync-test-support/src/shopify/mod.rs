@@ -9,8 +9,8 @@
 //! `productVariantsBulkUpdate` with per-variant `userErrors`, and bulk operations with JSONL
 //! results, bulk mutations (staged multipart uploads, `bulkOperationRunMutation` with one
 //! result line per input line, FAILED/CANCELED/EXPIRED endings with partial data, one at a
-//! time per shop before 2026-01 and five from then), and orders with `updatedAt` from a shop clock tests move, filtered by
-//! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
+//! time per shop before 2026-01 and five from then), and orders with `updatedAt` from a
+//! shop clock tests move, filtered by `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
 //! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
 //! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
 //! cancel, close and edit orders, have an operation answered with a recorded or written-down
