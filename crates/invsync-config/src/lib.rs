@@ -25,7 +25,8 @@ pub use kinds::quickbooks_online::{
     TOKEN_URL as QBO_TOKEN_URL,
 };
 pub use kinds::{
-    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
+    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
+    DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
 pub use listen::{TlsFile, TlsFileError, TlsMaterial, is_loopback};
 pub use model::*;
