@@ -219,14 +219,14 @@ pub fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-/// One request through the [`Pipeline`]: what to send, and whether sending it twice is
-/// harmless.
-#[derive(Debug, Clone)]
 /// The boundary of the multipart bodies invsync builds. They carry only invsync's own
 /// field values and JSON of GIDs and decimal prices, which never contain it.
 pub(crate) const MULTIPART_BOUNDARY: &str = "invsync-form-boundary-5c1e0a";
 const MULTIPART_CONTENT_TYPE: &str = "multipart/form-data; boundary=invsync-form-boundary-5c1e0a";
 
+/// One request through the [`Pipeline`]: what to send, and whether sending it twice is
+/// harmless.
+#[derive(Debug, Clone)]
 pub(crate) struct Call<'a> {
     pub method: Method,
     pub url: Url,

@@ -46,6 +46,9 @@ pub(super) struct BulkOperation {
     /// The mutation a bulk mutation runs (how invsync knows its own price operation).
     #[serde(default)]
     pub query: Option<String>,
+    /// When it ended, on Shopify's clock.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -728,6 +728,7 @@ async fn the_token_never_reaches_logs_or_errors() {
     }
 }
 
+mod bulk_writes;
 mod catalog;
 mod fixtures;
 mod orders;

@@ -225,6 +225,7 @@ pub(crate) fn run_mutation(
         done: 0,
         version: ctx.version.clone(),
         running_since: None,
+        completed_at: None,
         ending: shop.next_bulk_ending.take(),
     };
     shop.bulk.insert(id, op.clone());
@@ -345,6 +346,9 @@ fn progress(shop: &mut Shop, op: &mut BulkOperation) {
         }
         _ => {}
     }
+    if op.status != "RUNNING" {
+        op.completed_at = Some(shop.clock);
+    }
 }
 
 pub(crate) fn run_query(
@@ -415,6 +419,7 @@ pub(crate) fn run_query(
         done: 0,
         version: ctx.version.clone(),
         running_since: None,
+        completed_at: None,
         ending: None,
     };
     shop.bulk.insert(id, op.clone());
@@ -439,7 +444,10 @@ pub(crate) fn advance(shop: &mut Shop) {
                 op.running_since = Some(Instant::now());
             }
             ("MUTATION", _) => progress(shop, &mut op),
-            (_, "RUNNING") if op.polls_left == 0 => op.status = "COMPLETED",
+            (_, "RUNNING") if op.polls_left == 0 => {
+                op.status = "COMPLETED";
+                op.completed_at = Some(shop.clock);
+            }
             _ => op.polls_left -= 1,
         }
         shop.bulk.insert(id, op);

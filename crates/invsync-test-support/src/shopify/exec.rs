@@ -397,7 +397,10 @@ impl ObjectValue for Obj<'_> {
                 "completedAt" if matches!(b.status, "CREATED" | "RUNNING" | "CANCELING") => {
                     ResolvedValue::null()
                 }
-                "completedAt" => leaf("2026-01-01T00:00:01Z"),
+                "completedAt" => match b.completed_at {
+                    Some(t) => leaf(time(t)),
+                    None => leaf("2026-01-01T00:00:01Z"),
+                },
                 "url" if b.status == "COMPLETED" => {
                     leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id))
                 }

@@ -168,6 +168,8 @@ pub struct BulkOperation {
     pub done: usize,
     pub version: String,
     pub running_since: Option<Instant>,
+    /// The shop's clock when it ended.
+    pub completed_at: Option<DateTime<Utc>>,
     /// How a test made it end (`FakeShopify::end_next_bulk_mutation`).
     pub ending: Option<BulkEnding>,
 }
