@@ -38,10 +38,6 @@ pub(super) const BULK_WRITE_WAIT: Duration = Duration::from_secs(300);
 /// 12 MB file, well inside what a staged upload takes; more go in a second one.
 pub(super) const BULK_WRITE_MAX: usize = 100_000;
 
-/// Polls: from 200 ms, doubling, up to 5 s.
-const POLL_FIRST: Duration = Duration::from_millis(200);
-const POLL_MAX: Duration = Duration::from_secs(5);
-
 /// What a result file (or partial data) says, per product line and per variant.
 #[derive(Debug, Default)]
 struct BulkResult {
@@ -407,24 +403,11 @@ impl ShopifyConnection {
     /// say (the result, or a failed operation's partial data).
     async fn await_bulk(&self, id: &str) -> Result<Ending, ConnectorError> {
         let started = tokio::time::Instant::now();
-        let mut wait = POLL_FIRST;
+        let mut wait = super::BULK_POLL_FIRST;
         let op = loop {
-            let data = self
-                .client
-                .call(
-                    "BulkMutationPoll",
-                    documents::BULK_MUTATION_POLL,
-                    json!({ "id": id }),
-                    true,
-                )
+            let op = self
+                .bulk_operation("BulkMutationPoll", documents::BULK_MUTATION_POLL, id)
                 .await?;
-            let op: vendor::BulkOperation =
-                serde_json::from_value(data["node"].clone()).map_err(|e| {
-                    self.error(
-                        ErrorKind::Unavailable,
-                        format!("bulk operation {id}: unexpected answer: {e}"),
-                    )
-                })?;
             if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
                 break op;
             }
@@ -432,7 +415,7 @@ impl ShopifyConnection {
                 return Ok(Ending::StillRunning(id.to_owned()));
             }
             tokio::time::sleep(wait.min(self.bulk_wait.saturating_sub(started.elapsed()))).await;
-            wait = (wait * 2).min(POLL_MAX);
+            wait = (wait * 2).min(super::BULK_POLL_MAX);
         };
         self.finished(op).await
     }

@@ -381,17 +381,9 @@ impl ShopifyConnection {
         let url = loop {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(BULK_POLL_MAX);
-            let data = self
-                .client
-                .call("BulkPoll", documents::BULK_POLL, json!({ "id": id }), true)
+            let op = self
+                .bulk_operation("BulkPoll", documents::BULK_POLL, &id)
                 .await?;
-            let op: vendor::BulkOperation =
-                serde_json::from_value(data["node"].clone()).map_err(|e| {
-                    self.error(
-                        ErrorKind::Unavailable,
-                        format!("bulk operation {id}: unexpected answer: {e}"),
-                    )
-                })?;
             match op.status.as_str() {
                 "COMPLETED" => break op.url,
                 "CREATED" | "RUNNING" => {}
@@ -434,6 +426,25 @@ impl ShopifyConnection {
             out.push(VariantNode::parse(value));
         }
         Ok(out)
+    }
+
+    /// One look at a bulk operation (`node(id:)` with `document`'s fields).
+    async fn bulk_operation(
+        &self,
+        operation: &'static str,
+        document: &str,
+        id: &str,
+    ) -> Result<vendor::BulkOperation, ConnectorError> {
+        let data = self
+            .client
+            .call(operation, document, json!({ "id": id }), true)
+            .await?;
+        serde_json::from_value(data["node"].clone()).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                format!("bulk operation {id}: unexpected answer: {e}"),
+            )
+        })
     }
 
     /// Every order of an orders query, page by page, each with all its line items (the

@@ -165,8 +165,14 @@ pub(crate) enum Obj<'a> {
     AdjustmentGroup(u64, String, Vec<Change>),
     InventoryChange(Change),
     VariantsBulkUpdatePayload(Option<Vec<Variant>>, Vec<UserError>),
-    BulkRunPayload(Option<BulkOperation>, Vec<UserError>),
-    BulkMutationPayload(Option<BulkOperation>, Vec<UserError>),
+    /// `bulkOperationRunQuery`'s or `bulkOperationRunMutation`'s payload: its type, its
+    /// user errors' type, the operation, the errors.
+    BulkRunPayload(
+        &'static str,
+        &'static str,
+        Option<BulkOperation>,
+        Vec<UserError>,
+    ),
     StagedUploadsPayload(Vec<super::bulk::StagedTarget>, Vec<UserError>),
     StagedTarget(super::bulk::StagedTarget),
     StagedParameter(String, String),
@@ -195,8 +201,7 @@ impl ObjectValue for Obj<'_> {
             Obj::AdjustmentGroup(..) => "InventoryAdjustmentGroup",
             Obj::InventoryChange(_) => "InventoryChange",
             Obj::VariantsBulkUpdatePayload(..) => "ProductVariantsBulkUpdatePayload",
-            Obj::BulkRunPayload(..) => "BulkOperationRunQueryPayload",
-            Obj::BulkMutationPayload(..) => "BulkOperationRunMutationPayload",
+            Obj::BulkRunPayload(t, ..) => t,
             Obj::StagedUploadsPayload(..) => "StagedUploadsCreatePayload",
             Obj::StagedTarget(_) => "StagedMediaUploadTarget",
             Obj::StagedParameter(..) => "StagedUploadParameter",
@@ -485,19 +490,6 @@ impl ObjectValue for Obj<'_> {
                 ),
                 _ => return Err(unknown()),
             }),
-            Obj::BulkMutationPayload(op, errors) => Ok(match field {
-                "bulkOperation" => match op {
-                    Some(b) => ResolvedValue::object(Obj::Bulk(b.clone())),
-                    None => ResolvedValue::null(),
-                },
-                "userErrors" => objects(
-                    errors
-                        .iter()
-                        .map(|e| Obj::UserError("BulkMutationUserError", e.clone()))
-                        .collect(),
-                ),
-                _ => return Err(unknown()),
-            }),
             Obj::StagedUploadsPayload(targets, errors) => Ok(match field {
                 "stagedTargets" => {
                     objects(targets.iter().cloned().map(Obj::StagedTarget).collect())
@@ -526,7 +518,7 @@ impl ObjectValue for Obj<'_> {
                 "value" => leaf(value.as_str()),
                 _ => return Err(unknown()),
             }),
-            Obj::BulkRunPayload(op, errors) => Ok(match field {
+            Obj::BulkRunPayload(_, error_type, op, errors) => Ok(match field {
                 "bulkOperation" => match op {
                     Some(b) => ResolvedValue::object(Obj::Bulk(b.clone())),
                     None => ResolvedValue::null(),
@@ -534,7 +526,7 @@ impl ObjectValue for Obj<'_> {
                 "userErrors" => objects(
                     errors
                         .iter()
-                        .map(|e| Obj::UserError("BulkOperationUserError", e.clone()))
+                        .map(|e| Obj::UserError(error_type, e.clone()))
                         .collect(),
                 ),
                 _ => return Err(unknown()),
@@ -994,7 +986,12 @@ fn mutation_field<'b>(
                 a["stagedUploadPath"].as_str(),
                 a["clientIdentifier"].as_str(),
             );
-            Ok(ResolvedValue::object(Obj::BulkMutationPayload(op, errors)))
+            Ok(ResolvedValue::object(Obj::BulkRunPayload(
+                "BulkOperationRunMutationPayload",
+                "BulkMutationUserError",
+                op,
+                errors,
+            )))
         }
         "stagedUploadsCreate" => {
             let inputs = a["input"].as_array().cloned().unwrap_or_default();
@@ -1005,7 +1002,12 @@ fn mutation_field<'b>(
         }
         "bulkOperationRunQuery" => {
             let (op, errors) = super::bulk::run_query(&mut shop, ctx, a["query"].as_str());
-            Ok(ResolvedValue::object(Obj::BulkRunPayload(op, errors)))
+            Ok(ResolvedValue::object(Obj::BulkRunPayload(
+                "BulkOperationRunQueryPayload",
+                "BulkOperationUserError",
+                op,
+                errors,
+            )))
         }
         other => Err(err(format!(
             "the Shopify fake does not implement Mutation.{other}"

@@ -72,6 +72,31 @@ pub struct Stats {
     pub idempotent_replays: u64,
 }
 
+/// Uploads `file` to a staged upload target — `stagedUploadsCreate`'s `stagedTargets[n]`
+/// (`url`, `parameters`) — the way Shopify documents it: every parameter, then the file, as
+/// `multipart/form-data`. Returns the upload's HTTP status (201 when stored).
+pub async fn upload_staged(target: &serde_json::Value, file: &str) -> u16 {
+    let mut form = String::new();
+    for p in target["parameters"].as_array().into_iter().flatten() {
+        let (name, value) = (
+            p["name"].as_str().unwrap_or_default(),
+            p["value"].as_str().unwrap_or_default(),
+        );
+        form.push_str(&format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    form.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vars.jsonl\"\r\nContent-Type: text/jsonl\r\n\r\n{file}\r\n--B--\r\n"));
+    reqwest::Client::new()
+        .post(target["url"].as_str().unwrap_or_default())
+        .header("Content-Type", "multipart/form-data; boundary=B")
+        .body(form)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
 /// One bulk mutation as the fake holds it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkMutationState {
@@ -772,39 +797,11 @@ mod tests {
         )
         .await;
         let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
-        let url = target["url"].as_str().expect("an upload url").to_owned();
-        let mut form = Vec::new();
-        let mut path = String::new();
-        for p in target["parameters"].as_array().expect("parameters") {
-            let (name, value) = (
-                p["name"].as_str().expect("name"),
-                p["value"].as_str().expect("value"),
-            );
-            if name == "key" {
-                path = value.to_owned();
-            }
-            form.extend_from_slice(
-                format!(
-                    "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        form.extend_from_slice(format!("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vars.jsonl\"\r\nContent-Type: text/jsonl\r\n\r\n{jsonl}\r\n--B--\r\n").as_bytes());
-        let response = reqwest::Client::new()
-            .post(url)
-            .header("Content-Type", "multipart/form-data; boundary=B")
-            .body(form)
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(
-            response.status().as_u16(),
-            201,
-            "{}",
-            response.text().await.unwrap_or_default()
-        );
-        path
+        assert_eq!(upload_staged(target, jsonl).await, 201);
+        target["parameters"][0]["value"]
+            .as_str()
+            .expect("the key")
+            .to_owned()
     }
 
     async fn run(server: &crate::fake::FakeServer, version: &str, path: &str) -> Value {
@@ -1013,19 +1010,9 @@ mod tests {
         let server = fake.serve().await;
         let (_, body) = post(&server, "t", STAGE, json!({"input": [{"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST"}]})).await;
         let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
-        let key = target["parameters"][0]["value"].as_str().expect("key");
-        let form = format!(
-            "--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n{{}}\r\n--B--\r\n"
-        );
-        let response = reqwest::Client::new()
-            .post(target["url"].as_str().expect("url"))
-            .header("Content-Type", "multipart/form-data; boundary=B")
-            .body(form)
-            .send()
-            .await
-            .expect("upload");
+        let key_only = json!({"url": target["url"], "parameters": [target["parameters"][0]]});
         assert_eq!(
-            response.status().as_u16(),
+            upload_staged(&key_only, "{}").await,
             400,
             "the policy fields are missing"
         );

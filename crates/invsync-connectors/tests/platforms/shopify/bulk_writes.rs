@@ -260,40 +260,15 @@ async fn another_bulk_mutation_in_progress_on_2025_01_leaves_the_prices_unsent()
     )
     .await
     .expect("stage");
-    let key = stage["stagedUploadsCreate"]["stagedTargets"][0]["parameters"][0]["value"]
+    let target = &stage["stagedUploadsCreate"]["stagedTargets"][0];
+    let key = target["parameters"][0]["value"]
         .as_str()
         .expect("key")
         .to_owned();
-    let url = stage["stagedUploadsCreate"]["stagedTargets"][0]["url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
-    let params: Vec<(String, String)> =
-        stage["stagedUploadsCreate"]["stagedTargets"][0]["parameters"]
-            .as_array()
-            .expect("parameters")
-            .iter()
-            .map(|p| {
-                (
-                    p["name"].as_str().unwrap_or_default().to_owned(),
-                    p["value"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-    let mut form = String::new();
-    for (n, v) in &params {
-        form.push_str(&format!(
-            "--B\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n"
-        ));
-    }
-    form.push_str("--B\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n{}\r\n--B--\r\n");
-    reqwest::Client::new()
-        .post(url)
-        .header("Content-Type", "multipart/form-data; boundary=B")
-        .body(form)
-        .send()
-        .await
-        .expect("upload");
+    assert_eq!(
+        invsync_test_support::shopify::upload_staged(target, "{}").await,
+        201
+    );
     let other = "mutation($product: ProductUpdateInput) { productUpdate(product: $product) { userErrors { message } } }";
     let ran = invsync_connectors::shopify::testing::graphql(
         &shop,
