@@ -906,7 +906,13 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         let wall = start.elapsed();
         sampler.abort();
         if !out.status.success() {
-            bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            bail!(
+                "invsync failed ({}): {} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                &stdout[..stdout.len().min(2000)]
+            );
         }
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let stats = fake.stats();

@@ -1010,6 +1010,8 @@ mod tests {
         let server = fake.serve().await;
         let (_, body) = post(&server, "t", STAGE, json!({"input": [{"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST"}]})).await;
         let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
+        // A catalog's worth of variables (megabytes) is taken.
+        assert_eq!(upload_staged(target, &"{}\n".repeat(2_000_000)).await, 201);
         let key_only = json!({"url": target["url"], "parameters": [target["parameters"][0]]});
         assert_eq!(
             upload_staged(&key_only, "{}").await,

@@ -28,7 +28,13 @@ pub(crate) fn router(shop: Shared) -> axum::Router {
             axum::routing::post(graphql),
         )
         .route("/bulk/{file}", axum::routing::get(bulk_file))
-        .route("/staged-uploads", axum::routing::post(staged_upload))
+        // A catalog's JSONL is megabytes (100,000 prices ≈ 12 MB), above axum's 2 MB default
+        // body limit; the fake does not model the storage's own size limit.
+        .route(
+            "/staged-uploads",
+            axum::routing::post(staged_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024)),
+        )
         .with_state(shop)
 }
 
