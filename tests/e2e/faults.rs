@@ -729,6 +729,77 @@ async fn kill_9_mid_run_then_the_next_run_finishes_the_job_without_writing_twice
     rig.assert_none_running().await;
 }
 
+/// Issue 17 (ADR 0110): `kill -9` while the run's bulk price write runs at Shopify. The
+/// operation goes on without invsync; the batch is on record as write intents, which
+/// recovery turns into items of unknown outcome; the next run sees what the operation did
+/// and sends nothing again — one operation, each price set once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_a_bulk_price_write_runs_the_next_run_does_not_send_it_again() {
+    let rig = Rig::with(
+        "2025-01",
+        "timeout = \"30s\"\nretries = 3\nretry_backoff = \"50ms\"\nbulk_write_above = 0\n",
+    )
+    .await;
+    // Shopify holds the operation RUNNING until the test lets it go.
+    rig.shop.set_bulk_mutation_rate(0.0);
+    let mut daemon = rig.daemon();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rig.shop.bulk_mutations().is_empty() {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.signal("KILL");
+    daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        rig.shop.stats().quantity_calls_applied,
+        1,
+        "the quantities went first"
+    );
+    assert_eq!(
+        rig.shop.variant("MUG-1").expect("MUG-1").price.to_string(),
+        "12.00"
+    );
+    let dead = rig.runs().await[0].id;
+    let intents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_write_intents WHERE run_id = $1")
+            .bind(dead)
+            .fetch_one(&rig.pool)
+            .await
+            .expect("intents");
+    assert_eq!(
+        intents, 4,
+        "the batch is on record before the operation started"
+    );
+    // Shopify finishes the operation after invsync died; then the next command.
+    rig.shop.set_bulk_mutation_rate(1e9);
+    let out = rig.sync().await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs = rig.runs().await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].status, "interrupted", "{runs:?}");
+    assert_eq!(
+        (runs[1].status.as_str(), runs[1].failed),
+        ("succeeded", 0),
+        "{runs:?}"
+    );
+    let unknown: Vec<String> = sqlx::query_scalar(
+        "SELECT error FROM sync_run_items WHERE run_id = $1 AND outcome = 'failed'",
+    )
+    .bind(dead)
+    .fetch_all(&rig.pool)
+    .await
+    .expect("items");
+    assert_eq!(unknown.len(), 4, "{unknown:?}");
+    assert!(
+        unknown.iter().all(|e| e.starts_with("outcome unknown")),
+        "{unknown:?}"
+    );
+    assert_eq!(rig.shop.bulk_mutations().len(), 1, "no second operation");
+    rig.assert_synced();
+    rig.assert_each_write_applied_once();
+    rig.assert_none_running().await;
+}
+
 /// Issue 13, item 1: a run killed after some of its batches were recorded. Recovery turns
 /// the intents of the batch in flight into items of unknown outcome, and the interrupted
 /// run's counts are those of its items: products with an `updated` item count as updated.

@@ -187,6 +187,16 @@ enum Bench {
         /// The store's full_read_every ("0s": every sync reads the whole catalog)
         #[arg(long, default_value = "24h")]
         full_read_every: String,
+        /// Every price differs (a catalog-wide price change, issue 17), not 1 in 100
+        #[arg(long)]
+        all_prices: bool,
+        /// The store's bulk_write_above: more price changes than this go as one bulk
+        /// mutation (100000: never, for the per-call path)
+        #[arg(long, default_value_t = invsync_config::DEFAULT_SHOPIFY_BULK_WRITE_ABOVE)]
+        bulk_write_above: u64,
+        /// Lines per second the fake's bulk mutations process (Shopify documents no rate)
+        #[arg(long, default_value_t = invsync_test_support::shopify::DEFAULT_BULK_MUTATION_RATE)]
+        bulk_rate: f64,
         /// The invsync binary to run [default: next to this one]
         #[arg(long)]
         binary: Option<PathBuf>,
@@ -453,6 +463,9 @@ fn main() -> anyhow::Result<()> {
             ticks,
             tick_changes,
             full_read_every,
+            all_prices,
+            bulk_write_above,
+            bulk_rate,
             binary,
         } => bench_shopify(ShopifyBench {
             products,
@@ -466,6 +479,9 @@ fn main() -> anyhow::Result<()> {
             ticks,
             tick_changes,
             full_read_every,
+            all_prices,
+            bulk_write_above,
+            bulk_rate,
             binary,
         }),
     }
@@ -818,6 +834,9 @@ struct ShopifyBench {
     ticks: u32,
     tick_changes: usize,
     full_read_every: String,
+    all_prices: bool,
+    bulk_write_above: u64,
+    bulk_rate: f64,
     binary: Option<PathBuf>,
 }
 
@@ -841,8 +860,13 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         const TOKEN: &str = "shpat_bench";
-        let (accounting, store) = catalog::generate(Shape::new(b.products));
+        let shape = Shape {
+            price_diff: if b.all_prices { 1.0 } else { 0.01 },
+            ..Shape::new(b.products)
+        };
+        let (accounting, store) = catalog::generate(shape);
         let fake = FakeShopify::new(TOKEN, b.limits);
+        fake.set_bulk_mutation_rate(b.bulk_rate);
         fake.populate(&store);
         // The catalog was made long before invsync first reads it.
         fake.advance_clock(Duration::from_secs(24 * 3600));
@@ -853,9 +877,10 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         std::fs::write(
             dir.path().join("invsync.toml"),
             format!(
-                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"shopify\"\nshop = \"bench.myshopify.com\"\naccess_token = \"{TOKEN}\"\nbase_url = \"{}\"\nbulk_above = {}\nfull_read_every = \"{}\"\n",
+                "[database]\nurl = \"sqlite://invsync.db\"\n[accounting]\nkind = \"file\"\npath = \"accounting.csv\"\n[stores.shop]\nkind = \"shopify\"\nshop = \"bench.myshopify.com\"\naccess_token = \"{TOKEN}\"\nbase_url = \"{}\"\nbulk_above = {}\nbulk_write_above = {}\nfull_read_every = \"{}\"\n",
                 server.base_url(),
                 b.bulk_above,
+                b.bulk_write_above,
                 b.full_read_every
             ),
         )?;
@@ -888,11 +913,37 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
                     .output()
             })
         };
+        // When the last quantity call was applied, and the points spent by then: issue 17
+        // wants every quantity written within 1.2x of its own rate-limit bound, whatever
+        // the prices do.
+        let quantities_done = std::sync::Arc::new(std::sync::Mutex::new((0u64, Duration::ZERO, 0.0f64)));
+        let sampler = {
+            let (fake, done) = (fake.clone(), quantities_done.clone());
+            tokio::spawn(async move {
+                let start = Instant::now();
+                loop {
+                    let s = fake.stats();
+                    if let Ok(mut d) = done.lock()
+                        && s.quantity_calls_applied > d.0
+                    {
+                        *d = (s.quantity_calls_applied, start.elapsed(), s.points_spent);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
         let start = Instant::now();
         let out = sync().await??;
         let wall = start.elapsed();
+        sampler.abort();
         if !out.status.success() {
-            bail!("invsync failed: {}", String::from_utf8_lossy(&out.stderr));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            bail!(
+                "invsync failed ({}): {} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                &stdout[..stdout.len().min(2000)]
+            );
         }
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let stats = fake.stats();
@@ -909,7 +960,10 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
         // price call per product (one variant per product here), one quantity call per 250.
         let bulk = b.products as u64 > b.bulk_above;
         let reads = if bulk { 2 + 3 } else { 2 + b.products.div_ceil(199) };
-        let minimum = reads + 1 + prices + quantities.div_ceil(250);
+        // In bulk (ADR 0110): the check for an earlier operation, stage, upload, run and at
+        // least one poll, whatever the number of prices.
+        let price_calls = if prices as u64 > b.bulk_write_above { 5 } else { prices };
+        let minimum = reads + 1 + price_calls + quantities.div_ceil(250);
         let bound = ((stats.points_spent - b.limits.bucket).max(0.0)) / b.limits.restore_rate;
         println!(
             "status {}; {prices} price and {quantities} quantity changes; {:.0} cost points",
@@ -928,6 +982,26 @@ fn bench_shopify(b: ShopifyBench) -> anyhow::Result<()> {
             bound,
             if bound > 0.0 { wall.as_secs_f64() / bound } else { f64::NAN }
         );
+        let (calls, at, points) = quantities_done.lock().map(|d| *d).unwrap_or_default();
+        if calls > 0 {
+            let bound = (points - b.limits.bucket).max(0.0) / b.limits.restore_rate;
+            println!(
+                "quantities all written {:.2} s after the start ({calls} calls applied; {points:.0} points spent by then, bound {bound:.2} s): {:.3}x",
+                at.as_secs_f64(),
+                if bound > 0.0 { at.as_secs_f64() / bound } else { f64::NAN }
+            );
+        }
+        let bulk_ops = fake.bulk_mutations();
+        if !bulk_ops.is_empty() {
+            println!(
+                "bulk price writes: {}",
+                bulk_ops
+                    .iter()
+                    .map(|o| format!("{} {} ({} of {} lines)", o.id, o.status, o.done, o.lines))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         // Later ticks: stock edited by hand on `tick_changes` listings, then a sync that
         // must put each back; what the read costs is what incremental reads save.
         let skus: Vec<String> = fake

@@ -30,7 +30,8 @@ pub use kinds::quickbooks_online::{
 };
 pub use kinds::quickbooks_pos::DEFAULT_ADJUSTMENT_REASON as QBPOS_DEFAULT_ADJUSTMENT_REASON;
 pub use kinds::{
-    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
+    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
+    DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
 pub use listen::{TlsFile, TlsFileError, TlsMaterial, is_loopback};
 pub use model::*;

@@ -339,6 +339,9 @@ pub struct ShopifyConnectionConfig {
     pub location: Option<String>,
     /// Read the catalog with a bulk operation when the shop has more variants than this.
     pub bulk_above: u64,
+    /// Write a run's prices with one bulk mutation when it has more price changes than
+    /// this; at or below it, one `productVariantsBulkUpdate` call per product (ADR 0110).
+    pub bulk_write_above: u64,
     /// How long runs may go on reading only what changed since the last read before one
     /// reads the whole catalog again; zero: every run reads it whole (ADR 0017).
     pub full_read_every: std::time::Duration,

@@ -1183,6 +1183,7 @@ fn loads_a_shopify_store_with_defaults() {
     assert_eq!(s.api_version, DEFAULT_SHOPIFY_API_VERSION);
     assert_eq!(s.location, None);
     assert_eq!(s.bulk_above, DEFAULT_SHOPIFY_BULK_ABOVE);
+    assert_eq!(s.bulk_write_above, DEFAULT_SHOPIFY_BULK_WRITE_ABOVE);
     assert_eq!(s.full_read_every, DEFAULT_SHOPIFY_FULL_READ_EVERY);
     assert_eq!(s.access_token.expose_secret(), "shpat_s3cret-sentinel");
     assert_eq!(shop.rules.buffer, 1);
@@ -1194,7 +1195,7 @@ fn loads_a_shopify_store_with_defaults() {
 
     let text = SHOPIFY.replace(
         "buffer = 1",
-        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0\nfull_read_every = \"6h\"",
+        "base_url = \"http://127.0.0.1:9001\"\napi_version = \"2025-10\"\nlocation = \"42\"\nbulk_above = 0\nbulk_write_above = 0\nfull_read_every = \"6h\"",
     );
     let (_dir, config) = load_text(&text, &[("SHOP_TOKEN", "t")]);
     let config = config.expect("valid");
@@ -1205,6 +1206,7 @@ fn loads_a_shopify_store_with_defaults() {
     assert_eq!(s.api_version, "2025-10");
     assert_eq!(s.location.as_deref(), Some("gid://shopify/Location/42"));
     assert_eq!(s.bulk_above, 0);
+    assert_eq!(s.bulk_write_above, 0);
     assert_eq!(s.full_read_every, std::time::Duration::from_secs(6 * 3600));
 
     let (_dir, config) = load_text(
@@ -1321,6 +1323,20 @@ fn shopify_errors_name_the_key() {
             SHOPIFY.replace("buffer = 1", "bulk_above = -1"),
             &[("SHOP_TOKEN", "t")],
             "stores.shop.bulk_above",
+            "out of range",
+        ),
+        (
+            "negative bulk write threshold",
+            SHOPIFY.replace("buffer = 1", "bulk_write_above = -1"),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.bulk_write_above",
+            "out of range: 0 to 100000 price changes",
+        ),
+        (
+            "bulk write threshold above the largest",
+            SHOPIFY.replace("buffer = 1", "bulk_write_above = 100001"),
+            &[("SHOP_TOKEN", "t")],
+            "stores.shop.bulk_write_above",
             "out of range",
         ),
         (

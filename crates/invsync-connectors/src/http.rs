@@ -219,6 +219,11 @@ pub fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
+/// The boundary of the multipart bodies invsync builds. They carry only invsync's own
+/// field values and JSON of GIDs and decimal prices, which never contain it.
+pub(crate) const MULTIPART_BOUNDARY: &str = "invsync-form-boundary-5c1e0a";
+const MULTIPART_CONTENT_TYPE: &str = "multipart/form-data; boundary=invsync-form-boundary-5c1e0a";
+
 /// One request through the [`Pipeline`]: what to send, and whether sending it twice is
 /// harmless.
 #[derive(Debug, Clone)]
@@ -272,6 +277,12 @@ impl<'a> Call<'a> {
     /// A form body (`application/x-www-form-urlencoded`).
     pub fn form(mut self, body: &'a [u8]) -> Call<'a> {
         self.body = Some(("application/x-www-form-urlencoded", body));
+        self
+    }
+
+    /// A `multipart/form-data` body delimited by [`MULTIPART_BOUNDARY`].
+    pub fn multipart(mut self, body: &'a [u8]) -> Call<'a> {
+        self.body = Some((MULTIPART_CONTENT_TYPE, body));
         self
     }
 

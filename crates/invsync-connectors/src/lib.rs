@@ -198,6 +198,15 @@ pub trait Connection: Send + Sync {
     /// The most writes one [`Connection::write`] call may carry.
     fn write_batch_size(&self) -> usize;
 
+    /// The most writes of `field` one [`Connection::write`] call may carry when the run
+    /// has `pending` such changes left in a row. A size above
+    /// [`Connection::write_batch_size`] asks for a batch of that field only (the engine then
+    /// cuts it where the field changes): Shopify sends a catalog's prices as one bulk
+    /// mutation (ADR 0110). The default is [`Connection::write_batch_size`].
+    fn write_batch_size_for(&self, _field: Field, _pending: usize) -> usize {
+        self.write_batch_size()
+    }
+
     /// Reads the current state of some records again (by the `id` and `sku` the catalog
     /// gave them), after a write came back [`WriteOutcome::Stale`]: the engine re-plans those
     /// products from fresh values instead of overwriting a concurrent change. `Ok(None)`

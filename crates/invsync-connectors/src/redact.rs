@@ -367,6 +367,10 @@ impl Connection for Redacted {
         self.inner.write_batch_size()
     }
 
+    fn write_batch_size_for(&self, field: invsync_core::Field, pending: usize) -> usize {
+        self.inner.write_batch_size_for(field, pending)
+    }
+
     async fn read_records(
         &self,
         records: &[RecordRef],

@@ -122,6 +122,7 @@ async fn shopify() -> Costs {
             api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
             location: None,
             bulk_above: 10_000,
+            bulk_write_above: invsync_config::DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
             full_read_every: invsync_config::DEFAULT_SHOPIFY_FULL_READ_EVERY,
         },
     )

@@ -411,6 +411,10 @@ pub fn plan(input: &PlanInput<'_>, request: &PlanRequest) -> Result<Plan, PlanEr
             quantity_differs: differs(Field::Quantity),
         });
     }
+    // Quantities first (issue 17): a run writes every quantity before any price, so stock
+    // never waits behind a long price change (a season's new prices on a big catalog). The
+    // sort is stable: within a field, changes keep the catalog's order.
+    plan.changes.sort_by_key(|c| c.field != Field::Quantity);
     Ok(plan)
 }
 

@@ -53,6 +53,39 @@ impl Written {
     }
 }
 
+/// Where the batch starting at `start` ends. A connection may take the changes of one field
+/// in a row as one larger batch (Shopify's bulk price write, ADR 0110): such a run of
+/// changes is a batch of its own, and the batch before it stops where it begins.
+fn batch_end(
+    target: &dyn Connection,
+    changes: &[PlannedChange],
+    start: usize,
+    batch_size: usize,
+) -> usize {
+    let same_from = |at: usize| {
+        let field = changes[at].field;
+        let n = changes[at..]
+            .iter()
+            .take_while(|c| c.field == field)
+            .count();
+        (field, n)
+    };
+    let (field, same) = same_from(start);
+    let larger = target.write_batch_size_for(field, same);
+    if larger > batch_size {
+        return start + larger.min(same);
+    }
+    let end = start.saturating_add(batch_size).min(changes.len());
+    let next = start + same;
+    if next < end {
+        let (field, same) = same_from(next);
+        if target.write_batch_size_for(field, same) > batch_size {
+            return next;
+        }
+    }
+    end
+}
+
 impl Run<'_> {
     /// Writes `changes` through `target` in batches of its size, recording each batch's
     /// items as it completes; change `n` carries the key `n` of `round`. Stops between
@@ -74,7 +107,7 @@ impl Run<'_> {
                 written.interrupted = true;
                 break;
             }
-            let end = start.saturating_add(batch_size).min(changes.len());
+            let end = batch_end(target, changes, start, batch_size);
             // What cannot be on record is never sent (issue 13, item 4): such a change fails
             // here, and the rest of the batch goes.
             let mut sent: Vec<usize> = Vec::with_capacity(end - start);

@@ -104,6 +104,9 @@ fn request(fields: FieldSet) -> SyncRequest {
 #[derive(Default)]
 struct Fault {
     batch_size: Option<usize>,
+    /// Take every price change left in a row as one batch (as Shopify's bulk price write
+    /// does above `bulk_write_above`).
+    prices_in_one_batch: bool,
     /// Fail the nth write call (0-based) as a whole with this kind.
     fail_call: Option<(usize, ErrorKind)>,
     /// Report the first write of these SKUs as stale.
@@ -167,6 +170,13 @@ impl Connection for Faulty {
         self.fault
             .batch_size
             .unwrap_or_else(|| self.inner.write_batch_size())
+    }
+    fn write_batch_size_for(&self, field: invsync_core::Field, pending: usize) -> usize {
+        if self.fault.prices_in_one_batch && field == invsync_core::Field::Price {
+            pending.max(1000)
+        } else {
+            self.write_batch_size()
+        }
     }
     async fn write(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let call = self.fault.calls.fetch_add(1, Ordering::SeqCst);
@@ -276,6 +286,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     writes_in_batches_and_records_every_item,
+    a_connection_takes_a_runs_prices_as_one_batch_after_its_quantities,
     a_failed_batch_fails_its_items_and_the_run_is_partial,
     an_auth_failure_stops_the_run_at_once,
     stale_items_are_re_read_re_planned_and_written_once,
@@ -328,6 +339,31 @@ async fn writes_in_batches_and_records_every_item(backend: Backend) {
     let again = sync(&setup, None, FieldSet::BOTH, &CancellationToken::new()).await;
     assert!(again.changes.is_empty());
     assert_eq!(again.counts.in_sync, 6);
+}
+
+async fn a_connection_takes_a_runs_prices_as_one_batch_after_its_quantities(backend: Backend) {
+    let setup = Setup::new(backend).await;
+    let fault = Arc::new(Fault {
+        batch_size: Some(2),
+        prices_in_one_batch: true,
+        ..Fault::default()
+    });
+    let report = sync(
+        &setup,
+        Some(fault.clone()),
+        FieldSet::BOTH,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(
+        *fault.sizes.lock().expect("lock"),
+        vec![2, 2, 1, 2],
+        "5 quantities in batches of 2, cut where the prices start; the 2 prices together"
+    );
+    let skus = fault.skus.lock().expect("lock").clone();
+    assert_eq!(&skus[5..], ["A", "B"], "the prices last: {skus:?}");
+    assert_eq!(items(&setup, report.run_id.expect("run")).await.len(), 7);
 }
 
 async fn a_failed_batch_fails_its_items_and_the_run_is_partial(backend: Backend) {
@@ -946,7 +982,17 @@ async fn writes_whose_intents_cannot_be_recorded_are_not_sent(backend: Backend) 
             .all(|(_, e)| e.is_some_and(|e| e.starts_with("not attempted: stopped writing"))),
         "{results:?}"
     );
-    assert_eq!(report.counts.updated, 1, "A's price and quantity went out");
+    // Quantities first (issue 17): the batch that went out is A's and B's quantities; their
+    // prices were not sent, so neither product is fully updated.
+    assert_eq!(
+        (results[0].0, results[1].0),
+        ("A", "B"),
+        "the first batch is quantities"
+    );
+    assert_eq!(
+        report.counts.updated, 0,
+        "no product had all its changes written"
+    );
     let pending = report
         .unrecorded
         .as_ref()

@@ -12,7 +12,8 @@ mod shopify;
 mod woocommerce;
 
 pub use shopify::{
-    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_FULL_READ_EVERY,
+    DEFAULT_SHOPIFY_API_VERSION, DEFAULT_SHOPIFY_BULK_ABOVE, DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
+    DEFAULT_SHOPIFY_FULL_READ_EVERY,
 };
 
 use crate::{ConnectionConfig, InventoryConfig, StoreConfig, Validator};

@@ -335,6 +335,45 @@ impl Client {
         self.error(ErrorKind::Other, format!("{operation}: {text}"))
     }
 
+    /// Uploads `file` to a staged upload target (Shopify's storage, not the Admin API: the
+    /// access token is never sent there) as the multipart form Shopify documents: every
+    /// parameter it issued, in order, then the file
+    /// (shopify.dev/docs/api/usage/bulk-operations/imports).
+    pub(crate) async fn upload(
+        &self,
+        url: &str,
+        parameters: &[(String, String)],
+        file: &str,
+    ) -> Result<(), ConnectorError> {
+        let url = invsync_config::validate_base_url(url).map_err(|_| {
+            self.error(
+                ErrorKind::Other,
+                "the staged upload URL is not https; refusing to upload to it",
+            )
+        })?;
+        let boundary = crate::http::MULTIPART_BOUNDARY;
+        let mut body = String::with_capacity(file.len() + 512);
+        for (name, value) in parameters {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"prices.jsonl\"\r\nContent-Type: text/jsonl\r\n\r\n"
+        ));
+        body.push_str(file);
+        body.push_str(&format!("\r\n--{boundary}--\r\n"));
+        let storage = Plain::new(self.pipeline.connection());
+        // Sending the same file to the same key again stores the same file.
+        self.pipeline
+            .send(
+                &storage,
+                &Call::new(Method::POST, url, "staged upload").multipart(body.as_bytes()),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Downloads a bulk operation's result file. It lives on Shopify's storage, not the
     /// Admin API: the access token is never sent there, and it spends nothing of the
     /// shop's bucket.

@@ -27,6 +27,7 @@
 //! `vendor` holds Shopify's JSON shapes; `graphql/*.graphql` are the documents.
 
 mod bucket;
+mod bulk_write;
 mod catalog;
 mod client;
 mod vendor;
@@ -84,6 +85,12 @@ pub mod documents {
     pub const SET_QUANTITIES: &str = include_str!("graphql/set_quantities.graphql");
     pub const SET_QUANTITIES_COMPARE: &str = include_str!("graphql/set_quantities_compare.graphql");
     pub const SET_PRICES: &str = include_str!("graphql/set_prices.graphql");
+    /// The mutation each line of a bulk price write runs (ADR 0110).
+    pub const BULK_SET_PRICES: &str = include_str!("graphql/bulk_set_prices.graphql");
+    pub const STAGE_UPLOAD: &str = include_str!("graphql/stage_upload.graphql");
+    pub const BULK_RUN_MUTATION: &str = include_str!("graphql/bulk_run_mutation.graphql");
+    pub const BULK_MUTATION_POLL: &str = include_str!("graphql/bulk_mutation_poll.graphql");
+    pub const CURRENT_BULK_MUTATION: &str = include_str!("graphql/current_bulk_mutation.graphql");
 
     /// Every document as it is sent, by name (the bulk query with a sample location), for
     /// tests that validate them against the schema.
@@ -110,6 +117,11 @@ pub mod documents {
             ("set_quantities", SET_QUANTITIES.to_owned()),
             ("set_quantities_compare", SET_QUANTITIES_COMPARE.to_owned()),
             ("set_prices", SET_PRICES.to_owned()),
+            ("bulk_set_prices", BULK_SET_PRICES.to_owned()),
+            ("stage_upload", STAGE_UPLOAD.to_owned()),
+            ("bulk_run_mutation", BULK_RUN_MUTATION.to_owned()),
+            ("bulk_mutation_poll", BULK_MUTATION_POLL.to_owned()),
+            ("current_bulk_mutation", CURRENT_BULK_MUTATION.to_owned()),
         ]
     }
 }
@@ -158,6 +170,13 @@ pub struct ShopifyConnection {
     /// invsync's clock, for settling order and catalog cursors and timing whole catalog
     /// reads (ADRs 0060, 0017); tests set their own.
     order_clock: OrderClock,
+    /// Whether this connection looked for a bulk price write an earlier run left running.
+    bulk_checked: Mutex<bool>,
+    /// Shopify's clock when this connection's first catalog read began (its `Date`), to
+    /// tell a bulk price write that ended before the read from one that ended after it.
+    read_started: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// How long a run waits for a bulk price write ([`bulk_write::BULK_WRITE_WAIT`]).
+    bulk_wait: Duration,
 }
 
 impl ShopifyConnection {
@@ -187,7 +206,18 @@ impl ShopifyConnection {
             location: OnceCell::new(),
             refs: Mutex::new(HashMap::new()),
             order_clock: order_feed::system_clock(),
+            bulk_checked: Mutex::new(false),
+            read_started: std::sync::Mutex::new(None),
+            bulk_wait: bulk_write::BULK_WRITE_WAIT,
         })
+    }
+
+    /// How long this connection waits for a bulk price write before leaving it running
+    /// (tests; [`bulk_write::BULK_WRITE_WAIT`] otherwise).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_bulk_write_wait(mut self, wait: Duration) -> Self {
+        self.bulk_wait = wait;
+        self
     }
 
     /// Short retries for tests that answer with errors on purpose (the fuzzers).
@@ -239,6 +269,18 @@ impl ShopifyConnection {
             })
             .await
             .map(String::as_str)
+    }
+
+    /// Keeps Shopify's clock at the start of the first catalog read (the location call
+    /// just answered).
+    fn note_read_start(&self) {
+        let mut started = self
+            .read_started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if started.is_none() {
+            *started = self.client.server_time();
+        }
     }
 
     async fn remember(&self, nodes: &[VariantNode]) {
@@ -339,17 +381,9 @@ impl ShopifyConnection {
         let url = loop {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(BULK_POLL_MAX);
-            let data = self
-                .client
-                .call("BulkPoll", documents::BULK_POLL, json!({ "id": id }), true)
+            let op = self
+                .bulk_operation("BulkPoll", documents::BULK_POLL, &id)
                 .await?;
-            let op: vendor::BulkOperation =
-                serde_json::from_value(data["node"].clone()).map_err(|e| {
-                    self.error(
-                        ErrorKind::Unavailable,
-                        format!("bulk operation {id}: unexpected answer: {e}"),
-                    )
-                })?;
             match op.status.as_str() {
                 "COMPLETED" => break op.url,
                 "CREATED" | "RUNNING" => {}
@@ -392,6 +426,25 @@ impl ShopifyConnection {
             out.push(VariantNode::parse(value));
         }
         Ok(out)
+    }
+
+    /// One look at a bulk operation (`node(id:)` with `document`'s fields).
+    async fn bulk_operation(
+        &self,
+        operation: &'static str,
+        document: &str,
+        id: &str,
+    ) -> Result<vendor::BulkOperation, ConnectorError> {
+        let data = self
+            .client
+            .call(operation, document, json!({ "id": id }), true)
+            .await?;
+        serde_json::from_value(data["node"].clone()).map_err(|e| {
+            self.error(
+                ErrorKind::Unavailable,
+                format!("bulk operation {id}: unexpected answer: {e}"),
+            )
+        })
     }
 
     /// Every order of an orders query, page by page, each with all its line items (the
@@ -649,30 +702,40 @@ impl ShopifyConnection {
         Ok(())
     }
 
-    /// Price writes: one `productVariantsBulkUpdate` per product, partial updates allowed
-    /// so one bad variant does not hold back the others.
+    /// Price writes: first what an earlier run's bulk price write settles; then, above
+    /// `bulk_write_above`, one bulk mutation (ADR 0110), else one
+    /// `productVariantsBulkUpdate` per product, partial updates allowed so one bad variant
+    /// does not hold back the others.
     async fn write_prices(
         &self,
         writes: &[(usize, &Write)],
         outcomes: &mut [Option<WriteOutcome>],
     ) -> Result<(), ConnectorError> {
+        let writes = self.settle_earlier_bulk(writes.to_vec(), outcomes).await?;
         if writes.is_empty() {
             return Ok(());
         }
         let ids: Vec<&CompactString> = writes.iter().map(|(_, w)| &w.id).collect();
         let (refs, _) = self.variant_refs(&ids).await?;
         let mut by_product: Vec<(String, Vec<(usize, &Write)>)> = Vec::new();
-        for (i, w) in writes {
+        let mut product_at: HashMap<String, usize> = HashMap::new();
+        for (i, w) in &writes {
             let Some(r) = refs.get(&w.id) else {
                 outcomes[*i] = Some(WriteOutcome::Stale(
                     "the variant no longer exists in Shopify".into(),
                 ));
                 continue;
             };
-            match by_product.iter_mut().find(|(p, _)| *p == r.product) {
-                Some((_, list)) => list.push((*i, w)),
-                None => by_product.push((r.product.clone(), vec![(*i, w)])),
+            match product_at.get(&r.product) {
+                Some(&at) => by_product[at].1.push((*i, w)),
+                None => {
+                    product_at.insert(r.product.clone(), by_product.len());
+                    by_product.push((r.product.clone(), vec![(*i, w)]));
+                }
             }
+        }
+        if self.writes_prices_in_bulk(writes.len()) {
+            return self.write_prices_bulk(&by_product, outcomes).await;
         }
         // Calls for different products are independent: a few in flight at once hide the
         // round trip; the cost budget still paces them.
@@ -793,6 +856,7 @@ impl Connection for ShopifyConnection {
 
     async fn read_catalog(&self) -> Result<Catalog, ConnectorError> {
         let location = self.location().await?.to_owned();
+        self.note_read_start();
         let now = (self.order_clock)();
         Ok(self.read_whole(&location, now).await?.catalog)
     }
@@ -801,6 +865,8 @@ impl Connection for ShopifyConnection {
         &self,
         cached: Option<CachedCatalog>,
     ) -> Result<CatalogRead, ConnectorError> {
+        self.location().await?;
+        self.note_read_start();
         self.read_catalog_cached(cached).await
     }
 
@@ -845,6 +911,16 @@ impl Connection for ShopifyConnection {
 
     fn write_batch_size(&self) -> usize {
         WRITE_BATCH
+    }
+
+    /// Above `bulk_write_above`, all of a run's price changes (up to
+    /// [`bulk_write::BULK_WRITE_MAX`]) in one call: one bulk mutation.
+    fn write_batch_size_for(&self, field: Field, pending: usize) -> usize {
+        if field == Field::Price && self.writes_prices_in_bulk(pending) {
+            pending.min(bulk_write::BULK_WRITE_MAX)
+        } else {
+            WRITE_BATCH
+        }
     }
 
     async fn read_records(

@@ -35,9 +35,20 @@ pub(super) struct Location {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct BulkOperation {
+    #[serde(default)]
+    pub id: String,
     pub status: String,
     pub error_code: Option<String>,
     pub url: Option<String>,
+    /// What a failed or cancelled bulk mutation did before it stopped.
+    #[serde(default)]
+    pub partial_data_url: Option<String>,
+    /// The mutation a bulk mutation runs (how invsync knows its own price operation).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// When it ended, on Shopify's clock.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]

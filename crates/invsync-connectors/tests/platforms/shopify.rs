@@ -29,6 +29,7 @@ fn config(server: &FakeServer, token: &str, bulk_above: u64) -> ShopifyConnectio
         api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
         location: None,
         bulk_above,
+        bulk_write_above: invsync_config::DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
         full_read_every: invsync_config::DEFAULT_SHOPIFY_FULL_READ_EVERY,
         http: Default::default(),
     }
@@ -727,6 +728,7 @@ async fn the_token_never_reaches_logs_or_errors() {
     }
 }
 
+mod bulk_writes;
 mod catalog;
 mod fixtures;
 mod orders;

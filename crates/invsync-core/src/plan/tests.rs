@@ -171,8 +171,8 @@ fn table() {
             store: vec![inv("a", "11.00", 9)],
             want: Ok(vec![
                 "A:out-of-sync",
-                "A:price 11.00->12.50",
                 "A:quantity 9->7",
+                "A:price 11.00->12.50",
             ]),
             ..Case::default()
         },
@@ -802,6 +802,40 @@ proptest! {
         prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
         prop_assert_eq!(again.products.len(), plan.products.len());
     }
+}
+
+/// Issue 17 item 3: every quantity write of a run goes before any price write, so stock
+/// never waits behind a catalog-wide price change; within a field the catalog's order holds.
+#[test]
+fn quantities_are_written_before_prices() {
+    let c = Case {
+        acct: vec![
+            inv("A", "12.50", 7),
+            inv("B", "3.00", 1),
+            inv("C", "4.00", 2),
+        ],
+        store: vec![
+            inv("A", "11.00", 9),
+            inv("B", "2.00", 1),
+            inv("C", "4.00", 5),
+        ],
+        ..Case::default()
+    };
+    let out = run_case(&c).expect("a valid request");
+    let changes: Vec<&str> = out
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains("->"))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "A:quantity 9->7",
+            "C:quantity 5->2",
+            "A:price 11.00->12.50",
+            "B:price 2.00->3.00"
+        ]
+    );
 }
 
 #[test]

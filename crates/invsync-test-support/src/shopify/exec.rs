@@ -165,7 +165,17 @@ pub(crate) enum Obj<'a> {
     AdjustmentGroup(u64, String, Vec<Change>),
     InventoryChange(Change),
     VariantsBulkUpdatePayload(Option<Vec<Variant>>, Vec<UserError>),
-    BulkRunPayload(Option<BulkOperation>, Vec<UserError>),
+    /// `bulkOperationRunQuery`'s or `bulkOperationRunMutation`'s payload: its type, its
+    /// user errors' type, the operation, the errors.
+    BulkRunPayload(
+        &'static str,
+        &'static str,
+        Option<BulkOperation>,
+        Vec<UserError>,
+    ),
+    StagedUploadsPayload(Vec<super::bulk::StagedTarget>, Vec<UserError>),
+    StagedTarget(super::bulk::StagedTarget),
+    StagedParameter(String, String),
 }
 
 impl ObjectValue for Obj<'_> {
@@ -191,7 +201,10 @@ impl ObjectValue for Obj<'_> {
             Obj::AdjustmentGroup(..) => "InventoryAdjustmentGroup",
             Obj::InventoryChange(_) => "InventoryChange",
             Obj::VariantsBulkUpdatePayload(..) => "ProductVariantsBulkUpdatePayload",
-            Obj::BulkRunPayload(..) => "BulkOperationRunQueryPayload",
+            Obj::BulkRunPayload(t, ..) => t,
+            Obj::StagedUploadsPayload(..) => "StagedUploadsCreatePayload",
+            Obj::StagedTarget(_) => "StagedMediaUploadTarget",
+            Obj::StagedParameter(..) => "StagedUploadParameter",
         }
     }
 
@@ -380,18 +393,27 @@ impl ObjectValue for Obj<'_> {
                 "id" => leaf(gid("BulkOperation", b.id)),
                 "status" => leaf(b.status),
                 "query" => leaf(b.query.as_str()),
-                "type" => leaf("QUERY"),
-                "errorCode" => ResolvedValue::null(),
+                "type" => leaf(b.kind),
+                "errorCode" => opt_str(b.error_code),
                 "objectCount" => leaf(b.object_count.to_string()),
                 "rootObjectCount" => leaf(b.root_object_count.to_string()),
                 "fileSize" => leaf(b.jsonl.len().to_string()),
                 "createdAt" => leaf("2026-01-01T00:00:00Z"),
-                "completedAt" | "url" | "partialDataUrl" if b.status != "COMPLETED" => {
+                "completedAt" if matches!(b.status, "CREATED" | "RUNNING" | "CANCELING") => {
                     ResolvedValue::null()
                 }
-                "completedAt" => leaf("2026-01-01T00:00:01Z"),
-                "url" => leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id)),
-                "partialDataUrl" => ResolvedValue::null(),
+                "completedAt" => match b.completed_at {
+                    Some(t) => leaf(time(t)),
+                    None => leaf("2026-01-01T00:00:01Z"),
+                },
+                "url" if b.status == "COMPLETED" => {
+                    leaf(format!("{}/bulk/{}.jsonl", b.origin, b.id))
+                }
+                // What a failed or cancelled operation did before it stopped.
+                "partialDataUrl" if matches!(b.status, "FAILED" | "CANCELED") && b.done > 0 => {
+                    leaf(format!("{}/bulk/{}.partial.jsonl", b.origin, b.id))
+                }
+                "url" | "partialDataUrl" => ResolvedValue::null(),
                 _ => return Err(unknown()),
             }),
             Obj::UserError(_, e) => Ok(match field {
@@ -468,7 +490,35 @@ impl ObjectValue for Obj<'_> {
                 ),
                 _ => return Err(unknown()),
             }),
-            Obj::BulkRunPayload(op, errors) => Ok(match field {
+            Obj::StagedUploadsPayload(targets, errors) => Ok(match field {
+                "stagedTargets" => {
+                    objects(targets.iter().cloned().map(Obj::StagedTarget).collect())
+                }
+                "userErrors" => objects(
+                    errors
+                        .iter()
+                        .map(|e| Obj::UserError("UserError", e.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::StagedTarget((url, resource, parameters)) => Ok(match field {
+                "url" => leaf(url.as_str()),
+                "resourceUrl" => opt_str(resource.as_deref()),
+                "parameters" => objects(
+                    parameters
+                        .iter()
+                        .map(|(n, v)| Obj::StagedParameter(n.clone(), v.clone()))
+                        .collect(),
+                ),
+                _ => return Err(unknown()),
+            }),
+            Obj::StagedParameter(name, value) => Ok(match field {
+                "name" => leaf(name.as_str()),
+                "value" => leaf(value.as_str()),
+                _ => return Err(unknown()),
+            }),
+            Obj::BulkRunPayload(_, error_type, op, errors) => Ok(match field {
                 "bulkOperation" => match op {
                     Some(b) => ResolvedValue::object(Obj::Bulk(b.clone())),
                     None => ResolvedValue::null(),
@@ -476,7 +526,7 @@ impl ObjectValue for Obj<'_> {
                 "userErrors" => objects(
                     errors
                         .iter()
-                        .map(|e| Obj::UserError("BulkOperationUserError", e.clone()))
+                        .map(|e| Obj::UserError(error_type, e.clone()))
                         .collect(),
                 ),
                 _ => return Err(unknown()),
@@ -893,9 +943,17 @@ fn query_field<'b>(
                 });
             Ok(ResolvedValue::nullable_object(found))
         }
-        "currentBulkOperation" => Ok(ResolvedValue::nullable_object(
-            shop.bulk.values().next_back().map(|b| Obj::Bulk(b.clone())),
-        )),
+        // The app's newest operation of the type asked for (`QUERY` unless given).
+        "currentBulkOperation" => {
+            let kind = a["type"].as_str().unwrap_or("QUERY");
+            Ok(ResolvedValue::nullable_object(
+                shop.bulk
+                    .values()
+                    .rev()
+                    .find(|b| b.kind == kind)
+                    .map(|b| Obj::Bulk(b.clone())),
+            ))
+        }
         _ => return None,
     })
 }
@@ -920,9 +978,36 @@ fn mutation_field<'b>(
                 variants, errors,
             )))
         }
+        "bulkOperationRunMutation" => {
+            let (op, errors) = super::bulk::run_mutation(
+                &mut shop,
+                ctx,
+                a["mutation"].as_str(),
+                a["stagedUploadPath"].as_str(),
+                a["clientIdentifier"].as_str(),
+            );
+            Ok(ResolvedValue::object(Obj::BulkRunPayload(
+                "BulkOperationRunMutationPayload",
+                "BulkMutationUserError",
+                op,
+                errors,
+            )))
+        }
+        "stagedUploadsCreate" => {
+            let inputs = a["input"].as_array().cloned().unwrap_or_default();
+            let (targets, errors) = super::bulk::staged_uploads_create(&mut shop, ctx, &inputs);
+            Ok(ResolvedValue::object(Obj::StagedUploadsPayload(
+                targets, errors,
+            )))
+        }
         "bulkOperationRunQuery" => {
             let (op, errors) = super::bulk::run_query(&mut shop, ctx, a["query"].as_str());
-            Ok(ResolvedValue::object(Obj::BulkRunPayload(op, errors)))
+            Ok(ResolvedValue::object(Obj::BulkRunPayload(
+                "BulkOperationRunQueryPayload",
+                "BulkOperationUserError",
+                op,
+                errors,
+            )))
         }
         other => Err(err(format!(
             "the Shopify fake does not implement Mutation.{other}"

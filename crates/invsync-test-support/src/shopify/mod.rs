@@ -7,8 +7,10 @@
 //! MAX_COST_EXCEEDED), `inventorySetQuantities` with `changeFromQuantity` /
 //! `compareQuantity` staleness checks and `@idempotent(key:)` replays,
 //! `productVariantsBulkUpdate` with per-variant `userErrors`, and bulk operations with JSONL
-//! results, and orders with `updatedAt` from a shop clock tests move, filtered by
-//! `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
+//! results, bulk mutations (staged multipart uploads, `bulkOperationRunMutation` with one
+//! result line per input line, FAILED/CANCELED/EXPIRED endings with partial data, one at a
+//! time per shop before 2026-01 and five from then), and orders with `updatedAt` from a
+//! shop clock tests move, filtered by `status`, `fulfillment_status` and `updated_at` (`>`, `>=`, `<`, `<=`, quoted or bare)
 //! and sorted by `ID`/`PROCESSED_AT`/`CREATED_AT` or `UPDATED_AT` (keyset cursors). Tests
 //! can inject a sale between a read and a write, faults, latency and shop states, fulfil,
 //! cancel, close and edit orders, have an operation answered with a recorded or written-down
@@ -24,7 +26,7 @@ mod state;
 
 pub use exec::{MAX_INPUT_ARRAY, MAX_PAGE};
 pub use schema::{SPEC, check_answer, check_bulk_line, introspection_to_sdl, schema, validate};
-pub use state::{Fault, Limits, RequestLog, ShopStatus};
+pub use state::{BulkEnding, DEFAULT_BULK_MUTATION_RATE, Fault, Limits, RequestLog, ShopStatus};
 
 use chrono::{DateTime, Utc};
 use invsync_core::{ItemKind, Record};
@@ -68,6 +70,42 @@ pub struct Stats {
     pub quantity_calls_applied: u64,
     /// Mutations answered by replaying the result stored under their idempotency key.
     pub idempotent_replays: u64,
+}
+
+/// Uploads `file` to a staged upload target — `stagedUploadsCreate`'s `stagedTargets[n]`
+/// (`url`, `parameters`) — the way Shopify documents it: every parameter, then the file, as
+/// `multipart/form-data`. Returns the upload's HTTP status (201 when stored).
+pub async fn upload_staged(target: &serde_json::Value, file: &str) -> u16 {
+    let mut form = String::new();
+    for p in target["parameters"].as_array().into_iter().flatten() {
+        let (name, value) = (
+            p["name"].as_str().unwrap_or_default(),
+            p["value"].as_str().unwrap_or_default(),
+        );
+        form.push_str(&format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    form.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vars.jsonl\"\r\nContent-Type: text/jsonl\r\n\r\n{file}\r\n--B--\r\n"));
+    reqwest::Client::new()
+        .post(target["url"].as_str().unwrap_or_default())
+        .header("Content-Type", "multipart/form-data; boundary=B")
+        .body(form)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// One bulk mutation as the fake holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkMutationState {
+    pub id: String,
+    pub status: &'static str,
+    pub client_identifier: Option<String>,
+    /// Input lines uploaded, and lines processed so far.
+    pub lines: usize,
+    pub done: usize,
 }
 
 /// How many times the fake applied a write to one variant: more than the sync meant to
@@ -485,6 +523,34 @@ impl FakeShopify {
         self.lock().bulk_polls = polls;
     }
 
+    /// Input lines a bulk mutation processes per second (wall time); `0.0` holds every
+    /// bulk mutation RUNNING until the rate is raised again.
+    pub fn set_bulk_mutation_rate(&self, lines_per_second: f64) {
+        self.lock().bulk_mutation_rate = lines_per_second;
+    }
+
+    /// The next bulk mutation ends this way instead of COMPLETED.
+    pub fn end_next_bulk_mutation(&self, ending: BulkEnding) {
+        self.lock().next_bulk_ending = Some(ending);
+    }
+
+    /// Bulk mutations `(id, status, clientIdentifier, input lines, lines processed)`, oldest
+    /// first.
+    pub fn bulk_mutations(&self) -> Vec<BulkMutationState> {
+        self.lock()
+            .bulk
+            .values()
+            .filter(|b| b.kind == "MUTATION")
+            .map(|b| BulkMutationState {
+                id: exec::gid("BulkOperation", b.id),
+                status: b.status,
+                client_identifier: b.client_identifier.clone(),
+                lines: b.inputs.len(),
+                done: b.done,
+            })
+            .collect()
+    }
+
     /// Delay before every GraphQL answer (a distant shop).
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
@@ -711,6 +777,247 @@ mod tests {
             json!([])
         );
         assert_eq!(fake.variant("A").expect("A").available, 3);
+    }
+
+    const STAGE: &str = "mutation($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) { stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }";
+    const RUN: &str = "mutation($mutation: String!, $path: String!, $client: String) { bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $path, clientIdentifier: $client) { bulkOperation { id status } userErrors { code field message } } }";
+    const PRICES: &str = "mutation($productId: ID!, $variants: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $productId, variants: $variants, allowPartialUpdates: true) { productVariants { id price } userErrors { code field message } } }";
+    const POLL: &str = "query($id: ID!) { node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl type } } }";
+    const CURRENT: &str = "{ currentBulkOperation(type: MUTATION) { id status type } }";
+
+    /// Stages `jsonl` the way Shopify documents it (the issued fields, then the file, as
+    /// multipart/form-data) and returns the staged upload path.
+    async fn stage(server: &crate::fake::FakeServer, version: &str, jsonl: &str) -> String {
+        let (_, body) = post_to(
+            server,
+            version,
+            "t",
+            STAGE,
+            json!({"input": [{"resource": "BULK_MUTATION_VARIABLES", "filename": "vars.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST"}]}),
+        )
+        .await;
+        let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
+        assert_eq!(upload_staged(target, jsonl).await, 201);
+        target["parameters"][0]["value"]
+            .as_str()
+            .expect("the key")
+            .to_owned()
+    }
+
+    async fn run(server: &crate::fake::FakeServer, version: &str, path: &str) -> Value {
+        let (_, body) = post_to(
+            server,
+            version,
+            "t",
+            RUN,
+            json!({"mutation": PRICES, "path": path, "client": "invsync-test-0001"}),
+        )
+        .await;
+        body["data"]["bulkOperationRunMutation"].clone()
+    }
+
+    async fn poll_until_done(server: &crate::fake::FakeServer, id: &str) -> Value {
+        for _ in 0..200 {
+            let (_, body) = post(server, "t", POLL, json!({"id": id})).await;
+            let op = body["data"]["node"].clone();
+            if !matches!(op["status"].as_str(), Some("CREATED" | "RUNNING")) {
+                return op;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the bulk operation never finished");
+    }
+
+    fn line(ids: &VariantIds, price: &str) -> String {
+        json!({"productId": ids.product, "variants": [{"id": ids.variant, "price": price}]})
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn bulk_mutations_run_each_line_and_report_it_on_its_own_line() {
+        let fake = FakeShopify::new("t", Limits::standard());
+        let a = fake.add_variant("A", "1.00", 5);
+        let b = fake.add_variant("B", "2.00", 5);
+        let server = fake.serve().await;
+        let bad = json!({"productId": b.product, "variants": [{"id": b.variant, "price": "-1"}]})
+            .to_string();
+        let path = stage(
+            &server,
+            "2025-01",
+            &format!("{}\n{bad}\n", line(&a, "1.50")),
+        )
+        .await;
+        let spent = fake.stats().points_spent;
+        let ran = run(&server, "2025-01", &path).await;
+        assert_eq!(ran["userErrors"], json!([]), "{ran}");
+        let id = ran["bulkOperation"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(ran["bulkOperation"]["status"], "CREATED");
+        let (_, current) = post(&server, "t", CURRENT, json!({})).await;
+        assert_eq!(current["data"]["currentBulkOperation"]["id"], id.as_str());
+        assert_eq!(current["data"]["currentBulkOperation"]["type"], "MUTATION");
+        let op = poll_until_done(&server, &id).await;
+        assert_eq!(op["status"], "COMPLETED", "{op}");
+        assert_eq!(op["objectCount"], "2");
+        let lines = reqwest::get(op["url"].as_str().expect("url"))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        let lines: Vec<Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines[0]["__lineNumber"], 0);
+        assert_eq!(
+            lines[0]["data"]["productVariantsBulkUpdate"]["productVariants"][0]["price"],
+            "1.50"
+        );
+        assert_eq!(lines[1]["__lineNumber"], 1);
+        assert_eq!(
+            lines[1]["data"]["productVariantsBulkUpdate"]["userErrors"][0]["code"],
+            "NEGATIVE_PRICE_VALUE"
+        );
+        assert_eq!(fake.variant("A").expect("A").price.to_string(), "1.50");
+        assert_eq!(fake.variant("B").expect("B").price.to_string(), "2.00");
+        assert_eq!(
+            fake.bulk_mutations()[0].client_identifier.as_deref(),
+            Some("invsync-test-0001")
+        );
+        // The lines spend nothing of the app's bucket: only the calls around them do.
+        assert!(
+            fake.stats().points_spent - spent < 40.0,
+            "{}",
+            fake.stats().points_spent - spent
+        );
+    }
+
+    #[tokio::test]
+    async fn one_bulk_mutation_at_a_time_before_2026_01_five_from_then() {
+        let fake = FakeShopify::new("t", Limits::unlimited());
+        let a = fake.add_variant("A", "1.00", 5);
+        fake.set_bulk_mutation_rate(0.0);
+        let server = fake.serve().await;
+        let path = stage(&server, "2025-01", &line(&a, "2.00")).await;
+        let first = run(&server, "2025-01", &path).await;
+        let id = first["bulkOperation"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let second = run(&server, "2025-01", &path).await;
+        assert_eq!(second["bulkOperation"], Value::Null);
+        assert_eq!(second["userErrors"][0]["code"], "OPERATION_IN_PROGRESS");
+        assert!(
+            second["userErrors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&id)),
+            "{second}"
+        );
+        // Refusals of the file and of the mutation.
+        let (_, nofile) = post_to(
+            &server,
+            "2026-04",
+            "t",
+            RUN,
+            json!({"mutation": PRICES, "path": "tmp/none"}),
+        )
+        .await;
+        assert_eq!(
+            nofile["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"],
+            "NO_SUCH_FILE"
+        );
+        let two = "mutation($productId: ID!, $variants: [ProductVariantsBulkInput!]!) { a: productVariantsBulkUpdate(productId: $productId, variants: $variants) { userErrors { message } } b: productVariantsBulkUpdate(productId: $productId, variants: $variants) { userErrors { message } } }";
+        let (_, invalid) = post_to(
+            &server,
+            "2026-04",
+            "t",
+            RUN,
+            json!({"mutation": two, "path": path}),
+        )
+        .await;
+        assert_eq!(
+            invalid["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"],
+            "INVALID_MUTATION",
+            "{invalid}"
+        );
+        for _ in 0..4 {
+            let more = run(&server, "2026-01", &path).await;
+            assert_eq!(more["userErrors"], json!([]), "{more}");
+        }
+        let sixth = run(&server, "2026-01", &path).await;
+        assert_eq!(sixth["userErrors"][0]["code"], "OPERATION_IN_PROGRESS");
+        // Only mutations count: a bulk query still runs beside them.
+        let (_, q) = post(&server, "t", "mutation { bulkOperationRunQuery(query: \"{ productVariants { edges { node { id } } } }\") { bulkOperation { id } userErrors { message } } }", json!({})).await;
+        assert_eq!(
+            q["data"]["bulkOperationRunQuery"]["userErrors"],
+            json!([]),
+            "{q}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_cancelled_bulk_mutation_leaves_partial_data_and_an_expired_one_none() {
+        let fake = FakeShopify::new("t", Limits::unlimited());
+        let ids: Vec<VariantIds> = (0..4)
+            .map(|i| fake.add_variant(&format!("S-{i}"), "1.00", 1))
+            .collect();
+        let server = fake.serve().await;
+        let jsonl: String = ids.iter().map(|v| line(v, "3.00") + "\n").collect();
+
+        fake.end_next_bulk_mutation(BulkEnding::Fail {
+            after_lines: 2,
+            code: "TIMEOUT",
+        });
+        let path = stage(&server, "2025-01", &jsonl).await;
+        let ran = run(&server, "2025-01", &path).await;
+        let op = poll_until_done(&server, ran["bulkOperation"]["id"].as_str().expect("id")).await;
+        assert_eq!(
+            (op["status"].as_str(), op["errorCode"].as_str()),
+            (Some("FAILED"), Some("TIMEOUT"))
+        );
+        assert_eq!(op["url"], Value::Null);
+        let partial = reqwest::get(op["partialDataUrl"].as_str().expect("partial"))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(partial.lines().count(), 2);
+        assert_eq!(fake.variant("S-1").expect("S-1").price.to_string(), "3.00");
+        assert_eq!(fake.variant("S-2").expect("S-2").price.to_string(), "1.00");
+
+        fake.end_next_bulk_mutation(BulkEnding::Cancel { after_lines: 1 });
+        let path = stage(&server, "2025-01", &jsonl).await;
+        let ran = run(&server, "2025-01", &path).await;
+        let op = poll_until_done(&server, ran["bulkOperation"]["id"].as_str().expect("id")).await;
+        assert_eq!(op["status"], "CANCELED");
+        assert!(op["partialDataUrl"].is_string());
+
+        fake.end_next_bulk_mutation(BulkEnding::Expire);
+        let path = stage(&server, "2025-01", &jsonl).await;
+        let ran = run(&server, "2025-01", &path).await;
+        let op = poll_until_done(&server, ran["bulkOperation"]["id"].as_str().expect("id")).await;
+        assert_eq!(op["status"], "EXPIRED");
+        assert_eq!(
+            (op["url"].clone(), op["partialDataUrl"].clone()),
+            (Value::Null, Value::Null)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_staged_upload_must_carry_the_issued_fields_before_the_file() {
+        let fake = FakeShopify::new("t", Limits::unlimited());
+        let server = fake.serve().await;
+        let (_, body) = post(&server, "t", STAGE, json!({"input": [{"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST"}]})).await;
+        let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
+        // A catalog's worth of variables (megabytes) is taken.
+        assert_eq!(upload_staged(target, &"{}\n".repeat(2_000_000)).await, 201);
+        let key_only = json!({"url": target["url"], "parameters": [target["parameters"][0]]});
+        assert_eq!(
+            upload_staged(&key_only, "{}").await,
+            400,
+            "the policy fields are missing"
+        );
     }
 
     #[tokio::test]

@@ -28,6 +28,13 @@ pub(crate) fn router(shop: Shared) -> axum::Router {
             axum::routing::post(graphql),
         )
         .route("/bulk/{file}", axum::routing::get(bulk_file))
+        // A catalog's JSONL is megabytes (100,000 prices ≈ 12 MB), above axum's 2 MB default
+        // body limit; the fake does not model the storage's own size limit.
+        .route(
+            "/staged-uploads",
+            axum::routing::post(staged_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024)),
+        )
         .with_state(shop)
 }
 
@@ -54,12 +61,25 @@ async fn bulk_file(
     let mut shop = lock(&shop);
     let started = std::time::Instant::now();
     let had_token = headers.contains_key("x-shopify-access-token");
-    let id = file
-        .strip_suffix(".jsonl")
-        .and_then(|n| n.parse::<u64>().ok());
+    // `N.jsonl`: a completed operation's result; `N.partial.jsonl`: what a failed or
+    // cancelled mutation did before it stopped.
+    let (id, partial) = match file.strip_suffix(".partial.jsonl") {
+        Some(n) => (n.parse::<u64>().ok(), true),
+        None => (
+            file.strip_suffix(".jsonl")
+                .and_then(|n| n.parse::<u64>().ok()),
+            false,
+        ),
+    };
     let body = id
         .and_then(|id| shop.bulk.get(&id))
-        .filter(|b| b.status == "COMPLETED")
+        .filter(|b| {
+            if partial {
+                matches!(b.status, "FAILED" | "CANCELED")
+            } else {
+                b.status == "COMPLETED"
+            }
+        })
         .map(|b| b.jsonl.clone());
     let status = if body.is_some() { 200 } else { 404 };
     shop.log.push(RequestLog {
@@ -75,6 +95,86 @@ async fn bulk_file(
     match body {
         Some(b) => (StatusCode::OK, b).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The staged upload target (Shopify's storage, not the Admin API: no access token, no
+/// cost points): a `multipart/form-data` POST; answers 201 as `success_action_status`
+/// asks, or 400 with the storage's complaint.
+async fn staged_upload(State(shop): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut shop = lock(&shop);
+    let had_token = headers.contains_key("x-shopify-access-token");
+    let boundary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.strip_prefix("multipart/form-data; boundary="))
+        .map(str::to_owned);
+    let result = match boundary {
+        None => Err("not multipart/form-data with a boundary".to_owned()),
+        Some(b) => parse_multipart(&body, &b)
+            .and_then(|parts| super::bulk::receive_upload(&mut shop, parts)),
+    };
+    let status = if result.is_ok() { 201 } else { 400 };
+    shop.log.push(RequestLog {
+        path: "/staged-uploads".into(),
+        had_token,
+        query: None,
+        variables: None,
+        status,
+        error_codes: Vec::new(),
+        invalid: result.as_ref().err().cloned(),
+    });
+    match result {
+        Ok(key) => (
+            StatusCode::CREATED,
+            format!("<?xml version='1.0' encoding='UTF-8'?><PostResponse><Key>{key}</Key></PostResponse>"),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578), as `(name, content)`, strictly:
+/// CRLF line ends, a `Content-Disposition: form-data; name="…"` on every part.
+fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut at = find(text, delimiter.as_bytes(), 0).ok_or("no boundary in the body")?;
+    let mut parts = Vec::new();
+    loop {
+        at += delimiter.len();
+        if text.get(at..at + 2) == Some(b"--") {
+            return Ok(parts);
+        }
+        if text.get(at..at + 2) != Some(b"\r\n") {
+            return Err("a boundary not followed by CRLF".into());
+        }
+        at += 2;
+        let head_end = find(text, b"\r\n\r\n", at).ok_or("a part without headers")?;
+        let head = String::from_utf8_lossy(&text[at..head_end]).into_owned();
+        let name = head
+            .split("\r\n")
+            .find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                if !k.trim().eq_ignore_ascii_case("content-disposition") {
+                    return None;
+                }
+                let v = v.trim().strip_prefix("form-data;")?;
+                let n = v.split(';').find_map(|p| p.trim().strip_prefix("name="))?;
+                Some(n.trim_matches('"').to_owned())
+            })
+            .ok_or("a part without Content-Disposition: form-data; name=")?;
+        let content_start = head_end + 4;
+        let next = find(text, format!("\r\n{delimiter}").as_bytes(), content_start)
+            .ok_or("a part without a closing boundary")?;
+        parts.push((name, text[content_start..next].to_vec()));
+        at = next + 2;
     }
 }
 
@@ -301,6 +401,21 @@ fn execute_with(
         .execute_sync(&root)
         .map(to_json)
         .map_err(|e| e.message().to_string())
+}
+
+/// One line of a bulk mutation: the mutation with that line's variables; the whole
+/// response (`data`, and `errors` if any).
+pub(crate) fn execute_bulk_line(
+    shop: &mut Shop,
+    ctx: &RequestCtx,
+    doc: &Valid<ExecutableDocument>,
+) -> Result<Value, String> {
+    let operation = doc
+        .operations
+        .get(None)
+        .map_err(|e| e.message().to_string())?
+        .clone();
+    execute_mutation(shop, ctx, doc, &operation)
 }
 
 fn execute_mutation(

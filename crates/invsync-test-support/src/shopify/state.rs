@@ -145,16 +145,63 @@ pub struct Order {
 #[derive(Debug, Clone)]
 pub struct BulkOperation {
     pub id: u64,
+    /// `QUERY` (`bulkOperationRunQuery`) or `MUTATION` (`bulkOperationRunMutation`).
+    pub kind: &'static str,
     pub query: String,
     pub status: &'static str,
+    /// `BulkOperationErrorCode` of a FAILED operation.
+    pub error_code: Option<&'static str>,
+    /// The result file: a query's nodes, or one result line per input line processed so
+    /// far (a mutation's; what is there when it fails or is cancelled is its partial data).
     pub jsonl: String,
     pub object_count: u64,
     pub root_object_count: u64,
-    /// Polls left before the operation reports COMPLETED.
+    /// Polls left before a query operation reports COMPLETED.
     pub polls_left: u32,
     /// `http://host:port` of the request that created it, for the result URL.
     pub origin: String,
+    /// `clientIdentifier` given to `bulkOperationRunMutation`.
+    pub client_identifier: Option<String>,
+    /// A mutation's work: the variables of every input line, how many are processed, the
+    /// API version it was started with, and when it started running.
+    pub inputs: Vec<Value>,
+    pub done: usize,
+    pub version: String,
+    pub running_since: Option<Instant>,
+    /// The shop's clock when it ended.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// How a test made it end (`FakeShopify::end_next_bulk_mutation`).
+    pub ending: Option<BulkEnding>,
 }
+
+/// How the next bulk mutation ends, for tests: Shopify's documented terminal states other
+/// than COMPLETED (shopify.dev/docs/api/admin-graphql/2025-01/enums/BulkOperationStatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkEnding {
+    /// FAILED with this `errorCode` (`ACCESS_DENIED`, `INTERNAL_SERVER_ERROR`, `TIMEOUT`)
+    /// after this many lines were processed; their results are its `partialDataUrl`.
+    Fail {
+        after_lines: usize,
+        code: &'static str,
+    },
+    /// CANCELED (e.g. by `bulkOperationCancel` or the merchant) after this many lines.
+    Cancel { after_lines: usize },
+    /// Completes, but its result file is gone by the time anyone asks (EXPIRED: no `url`).
+    Expire,
+}
+
+/// A staged upload target issued by `stagedUploadsCreate`.
+#[derive(Debug, Clone)]
+pub struct StagedUpload {
+    /// The form fields the upload must carry, in order, before the `file` part.
+    pub parameters: Vec<(String, String)>,
+    pub file: Option<String>,
+}
+
+/// Lines per second of a bulk mutation unless a test sets another rate. Shopify documents
+/// no rate; this one (about 6 minutes for 100,000 price updates) is an assumption the
+/// benchmark states next to its numbers.
+pub const DEFAULT_BULK_MUTATION_RATE: f64 = 300.0;
 
 /// One request the fake received, for tests to inspect.
 #[derive(Debug, Clone)]
@@ -199,6 +246,13 @@ pub(crate) struct Shop {
     pub clock: DateTime<Utc>,
     pub bulk: BTreeMap<u64, BulkOperation>,
     pub bulk_polls: u32,
+    /// Input lines a bulk mutation processes per second of wall time (Shopify's side; no
+    /// cost points). `0.0` holds every bulk mutation RUNNING.
+    pub bulk_mutation_rate: f64,
+    pub next_bulk_ending: Option<BulkEnding>,
+    /// Staged uploads by path (`key`): the form parameters issued, and the file once
+    /// uploaded.
+    pub staged: HashMap<String, StagedUpload>,
     pub idempotency: HashMap<String, IdempotentRecord>,
     /// Mutations answered from `idempotency` without applying anything again.
     pub idempotent_replays: u64,
@@ -248,6 +302,9 @@ impl Shop {
                 .unwrap_or_default(),
             bulk: BTreeMap::new(),
             bulk_polls: 1,
+            bulk_mutation_rate: DEFAULT_BULK_MUTATION_RATE,
+            next_bulk_ending: None,
+            staged: HashMap::new(),
             idempotency: HashMap::new(),
             idempotent_replays: 0,
             quantity_writes: HashMap::new(),

@@ -528,6 +528,7 @@ fn shopify(bulk: bool) -> &'static Platform {
                 api_version: invsync_config::DEFAULT_SHOPIFY_API_VERSION.into(),
                 location: None,
                 bulk_above,
+                bulk_write_above: invsync_config::DEFAULT_SHOPIFY_BULK_WRITE_ABOVE,
                 full_read_every: invsync_config::DEFAULT_SHOPIFY_FULL_READ_EVERY,
             };
             let mut conn = ShopifyConnection::new("shop", config.clone()).expect("connection");
