@@ -2,7 +2,8 @@
 //! stock under `reserve`, each on a 15-minute schedule, with a 30-second watch. An order
 //! line appended to one store's orders file lowers that SKU's quantity in the other two
 //! within two watch periods, recorded as `trigger = 'order'` runs, and nothing else in
-//! those files changes.
+//! those files changes. A sale at the till (the accounting file's quantity) follows the
+//! same way (ADR 0102).
 
 use crate::support::daemon::{Daemon, http_get};
 use crate::support::{runs, wait_for, write_config};
@@ -110,6 +111,23 @@ fn an_order_reaches_the_other_stores_within_two_watch_periods() {
         metric_sum(&page, "invsync_order_watch_skus_pushed_total") >= 2.0,
         "{page}"
     );
+
+    // Two tees sold at the till: the accounting file (read again each pass, ADR 0102)
+    // says 6, and every store follows within two watch periods, TEE alone.
+    let till = Instant::now();
+    std::fs::write(
+        path("accounting.csv"),
+        CATALOG.replace("TEE,Tee,20.00,8", "TEE,Tee,20.00,6"),
+    )
+    .expect("accounting");
+    let teed = |text: &str| text.replace("TEE,Tee,20.00,8", "TEE,Tee,20.00,6");
+    let a_before = read("a.csv");
+    wait_for("the till sale to reach a, b and c", WATCH * 2, || {
+        read("a.csv") == teed(&a_before)
+            && read("b.csv") == teed(&lowered)
+            && read("c.csv") == teed(&lowered)
+    });
+    assert!(till.elapsed() < WATCH * 2, "{:?}", till.elapsed());
     daemon.stop(Duration::from_secs(30));
 }
 
@@ -153,9 +171,13 @@ fn config_check_warns_about_shared_stock_under_skip() {
     let reserve = "[inventory]\nin_orders = \"reserve\"\n";
     let said = check(reserve, "table");
     assert!(!said.contains("warning: inventory.in_orders"), "{said}");
-    assert!(said.contains("order watch: every 1m"), "{said}");
+    assert!(
+        said.contains("order watch: every 1m (store orders and the accounting side's quantities)"),
+        "a file accounting side is watched too (ADR 0102): {said}"
+    );
     let json: serde_json::Value = serde_json::from_str(&check(reserve, "json")).expect("json");
     assert_eq!(json["order_watch"], "1m", "{json}");
+    assert_eq!(json["order_watch_accounting"], true, "{json}");
     let said = check(
         "[inventory]\nin_orders = \"reserve\"\norder_watch = \"off\"\n",
         "table",

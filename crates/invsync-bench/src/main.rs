@@ -225,6 +225,9 @@ enum Bench {
         /// is the default 1-minute `order_watch`)
         #[arg(long, default_value_t = 15)]
         watch_passes: u32,
+        /// Only these policies (skip, reserve, reserve+watch) [default: all three]
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
     },
     /// `invsync daemon` for a long time with many schedules against the fakes, faults on:
     /// runs by status, failures by cause, RSS over time (docs/reliability.md)
@@ -315,6 +318,7 @@ fn main() -> anyhow::Result<()> {
             event_rate,
             failure_rate,
             watch_passes,
+            policies,
         } => simulate::run(simulate::Options {
             seed,
             seeds,
@@ -325,6 +329,7 @@ fn main() -> anyhow::Result<()> {
             event_rate,
             failure_rate,
             watch_passes,
+            policies,
         }),
         Bench::Plan { products, repeat } => bench_plan(products, repeat),
         Bench::DryRun {

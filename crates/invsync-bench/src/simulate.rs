@@ -18,6 +18,8 @@ pub struct Options {
     pub failure_rate: f64,
     /// Order watch passes per tick for `reserve+watch`.
     pub watch_passes: u32,
+    /// Only these policies by name; empty: all three.
+    pub policies: Vec<String>,
 }
 
 /// Oversold sales of all sales, summed over the seeds.
@@ -87,6 +89,14 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     for seed in o.seed..o.seed + o.seeds {
         let mut row = (seed, Tally::default(), [Tally::default(); 3]);
         for (i, (mode, watch_passes)) in policies.iter().enumerate() {
+            let name = if *watch_passes > 0 {
+                format!("{}+watch", mode.as_str())
+            } else {
+                mode.as_str().to_owned()
+            };
+            if !o.policies.is_empty() && !o.policies.contains(&name) {
+                continue;
+            }
             let sim = SimConfig {
                 seed,
                 ticks: o.ticks,
@@ -119,6 +129,12 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 "{:<14} {:>5}   oversold while the accounting quantity was negative (a rejected value, never written; issue 13 item 8): n {} / i {}",
                 "", "", r.naive.oversold_while_negative, r.invsync.oversold_while_negative
             );
+            for (cause, n) in &r.oversold_causes {
+                println!(
+                    "{:<14} {:>5}   oversold, the listing not told of: {cause}: {n}",
+                    "", ""
+                );
+            }
             for v in &r.violations {
                 println!("  VIOLATION: {v}");
             }

@@ -124,6 +124,20 @@ impl ConnectionConfig {
             ConnectionConfig::QuickBooksPos(_) => "quickbooks-pos",
         }
     }
+
+    /// Whether the order watch sees this accounting side's quantities move between
+    /// schedules (ADR 0102): kinds whose catalog is read again at no platform cost — a
+    /// file, the snapshot a Web Connector session keeps. The connections say the same
+    /// through `Connection::cheap_to_watch`; this answers without opening one
+    /// (`config check`).
+    pub fn watched_between_schedules(&self) -> bool {
+        matches!(
+            self,
+            ConnectionConfig::File(_)
+                | ConnectionConfig::QuickBooksDesktop(_)
+                | ConnectionConfig::QuickBooksPos(_)
+        )
+    }
 }
 
 /// The most `retries` an HTTP connection may be configured with.

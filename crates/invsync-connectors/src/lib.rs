@@ -195,6 +195,14 @@ pub trait Connection: Send + Sync {
         Ok(None)
     }
 
+    /// Whether the order watch may read this (accounting) side's whole catalog on every
+    /// pass to see which quantities moved (a sale at the till, a delivery): true only
+    /// where that read costs no platform call — a local file, a snapshot invsync keeps.
+    /// The default, false, leaves such changes to the schedules (ADR 0102).
+    fn cheap_to_watch(&self) -> bool {
+        false
+    }
+
     /// The most writes one [`Connection::write`] call may carry.
     fn write_batch_size(&self) -> usize;
 

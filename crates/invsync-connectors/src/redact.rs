@@ -363,6 +363,10 @@ impl Connection for Redacted {
             .map_err(|e| self.redactor.error(e))
     }
 
+    fn cheap_to_watch(&self) -> bool {
+        self.inner.cheap_to_watch()
+    }
+
     fn write_batch_size(&self) -> usize {
         self.inner.write_batch_size()
     }

@@ -51,7 +51,7 @@ pub use recovery::{Recovered, recover_dead_runs};
 pub use report::{ReportedChange, ReportedSkip, RunReport};
 pub use status::{StatusReport, StatusRow, UnknownOrders, UnreadableRow};
 pub use token_vault::DbTokenVault;
-pub use watch::OrderWatch;
+pub use watch::{ACCOUNTING_BASELINE, OrderWatch};
 
 use invsync_config::{Config, ConnectionConfig, ScheduleConfig};
 use invsync_connectors::{Connection, ConnectorError, OpenContext};

@@ -11,14 +11,22 @@
 //! the last pass), one push per [`OrderWatch::targets`] store, then
 //! [`Engine::acknowledge_order_changes`]. The daemon (`invsync-daemon::watch`) and the
 //! simulation (`invsync-sim`) drive it.
+//!
+//! Where the accounting side is cheap to read again ([`Connection::cheap_to_watch`]: a
+//! file, QuickBooks Desktop's kept snapshot), a pass also compares its quantities with
+//! those the watch last pushed (kept under [`ACCOUNTING_BASELINE`]) and pushes the SKUs
+//! whose quantity moved — a sale at the till, a delivery — the same way (ADR 0102).
 
 use crate::connections::Connections;
 use crate::orders::held_orders;
 use crate::snapshot::mappings;
 use crate::{Engine, EngineError, SyncRequest, UnreadOrders};
 use invsync_config::Master;
+use invsync_connectors::Connection;
+use invsync_core::Record;
 use invsync_core::{ChangeResult, FieldSet, Selection, Side, SkuKey, Trigger};
 use invsync_store::OrderChange;
+use invsync_store::StoredCatalog;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What one read of the order watch found to push.
@@ -46,6 +54,25 @@ pub struct OrderWatch {
     /// Some push did not run through (busy store, a read failed, stopped): every change
     /// stays.
     retry_all: bool,
+    /// The accounting side as this pass read it, when it is watched: what to keep as the
+    /// baseline once the pushes are done.
+    accounting: Option<AccountingSeen>,
+}
+
+/// The kept-catalog key of the accounting quantities the watch last pushed (store names
+/// take no `:`, so no store's kept catalog can have it).
+pub const ACCOUNTING_BASELINE: &str = "order-watch:accounting";
+
+/// One pass's read of a watched accounting side.
+#[derive(Debug)]
+struct AccountingSeen {
+    /// The baseline this pass compared with (`None`: the first pass keeps one, pushes
+    /// nothing).
+    kept: Option<StoredCatalog>,
+    /// The accounting records now, keyed by SKU (one per SKU).
+    now: Vec<Record>,
+    /// The SKUs whose quantity moved since the baseline.
+    moved: BTreeSet<SkuKey>,
 }
 
 impl OrderWatch {
@@ -159,6 +186,7 @@ impl Engine {
         }
         let connections = Connections::open_all(self)?;
         let held = held_orders(self, &connections, "the order watch", true).await?;
+        let accounting = self.watch_accounting(connections.accounting()).await;
         drop(connections);
         let changes = self.db().order_changes().await?;
         let unread: HashSet<&str> = held.unread.iter().map(|u| u.store.as_str()).collect();
@@ -188,7 +216,11 @@ impl Engine {
             change_skus.push(Some(accounting));
         }
         let first_seen = changes.iter().map(|c| c.seen_at).min();
+        if let Some(seen) = &accounting {
+            skus.extend(seen.moved.iter().cloned());
+        }
         tracing::debug!(
+            accounting_moved = accounting.as_ref().map_or(0, |a| a.moved.len()),
             changes = changes.len(),
             skus = skus.len(),
             unread = unread.len(),
@@ -203,7 +235,55 @@ impl Engine {
             change_skus,
             retry: BTreeSet::new(),
             retry_all: false,
+            accounting,
         })
+    }
+
+    /// The accounting side's quantities against the watch's baseline, when that side is
+    /// cheap to read again. A read that fails leaves the baseline alone (the next pass,
+    /// or a schedule, sees the change): it never fails the pass's order pushes.
+    async fn watch_accounting(&self, connection: &dyn Connection) -> Option<AccountingSeen> {
+        if !connection.cheap_to_watch() {
+            return None;
+        }
+        let read = async {
+            let kept = self.db().stored_catalog(ACCOUNTING_BASELINE).await?;
+            let catalog = connection.read_catalog().await?;
+            Ok::<_, EngineError>((kept, catalog))
+        };
+        let (kept, catalog) = match read.await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain(&e), "order watch: the accounting side was not read; its changes wait");
+                return None;
+            }
+        };
+        let mut now: Vec<Record> = Vec::with_capacity(catalog.records.len());
+        let mut seen = HashSet::new();
+        for mut record in catalog.records {
+            let Some(key) = SkuKey::new(&record.sku) else {
+                continue;
+            };
+            if seen.insert(key.clone()) {
+                record.id = key.as_str().into();
+                now.push(record);
+            }
+        }
+        let moved = match &kept {
+            None => BTreeSet::new(),
+            Some(kept) => {
+                let before: HashMap<&str, Option<i64>> = kept
+                    .records
+                    .iter()
+                    .map(|r| (r.id.as_str(), r.quantity))
+                    .collect();
+                now.iter()
+                    .filter(|r| before.get(r.id.as_str()).is_none_or(|q| *q != r.quantity))
+                    .filter_map(|r| SkuKey::new(&r.sku))
+                    .collect()
+            }
+        };
+        Some(AccountingSeen { kept, now, moved })
     }
 
     /// Forgets the changes a pass pushed to every target ([`OrderWatch::pushed`]; a
@@ -212,6 +292,41 @@ impl Engine {
         let pushed: Vec<OrderChange> = watch.pushed().into_iter().cloned().collect();
         if !pushed.is_empty() {
             self.db().clear_order_changes(&pushed).await?;
+        }
+        if let Some(seen) = &watch.accounting
+            && !watch.retry_all
+        {
+            // A moved SKU some store did not get keeps its old quantity in the baseline,
+            // so the next pass pushes it again.
+            let before: HashMap<&str, &Record> = seen
+                .kept
+                .iter()
+                .flat_map(|k| &k.records)
+                .map(|r| (r.id.as_str(), r))
+                .collect();
+            let records: Vec<Record> = seen
+                .now
+                .iter()
+                .filter_map(|r| {
+                    let retried = SkuKey::new(&r.sku).is_some_and(|k| watch.retry.contains(&k));
+                    if retried {
+                        before.get(r.id.as_str()).map(|b| (*b).clone())
+                    } else {
+                        Some(r.clone())
+                    }
+                })
+                .collect();
+            if seen.kept.is_none() || !seen.moved.is_empty() {
+                self.db()
+                    .save_catalog(
+                        ACCOUNTING_BASELINE,
+                        seen.kept.as_ref(),
+                        &records,
+                        Some("v1"),
+                        chrono::Utc::now(),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }

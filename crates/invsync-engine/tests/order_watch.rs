@@ -249,3 +249,103 @@ async fn a_pass_pushes_only_the_quantities_of_the_skus_orders_moved() {
         .expect("acknowledge");
     assert!(engine.watch_orders().await.expect("watch").is_quiet());
 }
+
+/// Pushes what one pass found to every target and acknowledges it; the runs' reports.
+async fn push_all(engine: &Engine, watch: &mut invsync_engine::OrderWatch) -> Vec<RunStatus> {
+    let cancel = CancellationToken::new();
+    let mut statuses = Vec::new();
+    for store in watch.targets.clone() {
+        let result = engine
+            .sync(
+                &SyncRequest::order_push(&store, &watch.skus),
+                &NoProgress,
+                &cancel,
+            )
+            .await;
+        statuses.push(result.as_ref().expect("push").status);
+        watch.account(&result);
+    }
+    engine
+        .acknowledge_order_changes(watch)
+        .await
+        .expect("acknowledge");
+    statuses
+}
+
+#[tokio::test]
+async fn a_till_sale_on_a_file_accounting_side_reaches_the_stores_on_the_next_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let config = support::load_config(dir.path());
+    let db = support::open_db(&config, &PoolOptions::default()).await;
+    let engine = Engine::new(Arc::new(config), db.clone());
+    let mug = || SkuKey::new("MUG").expect("sku");
+
+    // The first pass keeps what the accounting side says and pushes nothing.
+    let mut watch = engine.watch_orders().await.expect("watch");
+    assert!(watch.is_quiet(), "{watch:?}");
+    push_all(&engine, &mut watch).await;
+    let kept = db
+        .stored_catalog(invsync_engine::ACCOUNTING_BASELINE)
+        .await
+        .expect("read")
+        .expect("a baseline is kept");
+    assert_eq!(kept.records.len(), 3);
+
+    // Four mugs sold at the till: the next pass pushes MUG, and only MUG, to `a` and `b`.
+    let (a, b, c) = (
+        read(dir.path(), "a.csv"),
+        read(dir.path(), "b.csv"),
+        read(dir.path(), "c.csv"),
+    );
+    let accounting =
+        read(dir.path(), "accounting.csv").replace("MUG,Mug,12.50,10", "MUG,Mug,12.50,6");
+    support::write(dir.path(), "accounting.csv", &accounting);
+    let mut watch = engine.watch_orders().await.expect("watch");
+    assert_eq!(watch.skus, vec![mug()]);
+    assert!(watch.changes.is_empty(), "no order moved: {watch:?}");
+    assert_eq!(
+        push_all(&engine, &mut watch).await,
+        vec![RunStatus::Succeeded; 2]
+    );
+    let lowered = |text: &str| text.replace("MUG,Mug,12.50,10", "MUG,Mug,12.50,6");
+    assert_eq!(read(dir.path(), "a.csv"), lowered(&a));
+    assert_eq!(read(dir.path(), "b.csv"), lowered(&b));
+    assert_eq!(
+        read(dir.path(), "c.csv"),
+        c,
+        "c's quantities are not synced"
+    );
+    assert!(engine.watch_orders().await.expect("watch").is_quiet());
+
+    // A pass whose push could not run keeps the old baseline: the next pass pushes again.
+    let accounting =
+        read(dir.path(), "accounting.csv").replace("MUG,Mug,12.50,6", "MUG,Mug,12.50,5");
+    support::write(dir.path(), "accounting.csv", &accounting);
+    let mut busy = engine.watch_orders().await.expect("watch");
+    assert_eq!(busy.skus, vec![mug()]);
+    assert!(!busy.account(&Err(invsync_engine::EngineError::Store(
+        invsync_store::StoreError::RunInProgress {
+            store: "a".into(),
+            run_id: 1,
+        }
+    ))));
+    engine
+        .acknowledge_order_changes(&busy)
+        .await
+        .expect("acknowledge");
+    let mut watch = engine.watch_orders().await.expect("watch");
+    assert_eq!(watch.skus, vec![mug()], "still to push");
+    push_all(&engine, &mut watch).await;
+    assert!(read(dir.path(), "a.csv").contains("MUG,Mug,12.50,5"));
+
+    // An accounting side that cannot be read does not hold back the orders' pushes.
+    std::fs::remove_file(dir.path().join("accounting.csv")).expect("remove");
+    support::write(
+        dir.path(),
+        "b-orders.csv",
+        "order,sku,quantity\nB-1,TEE,1\n",
+    );
+    let watch = engine.watch_orders().await.expect("watch");
+    assert_eq!(watch.skus, vec![SkuKey::new("TEE").expect("sku")]);
+}

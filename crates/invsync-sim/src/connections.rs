@@ -185,6 +185,7 @@ impl Shared {
         {
             *slot = new;
         }
+        self.world.listing_written(store, sku);
         self.writes_applied += 1;
         WriteOutcome::Applied
     }
@@ -254,6 +255,11 @@ impl Connection for SimAccounting {
                 .collect(),
             rejects: Vec::new(),
         })
+    }
+
+    /// Like a file or QuickBooks Desktop's kept snapshot.
+    fn cheap_to_watch(&self) -> bool {
+        true
     }
 
     fn write_batch_size(&self) -> usize {

@@ -110,6 +110,9 @@ pub struct SimReport {
     pub watch_pushing_passes: u64,
     /// Broken invariants, each with what was seen. Empty on a correct engine.
     pub violations: Vec<String>,
+    /// invsync's oversold sales by what the selling store's listing had not been told
+    /// since it was last written.
+    pub oversold_causes: BTreeMap<String, u64>,
 }
 
 impl SimConfig {
@@ -291,6 +294,7 @@ fields = ["quantity"]
         writes_applied: shared.writes_applied,
         writes_stale: shared.writes_stale,
         violations: shared.violations.clone(),
+        oversold_causes: shared.world.oversold_causes.clone(),
     })
 }
 

@@ -67,6 +67,43 @@ pub struct World {
     pub stats: SalesStats,
     /// Restocks per SKU since [`World::restocked`] was last reset (invariant bounds).
     pub restocked: Vec<i64>,
+    /// `unseen[store][sku]`: what happened to the SKU elsewhere since that listing was
+    /// last written ([`Unseen`] bits), to say why a sale was oversold.
+    unseen: Vec<Vec<u8>>,
+    /// Oversold sales by what their listing had not been told ([`Unseen::describe`]).
+    pub oversold_causes: std::collections::BTreeMap<String, u64>,
+}
+
+/// What a listing was not told since it was last written (bits of `World::unseen`).
+pub struct Unseen;
+
+impl Unseen {
+    pub const OTHER_STORE_SALE: u8 = 1;
+    pub const POS_SALE: u8 = 2;
+    pub const POSTING: u8 = 4;
+    pub const RESTOCK: u8 = 8;
+
+    /// `other-store sale + POS sale`, or `nothing (the last write was already too high)`.
+    pub fn describe(bits: u8, negative: bool) -> String {
+        let mut parts: Vec<&str> = [
+            (Self::OTHER_STORE_SALE, "other-store sale"),
+            (Self::POS_SALE, "POS sale"),
+            (Self::POSTING, "posting"),
+            (Self::RESTOCK, "restock"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| name)
+        .collect();
+        if parts.is_empty() {
+            parts.push("nothing (the last write was already too high)");
+        }
+        let mut out = parts.join(" + ");
+        if negative {
+            out.push_str(" [accounting negative]");
+        }
+        out
+    }
 }
 
 impl World {
@@ -79,6 +116,26 @@ impl World {
             changes: 0,
             stats: SalesStats::default(),
             restocked: vec![0; stock.len()],
+            unseen: vec![vec![0; stock.len()]; stores],
+            oversold_causes: Default::default(),
+        }
+    }
+
+    /// Marks what every listing of `sku` except `except`'s has not been told yet.
+    fn unseen_by_all(&mut self, sku: usize, bit: u8, except: Option<usize>) {
+        for (store, listing) in self.unseen.iter_mut().enumerate() {
+            if Some(store) != except
+                && let Some(slot) = listing.get_mut(sku)
+            {
+                *slot |= bit;
+            }
+        }
+    }
+
+    /// `store`'s listing of `sku` was just written: it knows all until now.
+    pub fn listing_written(&mut self, store: usize, sku: usize) {
+        if let Some(slot) = self.unseen.get_mut(store).and_then(|l| l.get_mut(sku)) {
+            *slot = 0;
         }
     }
 
@@ -116,15 +173,27 @@ impl World {
                 self.stats.sales += 1;
                 if sellable < quantity {
                     self.stats.oversold_sales += 1;
-                    if self.accounting.get(sku).is_some_and(|q| *q < 0) {
+                    let negative = self.accounting.get(sku).is_some_and(|q| *q < 0);
+                    if negative {
                         self.stats.oversold_while_negative += 1;
                     }
+                    let bits = self
+                        .unseen
+                        .get(store)
+                        .and_then(|l| l.get(sku))
+                        .copied()
+                        .unwrap_or(0);
+                    *self
+                        .oversold_causes
+                        .entry(Unseen::describe(bits, negative))
+                        .or_default() += 1;
                     self.stats.oversold_units +=
                         u64::try_from(quantity - sellable.max(0)).unwrap_or_default();
                 }
                 if let Some(slot) = self.listings.get_mut(store).and_then(|l| l.get_mut(sku)) {
                     *slot -= quantity;
                 }
+                self.unseen_by_all(sku, Unseen::OTHER_STORE_SALE, Some(store));
                 self.changes += 1;
                 self.orders.push(SimOrder {
                     store,
@@ -142,6 +211,7 @@ impl World {
                 {
                     *slot -= quantity;
                     self.stats.pos_sales += 1;
+                    self.unseen_by_all(sku, Unseen::POS_SALE, None);
                 }
             }
             Event::Post { pick } => {
@@ -165,6 +235,8 @@ impl World {
                         *slot -= order.quantity;
                     }
                     self.stats.postings += 1;
+                    let sku = order.sku;
+                    self.unseen_by_all(sku, Unseen::POSTING, None);
                 }
             }
             Event::Restock { sku, quantity } => {
@@ -174,6 +246,7 @@ impl World {
                 if let Some(slot) = self.restocked.get_mut(sku) {
                     *slot += quantity;
                 }
+                self.unseen_by_all(sku, Unseen::RESTOCK, None);
             }
         }
     }
@@ -185,6 +258,9 @@ impl World {
             for (slot, master) in listing.iter_mut().zip(&self.accounting) {
                 *slot = (*master).max(0);
             }
+        }
+        if let Some(unseen) = self.unseen.get_mut(store) {
+            unseen.iter_mut().for_each(|b| *b = 0);
         }
     }
 

@@ -133,6 +133,11 @@ impl Connection for FileConnection {
         .await
     }
 
+    /// A local file: reading it again costs no platform call (bounded by the size limit).
+    fn cheap_to_watch(&self) -> bool {
+        true
+    }
+
     /// Always a snapshot: the orders file lists exactly the unposted orders (product.md,
     /// "File connections"), so an order that left it was posted.
     async fn read_orders(

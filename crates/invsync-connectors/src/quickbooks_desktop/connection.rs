@@ -88,6 +88,11 @@ impl Connection for DesktopConnection {
         })
     }
 
+    /// The catalog is the snapshot the last Web Connector session kept: no call at all.
+    fn cheap_to_watch(&self) -> bool {
+        true
+    }
+
     fn write_batch_size(&self) -> usize {
         WRITES_PER_MESSAGE_SET
     }
