@@ -359,21 +359,48 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// One qbXML request document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageSet {
-    requests: Vec<(RequestId, Request)>,
+/// What a message set needs of its requests (qbXML's [`Request`], qbposXML's): the
+/// document's envelope, a check when a request is pushed, and how one is written.
+pub trait SetRequest {
+    /// The processing instruction's name and version (`qbxml`, `13.0`).
+    const INSTRUCTION: (&'static str, &'static str);
+    /// The root and the messages element (`QBXML`, `QBXMLMsgsRq`).
+    const ELEMENTS: (&'static str, &'static str);
+    /// Why this request cannot be sent, naming the field.
+    fn check(&self) -> Result<(), BuildError>;
+    /// The request element, with its `requestID`.
+    fn write(&self, w: &mut Writer<Vec<u8>>, id: RequestId);
+    /// The request's element name, for logs.
+    fn element(&self) -> &'static str;
 }
 
-impl MessageSet {
-    pub fn new() -> MessageSet {
-        MessageSet::default()
+/// One request document of either dialect: requests checked as they are pushed, each
+/// with its `requestID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSet<R> {
+    requests: Vec<(RequestId, R)>,
+}
+
+/// One qbXML request document.
+pub type MessageSet = RequestSet<Request>;
+
+impl<R> Default for RequestSet<R> {
+    fn default() -> Self {
+        RequestSet {
+            requests: Vec::new(),
+        }
+    }
+}
+
+impl<R: SetRequest> RequestSet<R> {
+    pub fn new() -> Self {
+        RequestSet::default()
     }
 
     /// Adds a request after checking it; a refused request leaves the set as it was.
-    pub fn push(&mut self, request: impl Into<Request>) -> Result<RequestId, BuildError> {
+    pub fn push(&mut self, request: impl Into<R>) -> Result<RequestId, BuildError> {
         let request = request.into();
-        check(&request)?;
+        request.check()?;
         let id = RequestId(
             u32::try_from(self.requests.len())
                 .unwrap_or(u32::MAX)
@@ -392,33 +419,61 @@ impl MessageSet {
     }
 
     /// The requests with their ids, in order.
-    pub fn requests(&self) -> &[(RequestId, Request)] {
+    pub fn requests(&self) -> &[(RequestId, R)] {
         &self.requests
     }
 
-    pub fn request(&self, id: RequestId) -> Option<&Request> {
+    pub fn request(&self, id: RequestId) -> Option<&R> {
         self.requests.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
     }
 
-    /// The document: XML declaration, `<?qbxml version="13.0"?>`, and every request in
-    /// `QBXMLMsgsRq onError="continueOnError"` (a failed request does not stop the
-    /// others; each answers with its own status).
+    /// The document: XML declaration, the processing instruction
+    /// (`<?qbxml version="13.0"?>`), and every request in the messages element with
+    /// `onError="continueOnError"` (a failed request does not stop the others; each
+    /// answers with its own status).
     pub fn to_xml(&self) -> String {
+        let (pi, version) = R::INSTRUCTION;
+        let (root, messages) = R::ELEMENTS;
         let mut w = Writer::new(Vec::new());
         // Writing into a Vec cannot fail; the results are io::Results of that Vec.
         let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)));
         let _ = w.write_event(Event::PI(BytesPI::new(format!(
-            "qbxml version=\"{QBXML_VERSION}\""
+            "{pi} version=\"{version}\""
         ))));
-        start(&mut w, "QBXML", &[]);
-        start(&mut w, "QBXMLMsgsRq", &[("onError", "continueOnError")]);
+        start(&mut w, root, &[]);
+        start(&mut w, messages, &[("onError", "continueOnError")]);
         for (id, request) in &self.requests {
-            write_request(&mut w, *id, request);
+            request.write(&mut w, *id);
         }
-        end(&mut w, "QBXMLMsgsRq");
-        end(&mut w, "QBXML");
+        end(&mut w, messages);
+        end(&mut w, root);
         // quick-xml writes the UTF-8 it was given.
         String::from_utf8(w.into_inner()).unwrap_or_default()
+    }
+}
+
+impl<R: SetRequest> fmt::Display for RequestSet<R> {
+    /// What the set holds, for logs: request kinds and counts, never values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<&str> = self.requests.iter().map(|(_, r)| r.element()).collect();
+        write!(f, "{} request(s): {}", kinds.len(), kinds.join(", "))
+    }
+}
+
+impl SetRequest for Request {
+    const INSTRUCTION: (&'static str, &'static str) = ("qbxml", QBXML_VERSION);
+    const ELEMENTS: (&'static str, &'static str) = ("QBXML", "QBXMLMsgsRq");
+
+    fn check(&self) -> Result<(), BuildError> {
+        check(self)
+    }
+
+    fn write(&self, w: &mut Writer<Vec<u8>>, id: RequestId) {
+        write_request(w, id, self);
+    }
+
+    fn element(&self) -> &'static str {
+        Request::element(self)
     }
 }
 

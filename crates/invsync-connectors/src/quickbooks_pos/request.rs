@@ -16,12 +16,11 @@
 
 use super::{QBPOSXML_VERSION, SkuField, StockScope};
 use crate::quickbooks_desktop::request::{
-    check_decimal, end, leaf, page_problem, query_attributes, start, text_problem,
+    RequestSet, SetRequest, check_decimal, end, leaf, page_problem, query_attributes, start,
+    text_problem,
 };
 use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesPI, Event};
 use rust_decimal::Decimal;
-use std::fmt;
 
 pub use crate::quickbooks_desktop::{BuildError, IteratorStep, RequestId};
 
@@ -284,70 +283,22 @@ impl From<ReceiptLookup> for Request {
 }
 
 /// One qbposXML request document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageSet {
-    requests: Vec<(RequestId, Request)>,
-}
+pub type MessageSet = RequestSet<Request>;
 
-impl MessageSet {
-    pub fn new() -> MessageSet {
-        MessageSet::default()
+impl SetRequest for Request {
+    const INSTRUCTION: (&'static str, &'static str) = ("qbposxml", QBPOSXML_VERSION);
+    const ELEMENTS: (&'static str, &'static str) = ("QBPOSXML", "QBPOSXMLMsgsRq");
+
+    fn check(&self) -> Result<(), BuildError> {
+        check(self)
     }
 
-    /// Adds a request after checking it; a refused request leaves the set as it was.
-    pub fn push(&mut self, request: impl Into<Request>) -> Result<RequestId, BuildError> {
-        let request = request.into();
-        check(&request)?;
-        let id = RequestId(
-            u32::try_from(self.requests.len())
-                .unwrap_or(u32::MAX)
-                .saturating_add(1),
-        );
-        self.requests.push((id, request));
-        Ok(id)
+    fn write(&self, w: &mut Writer<Vec<u8>>, id: RequestId) {
+        write_request(w, id, self);
     }
 
-    pub fn len(&self) -> usize {
-        self.requests.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.requests.is_empty()
-    }
-
-    /// The requests with their ids, in order.
-    pub fn requests(&self) -> &[(RequestId, Request)] {
-        &self.requests
-    }
-
-    pub fn request(&self, id: RequestId) -> Option<&Request> {
-        self.requests.iter().find(|(i, _)| *i == id).map(|(_, r)| r)
-    }
-
-    /// The document: XML declaration, `<?qbposxml version="3.0"?>`, and every request in
-    /// `QBPOSXMLMsgsRq onError="continueOnError"`.
-    pub fn to_xml(&self) -> String {
-        let mut w = Writer::new(Vec::new());
-        let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)));
-        let _ = w.write_event(Event::PI(BytesPI::new(format!(
-            "qbposxml version=\"{QBPOSXML_VERSION}\""
-        ))));
-        start(&mut w, "QBPOSXML", &[]);
-        start(&mut w, "QBPOSXMLMsgsRq", &[("onError", "continueOnError")]);
-        for (id, request) in &self.requests {
-            write_request(&mut w, *id, request);
-        }
-        end(&mut w, "QBPOSXMLMsgsRq");
-        end(&mut w, "QBPOSXML");
-        String::from_utf8(w.into_inner()).unwrap_or_default()
-    }
-}
-
-impl fmt::Display for MessageSet {
-    /// What the set holds, for logs: request kinds and counts, never values.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kinds: Vec<&str> = self.requests.iter().map(|(_, r)| r.element()).collect();
-        write!(f, "{} request(s): {}", kinds.len(), kinds.join(", "))
+    fn element(&self) -> &'static str {
+        Request::element(self)
     }
 }
 
