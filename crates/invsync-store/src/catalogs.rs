@@ -60,7 +60,8 @@ impl CatalogSaved {
 
 impl Db {
     /// The store's kept catalog, if any. A record that no longer parses (a format from
-    /// another version) drops the whole cache: the next read is whole.
+    /// another version) drops the whole cache from the database: the next read is whole
+    /// and the next save starts it again.
     pub async fn stored_catalog(&self, store: &str) -> Result<Option<StoredCatalog>, StoreError> {
         let head: Option<(String, i64, i64)> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT cursor, version, writes FROM store_catalogs WHERE store = $1")
@@ -84,7 +85,19 @@ impl Db {
             match serde_json::from_str::<Record>(&json) {
                 Ok(r) => records.push(r),
                 Err(e) => {
-                    tracing::warn!(store, error = %e, "a kept catalog record does not parse; reading the catalog whole");
+                    tracing::warn!(store, error = %e, "a kept catalog record does not parse; forgetting the kept catalog, the next read is whole");
+                    // Dropped, not only skipped: a save over "nothing loaded" only inserts,
+                    // so a kept catalog left in place would never be saved over again. Only
+                    // the version read goes: a newer save since is kept.
+                    on_pool!(self, |pool| {
+                        sqlx::query("DELETE FROM store_catalogs WHERE store = $1 AND version = $2")
+                            .bind(store)
+                            .bind(version)
+                            .execute(pool)
+                            .await
+                            .map(|_| ())
+                    })
+                    .context("forget the kept catalog")?;
                     return Ok(None);
                 }
             }
@@ -95,6 +108,20 @@ impl Db {
             version,
             writes: u64::try_from(writes).unwrap_or_default(),
         }))
+    }
+
+    /// The version of the store's kept catalog (one row, no records): whether a catalog
+    /// loaded earlier is still the kept one. A save moves it on; it starts at 1 again only
+    /// after the catalog was forgotten (`save_catalog` without a cursor).
+    pub async fn catalog_version(&self, store: &str) -> Result<Option<i64>, StoreError> {
+        let version: Option<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT version FROM store_catalogs WHERE store = $1")
+                .bind(store)
+                .fetch_optional(pool)
+                .await
+        })
+        .context("read the kept catalog's version")?;
+        Ok(version.map(|(v,)| v))
     }
 
     /// Adds `n` values written to the store to its kept catalog's count (nothing when none

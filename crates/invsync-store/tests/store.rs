@@ -2047,6 +2047,7 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
     let db = &h.db;
     let now = Utc::now();
     assert_eq!(db.stored_catalog("shop").await.expect("load"), None);
+    assert_eq!(db.catalog_version("shop").await.expect("version"), None);
 
     // A first save keeps every record (1,200: more than one SQLite statement holds), with
     // prices exact to the cent and a base record without quantity.
@@ -2106,6 +2107,12 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
     assert_eq!(again.cursor, "cursor-2");
     assert_eq!(again.writes, 0, "a save starts the count again");
     assert_eq!(
+        (loaded.version, again.version),
+        (1, 2),
+        "a save moves the version on by one"
+    );
+    assert_eq!(db.catalog_version("shop").await.expect("version"), Some(2));
+    assert_eq!(
         sorted_records(again.records.clone()),
         sorted_records(next.clone())
     );
@@ -2139,6 +2146,7 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
         .await
         .expect("forget");
     assert_eq!(db.stored_catalog("shop").await.expect("load"), None);
+    assert_eq!(db.catalog_version("shop").await.expect("version"), None);
     assert_eq!(
         db.stored_catalog("other")
             .await
@@ -2147,6 +2155,32 @@ async fn kept_catalogs_save_differences_over_the_version_they_loaded(h: &Harness
             .records
             .len(),
         1
+    );
+
+    // A record that no longer parses (another version's format) drops the kept catalog,
+    // so the next save over "nothing loaded" keeps a new one instead of losing the race
+    // to the unreadable one for ever.
+    on_raw_pool!(h, |pool| sqlx::query(
+        "UPDATE store_catalog_records SET record = '{\"not\": \"a record\"}' WHERE store = 'other'"
+    )
+    .execute(&pool)
+    .await
+    .expect("corrupt"));
+    assert_eq!(db.stored_catalog("other").await.expect("load"), None);
+    assert_eq!(db.catalog_version("other").await.expect("version"), None);
+    let saved = db
+        .save_catalog("other", None, &records[..2], Some("c2"), now)
+        .await
+        .expect("save");
+    assert!(!saved.superseded, "kept again: {saved:?}");
+    assert_eq!(
+        db.stored_catalog("other")
+            .await
+            .expect("load")
+            .expect("kept")
+            .records
+            .len(),
+        2
     );
 }
 
