@@ -11,6 +11,7 @@
 //! cargo run --release -p invsync-bench -- quickbooks-online
 //! cargo run --release -p invsync-bench -- shopify --products 10000
 //! cargo run --release -p invsync-bench -- simulate --seeds 5 --ticks 500
+//! cargo run --release -p invsync-bench -- watch-pass --products 100000
 //! cargo run --release -p invsync-bench -- soak --duration 1h --schedules 50 --faults on
 //! cargo run --release -p invsync-bench -- idle-flood --connections 1100 --nofile 1024
 //! cargo run --release -p invsync-bench -- web-connector --requests 2000 --response-kib 150
@@ -27,6 +28,7 @@ mod quickbooks_online;
 mod recovery;
 mod simulate;
 mod soak;
+mod watch_pass;
 mod web;
 mod web_connector;
 mod web_connector_session;
@@ -132,8 +134,6 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
-    /// QuickBooks Online against its fake at the documented limits: read N items, write
-    /// quantity adjustments and price updates; wall time vs. the least the limits allow
     /// The qbXML layer against the QuickBooks Desktop company fake: N items read, P price
     /// mods and A adjustments in message sets; round trips against the least possible and
     /// the fake's latency model (150 ms + 0.2 ms per item) against the CPU time spent
@@ -150,6 +150,8 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         per_message_set: usize,
     },
+    /// QuickBooks Online against its fake at the documented limits: read N items, write
+    /// quantity adjustments and price updates; wall time vs. the least the limits allow
     QuickbooksOnline {
         #[arg(long, default_value_t = 50_000)]
         items: usize,
@@ -229,6 +231,18 @@ enum Bench {
         #[arg(long, value_delimiter = ',')]
         policies: Vec<String>,
     },
+    /// One order-watch pass with a file accounting side of N products (ADR 0102): the
+    /// first pass, quiet passes, and a pass after one accounting quantity moved
+    WatchPass {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Keep the baseline in Postgres (a fresh database on the test server) instead of
+        /// SQLite
+        #[arg(long)]
+        postgres: bool,
+    },
     /// `invsync daemon` for a long time with many schedules against the fakes, faults on:
     /// runs by status, failures by cause, RSS over time (docs/reliability.md)
     Soak {
@@ -253,8 +267,6 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
-    /// `invsync daemon` under a descriptor limit with N idle connections open: /healthz
-    /// latency, a SIGHUP reload and a run (docs/benchmarks.md, issue 13 item 3)
     /// The "Synchronize Products" page of a store of N products (file connections): the
     /// first view, then pages, filters and searches from the kept read; the daemon's RSS
     /// with and without the page (issue 16, item 8)
@@ -267,6 +279,8 @@ enum Bench {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// `invsync daemon` under a descriptor limit with N idle connections open: /healthz
+    /// latency, a SIGHUP reload and a run (docs/benchmarks.md, issue 13 item 3)
     IdleFlood {
         #[arg(long, default_value_t = 1100)]
         connections: usize,
@@ -330,6 +344,15 @@ fn main() -> anyhow::Result<()> {
             failure_rate,
             watch_passes,
             policies,
+        }),
+        Bench::WatchPass {
+            products,
+            repeat,
+            postgres,
+        } => watch_pass::run(watch_pass::Options {
+            products,
+            repeat,
+            postgres,
         }),
         Bench::Plan { products, repeat } => bench_plan(products, repeat),
         Bench::DryRun {

@@ -128,6 +128,10 @@ pub struct Engine {
     open_context: OpenContext,
     /// How long [`Engine::sync`] settles runs pending recovery before it starts.
     recovery_budget: Duration,
+    /// The order watch's accounting baseline as last loaded or saved (ADR 0102): reused
+    /// while the database's version of it is the same, so a quiet pass does not parse
+    /// every kept record again.
+    watch_baseline: watch::BaselineCache,
 }
 
 impl Engine {
@@ -159,6 +163,7 @@ impl Engine {
             opener: Arc::new(invsync_connectors::open),
             open_context,
             recovery_budget: RECOVERY_BUDGET,
+            watch_baseline: watch::BaselineCache::default(),
         }
     }
 

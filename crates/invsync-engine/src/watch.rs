@@ -28,6 +28,7 @@ use invsync_core::{ChangeResult, FieldSet, Selection, Side, SkuKey, Trigger};
 use invsync_store::OrderChange;
 use invsync_store::StoredCatalog;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// What one read of the order watch found to push.
 #[derive(Debug, Default)]
@@ -63,12 +64,28 @@ pub struct OrderWatch {
 /// take no `:`, so no store's kept catalog can have it).
 pub const ACCOUNTING_BASELINE: &str = "order-watch:accounting";
 
+/// The accounting baseline as this process last loaded or saved it, with the version it
+/// has in the database. Another instance's save moves the version on, so a pass reloads.
+#[derive(Debug, Default)]
+pub(crate) struct BaselineCache(Mutex<Option<Arc<StoredCatalog>>>);
+
+impl BaselineCache {
+    fn get(&self, version: i64) -> Option<Arc<StoredCatalog>> {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cached.as_ref().filter(|c| c.version == version).cloned()
+    }
+
+    fn set(&self, baseline: Option<Arc<StoredCatalog>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = baseline;
+    }
+}
+
 /// One pass's read of a watched accounting side.
 #[derive(Debug)]
 struct AccountingSeen {
     /// The baseline this pass compared with (`None`: the first pass keeps one, pushes
     /// nothing).
-    kept: Option<StoredCatalog>,
+    kept: Option<Arc<StoredCatalog>>,
     /// The accounting records now, keyed by SKU (one per SKU).
     now: Vec<Record>,
     /// The SKUs whose quantity moved since the baseline.
@@ -247,7 +264,7 @@ impl Engine {
             return None;
         }
         let read = async {
-            let kept = self.db().stored_catalog(ACCOUNTING_BASELINE).await?;
+            let kept = self.accounting_baseline().await?;
             let catalog = connection.read_catalog().await?;
             Ok::<_, EngineError>((kept, catalog))
         };
@@ -286,6 +303,24 @@ impl Engine {
         Some(AccountingSeen { kept, now, moved })
     }
 
+    /// The baseline in the database: the one this process holds when its version is still
+    /// the kept one (one small query), else loaded (every record parsed) and held.
+    async fn accounting_baseline(&self) -> Result<Option<Arc<StoredCatalog>>, EngineError> {
+        let Some(version) = self.db().catalog_version(ACCOUNTING_BASELINE).await? else {
+            return Ok(None);
+        };
+        if let Some(held) = self.watch_baseline.get(version) {
+            return Ok(Some(held));
+        }
+        let loaded = self
+            .db()
+            .stored_catalog(ACCOUNTING_BASELINE)
+            .await?
+            .map(Arc::new);
+        self.watch_baseline.set(loaded.clone());
+        Ok(loaded)
+    }
+
     /// Forgets the changes a pass pushed to every target ([`OrderWatch::pushed`]; a
     /// change noted again since stays for the next pass).
     pub async fn acknowledge_order_changes(&self, watch: &OrderWatch) -> Result<(), EngineError> {
@@ -317,15 +352,27 @@ impl Engine {
                 })
                 .collect();
             if seen.kept.is_none() || !seen.moved.is_empty() {
-                self.db()
+                let cursor = "v1";
+                let saved = self
+                    .db()
                     .save_catalog(
                         ACCOUNTING_BASELINE,
-                        seen.kept.as_ref(),
+                        seen.kept.as_deref(),
                         &records,
-                        Some("v1"),
+                        Some(cursor),
                         chrono::Utc::now(),
                     )
                     .await?;
+                // What the database now holds (a save moves the version on by one), or,
+                // when another instance saved first, nothing: the next pass loads theirs.
+                self.watch_baseline.set((!saved.superseded).then(|| {
+                    Arc::new(StoredCatalog {
+                        records,
+                        cursor: cursor.into(),
+                        version: seen.kept.as_ref().map_or(1, |k| k.version + 1),
+                        writes: 0,
+                    })
+                }));
             }
         }
         Ok(())

@@ -349,3 +349,57 @@ async fn a_till_sale_on_a_file_accounting_side_reaches_the_stores_on_the_next_pa
     let watch = engine.watch_orders().await.expect("watch");
     assert_eq!(watch.skus, vec![SkuKey::new("TEE").expect("sku")]);
 }
+
+/// ADR 0102: each process holds the baseline it last loaded or saved and reuses it while
+/// the database's version is the same; a baseline another instance saved is loaded again,
+/// so a quantity that moved back to what this process held is still pushed.
+#[tokio::test]
+async fn a_baseline_another_instance_saved_is_loaded_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path());
+    let config = Arc::new(support::load_config(dir.path()));
+    let db = support::open_db(&config, &PoolOptions::default()).await;
+    let (one, two) = (
+        Engine::new(config.clone(), db.clone()),
+        Engine::new(config, db.clone()),
+    );
+    let mug = || SkuKey::new("MUG").expect("sku");
+    let set_mugs = |from: &str, to: &str| {
+        let accounting = read(dir.path(), "accounting.csv").replace(
+            &format!("MUG,Mug,12.50,{from}"),
+            &format!("MUG,Mug,12.50,{to}"),
+        );
+        support::write(dir.path(), "accounting.csv", &accounting);
+    };
+
+    // `one` keeps the first baseline (10 mugs) and holds it.
+    let mut watch = one.watch_orders().await.expect("watch");
+    push_all(&one, &mut watch).await;
+    assert!(one.watch_orders().await.expect("watch").is_quiet());
+
+    // Four sold at the till; `two` runs the pass and keeps 6 as the baseline.
+    set_mugs("10", "6");
+    let mut watch = two.watch_orders().await.expect("watch");
+    assert_eq!(watch.skus, vec![mug()]);
+    push_all(&two, &mut watch).await;
+    assert!(read(dir.path(), "a.csv").contains("MUG,Mug,12.50,6"));
+
+    // Returned: 10 again, what `one` held. `one` sees the newer baseline and pushes.
+    set_mugs("6", "10");
+    let mut watch = one.watch_orders().await.expect("watch");
+    assert_eq!(
+        watch.skus,
+        vec![mug()],
+        "the stores say 6, the accounting 10"
+    );
+    push_all(&one, &mut watch).await;
+    assert!(read(dir.path(), "a.csv").contains("MUG,Mug,12.50,10"));
+    assert!(one.watch_orders().await.expect("watch").is_quiet());
+    assert!(two.watch_orders().await.expect("watch").is_quiet());
+    let kept = db
+        .stored_catalog(invsync_engine::ACCOUNTING_BASELINE)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.version, 3, "three saves: the first, `two`'s, `one`'s");
+}
