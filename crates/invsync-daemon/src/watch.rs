@@ -18,7 +18,7 @@
 
 use invsync_config::Config;
 use invsync_core::RunStatus;
-use invsync_engine::{Engine, EngineError, NoProgress, OrderWatch, SyncRequest};
+use invsync_engine::{Engine, EngineError, NoProgress, OrderWatch, SyncRequest, WatchBaseline};
 use invsync_store::{Db, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -70,6 +70,8 @@ pub struct OrderWatcher {
     owner: String,
     /// [`BUSY_WAIT`], shorter in tests.
     busy_wait: Duration,
+    /// The accounting baseline held between passes (each pass has its own engine).
+    baseline: Arc<WatchBaseline>,
 }
 
 impl OrderWatcher {
@@ -79,6 +81,7 @@ impl OrderWatcher {
             config,
             owner,
             busy_wait: BUSY_WAIT,
+            baseline: Arc::default(),
         }
     }
 
@@ -144,7 +147,9 @@ impl OrderWatcher {
                 return PassOutcome::Failed;
             }
         }
-        let engine = Engine::new(config, self.db.clone()).with_recovery_budget(Duration::ZERO);
+        let engine = Engine::new(config, self.db.clone())
+            .with_recovery_budget(Duration::ZERO)
+            .with_watch_baseline(self.baseline.clone());
         let outcome = self.read_and_push(&engine, stop, cancel).await;
         if let Err(e) = self.db.release_order_watch(&self.owner).await {
             warn!(error = %invsync_engine::error_chain(&e), "order watch: could not release its lease; it expires");
@@ -169,6 +174,10 @@ impl OrderWatcher {
             warn!(store = %unread.store, error = %unread.error, "order watch: could not read this store's orders");
         }
         if watch.is_quiet() {
+            // Nothing to push, but a first pass keeps the accounting baseline (ADR 0102).
+            if let Err(e) = engine.acknowledge_order_changes(&watch).await {
+                warn!(error = %invsync_engine::error_chain(&e), "order watch: could not keep the accounting baseline; the next pass tries again");
+            }
             return PassOutcome::Quiet;
         }
         info!(

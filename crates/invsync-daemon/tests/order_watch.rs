@@ -144,3 +144,35 @@ async fn a_pass_pushes_moved_skus_waits_for_busy_stores_and_holds_the_lease() {
     assert_eq!(pass().await, PassOutcome::Pushed);
     assert!(read(dir.path(), "b.csv").contains("TEE,Tee,20.00,9"));
 }
+
+/// ADR 0102 through the daemon's pass: the first pass is quiet and still keeps the
+/// accounting baseline, so a till sale before any store order reaches the stores.
+#[tokio::test]
+async fn a_till_sale_reaches_the_stores_though_no_order_came_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, db) = setup(dir.path()).await;
+    let watcher = OrderWatcher::new(
+        db.clone(),
+        Arc::new(RwLock::new(config.clone())),
+        "me:1:1".into(),
+    );
+    let (stop, cancel) = (CancellationToken::new(), CancellationToken::new());
+    let pass = || watcher.pass(config.clone(), &stop, &cancel);
+
+    assert_eq!(pass().await, PassOutcome::Quiet);
+    assert!(
+        db.stored_catalog(invsync_engine::ACCOUNTING_BASELINE)
+            .await
+            .expect("read")
+            .is_some(),
+        "a quiet first pass keeps the baseline"
+    );
+    assert_eq!(pass().await, PassOutcome::Quiet);
+
+    let till = CATALOG.replace("MUG,Mug,12.50,10", "MUG,Mug,12.50,7");
+    write(dir.path(), "accounting.csv", &till);
+    assert_eq!(pass().await, PassOutcome::Pushed);
+    assert_eq!(read(dir.path(), "a.csv"), till);
+    assert_eq!(read(dir.path(), "b.csv"), till);
+    assert_eq!(pass().await, PassOutcome::Quiet);
+}

@@ -51,7 +51,7 @@ pub use recovery::{Recovered, recover_dead_runs};
 pub use report::{ReportedChange, ReportedSkip, RunReport};
 pub use status::{StatusReport, StatusRow, UnknownOrders, UnreadableRow};
 pub use token_vault::DbTokenVault;
-pub use watch::{ACCOUNTING_BASELINE, OrderWatch};
+pub use watch::{ACCOUNTING_BASELINE, OrderWatch, WatchBaseline};
 
 use invsync_config::{Config, ConnectionConfig, ScheduleConfig};
 use invsync_connectors::{Connection, ConnectorError, OpenContext};
@@ -131,7 +131,7 @@ pub struct Engine {
     /// The order watch's accounting baseline as last loaded or saved (ADR 0102): reused
     /// while the database's version of it is the same, so a quiet pass does not parse
     /// every kept record again.
-    watch_baseline: watch::BaselineCache,
+    watch_baseline: Arc<WatchBaseline>,
 }
 
 impl Engine {
@@ -163,7 +163,7 @@ impl Engine {
             opener: Arc::new(invsync_connectors::open),
             open_context,
             recovery_budget: RECOVERY_BUDGET,
-            watch_baseline: watch::BaselineCache::default(),
+            watch_baseline: Arc::default(),
         }
     }
 

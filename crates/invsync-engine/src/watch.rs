@@ -64,12 +64,14 @@ pub struct OrderWatch {
 /// take no `:`, so no store's kept catalog can have it).
 pub const ACCOUNTING_BASELINE: &str = "order-watch:accounting";
 
-/// The accounting baseline as this process last loaded or saved it, with the version it
-/// has in the database. Another instance's save moves the version on, so a pass reloads.
+/// The order watch's accounting baseline as this process last loaded or saved it, with
+/// the version it has in the database (ADR 0102). Another instance's save moves the
+/// version on, so a pass loads theirs. The daemon makes an engine per pass (the config may
+/// have been reloaded) and hands each the same one ([`Engine::with_watch_baseline`]).
 #[derive(Debug, Default)]
-pub(crate) struct BaselineCache(Mutex<Option<Arc<StoredCatalog>>>);
+pub struct WatchBaseline(Mutex<Option<Arc<StoredCatalog>>>);
 
-impl BaselineCache {
+impl WatchBaseline {
     fn get(&self, version: i64) -> Option<Arc<StoredCatalog>> {
         let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
         cached.as_ref().filter(|c| c.version == version).cloned()
@@ -171,6 +173,13 @@ impl SyncRequest {
 }
 
 impl Engine {
+    /// Shares the order watch's held accounting baseline with other engines of this
+    /// process (each engine otherwise holds its own).
+    pub fn with_watch_baseline(mut self, baseline: Arc<WatchBaseline>) -> Engine {
+        self.watch_baseline = baseline;
+        self
+    }
+
     /// The stores the order watch writes quantities to (see [`OrderWatch::targets`]).
     pub fn order_watch_targets(&self) -> Vec<String> {
         let config = self.config();
@@ -328,8 +337,10 @@ impl Engine {
         if !pushed.is_empty() {
             self.db().clear_order_changes(&pushed).await?;
         }
+        // Saved when there is none yet (a quiet first pass too) or something moved.
         if let Some(seen) = &watch.accounting
             && !watch.retry_all
+            && (seen.kept.is_none() || !seen.moved.is_empty())
         {
             // A moved SKU some store did not get keeps its old quantity in the baseline,
             // so the next pass pushes it again.
@@ -351,29 +362,27 @@ impl Engine {
                     }
                 })
                 .collect();
-            if seen.kept.is_none() || !seen.moved.is_empty() {
-                let cursor = "v1";
-                let saved = self
-                    .db()
-                    .save_catalog(
-                        ACCOUNTING_BASELINE,
-                        seen.kept.as_deref(),
-                        &records,
-                        Some(cursor),
-                        chrono::Utc::now(),
-                    )
-                    .await?;
-                // What the database now holds (a save moves the version on by one), or,
-                // when another instance saved first, nothing: the next pass loads theirs.
-                self.watch_baseline.set((!saved.superseded).then(|| {
-                    Arc::new(StoredCatalog {
-                        records,
-                        cursor: cursor.into(),
-                        version: seen.kept.as_ref().map_or(1, |k| k.version + 1),
-                        writes: 0,
-                    })
-                }));
-            }
+            let cursor = "v1";
+            let saved = self
+                .db()
+                .save_catalog(
+                    ACCOUNTING_BASELINE,
+                    seen.kept.as_deref(),
+                    &records,
+                    Some(cursor),
+                    chrono::Utc::now(),
+                )
+                .await?;
+            // What the database now holds (a save moves the version on by one), or, when
+            // another instance saved first, nothing: the next pass loads theirs.
+            self.watch_baseline.set((!saved.superseded).then(|| {
+                Arc::new(StoredCatalog {
+                    records,
+                    cursor: cursor.into(),
+                    version: seen.kept.as_ref().map_or(1, |k| k.version + 1),
+                    writes: 0,
+                })
+            }));
         }
         Ok(())
     }
