@@ -17,8 +17,8 @@
 //!   written).
 
 use invsync_config::Config;
-use invsync_core::RunStatus;
-use invsync_engine::{Engine, EngineError, NoProgress, OrderWatch, SyncRequest, WatchBaseline};
+use invsync_core::SkuKey;
+use invsync_engine::{Engine, EngineError, NoProgress, RunReport, SyncRequest, WatchBaseline};
 use invsync_store::{Db, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -163,7 +163,7 @@ impl OrderWatcher {
         stop: &CancellationToken,
         cancel: &CancellationToken,
     ) -> PassOutcome {
-        let watch = match engine.watch_orders().await {
+        let mut watch = match engine.watch_orders().await {
             Ok(watch) => watch,
             Err(e) => {
                 warn!(error = %invsync_engine::error_chain(&e), "order watch: could not read the stores' orders");
@@ -186,14 +186,21 @@ impl OrderWatcher {
             "order watch: orders changed; pushing their quantities"
         );
         let mut complete = true;
-        for store in &watch.targets {
+        for store in watch.targets.clone() {
             if stop.is_cancelled() {
-                complete = false;
-                break;
+                return PassOutcome::Incomplete;
             }
-            complete &= push(engine, store, &watch, self.busy_wait, cancel).await;
+            let result = push(engine, &store, &watch.skus, self.busy_wait, cancel).await;
+            // The engine's rule of what a push leaves to do: a failed write keeps its
+            // SKU's changes (and its old baseline quantity), a push that did not run
+            // through keeps every change.
+            complete &= watch.account(&result);
         }
         if !complete {
+            // What every store got is forgotten; the rest waits for the next pass.
+            if let Err(e) = engine.acknowledge_order_changes(&watch).await {
+                warn!(error = %invsync_engine::error_chain(&e), "order watch: could not forget the pushed changes; the next pass pushes them again");
+            }
             return PassOutcome::Incomplete;
         }
         // Every store is written: the delay of each order is from its first sighting.
@@ -222,16 +229,16 @@ impl OrderWatcher {
     }
 }
 
-/// Pushes the watch's SKUs to one store, waiting while another run holds it. True when
-/// the store was written (or had nothing to write).
+/// Pushes `skus` to one store, waiting while another run holds it; the push's outcome
+/// for [`invsync_engine::OrderWatch::account`].
 async fn push(
     engine: &Engine,
     store: &str,
-    watch: &OrderWatch,
+    skus: &[SkuKey],
     busy_wait: Duration,
     cancel: &CancellationToken,
-) -> bool {
-    let request = SyncRequest::order_push(store, &watch.skus);
+) -> Result<RunReport, EngineError> {
+    let request = SyncRequest::order_push(store, skus);
     let deadline = tokio::time::Instant::now() + busy_wait;
     loop {
         match engine.sync(&request, &NoProgress, cancel).await {
@@ -244,27 +251,25 @@ async fn push(
                     // recovery (the daemon's scheduler retries only its own runs).
                     warn!(store, "order watch: a push's outcome could not be recorded");
                 }
-                // Nothing selected (SKUs on neither side) is nothing to do, not a failure.
-                return report.input_error
-                    || matches!(report.status, RunStatus::Succeeded | RunStatus::Partial);
-            }
-            Err(EngineError::Store(StoreError::RunInProgress { run_id, .. })) => {
-                if tokio::time::Instant::now() >= deadline || cancel.is_cancelled() {
-                    info!(
-                        store,
-                        run.id = run_id,
-                        "order watch: the store stayed busy; its push waits for the next pass"
-                    );
-                    return false;
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => return false,
-                    _ = tokio::time::sleep(BUSY_POLL) => {}
-                }
+                return Ok(report);
             }
             Err(e) => {
-                warn!(store, error = %invsync_engine::error_chain(&e), "order watch: a push could not start");
-                return false;
+                let busy = matches!(e, EngineError::Store(StoreError::RunInProgress { .. }));
+                if busy && tokio::time::Instant::now() < deadline && !cancel.is_cancelled() {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(e),
+                        _ = tokio::time::sleep(BUSY_POLL) => continue,
+                    }
+                }
+                if busy {
+                    info!(
+                        store,
+                        "order watch: the store stayed busy; its push waits for the next pass"
+                    );
+                } else {
+                    warn!(store, error = %invsync_engine::error_chain(&e), "order watch: a push could not start");
+                }
+                return Err(e);
             }
         }
     }
